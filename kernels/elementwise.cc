@@ -1,0 +1,202 @@
+// Elementwise unary and binary ops with NumPy broadcasting.
+// Shaders: shaders/unary.comp, shaders/binary.comp (variants: "<op>_<dtype>").
+#include <algorithm>
+
+#include "kernels/elementwise.h"
+
+namespace tfmp {
+namespace {
+
+constexpr TF_DataType kNumbers[] = {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64};
+constexpr TF_DataType kFloats[] = {TF_FLOAT, TF_HALF};
+
+struct OpSpec {
+  const char* op;     // TF op name
+  const char* token;  // shader op token
+  bool floats_only;
+};
+
+constexpr OpSpec kUnaryOps[] = {
+    {"Neg", "neg", false},        {"Abs", "abs", false},     {"Square", "square", false},
+    {"Exp", "exp", true},         {"Log", "log", true},      {"Sqrt", "sqrt", true},
+    {"Rsqrt", "rsqrt", true},     {"Relu", "relu", false},   {"Sigmoid", "sigmoid", true},
+    {"Tanh", "tanh", true},
+};
+
+constexpr OpSpec kBinaryOps[] = {
+    {"Add", "add", false},     {"AddV2", "add", false},         {"Sub", "sub", false},
+    {"Mul", "mul", false},     {"RealDiv", "div", true},        {"Maximum", "maximum", false},
+    {"Minimum", "minimum", false},
+};
+
+bool CheckSize(OpContext& ctx, int64_t n) {
+  if (n > 0xffffffffll) {
+    ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
+    return false;
+  }
+  return true;
+}
+
+// --- unary --------------------------------------------------------------------
+
+struct UnaryPush {
+  uint64_t x, y;
+  uint32_t n;
+};
+
+template <size_t I>
+class UnaryOp : public OpKernel {
+ public:
+  explicit UnaryOp(OpConstruction& c) : dtype_(c.GetType("T")) {}
+  void Compute(OpContext& ctx) override {
+    Tensor x = ctx.input(0);
+    if (!ctx.ok()) return;
+    const int64_t n = x.num_elements();
+    if (!CheckSize(ctx, n)) return;
+    Tensor y = ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_);
+    if (!ctx.ok() || n == 0) return;
+    UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n)};
+    ctx.Dispatch(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_), p,
+                 OpContext::GridFor(n));
+  }
+
+ private:
+  TF_DataType dtype_;
+};
+
+// --- binary -------------------------------------------------------------------
+
+constexpr int kMaxBroadcastDims = 6;
+
+struct BinaryPush {
+  uint64_t a, b, z;
+  uint32_t n, rank;
+  uint32_t shape[kMaxBroadcastDims];
+  uint32_t a_stride[kMaxBroadcastDims];
+  uint32_t b_stride[kMaxBroadcastDims];
+};
+
+// NumPy broadcasting of a and b into `out`, with the dims collapsed as far as
+// the strides allow so most cases need no index arithmetic at all.
+bool Broadcast(OpContext& ctx, const Shape& a, const Shape& b, Shape* out, BinaryPush* p) {
+  const size_t rank = std::max(a.size(), b.size());
+  Shape pa(rank, 1), pb(rank, 1);
+  std::copy(a.begin(), a.end(), pa.begin() + (rank - a.size()));
+  std::copy(b.begin(), b.end(), pb.begin() + (rank - b.size()));
+  out->assign(rank, 1);
+  for (size_t d = 0; d < rank; ++d) {
+    if (pa[d] == pb[d] || pb[d] == 1) {
+      (*out)[d] = pa[d];
+    } else if (pa[d] == 1) {
+      (*out)[d] = pb[d];
+    } else {
+      ctx.Fail(TF_INVALID_ARGUMENT,
+               "Incompatible shapes: " + ShapeString(a) + " vs. " + ShapeString(b));
+      return false;
+    }
+  }
+  const int64_t n = NumElements(*out);
+  p->n = static_cast<uint32_t>(n);
+  const int64_t na = NumElements(a), nb = NumElements(b);
+  if ((na == n || na == 1) && (nb == n || nb == 1)) {  // flat: same shape or scalar
+    p->rank = 0;
+    p->a_stride[0] = na == n ? 1 : 0;
+    p->b_stride[0] = nb == n ? 1 : 0;
+    return true;
+  }
+  // Contiguous strides of each operand, 0 along broadcast dims; dims of
+  // size 1 dropped; then adjacent dims merged where both strides allow.
+  std::vector<int64_t> shape, sa, sb;
+  int64_t ra = 1, rb = 1;
+  for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
+    if ((*out)[d] == 1) continue;
+    shape.insert(shape.begin(), (*out)[d]);
+    sa.insert(sa.begin(), pa[d] == 1 ? 0 : ra);
+    sb.insert(sb.begin(), pb[d] == 1 ? 0 : rb);
+    ra *= pa[d];
+    rb *= pb[d];
+  }
+  for (size_t d = shape.size() - 1; d > 0; --d) {
+    const size_t o = d - 1;  // merge dim o into dim d when contiguous
+    if (sa[o] == sa[d] * shape[d] && sb[o] == sb[d] * shape[d]) {
+      shape[d] *= shape[o];
+      shape.erase(shape.begin() + o);
+      sa.erase(sa.begin() + o);
+      sb.erase(sb.begin() + o);
+    }
+  }
+  if (shape.size() > kMaxBroadcastDims) {
+    ctx.Fail(TF_UNIMPLEMENTED, "broadcasting " + ShapeString(a) + " with " + ShapeString(b) +
+                                   " needs more than 6 dimensions");
+    return false;
+  }
+  p->rank = static_cast<uint32_t>(shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    p->shape[d] = static_cast<uint32_t>(shape[d]);
+    p->a_stride[d] = static_cast<uint32_t>(sa[d]);
+    p->b_stride[d] = static_cast<uint32_t>(sb[d]);
+  }
+  return true;
+}
+
+template <size_t I>
+class BinaryOp : public OpKernel {
+ public:
+  explicit BinaryOp(OpConstruction& c) : dtype_(c.GetType("T")) {}
+  void Compute(OpContext& ctx) override {
+    Tensor a = ctx.input(0), b = ctx.input(1);
+    if (!ctx.ok()) return;
+    Shape out_shape;
+    BinaryPush p{};
+    if (!Broadcast(ctx, a.shape(), b.shape(), &out_shape, &p)) return;
+    const int64_t n = NumElements(out_shape);
+    if (!CheckSize(ctx, n)) return;
+    const int reuse = a.num_elements() == n ? 0 : 1;
+    Tensor z = ctx.forward_or_allocate_output(reuse, 0, out_shape, dtype_);
+    if (!ctx.ok() || n == 0) return;
+    p.a = a.address();
+    p.b = b.address();
+    p.z = z.address();
+    ctx.Dispatch(std::string(kBinaryOps[I].token) + "_" + DtypeToken(dtype_), p,
+                 OpContext::GridFor(n));
+  }
+
+ private:
+  TF_DataType dtype_;
+};
+
+template <template <size_t> class K, size_t... I>
+void RegisterTable(const OpSpec* table, std::index_sequence<I...>) {
+  auto one = [](const OpSpec& spec, auto kernel_tag) {
+    using Kernel = typename decltype(kernel_tag)::type;
+    if (spec.floats_only) {
+      for (TF_DataType t : kFloats) RegisterKernel<Kernel>(spec.op, {{"T", t}});
+    } else {
+      for (TF_DataType t : kNumbers) RegisterKernel<Kernel>(spec.op, {{"T", t}});
+    }
+  };
+  (one(table[I], std::common_type<K<I>>{}), ...);
+}
+
+}  // namespace
+
+void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype, uint64_t a,
+                        uint64_t b, uint64_t z, int64_t n) {
+  if (n == 0 || !CheckSize(ctx, n)) return;
+  BinaryPush p{};
+  p.a = a;
+  p.b = b;
+  p.z = z;
+  p.n = static_cast<uint32_t>(n);
+  p.rank = 0;
+  p.a_stride[0] = 1;
+  p.b_stride[0] = 1;
+  ctx.Dispatch(std::string(op_token) + "_" + DtypeToken(dtype), p, OpContext::GridFor(n));
+}
+
+void RegisterElementwiseKernels() {
+  RegisterTable<UnaryOp>(kUnaryOps, std::make_index_sequence<std::size(kUnaryOps)>{});
+  RegisterTable<BinaryOp>(kBinaryOps, std::make_index_sequence<std::size(kBinaryOps)>{});
+}
+
+}  // namespace tfmp

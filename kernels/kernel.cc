@@ -1,0 +1,216 @@
+#include "kernels/kernel.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "tensorflow_metal_plugin/se_types.h"
+
+namespace tfmp {
+
+std::string ShapeString(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+int64_t NumElements(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+const char* DtypeToken(TF_DataType t) {
+  switch (t) {
+    case TF_FLOAT: return "f32";
+    case TF_HALF: return "f16";
+    case TF_INT32: return "i32";
+    case TF_INT64: return "i64";
+    case TF_BOOL: return "bool";
+    default: return "";
+  }
+}
+
+size_t DtypeSize(TF_DataType t) { return TF_DataTypeSize(t); }
+
+std::string DtypeName(TF_DataType t) {
+  switch (t) {
+    case TF_FLOAT: return "float";
+    case TF_HALF: return "half";
+    case TF_INT32: return "int32";
+    case TF_INT64: return "int64";
+    case TF_BOOL: return "bool";
+    case TF_DOUBLE: return "double";
+    default: return "dtype " + std::to_string(static_cast<int>(t));
+  }
+}
+
+Tensor& Tensor::operator=(Tensor&& o) noexcept {
+  if (this != &o) {
+    if (t_) TF_DeleteTensor(t_);
+    t_ = o.t_;
+    o.t_ = nullptr;
+  }
+  return *this;
+}
+
+Tensor::~Tensor() {
+  if (t_) TF_DeleteTensor(t_);
+}
+
+Shape Tensor::shape() const {
+  Shape s(dims());
+  for (int i = 0; i < dims(); ++i) s[i] = dim(i);
+  return s;
+}
+
+// --- OpConstruction -----------------------------------------------------------
+
+bool OpConstruction::GetBool(const char* name, bool fallback) {
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return fallback;
+  TF_Status* s = TF_NewStatus();
+  TF_Bool v = fallback;
+  TF_OpKernelConstruction_GetAttrBool(c_, name, &v, s);
+  if (TF_GetCode(s) != TF_OK) Fail(TF_GetCode(s), TF_Message(s));
+  TF_DeleteStatus(s);
+  return v;
+}
+
+TF_DataType OpConstruction::GetType(const char* name) {
+  TF_Status* s = TF_NewStatus();
+  TF_DataType v = TF_FLOAT;
+  TF_OpKernelConstruction_GetAttrType(c_, name, &v, s);
+  if (TF_GetCode(s) != TF_OK) Fail(TF_GetCode(s), TF_Message(s));
+  TF_DeleteStatus(s);
+  return v;
+}
+
+std::string OpConstruction::GetString(const char* name, const std::string& fallback) {
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return fallback;
+  TF_Status* s = TF_NewStatus();
+  int32_t list_size = 0, total_size = 0;
+  TF_OpKernelConstruction_GetAttrSize(c_, name, &list_size, &total_size, s);
+  std::string v(total_size > 0 ? total_size : 0, '\0');
+  if (TF_GetCode(s) == TF_OK && total_size > 0)
+    TF_OpKernelConstruction_GetAttrString(c_, name, &v[0], total_size, s);
+  if (TF_GetCode(s) != TF_OK) {
+    Fail(TF_GetCode(s), TF_Message(s));
+    v = fallback;
+  }
+  TF_DeleteStatus(s);
+  return v;
+}
+
+void OpConstruction::Fail(TF_Code code, const std::string& message) {
+  if (!ok_) return;
+  ok_ = false;
+  TF_Status* s = TF_NewStatus();
+  TF_SetStatus(s, code, message.c_str());
+  TF_OpKernelConstruction_Failure(c_, s);
+  TF_DeleteStatus(s);
+}
+
+// --- OpContext ----------------------------------------------------------------
+
+OpContext::OpContext(TF_OpKernelContext* ctx) : ctx_(ctx), status_(TF_NewStatus()) {
+  SP_Stream s = TF_GetStream(ctx_, status_);
+  if (TF_GetCode(status_) != TF_OK || !s) {
+    Fail(TF_INTERNAL, "no device stream for this kernel");
+    return;
+  }
+  stream_ = StreamOf(s);
+}
+
+OpContext::~OpContext() { TF_DeleteStatus(status_); }
+
+void OpContext::Fail(TF_Code code, const std::string& message) {
+  if (!ok_) return;
+  ok_ = false;
+  TF_SetStatus(status_, code, message.c_str());
+  TF_OpKernelContext_Failure(ctx_, status_);
+}
+
+Tensor OpContext::input(int i) {
+  TF_Tensor* t = nullptr;
+  TF_GetInput(ctx_, i, &t, status_);
+  if (TF_GetCode(status_) != TF_OK) Fail(TF_GetCode(status_), TF_Message(status_));
+  return Tensor(t);
+}
+
+Tensor OpContext::allocate_output(int i, const Shape& shape, TF_DataType dtype) {
+  TF_Tensor* t = TF_AllocateOutput(ctx_, i, dtype, shape.data(), static_cast<int>(shape.size()),
+                                   NumElements(shape) * DtypeSize(dtype), status_);
+  if (TF_GetCode(status_) != TF_OK) {
+    Fail(TF_GetCode(status_), TF_Message(status_));
+    if (t) TF_DeleteTensor(t);
+    return Tensor();
+  }
+  return Tensor(t);
+}
+
+Tensor OpContext::forward_or_allocate_output(int input_index, int i, const Shape& shape,
+                                             TF_DataType dtype) {
+  int candidates[1] = {input_index};
+  int forwarded = -1;
+  TF_Tensor* t = TF_ForwardInputOrAllocateOutput(ctx_, candidates, 1, i, shape.data(),
+                                                 static_cast<int>(shape.size()), &forwarded,
+                                                 status_);
+  if (TF_GetCode(status_) != TF_OK) {
+    Fail(TF_GetCode(status_), TF_Message(status_));
+    if (t) TF_DeleteTensor(t);
+    return Tensor();
+  }
+  return Tensor(t);
+}
+
+Tensor OpContext::allocate_temp(const Shape& shape, TF_DataType dtype) {
+  TF_AllocatorAttributes attr;
+  attr.struct_size = TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE;
+  attr.on_host = 0;
+  TF_Tensor* t = TF_AllocateTemp(ctx_, dtype, shape.data(), static_cast<int>(shape.size()), &attr,
+                                 status_);
+  if (TF_GetCode(status_) != TF_OK) {
+    Fail(TF_GetCode(status_), TF_Message(status_));
+    if (t) TF_DeleteTensor(t);
+    return Tensor();
+  }
+  return Tensor(t);
+}
+
+void OpContext::set_output(int i, const Tensor& t) {
+  TF_SetOutput(ctx_, i, t.get(), status_);
+  if (TF_GetCode(status_) != TF_OK) Fail(TF_GetCode(status_), TF_Message(status_));
+}
+
+uint32_t OpContext::GridFor(int64_t n, uint32_t local) {
+  // Enough workgroups to fill any GPU; the shaders loop over the rest.
+  constexpr int64_t kMaxGroups = 65535;
+  int64_t groups = (n + local - 1) / local;
+  if (groups < 1) groups = 1;
+  return static_cast<uint32_t>(groups < kMaxGroups ? groups : kMaxGroups);
+}
+
+// --- registration -------------------------------------------------------------
+
+namespace internal {
+
+void Register(const char* op, TF_KernelBuilder* builder,
+              std::initializer_list<std::pair<const char*, TF_DataType>> types,
+              std::initializer_list<const char*> host_memory, int32_t priority) {
+  TF_Status* s = TF_NewStatus();
+  for (const auto& t : types) {
+    TF_KernelBuilder_TypeConstraint(builder, t.first, t.second, s);
+    if (TF_GetCode(s) != TF_OK) break;
+  }
+  for (const char* arg : host_memory) TF_KernelBuilder_HostMemory(builder, arg);
+  if (priority) TF_KernelBuilder_Priority(builder, priority);
+  if (TF_GetCode(s) == TF_OK) TF_RegisterKernelBuilder(op, builder, s);
+  if (TF_GetCode(s) != TF_OK) {
+    // A registration error is a bug in this plugin: say which op, loudly.
+    std::fprintf(stderr, "tensorflow-metal-plugin: registering a kernel for %s failed: %s\n", op,
+                 TF_Message(s));
+  }
+  TF_DeleteStatus(s);
+}
+
+}  // namespace internal
+}  // namespace tfmp

@@ -1,0 +1,166 @@
+// The kernel framework: op kernels on TF's C API (tensorflow/c/kernels.h).
+//
+// An op kernel is a class with a constructor that parses attributes
+// (OpConstruction) and a Compute(OpContext&) that validates inputs, allocates
+// outputs and records dispatches on the stream. Registration is explicit: each
+// kernels/<family>.cc exposes Register<Family>Kernels(), called from
+// kernels/registry.cc; there are no static initializers.
+#ifndef TFMP_KERNELS_KERNEL_H_
+#define TFMP_KERNELS_KERNEL_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensorflow/c/kernels.h"
+#include "tensorflow/c/tf_status.h"
+#include "tensorflow/c/tf_tensor.h"
+#include "tensorflow_metal_plugin/runtime/backend.h"
+
+namespace tfmp {
+
+using Shape = std::vector<int64_t>;
+
+std::string ShapeString(const Shape& s);
+int64_t NumElements(const Shape& s);
+// The shader token of a dtype ("f32", "f16", "i32", "i64", "bool"), or "".
+const char* DtypeToken(TF_DataType t);
+size_t DtypeSize(TF_DataType t);
+std::string DtypeName(TF_DataType t);
+
+// Owns one TF_Tensor reference.
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(TF_Tensor* t) : t_(t) {}
+  Tensor(Tensor&& o) noexcept : t_(o.t_) { o.t_ = nullptr; }
+  Tensor& operator=(Tensor&& o) noexcept;
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+  ~Tensor();
+
+  bool valid() const { return t_ != nullptr; }
+  TF_Tensor* get() const { return t_; }
+  TF_DataType dtype() const { return TF_TensorType(t_); }
+  int dims() const { return TF_NumDims(t_); }
+  int64_t dim(int i) const { return TF_Dim(t_, i); }
+  Shape shape() const;
+  int64_t num_elements() const { return TF_TensorElementCount(t_); }
+  // Device address of the data (0 for an empty tensor). Only for tensors in
+  // device memory: never dereference it on the host.
+  uint64_t address() const { return reinterpret_cast<uint64_t>(TF_TensorData(t_)); }
+  // Host pointer of a tensor registered as HostMemory.
+  template <typename T>
+  const T* host_data() const {
+    return static_cast<const T*>(TF_TensorData(t_));
+  }
+
+ private:
+  TF_Tensor* t_ = nullptr;
+};
+
+// Attribute access while a kernel is constructed.
+class OpConstruction {
+ public:
+  explicit OpConstruction(TF_OpKernelConstruction* c) : c_(c) {}
+  bool GetBool(const char* name, bool fallback = false);
+  TF_DataType GetType(const char* name);
+  std::string GetString(const char* name, const std::string& fallback = "");
+  void Fail(TF_Code code, const std::string& message);
+  bool ok() const { return ok_; }
+
+ private:
+  TF_OpKernelConstruction* c_;
+  bool ok_ = true;
+};
+
+// Everything a Compute needs: inputs, outputs, the stream, error reporting.
+// Errors are reported once (the first wins) with the op's name, as TF's own
+// kernels do; Compute returns right after a failure.
+class OpContext {
+ public:
+  explicit OpContext(TF_OpKernelContext* ctx);
+  ~OpContext();
+
+  int num_inputs() const { return TF_NumInputs(ctx_); }
+  Tensor input(int i);
+  Tensor allocate_output(int i, const Shape& shape, TF_DataType dtype);
+  // Reuses input `input_index`'s buffer for output `i` when TF allows it.
+  Tensor forward_or_allocate_output(int input_index, int i, const Shape& shape, TF_DataType dtype);
+  Tensor allocate_temp(const Shape& shape, TF_DataType dtype);
+  void set_output(int i, const Tensor& t);
+  TF_DataType expected_output_dtype(int i) const { return TF_ExpectedOutputDataType(ctx_, i); }
+  rt::Stream* stream() const { return stream_; }
+
+  bool ok() const { return ok_; }
+  void Fail(TF_Code code, const std::string& message);
+  TF_OpKernelContext* raw() const { return ctx_; }
+
+  // Records a dispatch of `kernel` (a shader token) with push constants `p`.
+  template <typename Push>
+  void Dispatch(const std::string& kernel, const Push& p, uint32_t gx, uint32_t gy = 1,
+                uint32_t gz = 1) {
+    stream_->Dispatch(kernel.c_str(), &p, sizeof(Push), gx, gy, gz);
+  }
+  // Workgroups for a grid-stride loop over n elements with `local` invocations
+  // per workgroup.
+  static uint32_t GridFor(int64_t n, uint32_t local = 256);
+
+ private:
+  TF_OpKernelContext* ctx_;
+  TF_Status* status_;
+  rt::Stream* stream_ = nullptr;
+  bool ok_ = true;
+};
+
+// Base of every op kernel.
+class OpKernel {
+ public:
+  virtual ~OpKernel() = default;
+  virtual void Compute(OpContext& ctx) = 0;
+};
+
+namespace internal {
+template <typename K>
+void* Create(TF_OpKernelConstruction* c) {
+  OpConstruction oc(c);
+  return new K(oc);
+}
+inline void Compute(void* kernel, TF_OpKernelContext* ctx) {
+  OpContext c(ctx);
+  if (c.ok()) static_cast<OpKernel*>(kernel)->Compute(c);
+}
+inline void Delete(void* kernel) { delete static_cast<OpKernel*>(kernel); }
+void Register(const char* op, TF_KernelBuilder* builder,
+              std::initializer_list<std::pair<const char*, TF_DataType>> types,
+              std::initializer_list<const char*> host_memory, int32_t priority);
+}  // namespace internal
+
+// Registers kernel class K (constructible from OpConstruction&) for `op` on
+// the GPU device with the given type constraints (attr, dtype) and HostMemory
+// arguments. Priority 1 overrides TF's generic DEVICE_DEFAULT kernels.
+template <typename K>
+void RegisterKernel(const char* op,
+                    std::initializer_list<std::pair<const char*, TF_DataType>> types,
+                    std::initializer_list<const char*> host_memory = {}, int32_t priority = 1) {
+  TF_KernelBuilder* b =
+      TF_NewKernelBuilder(op, "GPU", &internal::Create<K>, &internal::Compute, &internal::Delete);
+  internal::Register(op, b, types, host_memory, priority);
+}
+
+// Every family's registration function (kernels/<family>.cc).
+void RegisterElementwiseKernels();
+void RegisterCastKernels();
+void RegisterFillKernels();
+void RegisterMatMulKernels();
+void RegisterBiasAddKernels();
+void RegisterReductionKernels();
+void RegisterVariableKernels();
+// Calls all of the above (kernels/registry.cc).
+void RegisterAllKernels();
+
+}  // namespace tfmp
+
+#endif  // TFMP_KERNELS_KERNEL_H_

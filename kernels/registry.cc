@@ -1,0 +1,17 @@
+// The one list of kernel families (DirectML's plugin does the same): adding a
+// family is a line here and a Register function in its file.
+#include "kernels/kernel.h"
+
+namespace tfmp {
+
+void RegisterAllKernels() {
+  RegisterElementwiseKernels();
+  RegisterCastKernels();
+  RegisterFillKernels();
+  RegisterMatMulKernels();
+  RegisterBiasAddKernels();
+  RegisterReductionKernels();
+  RegisterVariableKernels();
+}
+
+}  // namespace tfmp

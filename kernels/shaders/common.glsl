@@ -1,0 +1,71 @@
+// Shared declarations for every compute shader. Tensors arrive as buffer
+// device addresses in push constants (GL_EXT_buffer_reference): no descriptor
+// sets. The build defines, per variant (kernels/shaders/variants.py):
+//   T   storage type of the input elements (float, float16_t, int, int64_t, uint8_t)
+//   C   compute type (float16 is computed in float, as TF's CPU kernels do)
+//   TO  storage type of the output elements (defaults to T)
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_shader_explicit_arithmetic_types : require
+#extension GL_EXT_shader_16bit_storage : enable
+#extension GL_EXT_shader_8bit_storage : enable
+
+#ifndef TO
+#define TO T
+#endif
+
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer TBuf { T v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer TOBuf { TO v[]; };
+
+// Grid-stride loop over n elements: any n with a bounded number of groups.
+#define FOR_EACH(i, n) \
+  for (uint i = gl_GlobalInvocationID.x; i < (n); i += gl_NumWorkGroups.x * gl_WorkGroupSize.x)
+
+bool is_nan_c(float x) { return isnan(x); }
+bool is_nan_c(int x) { return false; }
+bool is_nan_c(int64_t x) { return false; }
+
+// IEEE special values (GLSL has no literals for them).
+#define NAN_F uintBitsToFloat(0x7fc00000u)
+#define INF_F uintBitsToFloat(0x7f800000u)
+
+// Math with TF CPU semantics at the edges, where GLSL leaves results undefined.
+float tf_log(float x) { return x < 0.0 ? NAN_F : (x == 0.0 ? -INF_F : log(x)); }
+float tf_sqrt(float x) { return x < 0.0 ? NAN_F : sqrt(x); }
+float tf_rsqrt(float x) { return x < 0.0 ? NAN_F : (x == 0.0 ? INF_F : 1.0 / sqrt(x)); }
+float tf_sigmoid(float x) { return 1.0 / (1.0 + exp(-x)); }
+// tanh accurate near 0 (Taylor series) and finite for large |x|.
+float tf_tanh(float x) {
+  if (isnan(x)) return x;
+  float ax = abs(x);
+  float r;
+  if (ax < 0.125) {
+    float x2 = ax * ax;
+    r = ax * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
+  } else if (ax > 15.0) {
+    r = 1.0;
+  } else {
+    r = 1.0 - 2.0 / (exp(2.0 * ax) + 1.0);
+  }
+  return x < 0.0 ? -r : r;
+}
+// Maximum/Minimum propagate NaN like TF's CPU kernels.
+float tf_max(float a, float b) { return isnan(a) ? a : (isnan(b) ? b : max(a, b)); }
+float tf_min(float a, float b) { return isnan(a) ? a : (isnan(b) ? b : min(a, b)); }
+int tf_max(int a, int b) { return max(a, b); }
+int tf_min(int a, int b) { return min(a, b); }
+int64_t tf_max(int64_t a, int64_t b) { return a > b ? a : b; }
+int64_t tf_min(int64_t a, int64_t b) { return a < b ? a : b; }
+// Relu keeps NaN (TF: max(x, 0) with NaN first).
+float tf_relu(float x) { return x < 0.0 ? 0.0 : x; }
+int tf_relu(int x) { return max(x, 0); }
+int64_t tf_relu(int64_t x) { return x < 0 ? int64_t(0) : x; }
+// float -> int conversions as x86 does them (TF's CPU kernels): NaN and
+// out-of-range values give the most negative integer.
+int tf_to_i32(float x) {
+  return (isnan(x) || x >= 2147483648.0 || x < -2147483648.0) ? int(0x80000000u) : int(x);
+}
+int64_t tf_to_i64(float x) {
+  return (isnan(x) || x >= 9223372036854775808.0 || x < -9223372036854775808.0)
+             ? int64_t(0x8000000000000000ul)
+             : int64_t(x);
+}

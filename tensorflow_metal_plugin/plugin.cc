@@ -1,0 +1,97 @@
+// The core library's exported entry points. TF never loads this library
+// directly: the loader in site-packages/tensorflow-plugins (loader/loader.cc)
+// checks the TensorFlow release first, then forwards TF's plugin entry points
+// here. The tfmp_* functions are the Python package's window (via ctypes).
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+
+#include "kernels/kernel.h"
+#include "tensorflow_metal_plugin/se_types.h"
+#include "tensorflow_metal_plugin/stats.h"
+
+#define TFMP_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  return out;
+}
+
+std::string DevicesJson() {
+  std::string why;
+  auto devices = tfmp::rt::EnumerateDevices(&why);
+  std::ostringstream o;
+  o << "{\"devices\": [";
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const auto& d = devices[i];
+    o << (i ? ", " : "") << "{\"name\": \"" << JsonEscape(d.name) << "\", \"backend\": \""
+      << d.backend << "\", \"driver\": \"" << JsonEscape(d.driver) << "\", \"vendor\": \""
+      << JsonEscape(d.vendor) << "\", \"memory_bytes\": " << d.memory_bytes
+      << ", \"software\": " << (d.software ? "true" : "false")
+      << ", \"unified_memory\": " << (d.unified_memory ? "true" : "false")
+      << ", \"float16\": " << (d.fp16 ? "true" : "false")
+      << ", \"max_shared_memory\": " << d.max_shared_memory
+      << ", \"subgroup_size\": " << d.subgroup_size << "}";
+  }
+  o << "], \"why_none\": \"" << JsonEscape(why) << "\"}";
+  return o.str();
+}
+
+}  // namespace
+
+// Number of usable devices; when 0, `why` (if given) receives the reason.
+TFMP_EXPORT int tfmp_core_device_count(char* why, int why_size) {
+  std::string reason;
+  int n = static_cast<int>(tfmp::rt::EnumerateDevices(&reason).size());
+  if (why && why_size > 0) std::snprintf(why, why_size, "%s", reason.c_str());
+  return n;
+}
+
+TFMP_EXPORT void tfmp_core_init_plugin(SE_PlatformRegistrationParams* params, TF_Status* status) {
+  tfmp::InitStreamExecutor(params, status);
+}
+
+TFMP_EXPORT void tfmp_core_init_kernel() { tfmp::RegisterAllKernels(); }
+
+// JSON description of the usable devices (static storage, valid until the next call).
+TFMP_EXPORT const char* tfmp_devices_json() {
+  static std::string json;
+  json = DevicesJson();
+  return json.c_str();
+}
+
+// Counters: names (comma-separated) and values, in the same order.
+TFMP_EXPORT const char* tfmp_stats_names() {
+  static const char* names =
+#define TFMP_STATS_NAME(name, doc) #name ","
+      TFMP_STATS_COUNTERS(TFMP_STATS_NAME)
+#undef TFMP_STATS_NAME
+      ;
+  return names;
+}
+
+TFMP_EXPORT int tfmp_stats(uint64_t* values, int capacity) {
+  tfmp::Stats& s = tfmp::GlobalStats();
+  int i = 0;
+#define TFMP_STATS_READ(name, doc) \
+  if (i < capacity) values[i] = s.name.load(); \
+  ++i;
+  TFMP_STATS_COUNTERS(TFMP_STATS_READ)
+#undef TFMP_STATS_READ
+  return i;
+}
+
+TFMP_EXPORT void tfmp_reset_stats() {
+  tfmp::Stats& s = tfmp::GlobalStats();
+#define TFMP_STATS_RESET(name, doc) s.name.store(0);
+  TFMP_STATS_COUNTERS(TFMP_STATS_RESET)
+#undef TFMP_STATS_RESET
+}
