@@ -31,7 +31,10 @@ bool is_nan_c(int64_t x) { return false; }
 // Math with TF CPU semantics at the edges, where GLSL leaves results undefined.
 float tf_log(float x) { return x < 0.0 ? NAN_F : (x == 0.0 ? -INF_F : log(x)); }
 float tf_sqrt(float x) { return x < 0.0 ? NAN_F : sqrt(x); }
-float tf_rsqrt(float x) { return x < 0.0 ? NAN_F : (x == 0.0 ? INF_F : 1.0 / sqrt(x)); }
+// rsqrt(+-0) = +-inf (the sign of zero kept, as on the CPU).
+float tf_rsqrt(float x) {
+  return x < 0.0 ? NAN_F : (x == 0.0 ? uintBitsToFloat(floatBitsToUint(x) | 0x7f800000u) : 1.0 / sqrt(x));
+}
 float tf_sigmoid(float x) { return 1.0 / (1.0 + exp(-x)); }
 // tanh accurate near 0 (Taylor series) and finite for large |x|.
 float tf_tanh(float x) {

@@ -1,0 +1,137 @@
+"""Cast, Fill/ZerosLike/OnesLike, MatMul, BiasAdd, Sum and Mean against TF's CPU kernels."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import CPU, GPU, on, random_array
+from test_elementwise import check
+
+CAST_TYPES = ["float32", "float16", "int32", "int64", "bool"]
+
+
+@pytest.mark.parametrize("src", CAST_TYPES)
+@pytest.mark.parametrize("dst", CAST_TYPES)
+@pytest.mark.parametrize("shape", [(), (7,), (1025,), (0,), (3, 5)], ids=str)
+def test_cast(src, dst, shape, rng):
+    x = tf.constant(random_array(shape, src, rng, -100, 100))
+    fn = lambda t: tf.raw_ops.Cast(x=t, DstT=tf.as_dtype(dst))  # noqa: E731
+    check(on(GPU, fn, x), on(CPU, fn, x), True, dst)
+
+
+@pytest.mark.parametrize("src", ["float32", "float16"])
+@pytest.mark.parametrize("dst", ["int32", "int64", "float16", "bool"])
+def test_cast_special_values(src, dst):
+    values = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 65504.0, -65504.0, np.inf, -np.inf, np.nan]
+    if src == "float32":
+        values += [3e9, -3e9, 1e5, 1e20, -1e20]
+    if dst in ("int32", "int64"):  # NaN/inf/out-of-range give the most negative integer (x86)
+        pass
+    x = tf.constant(np.array(values, dtype=src))
+    fn = lambda t: tf.raw_ops.Cast(x=t, DstT=tf.as_dtype(dst))  # noqa: E731
+    check(on(GPU, fn, x), on(CPU, fn, x), True, dst)
+
+
+@pytest.mark.parametrize("dtype", CAST_TYPES)
+@pytest.mark.parametrize("shape", [[], [1], [7], [33, 3], [0], [2, 0, 3], [1025]], ids=str)
+def test_fill_zeros_ones(dtype, shape, rng):
+    value = tf.constant(random_array((), dtype, rng))
+    fill = lambda v: tf.raw_ops.Fill(dims=tf.constant(shape, tf.int64), value=v)  # noqa: E731
+    check(on(GPU, fill, value), on(CPU, fill, value), True, dtype)
+    x = tf.constant(random_array(shape, dtype, rng))
+    for op in (tf.raw_ops.ZerosLike, tf.raw_ops.OnesLike):
+        if op is tf.raw_ops.OnesLike and dtype == "bool":
+            continue  # TF's OnesLike has no bool kernel on any device
+        fn = lambda t: op(x=t)  # noqa: E731
+        check(on(GPU, fn, x), on(CPU, fn, x), True, dtype)
+
+
+def test_fill_rejects_bad_input():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda v: tf.raw_ops.Fill(dims=tf.constant([2, -1]), value=v), tf.constant(1.0))
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda v: tf.raw_ops.Fill(dims=tf.constant([2]), value=v), tf.ones([2]))
+
+
+MATMUL_SHAPES = [(1, 1, 1), (7, 33, 5), (64, 64, 64), (65, 63, 129), (1, 1025, 1), (129, 1, 3),
+                 (0, 3, 4), (3, 0, 4), (3, 4, 0)]
+
+
+@pytest.mark.parametrize("mkn", MATMUL_SHAPES, ids=str)
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_matmul(mkn, ta, tb, dtype, rng):
+    m, k, n = mkn
+    a = tf.constant(random_array((k, m) if ta else (m, k), dtype, rng, -1, 1))
+    b = tf.constant(random_array((n, k) if tb else (k, n), dtype, rng, -1, 1))
+    fn = lambda x, y: tf.raw_ops.MatMul(a=x, b=y, transpose_a=ta, transpose_b=tb)  # noqa: E731
+    out, ref = on(GPU, fn, a, b).numpy(), on(CPU, fn, a, b).numpy()
+    assert out.shape == ref.shape == (m, n)
+    tol = 1e-5 if dtype == "float32" else 2e-2
+    np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64),
+                               rtol=tol, atol=tol * max(1.0, np.sqrt(k)))
+
+
+def test_matmul_rejects_bad_shapes():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda x, y: tf.raw_ops.MatMul(a=x, b=y), tf.ones([2, 3]), tf.ones([4, 5]))
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda x, y: tf.raw_ops.MatMul(a=x, b=y), tf.ones([2, 3, 4]), tf.ones([4, 5]))
+
+
+@pytest.mark.parametrize("shape,fmt", [((5, 3), "NHWC"), ((2, 7, 9, 33), "NHWC"), ((2, 33, 7, 9), "NCHW"),
+                                       ((1025, 1), "NHWC"), ((0, 4), "NHWC"), ((3, 5, 2), "NCHW")], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_bias_add(shape, fmt, dtype, rng):
+    c = shape[1] if fmt == "NCHW" else shape[-1]
+    x = tf.constant(random_array(shape, dtype, rng))
+    bias = tf.constant(random_array((c,), dtype, rng))
+    fn = lambda v, b: tf.raw_ops.BiasAdd(value=v, bias=b, data_format=fmt)  # noqa: E731
+    check(on(GPU, fn, x, bias), on(CPU, fn, x, bias), True, dtype)
+
+
+def test_bias_add_rejects_bad_bias():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda v, b: tf.raw_ops.BiasAdd(value=v, bias=b), tf.ones([2, 3]), tf.ones([4]))
+
+
+REDUCTIONS = [((), []), ((7,), [0]), ((33, 5), [0]), ((33, 5), [1]), ((33, 5), [0, 1]), ((33, 5), []),
+              ((2, 3, 4, 5), [1, 3]), ((2, 3, 4, 5), [0, 2]), ((2, 3, 4, 5), [-1]), ((1025, 3), [0]),
+              ((3, 1025), [1]), ((4099,), [0]), ((0, 4), [0]), ((4, 0), [1]), ((5, 1, 7), [1]),
+              ((2, 3, 4, 5, 6, 7), [0, 2, 4])]
+
+
+@pytest.mark.parametrize("op", ["Sum", "Mean"])
+@pytest.mark.parametrize("shape,axes", REDUCTIONS, ids=str)
+@pytest.mark.parametrize("keep_dims", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "int64"])
+def test_reduction(op, shape, axes, keep_dims, dtype, rng):
+    x = tf.constant(random_array(shape, dtype, rng))
+    fn = lambda t: getattr(tf.raw_ops, op)(input=t, axis=tf.constant(axes, tf.int32),  # noqa: E731
+                                            keep_dims=keep_dims)
+    out = on(GPU, fn, x).numpy()
+    ref = on(CPU, fn, x).numpy()
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    if dtype in ("int32", "int64"):
+        np.testing.assert_array_equal(out, ref)
+        return
+    # Float sums differ from the CPU only by summation order; float16 is
+    # accumulated in float32 here, so compare with an exact float64 reference.
+    exact = np.sum(x.numpy().astype(np.float64), axis=tuple(axes), keepdims=keep_dims)
+    if op == "Mean":
+        count = x.numpy().size / max(exact.size, 1) if x.numpy().size else 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            exact = exact / count
+    tol = 1e-5 if dtype == "float32" else 1e-3
+    np.testing.assert_allclose(out.astype(np.float64), exact, rtol=tol, atol=tol * 10, equal_nan=True)
+    np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64), rtol=10 * tol,
+                               atol=tol * 100, equal_nan=True)
+
+
+def test_reduction_rejects_bad_axis():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda t: tf.raw_ops.Sum(input=t, axis=tf.constant([2])), tf.ones([2, 3]))
