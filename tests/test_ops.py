@@ -118,17 +118,16 @@ def test_reduction(op, shape, axes, keep_dims, dtype, rng):
     if dtype in ("int32", "int64"):
         np.testing.assert_array_equal(out, ref)
         return
-    # Float sums differ from the CPU only by summation order; float16 is
-    # accumulated in float32 here, so compare with an exact float64 reference.
-    exact = np.sum(x.numpy().astype(np.float64), axis=tuple(axes), keepdims=keep_dims)
-    if op == "Mean":
-        count = x.numpy().size / max(exact.size, 1) if x.numpy().size else 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            exact = exact / count
+    if dtype == "float16":
+        # TF's CPU kernel accumulates float16 in float16 (off by 4% on 4099
+        # numbers); this plugin accumulates in float32 like TF's CUDA kernels.
+        # The reference is TF's CPU kernel on the float32 values, rounded.
+        ref = on(CPU, fn, tf.cast(x, tf.float32)).numpy().astype(np.float16)
+    # Float sums differ from the reference only by summation order.
     tol = 1e-5 if dtype == "float32" else 1e-3
-    np.testing.assert_allclose(out.astype(np.float64), exact, rtol=tol, atol=tol * 10, equal_nan=True)
-    np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64), rtol=10 * tol,
-                               atol=tol * 100, equal_nan=True)
+    scale = max(1.0, float(np.sqrt(x.numpy().size / max(out.size, 1))))
+    np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64), rtol=tol,
+                               atol=tol * scale, equal_nan=True)
 
 
 def test_reduction_rejects_bad_axis():
