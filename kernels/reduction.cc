@@ -1,5 +1,5 @@
 // Sum and Mean over any set of axes. Shader: shaders/reduce.comp
-// ("reduce_<dtype>").
+// ("reduce_<in>_to_<out>").
 #include <algorithm>
 
 #include "kernels/kernel.h"
@@ -17,7 +17,21 @@ struct ReducePush {
   uint32_t rshape[kMaxGroups], rstride[kMaxGroups];
   uint32_t per_thread;
   uint32_t mean;
+  uint32_t divisor;
+  uint32_t chunks, chunk_len;
 };
+
+// Elements of one output that one workgroup sums in one pass (256 per
+// invocation): longer reductions take a second pass over partial sums.
+constexpr uint32_t kChunk = 256 * 256;
+
+TF_DataType AccumulatorType(TF_DataType t) { return t == TF_HALF ? TF_FLOAT : t; }
+
+std::string ReduceKernel(TF_DataType in, TF_DataType out) {
+  return std::string("reduce_") + DtypeToken(in) + "_to_" + DtypeToken(out);
+}
+
+uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 
 template <bool kMean>
 class ReduceOp : public OpKernel {
@@ -83,6 +97,7 @@ class ReduceOp : public OpKernel {
     p.n_out = static_cast<uint32_t>(n_out);
     p.n_red = static_cast<uint32_t>(n_out ? n_in / n_out : 0);
     p.mean = kMean ? 1 : 0;
+    p.divisor = p.n_red;
     for (size_t g = 0; g < shape.size(); ++g) {
       uint32_t& r = kind[g] ? p.red_rank : p.kept_rank;
       if (r == kMaxGroups) {
@@ -99,12 +114,45 @@ class ReduceOp : public OpKernel {
       ctx.stream()->Fill(y.address(), 0, n_out * DtypeSize(dtype_));
       return;
     }
-    // Few reduced elements per output: one invocation each; otherwise a
-    // workgroup per output with a tree reduction.
-    p.per_thread = p.n_red <= 64 ? 1 : 0;
-    const uint32_t groups = p.per_thread ? OpContext::GridFor(n_out)
-                                         : static_cast<uint32_t>(std::min<int64_t>(n_out, 65535));
-    ctx.Dispatch(std::string("reduce_") + DtypeToken(dtype_), p, groups);
+    // Few reduced elements per output: one invocation each.
+    if (p.n_red <= 64) {
+      p.per_thread = 1;
+      p.chunks = 1;
+      p.chunk_len = p.n_red;
+      ctx.Dispatch(ReduceKernel(dtype_, dtype_), p, OpContext::GridFor(n_out));
+      return;
+    }
+    // Otherwise workgroups of 256 over chunks of the reduced range.
+    p.chunks = (p.n_red + kChunk - 1) / kChunk;
+    if (p.chunks == 1) {
+      p.chunk_len = p.n_red;
+      ctx.Dispatch(ReduceKernel(dtype_, dtype_), p, Groups(n_out));
+      return;
+    }
+    const TF_DataType acc = AccumulatorType(dtype_);
+    Tensor partial = ctx.allocate_temp({n_out * p.chunks}, acc);
+    if (!ctx.ok()) return;
+    p.chunk_len = kChunk;
+    p.y = partial.address();
+    ctx.Dispatch(ReduceKernel(dtype_, acc), p, Groups(n_out * p.chunks));
+    // Second pass: partial is [n_out, chunks]; at most kChunk chunks, so one
+    // chunk per output.
+    ReducePush q{};
+    q.x = partial.address();
+    q.y = y.address();
+    q.n_out = p.n_out;
+    q.n_red = p.chunks;
+    q.kept_rank = 1;
+    q.kshape[0] = p.n_out;
+    q.kstride[0] = p.chunks;
+    q.red_rank = 1;
+    q.rshape[0] = p.chunks;
+    q.rstride[0] = 1;
+    q.mean = p.mean;
+    q.divisor = p.divisor;
+    q.chunks = 1;
+    q.chunk_len = p.chunks;
+    ctx.Dispatch(ReduceKernel(acc, dtype_), q, Groups(n_out));
   }
 
  private:

@@ -157,3 +157,18 @@ print('MAXERR', float(max(np.abs(y.numpy() - ref).max(), np.abs(z.numpy() - ref)
     on_cpu = [l for l in placed if "device:CPU" in l]
     assert not on_cpu, "\n".join(on_cpu)
     assert float(r.stdout.split("MAXERR")[1]) < 1e-5
+
+
+def test_freed_memory_goes_back_to_the_device_for_a_larger_tensor():
+    """TF's allocator pools device memory; when a request does not fit, it
+    returns its free regions to the device (our Free) and retries. Two tensors
+    of 55% and 70% of the device cannot coexist: the second fits only if the
+    first one's memory really went back."""
+    total = tfmp.devices()[0]["memory_bytes"]
+    with tf.device(GPU):
+        a = tf.raw_ops.Fill(dims=[int(total * 0.55) // 4], value=1.0)
+        assert float(tf.reduce_mean(a)) == 1.0
+        del a
+        b = tf.raw_ops.Fill(dims=[int(total * 0.70) // 4], value=2.0)
+        assert float(tf.reduce_mean(b)) == 2.0
+        del b

@@ -1,9 +1,15 @@
 #version 450
-// out[o] = REDUCE over the reduced elements of x for each output o (Sum/Mean).
-// The host collapses dims to at most 3 kept and 3 reduced groups; input
-// offset = sum(coord_d * stride_d). per_thread = 1: one invocation per output
-// (few reduced elements); else one workgroup per output with a tree reduction.
-// ACC is the accumulator type (float for float16, as TF's GPU kernels do).
+// Sum (and Mean) of x over its reduced elements, for each output element.
+// The host collapses dims to at most 3 kept and 3 reduced groups; the input
+// offset of an element is sum(coord_d * stride_d).
+//
+// Work split: the reduced range of every output is cut into `chunks` chunks
+// of `chunk_len` elements; workgroup w sums chunk (w % chunks) of output
+// (w / chunks) with a tree reduction and writes y[w]. With chunks > 1 the
+// host reduces y again (a second dispatch), so no invocation ever loops long:
+// fast on GPUs, and inside lavapipe's limit on loop iterations.
+// per_thread = 1: one invocation per output instead (few reduced elements).
+// The accumulator is float for float16 inputs (as TF's GPU kernels do).
 #include "common.glsl"
 layout(local_size_x = 256) in;
 layout(push_constant) uniform Push {
@@ -15,7 +21,9 @@ layout(push_constant) uniform Push {
   uint kshape[3], kstride[3];
   uint rshape[3], rstride[3];
   uint per_thread;
-  uint mean;  // divide by n_red
+  uint mean;     // divide the total by `divisor` (Mean; 0/0 is NaN, as on the CPU)
+  uint divisor;
+  uint chunks, chunk_len;
 } pc;
 
 shared ACC partial[256];
@@ -30,7 +38,7 @@ uint offset_of(uint idx, uint rank, uint shape[3], uint stride[3]) {
 }
 
 TO finish(ACC s) {
-  if (pc.mean != 0) s = s / ACC(pc.n_red);
+  if (pc.mean != 0) s = s / ACC(pc.divisor);
   return TO(s);
 }
 
@@ -46,18 +54,21 @@ void main() {
     return;
   }
   const uint t = gl_LocalInvocationID.x;
-  for (uint o = gl_WorkGroupID.x; o < pc.n_out; o += gl_NumWorkGroups.x) {
-    uint base = offset_of(o, pc.kept_rank, pc.kshape, pc.kstride);
+  const uint jobs = pc.n_out * pc.chunks;
+  for (uint w = gl_WorkGroupID.x; w < jobs; w += gl_NumWorkGroups.x) {
+    const uint o = w / pc.chunks, c = w % pc.chunks;
+    const uint base = offset_of(o, pc.kept_rank, pc.kshape, pc.kstride);
+    const uint begin = c * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
     ACC s = ACC(0);
-    for (uint r = t; r < pc.n_red; r += 256)
+    for (uint r = begin + t; r < end; r += 256)
       s += ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]);
     partial[t] = s;
     barrier();
-    for (uint w = 128; w > 0; w >>= 1) {
-      if (t < w) partial[t] += partial[t + w];
+    for (uint h = 128; h > 0; h >>= 1) {
+      if (t < h) partial[t] += partial[t + h];
       barrier();
     }
-    if (t == 0) pc.y.v[o] = finish(partial[0]);
+    if (t == 0) pc.y.v[w] = pc.chunks > 1 ? TO(partial[0]) : finish(partial[0]);
     barrier();
   }
 }

@@ -78,8 +78,13 @@ def variants():
                              dict(_types(src, dst), OP=_cast_expr(src, dst))))
     for t in CAST_TYPES:
         rows.append(("fill_%s" % t, "fill.comp", _types(t)))
+    # reduce_<in>_to_<out>: a one-pass reduction, or the two passes of a long
+    # one through accumulator-typed partial sums (float16 sums in float32).
     for t in NUMBERS:
-        rows.append(("reduce_%s" % t, "reduce.comp", _types(t)))
+        acc = "f32" if t == "f16" else t
+        for src, dst in sorted({(t, t), (t, acc), (acc, t)}):
+            rows.append(("reduce_%s_to_%s" % (src, dst), "reduce.comp",
+                         dict(_types(src, dst), ACC=DTYPES[acc][2])))
     for t in FLOATS:
         rows.append(("matmul_%s" % t, "matmul.comp", _types(t)))
         rows.append(("bias_add_%s" % t, "bias_add.comp", _types(t)))
