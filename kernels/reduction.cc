@@ -28,7 +28,7 @@ constexpr uint32_t kChunk = 256 * 256;
 TF_DataType AccumulatorType(TF_DataType t) { return t == TF_HALF ? TF_FLOAT : t; }
 
 std::string ReduceKernel(TF_DataType in, TF_DataType out) {
-  return std::string("reduce_") + DtypeToken(in) + "_to_" + DtypeToken(out);
+  return std::string("reduce_sum_") + DtypeToken(in) + "_to_" + DtypeToken(out);
 }
 
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }

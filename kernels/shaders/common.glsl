@@ -72,3 +72,47 @@ int64_t tf_to_i64(float x) {
              ? int64_t(0x8000000000000000ul)
              : int64_t(x);
 }
+// pow with C's edge cases (GLSL leaves x <= 0 undefined).
+float tf_pow(float a, float b) {
+  if (b == 0.0 || a == 1.0) return 1.0;
+  if (isnan(a) || isnan(b)) return NAN_F;
+  if (a == 0.0) return b > 0.0 ? 0.0 : INF_F;
+  if (a < 0.0) {
+    if (floor(b) != b) return NAN_F;
+    float m = pow(-a, b);
+    return mod(b, 2.0) == 1.0 ? -m : m;
+  }
+  return pow(a, b);
+}
+// erf, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit).
+float tf_erf(float x) {
+  float z = abs(x);
+  float t = 1.0 / (1.0 + 0.5 * z);
+  float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+            t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0.0 ? 1.0 - r : r - 1.0;
+}
+// log1p and expm1 accurate near 0.
+float tf_log1p(float x) {
+  float u = 1.0 + x;
+  return u == 1.0 ? x : (x < -1.0 ? NAN_F : (x == -1.0 ? -INF_F : log(u) * x / (u - 1.0)));
+}
+float tf_expm1(float x) {
+  if (abs(x) < 1e-5) return x + 0.5 * x * x;
+  if (x > 88.0) return INF_F;
+  float u = exp(x);
+  if (u == 1.0) return x;
+  float um1 = u - 1.0;
+  return um1 == -1.0 ? -1.0 : um1 * x / log(u);
+}
+float tf_softplus(float x) {
+  // TF: x > -log(eps) + 2 ? x : (x < log(eps) ? exp(x) : log1p(exp(x)))
+  if (x > 17.9423847) return x;
+  if (x < -15.9423847) return exp(x);
+  return tf_log1p(exp(x));
+}
+float tf_elu(float x) { return x < 0.0 ? tf_expm1(x) : x; }
+float tf_sign(float x) { return isnan(x) ? x : sign(x); }
+int tf_sign(int x) { return sign(x); }
+int64_t tf_sign(int64_t x) { return x > 0 ? int64_t(1) : (x < 0 ? int64_t(-1) : int64_t(0)); }

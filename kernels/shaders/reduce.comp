@@ -1,5 +1,6 @@
 #version 450
-// Sum (and Mean) of x over its reduced elements, for each output element.
+// A reduction (COMBINE with identity INIT: sum, prod, max, min, all, any; the
+// Mean divides the sum) of x over its reduced elements, for each output.
 // The host collapses dims to at most 3 kept and 3 reduced groups; the input
 // offset of an element is sum(coord_d * stride_d).
 //
@@ -46,9 +47,9 @@ void main() {
   if (pc.per_thread != 0) {
     FOR_EACH(o, pc.n_out) {
       uint base = offset_of(o, pc.kept_rank, pc.kshape, pc.kstride);
-      ACC s = ACC(0);
+      ACC s = INIT;
       for (uint r = 0; r < pc.n_red; ++r)
-        s += ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]);
+        s = COMBINE(s, ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]));
       pc.y.v[o] = finish(s);
     }
     return;
@@ -59,13 +60,13 @@ void main() {
     const uint o = w / pc.chunks, c = w % pc.chunks;
     const uint base = offset_of(o, pc.kept_rank, pc.kshape, pc.kstride);
     const uint begin = c * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
-    ACC s = ACC(0);
+    ACC s = INIT;
     for (uint r = begin + t; r < end; r += 256)
-      s += ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]);
+      s = COMBINE(s, ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]));
     partial[t] = s;
     barrier();
     for (uint h = 128; h > 0; h >>= 1) {
-      if (t < h) partial[t] += partial[t + h];
+      if (t < h) partial[t] = COMBINE(partial[t], partial[t + h]);
       barrier();
     }
     if (t == 0) pc.y.v[w] = pc.chunks > 1 ? TO(partial[0]) : finish(partial[0]);

@@ -29,6 +29,26 @@ UNARY = {
     "relu": ("tf_relu(x)", NUMBERS),
     "sigmoid": ("tf_sigmoid(x)", FLOATS),
     "tanh": ("tf_tanh(x)", FLOATS),
+    "reciprocal": ("C(1) / x", FLOATS),
+    "floor": ("floor(x)", FLOATS),
+    "ceil": ("ceil(x)", FLOATS),
+    "round": ("roundEven(x)", FLOATS),
+    "sign": ("tf_sign(x)", NUMBERS),
+    "softplus": ("tf_softplus(x)", FLOATS),
+    "elu": ("tf_elu(x)", FLOATS),
+    "erf": ("tf_erf(x)", FLOATS),
+    "log1p": ("tf_log1p(x)", FLOATS),
+    "expm1": ("tf_expm1(x)", FLOATS),
+    "sin": ("sin(x)", FLOATS),
+    "cos": ("cos(x)", FLOATS),
+}
+
+# Unary ops with a bool result: op token -> (expression, input dtypes)
+UNARY_PREDICATES = {
+    "isnan": ("isnan(x)", FLOATS),
+    "isinf": ("isinf(x)", FLOATS),
+    "isfinite": ("!(isnan(x) || isinf(x))", FLOATS),
+    "logical_not": ("x == 0", ["bool"]),
 }
 
 # op token -> (expression in a and b, dtypes)
@@ -39,7 +59,46 @@ BINARY = {
     "div": ("a / b", FLOATS),
     "maximum": ("tf_max(a, b)", NUMBERS),
     "minimum": ("tf_min(a, b)", NUMBERS),
+    "pow": ("tf_pow(a, b)", FLOATS),
+    "div_no_nan": ("b == C(0) ? C(0) : a / b", FLOATS),
+    "floor_div": ("floor(a / b)", FLOATS),
+    "floor_mod": ("a - floor(a / b) * b", FLOATS),
+    "squared_difference": ("(a - b) * (a - b)", NUMBERS),
+    # gradients: (a, b) are the op's two inputs in order
+    "relu_grad": ("b > C(0) ? a : C(0)", NUMBERS),   # (gradients, features)
+    "sigmoid_grad": ("b * a * (C(1) - a)", FLOATS),  # (y, dy)
+    "tanh_grad": ("b * (C(1) - a * a)", FLOATS),     # (y, dy)
+    "sqrt_grad": ("b * C(0.5) / a", FLOATS),         # (y, dy)
+    "rsqrt_grad": ("b * C(-0.5) * a * a * a", FLOATS),
+    "reciprocal_grad": ("-b * a * a", FLOATS),
 }
+
+# Binary ops with a bool result: op token -> (expression, input dtypes)
+COMPARISONS = {
+    "equal": ("a == b", NUMBERS + ["bool"]),
+    "not_equal": ("a != b", NUMBERS + ["bool"]),
+    "less": ("a < b", NUMBERS),
+    "less_equal": ("a <= b", NUMBERS),
+    "greater": ("a > b", NUMBERS),
+    "greater_equal": ("a >= b", NUMBERS),
+    "logical_and": ("a != 0 && b != 0", ["bool"]),
+    "logical_or": ("a != 0 || b != 0", ["bool"]),
+}
+
+# Reductions: op token -> (combine(a, b), identity per dtype, dtypes)
+_LOWEST = {"f32": "-INF_F", "f16": "-INF_F", "i32": "int(0x80000000u)",
+           "i64": "(int64_t(1) << 63)"}
+_HIGHEST = {"f32": "INF_F", "f16": "INF_F", "i32": "int(0x7fffffffu)",
+            "i64": "(~(int64_t(1) << 63))"}
+REDUCTIONS = {
+    "sum": ("((a) + (b))", {t: "ACC(0)" for t in NUMBERS}, NUMBERS),
+    "prod": ("((a) * (b))", {t: "ACC(1)" for t in NUMBERS}, NUMBERS),
+    "max": ("tf_max(a, b)", _LOWEST, NUMBERS),
+    "min": ("tf_min(a, b)", _HIGHEST, NUMBERS),
+    "all": ("((a) & (b))", {"bool": "ACC(1)"}, ["bool"]),
+    "any": ("((a) | (b))", {"bool": "ACC(0)"}, ["bool"]),
+}
+INDEX_TYPES = {"i32": "int", "i64": "int64_t"}
 
 CAST_TYPES = ["f32", "f16", "i32", "i64", "bool"]
 
@@ -68,9 +127,17 @@ def variants():
     for op, (expr, dtypes) in UNARY.items():
         for t in dtypes:
             rows.append(("%s_%s" % (op, t), "unary.comp", dict(_types(t), OP=expr)))
+    for op, (expr, dtypes) in UNARY_PREDICATES.items():
+        for t in dtypes:
+            rows.append(("%s_%s" % (op, t), "unary.comp",
+                         dict(_types(t, "bool"), OP="uint8_t((%s) ? 1 : 0)" % expr)))
     for op, (expr, dtypes) in BINARY.items():
         for t in dtypes:
             rows.append(("%s_%s" % (op, t), "binary.comp", dict(_types(t), OP=expr)))
+    for op, (expr, dtypes) in COMPARISONS.items():
+        for t in dtypes:
+            rows.append(("%s_%s" % (op, t), "binary.comp",
+                         dict(_types(t, "bool"), OP="uint8_t((%s) ? 1 : 0)" % expr)))
     for src in CAST_TYPES:
         for dst in CAST_TYPES:
             if src != dst:
@@ -78,13 +145,31 @@ def variants():
                              dict(_types(src, dst), OP=_cast_expr(src, dst))))
     for t in CAST_TYPES:
         rows.append(("fill_%s" % t, "fill.comp", _types(t)))
-    # reduce_<in>_to_<out>: a one-pass reduction, or the two passes of a long
-    # one through accumulator-typed partial sums (float16 sums in float32).
+    # <op>_<in>_to_<out>: a one-pass reduction, or the two passes of a long
+    # one through accumulator-typed partials (float16 accumulates in float32).
+    for op, (combine, init, dtypes) in REDUCTIONS.items():
+        for t in dtypes:
+            acc = "f32" if t == "f16" else t
+            for src, dst in sorted({(t, t), (t, acc), (acc, t)}):
+                rows.append(("reduce_%s_%s_to_%s" % (op, src, dst), "reduce.comp",
+                             dict(_types(src, dst), ACC=DTYPES[acc][2], INIT=init[t],
+                                  **{"COMBINE(a,b)": combine})))
     for t in NUMBERS:
-        acc = "f32" if t == "f16" else t
-        for src, dst in sorted({(t, t), (t, acc), (acc, t)}):
-            rows.append(("reduce_%s_to_%s" % (src, dst), "reduce.comp",
-                         dict(_types(src, dst), ACC=DTYPES[acc][2])))
+        for it, itype in INDEX_TYPES.items():
+            rows.append(("argmax_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype)))
+            rows.append(("argmin_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype, MIN="1")))
+    # Data movement by element size, whatever the dtype.
+    for bits, store in ((8, "uint8_t"), (16, "uint16_t"), (32, "uint"), (64, "uint64_t")):
+        rows.append(("strided_copy_b%d" % bits, "strided_copy.comp", {"T": store, "C": store}))
+    for t in CAST_TYPES:
+        rows.append(("select_%s" % t, "select.comp", _types(t)))
+    for t in FLOATS:
+        rows.append(("softmax_%s" % t, "softmax.comp", _types(t)))
+        rows.append(("log_softmax_%s" % t, "softmax.comp", dict(_types(t), LOG="1")))
+        rows.append(("xent_%s" % t, "xent.comp", _types(t)))
+        for it, itype in INDEX_TYPES.items():
+            rows.append(("sparse_xent_%s_%s" % (t, it), "xent.comp",
+                         dict(_types(t), SPARSE="1", LT=itype)))
     for t in FLOATS:
         rows.append(("matmul_%s" % t, "matmul.comp", _types(t)))
         rows.append(("bias_add_%s" % t, "bias_add.comp", _types(t)))
