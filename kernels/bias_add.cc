@@ -1,5 +1,8 @@
-// BiasAdd (NHWC and NCHW). Shader: shaders/bias_add.comp ("bias_add_<dtype>").
+// BiasAdd and BiasAddGrad (NHWC and NCHW). Shaders: shaders/bias_add.comp
+// ("bias_add_<dtype>"); the gradient is a sum over all but the channel dim
+// (reduction.cc).
 #include "kernels/kernel.h"
+#include "kernels/reduction.h"
 
 namespace tfmp {
 namespace {
@@ -56,12 +59,43 @@ class BiasAddOp : public OpKernel {
   bool nchw_ = false;
 };
 
+class BiasAddGradOp : public OpKernel {
+ public:
+  explicit BiasAddGradOp(OpConstruction& c) : dtype_(c.GetType("T")) {
+    const std::string format = c.GetString("data_format", "NHWC");
+    if (format != "NHWC" && format != "NCHW") c.Fail(TF_INVALID_ARGUMENT, "Invalid data format");
+    nchw_ = format == "NCHW";
+  }
+
+  void Compute(OpContext& ctx) override {
+    Tensor dy = ctx.input(0);
+    if (!ctx.ok()) return;
+    if (dy.dims() < 2) {
+      ctx.Fail(TF_INVALID_ARGUMENT,
+               "Input tensor must be at least 2D: " + ShapeString(dy.shape()));
+      return;
+    }
+    const Shape shape = dy.shape();
+    const int channel_dim = nchw_ ? 1 : dy.dims() - 1;
+    Tensor db = ctx.allocate_output(0, {shape[channel_dim]}, dtype_);
+    if (!ctx.ok() || shape[channel_dim] == 0) return;
+    std::vector<bool> reduced(shape.size(), true);
+    reduced[channel_dim] = false;
+    RecordReduction(ctx, "sum", false, dtype_, dy.address(), shape, reduced, db.address());
+  }
+
+ private:
+  TF_DataType dtype_;
+  bool nchw_ = false;
+};
+
 }  // namespace
 
 void RegisterBiasAddKernels() {
   for (TF_DataType t : {TF_FLOAT, TF_HALF}) {
     RegisterKernel<BiasAddOp>("BiasAdd", {{"T", t}});
     RegisterKernel<BiasAddOp>("BiasAddV1", {{"T", t}});
+    RegisterKernel<BiasAddGradOp>("BiasAddGrad", {{"T", t}});
   }
 }
 

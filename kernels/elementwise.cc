@@ -1,33 +1,87 @@
 // Elementwise unary and binary ops with NumPy broadcasting.
 // Shaders: shaders/unary.comp, shaders/binary.comp (variants: "<op>_<dtype>").
 #include <algorithm>
+#include <vector>
 
 #include "kernels/elementwise.h"
 
 namespace tfmp {
 namespace {
 
-constexpr TF_DataType kNumbers[] = {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64};
-constexpr TF_DataType kFloats[] = {TF_FLOAT, TF_HALF};
+// Dtype sets of the ops below (the shader table, shaders/variants.py, has
+// the same sets).
+enum DtypeSet { kNumbers, kFloats, kFloat32, kNumbersAndBool, kBoolOnly };
+
+std::vector<TF_DataType> Dtypes(DtypeSet set) {
+  switch (set) {
+    case kNumbers: return {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64};
+    case kFloats: return {TF_FLOAT, TF_HALF};
+    case kFloat32: return {TF_FLOAT};  // as TF's kernels on every device
+    case kNumbersAndBool: return {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64, TF_BOOL};
+    case kBoolOnly: return {TF_BOOL};
+  }
+  return {};
+}
 
 struct OpSpec {
   const char* op;     // TF op name
   const char* token;  // shader op token
-  bool floats_only;
+  DtypeSet dtypes;
+  bool bool_result;   // the output is bool (comparisons, predicates)
 };
 
 constexpr OpSpec kUnaryOps[] = {
-    {"Neg", "neg", false},        {"Abs", "abs", false},     {"Square", "square", false},
-    {"Exp", "exp", true},         {"Log", "log", true},      {"Sqrt", "sqrt", true},
-    {"Rsqrt", "rsqrt", true},     {"Relu", "relu", false},   {"Sigmoid", "sigmoid", true},
-    {"Tanh", "tanh", true},
+    {"Neg", "neg", kNumbers, false},         {"Abs", "abs", kNumbers, false},
+    {"Square", "square", kNumbers, false},   {"Exp", "exp", kFloats, false},
+    {"Log", "log", kFloats, false},          {"Sqrt", "sqrt", kFloats, false},
+    {"Rsqrt", "rsqrt", kFloats, false},      {"Relu", "relu", kNumbers, false},
+    {"Sigmoid", "sigmoid", kFloats, false},  {"Tanh", "tanh", kFloats, false},
+    {"Reciprocal", "reciprocal", kFloats, false}, {"Inv", "reciprocal", kFloats, false},
+    {"Floor", "floor", kFloats, false},      {"Ceil", "ceil", kFloats, false},
+    {"Round", "round", kFloats, false},      {"Rint", "round", kFloat32, false},
+    {"Sign", "sign", kNumbers, false},       {"Softplus", "softplus", kFloats, false},
+    {"Elu", "elu", kFloats, false},          {"Erf", "erf", kFloats, false},
+    {"Log1p", "log1p", kFloats, false},      {"Expm1", "expm1", kFloats, false},
+    {"Sin", "sin", kFloats, false},          {"Cos", "cos", kFloats, false},
+    {"IsNan", "isnan", kFloats, true},       {"IsInf", "isinf", kFloats, true},
+    {"IsFinite", "isfinite", kFloats, true}, {"LogicalNot", "logical_not", kBoolOnly, true},
 };
 
 constexpr OpSpec kBinaryOps[] = {
-    {"Add", "add", false},     {"AddV2", "add", false},         {"Sub", "sub", false},
-    {"Mul", "mul", false},     {"RealDiv", "div", true},        {"Maximum", "maximum", false},
-    {"Minimum", "minimum", false},
+    {"Add", "add", kNumbers, false},
+    {"AddV2", "add", kNumbers, false},
+    {"Sub", "sub", kNumbers, false},
+    {"Mul", "mul", kNumbers, false},
+    {"RealDiv", "div", kFloats, false},
+    {"Div", "div", kFloats, false},
+    {"Maximum", "maximum", kNumbers, false},
+    {"Minimum", "minimum", kNumbers, false},
+    {"Pow", "pow", kFloats, false},
+    {"DivNoNan", "div_no_nan", kFloats, false},
+    {"FloorDiv", "floor_div", kFloats, false},
+    {"FloorMod", "floor_mod", kFloats, false},
+    {"SquaredDifference", "squared_difference", kNumbers, false},
+    {"ReluGrad", "relu_grad", kNumbers, false},
+    {"SigmoidGrad", "sigmoid_grad", kFloats, false},
+    {"TanhGrad", "tanh_grad", kFloats, false},
+    {"SqrtGrad", "sqrt_grad", kFloats, false},
+    {"RsqrtGrad", "rsqrt_grad", kFloats, false},
+    {"ReciprocalGrad", "reciprocal_grad", kFloats, false},
+    {"InvGrad", "reciprocal_grad", kFloats, false},
+    {"Equal", "equal", kNumbersAndBool, true},
+    {"NotEqual", "not_equal", kNumbersAndBool, true},
+    {"Less", "less", kNumbers, true},
+    {"LessEqual", "less_equal", kNumbers, true},
+    {"Greater", "greater", kNumbers, true},
+    {"GreaterEqual", "greater_equal", kNumbers, true},
+    {"LogicalAnd", "logical_and", kBoolOnly, true},
+    {"LogicalOr", "logical_or", kBoolOnly, true},
 };
+
+// Ops whose only dtype is bool have no "T" attribute.
+TF_DataType InputType(OpConstruction& c, const OpSpec& spec) {
+  return spec.dtypes == kBoolOnly ? TF_BOOL : c.GetType("T");
+}
 
 bool CheckSize(OpContext& ctx, int64_t n) {
   if (n > 0xffffffffll) {
@@ -47,13 +101,16 @@ struct UnaryPush {
 template <size_t I>
 class UnaryOp : public OpKernel {
  public:
-  explicit UnaryOp(OpConstruction& c) : dtype_(c.GetType("T")) {}
+  explicit UnaryOp(OpConstruction& c)
+      : dtype_(InputType(c, kUnaryOps[I])),
+        out_dtype_(kUnaryOps[I].bool_result ? TF_BOOL : dtype_) {}
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0);
     if (!ctx.ok()) return;
     const int64_t n = x.num_elements();
     if (!CheckSize(ctx, n)) return;
-    Tensor y = ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_);
+    Tensor y = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_)
+                                    : ctx.allocate_output(0, x.shape(), out_dtype_);
     if (!ctx.ok() || n == 0) return;
     UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n)};
     ctx.Dispatch(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_), p,
@@ -61,7 +118,7 @@ class UnaryOp : public OpKernel {
   }
 
  private:
-  TF_DataType dtype_;
+  TF_DataType dtype_, out_dtype_;
 };
 
 // --- binary -------------------------------------------------------------------
@@ -142,7 +199,9 @@ bool Broadcast(OpContext& ctx, const Shape& a, const Shape& b, Shape* out, Binar
 template <size_t I>
 class BinaryOp : public OpKernel {
  public:
-  explicit BinaryOp(OpConstruction& c) : dtype_(c.GetType("T")) {}
+  explicit BinaryOp(OpConstruction& c)
+      : dtype_(InputType(c, kBinaryOps[I])),
+        out_dtype_(kBinaryOps[I].bool_result ? TF_BOOL : dtype_) {}
   void Compute(OpContext& ctx) override {
     Tensor a = ctx.input(0), b = ctx.input(1);
     if (!ctx.ok()) return;
@@ -152,7 +211,8 @@ class BinaryOp : public OpKernel {
     const int64_t n = NumElements(out_shape);
     if (!CheckSize(ctx, n)) return;
     const int reuse = a.num_elements() == n ? 0 : 1;
-    Tensor z = ctx.forward_or_allocate_output(reuse, 0, out_shape, dtype_);
+    Tensor z = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(reuse, 0, out_shape, dtype_)
+                                    : ctx.allocate_output(0, out_shape, out_dtype_);
     if (!ctx.ok() || n == 0) return;
     p.a = a.address();
     p.b = b.address();
@@ -162,18 +222,18 @@ class BinaryOp : public OpKernel {
   }
 
  private:
-  TF_DataType dtype_;
+  TF_DataType dtype_, out_dtype_;
 };
 
 template <template <size_t> class K, size_t... I>
 void RegisterTable(const OpSpec* table, std::index_sequence<I...>) {
   auto one = [](const OpSpec& spec, auto kernel_tag) {
     using Kernel = typename decltype(kernel_tag)::type;
-    if (spec.floats_only) {
-      for (TF_DataType t : kFloats) RegisterKernel<Kernel>(spec.op, {{"T", t}});
-    } else {
-      for (TF_DataType t : kNumbers) RegisterKernel<Kernel>(spec.op, {{"T", t}});
+    if (spec.dtypes == kBoolOnly) {
+      RegisterKernel<Kernel>(spec.op, {});
+      return;
     }
+    for (TF_DataType t : Dtypes(spec.dtypes)) RegisterKernel<Kernel>(spec.op, {{"T", t}});
   };
   (one(table[I], std::common_type<K<I>>{}), ...);
 }

@@ -158,6 +158,8 @@ void RegisterMatMulKernels();
 void RegisterBiasAddKernels();
 void RegisterReductionKernels();
 void RegisterVariableKernels();
+void RegisterSoftmaxKernels();
+void RegisterSelectKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -1,8 +1,9 @@
-// Sum and Mean over any set of axes. Shader: shaders/reduce.comp
-// ("reduce_<in>_to_<out>").
-#include <algorithm>
+// Reductions over any set of axes: Sum, Mean, Prod, Max, Min, All, Any; and
+// ArgMax/ArgMin along one axis. Shaders: shaders/reduce.comp
+// ("reduce_<op>_<in>_to_<out>"), shaders/argmax.comp ("argmax_<dtype>_<index>").
+#include "kernels/reduction.h"
 
-#include "kernels/kernel.h"
+#include <algorithm>
 
 namespace tfmp {
 namespace {
@@ -21,138 +22,85 @@ struct ReducePush {
   uint32_t chunks, chunk_len;
 };
 
-// Elements of one output that one workgroup sums in one pass (256 per
-// invocation): longer reductions take a second pass over partial sums.
+// Elements of one output that one workgroup reduces in one pass (256 per
+// invocation): longer reductions take a second pass over partials.
 constexpr uint32_t kChunk = 256 * 256;
 
 TF_DataType AccumulatorType(TF_DataType t) { return t == TF_HALF ? TF_FLOAT : t; }
 
-std::string ReduceKernel(TF_DataType in, TF_DataType out) {
-  return std::string("reduce_sum_") + DtypeToken(in) + "_to_" + DtypeToken(out);
+std::string ReduceKernel(const char* op, TF_DataType in, TF_DataType out) {
+  return std::string("reduce_") + op + "_" + DtypeToken(in) + "_to_" + DtypeToken(out);
 }
 
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 
-template <bool kMean>
+bool TooBig(OpContext& ctx, int64_t n) {
+  if (n <= 0xffffffffll) return false;
+  ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
+  return true;
+}
+
+// Parses a host vector of axes (int32 or int64) into a mask over `rank` dims.
+bool AxesMask(OpContext& ctx, const Tensor& axes, TF_DataType index, int rank,
+              std::vector<bool>* mask) {
+  if (axes.dims() > 1) {
+    ctx.Fail(TF_INVALID_ARGUMENT, "reduction_indices must be a scalar or a vector, got shape " +
+                                      ShapeString(axes.shape()));
+    return false;
+  }
+  mask->assign(rank, false);
+  for (int64_t i = 0; i < axes.num_elements(); ++i) {
+    int64_t a = index == TF_INT64 ? axes.host_data<int64_t>()[i] : axes.host_data<int32_t>()[i];
+    if (a < -rank || a >= rank) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "Invalid reduction dimension (" + std::to_string(a) +
+                                        " for input with " + std::to_string(rank) +
+                                        " dimension(s)");
+      return false;
+    }
+    (*mask)[(a + rank) % rank] = true;
+  }
+  return true;
+}
+
+// --- Sum, Mean, Prod, Max, Min, All, Any ---------------------------------------
+
+struct ReduceSpec {
+  const char* op;
+  const char* token;
+  bool mean;
+  bool bool_only;  // All/Any: bool, no "T" attribute
+};
+
+constexpr ReduceSpec kReductions[] = {
+    {"Sum", "sum", false, false}, {"Mean", "sum", true, false},  {"Prod", "prod", false, false},
+    {"Max", "max", false, false}, {"Min", "min", false, false},  {"All", "all", false, true},
+    {"Any", "any", false, true},
+};
+
+template <size_t I>
 class ReduceOp : public OpKernel {
  public:
   explicit ReduceOp(OpConstruction& c)
-      : dtype_(c.GetType("T")), index_(c.GetType("Tidx")), keep_dims_(c.GetBool("keep_dims")) {}
+      : dtype_(kReductions[I].bool_only ? TF_BOOL : c.GetType("T")),
+        index_(c.GetType("Tidx")),
+        keep_dims_(c.GetBool("keep_dims")) {}
 
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), axes = ctx.input(1);
     if (!ctx.ok()) return;
     const Shape in = x.shape();
-    const int rank = static_cast<int>(in.size());
-    if (axes.dims() > 1) {
-      ctx.Fail(TF_INVALID_ARGUMENT, "reduction_indices must be a scalar or a vector, got shape " +
-                                        ShapeString(axes.shape()));
-      return;
-    }
-    std::vector<bool> reduced(rank, false);
-    for (int64_t i = 0; i < axes.num_elements(); ++i) {
-      int64_t a = index_ == TF_INT64 ? axes.host_data<int64_t>()[i] : axes.host_data<int32_t>()[i];
-      if (a < -rank || a >= rank) {
-        ctx.Fail(TF_INVALID_ARGUMENT, "Invalid reduction dimension (" + std::to_string(a) +
-                                          " for input with " + std::to_string(rank) +
-                                          " dimension(s)");
-        return;
-      }
-      reduced[(a + rank) % rank] = true;
-    }
+    std::vector<bool> reduced;
+    if (!AxesMask(ctx, axes, index_, static_cast<int>(in.size()), &reduced)) return;
     Shape out;
-    for (int d = 0; d < rank; ++d) {
+    for (size_t d = 0; d < in.size(); ++d) {
       if (!reduced[d]) out.push_back(in[d]);
       else if (keep_dims_) out.push_back(1);
     }
-    const int64_t n_in = NumElements(in), n_out = NumElements(out);
-    if (n_in > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return;
-    }
+    if (TooBig(ctx, x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
-    if (!ctx.ok() || n_out == 0) return;
-
-    // Group adjacent dims of the same kind (kept / reduced), dropping size-1
-    // dims; strides are those of the contiguous input.
-    std::vector<int64_t> shape, stride;
-    std::vector<bool> kind;
-    int64_t s = 1;
-    std::vector<int64_t> strides(rank);
-    for (int d = rank - 1; d >= 0; --d) strides[d] = s, s *= in[d];
-    for (int d = 0; d < rank; ++d) {
-      if (in[d] == 1) continue;
-      if (!kind.empty() && kind.back() == reduced[d]) {
-        shape.back() *= in[d];
-        stride.back() = strides[d];
-      } else {
-        shape.push_back(in[d]);
-        stride.push_back(strides[d]);
-        kind.push_back(reduced[d]);
-      }
-    }
-    ReducePush p{};
-    p.x = x.address();
-    p.y = y.address();
-    p.n_out = static_cast<uint32_t>(n_out);
-    p.n_red = static_cast<uint32_t>(n_out ? n_in / n_out : 0);
-    p.mean = kMean ? 1 : 0;
-    p.divisor = p.n_red;
-    for (size_t g = 0; g < shape.size(); ++g) {
-      uint32_t& r = kind[g] ? p.red_rank : p.kept_rank;
-      if (r == kMaxGroups) {
-        ctx.Fail(TF_UNIMPLEMENTED, "reducing axes that alternate with kept axes more than 3 times "
-                                   "is not supported yet (input " + ShapeString(in) + ")");
-        return;
-      }
-      (kind[g] ? p.rshape : p.kshape)[r] = static_cast<uint32_t>(shape[g]);
-      (kind[g] ? p.rstride : p.kstride)[r] = static_cast<uint32_t>(stride[g]);
-      ++r;
-    }
-    if (p.n_red == 0 && (dtype_ == TF_INT32 || dtype_ == TF_INT64)) {
-      // An empty reduction: sum 0 (and an integer mean of nothing is 0 too).
-      ctx.stream()->Fill(y.address(), 0, n_out * DtypeSize(dtype_));
-      return;
-    }
-    // Few reduced elements per output: one invocation each.
-    if (p.n_red <= 64) {
-      p.per_thread = 1;
-      p.chunks = 1;
-      p.chunk_len = p.n_red;
-      ctx.Dispatch(ReduceKernel(dtype_, dtype_), p, OpContext::GridFor(n_out));
-      return;
-    }
-    // Otherwise workgroups of 256 over chunks of the reduced range.
-    p.chunks = (p.n_red + kChunk - 1) / kChunk;
-    if (p.chunks == 1) {
-      p.chunk_len = p.n_red;
-      ctx.Dispatch(ReduceKernel(dtype_, dtype_), p, Groups(n_out));
-      return;
-    }
-    const TF_DataType acc = AccumulatorType(dtype_);
-    Tensor partial = ctx.allocate_temp({n_out * p.chunks}, acc);
-    if (!ctx.ok()) return;
-    p.chunk_len = kChunk;
-    p.y = partial.address();
-    ctx.Dispatch(ReduceKernel(dtype_, acc), p, Groups(n_out * p.chunks));
-    // Second pass: partial is [n_out, chunks]; at most kChunk chunks, so one
-    // chunk per output.
-    ReducePush q{};
-    q.x = partial.address();
-    q.y = y.address();
-    q.n_out = p.n_out;
-    q.n_red = p.chunks;
-    q.kept_rank = 1;
-    q.kshape[0] = p.n_out;
-    q.kstride[0] = p.chunks;
-    q.red_rank = 1;
-    q.rshape[0] = p.chunks;
-    q.rstride[0] = 1;
-    q.mean = p.mean;
-    q.divisor = p.divisor;
-    q.chunks = 1;
-    q.chunk_len = p.chunks;
-    ctx.Dispatch(ReduceKernel(acc, dtype_), q, Groups(n_out));
+    if (!ctx.ok() || NumElements(out) == 0) return;
+    RecordReduction(ctx, kReductions[I].token, kReductions[I].mean, dtype_, x.address(), in,
+                    reduced, y.address());
   }
 
  private:
@@ -160,15 +108,182 @@ class ReduceOp : public OpKernel {
   bool keep_dims_;
 };
 
+// --- ArgMax, ArgMin ---------------------------------------------------------------
+
+struct ArgPush {
+  uint64_t x, y;
+  uint32_t n_out, axis, inner, per_thread;
+};
+
+template <bool kMin>
+class ArgOp : public OpKernel {
+ public:
+  explicit ArgOp(OpConstruction& c)
+      : dtype_(c.GetType("T")), index_(c.GetType("Tidx")), out_(c.GetType("output_type")) {}
+
+  void Compute(OpContext& ctx) override {
+    Tensor x = ctx.input(0), dim = ctx.input(1);
+    if (!ctx.ok()) return;
+    if (dim.num_elements() != 1) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "dim must be a scalar, but received tensor of shape: " +
+                                        ShapeString(dim.shape()));
+      return;
+    }
+    const int rank = x.dims();
+    int64_t axis = index_ == TF_INT64 ? dim.host_data<int64_t>()[0] : dim.host_data<int32_t>()[0];
+    if (axis < -rank || axis >= rank) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "Expected dimension in the range [" + std::to_string(-rank) +
+                                        ", " + std::to_string(rank) + "), but got " +
+                                        std::to_string(axis));
+      return;
+    }
+    axis = (axis + rank) % rank;
+    const Shape in = x.shape();
+    if (in[axis] == 0) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "Reduction axis " + std::to_string(axis) +
+                                        " is empty in shape " + ShapeString(in));
+      return;
+    }
+    Shape out;
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < rank; ++d) {
+      if (d != axis) out.push_back(in[d]);
+      if (d < axis) outer *= in[d];
+      if (d > axis) inner *= in[d];
+    }
+    if (TooBig(ctx, x.num_elements())) return;
+    Tensor y = ctx.allocate_output(0, out, out_);
+    const int64_t n_out = outer * inner;
+    if (!ctx.ok() || n_out == 0) return;
+    ArgPush p{x.address(), y.address(), static_cast<uint32_t>(n_out),
+              static_cast<uint32_t>(in[axis]), static_cast<uint32_t>(inner),
+              in[axis] <= 64 ? 1u : 0u};
+    const std::string kernel = std::string(kMin ? "argmin_" : "argmax_") + DtypeToken(dtype_) +
+                               "_" + DtypeToken(out_);
+    ctx.Dispatch(kernel, p, p.per_thread ? OpContext::GridFor(n_out) : Groups(n_out));
+  }
+
+ private:
+  TF_DataType dtype_, index_, out_;
+};
+
+template <template <size_t> class K, size_t... I>
+void RegisterReductions(std::index_sequence<I...>) {
+  auto one = [](const ReduceSpec& spec, auto tag) {
+    using Kernel = typename decltype(tag)::type;
+    for (TF_DataType idx : {TF_INT32, TF_INT64}) {
+      if (spec.bool_only) {
+        RegisterKernel<Kernel>(spec.op, {{"Tidx", idx}}, {"reduction_indices"});
+        continue;
+      }
+      for (TF_DataType t : {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64})
+        RegisterKernel<Kernel>(spec.op, {{"T", t}, {"Tidx", idx}}, {"reduction_indices"});
+    }
+  };
+  (one(kReductions[I], std::common_type<K<I>>{}), ...);
+}
+
 }  // namespace
 
-void RegisterReductionKernels() {
-  for (TF_DataType t : {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64}) {
-    for (TF_DataType idx : {TF_INT32, TF_INT64}) {
-      RegisterKernel<ReduceOp<false>>("Sum", {{"T", t}, {"Tidx", idx}}, {"reduction_indices"});
-      RegisterKernel<ReduceOp<true>>("Mean", {{"T", t}, {"Tidx", idx}}, {"reduction_indices"});
+void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtype, uint64_t x,
+                     const Shape& in, const std::vector<bool>& reduced, uint64_t y) {
+  const int rank = static_cast<int>(in.size());
+  const int64_t n_in = NumElements(in);
+  int64_t n_out = 1;
+  for (int d = 0; d < rank; ++d)
+    if (!reduced[d]) n_out *= in[d];
+  if (n_out == 0 || TooBig(ctx, n_in)) return;
+  // Group adjacent dims of the same kind (kept / reduced), dropping size-1
+  // dims; strides are those of the contiguous input.
+  std::vector<int64_t> shape, stride, strides(rank);
+  std::vector<bool> kind;
+  int64_t s = 1;
+  for (int d = rank - 1; d >= 0; --d) strides[d] = s, s *= in[d];
+  for (int d = 0; d < rank; ++d) {
+    if (in[d] == 1) continue;
+    if (!kind.empty() && kind.back() == reduced[d]) {
+      shape.back() *= in[d];
+      stride.back() = strides[d];
+    } else {
+      shape.push_back(in[d]);
+      stride.push_back(strides[d]);
+      kind.push_back(reduced[d]);
     }
   }
+  ReducePush p{};
+  p.x = x;
+  p.y = y;
+  p.n_out = static_cast<uint32_t>(n_out);
+  p.n_red = static_cast<uint32_t>(n_in / n_out);
+  p.mean = mean ? 1 : 0;
+  p.divisor = p.n_red;
+  for (size_t g = 0; g < shape.size(); ++g) {
+    uint32_t& r = kind[g] ? p.red_rank : p.kept_rank;
+    if (r == kMaxGroups) {
+      ctx.Fail(TF_UNIMPLEMENTED, "reducing axes that alternate with kept axes more than 3 times "
+                                 "is not supported yet (input " + ShapeString(in) + ")");
+      return;
+    }
+    (kind[g] ? p.rshape : p.kshape)[r] = static_cast<uint32_t>(shape[g]);
+    (kind[g] ? p.rstride : p.kstride)[r] = static_cast<uint32_t>(stride[g]);
+    ++r;
+  }
+  if (mean && p.n_red == 0 && (dtype == TF_INT32 || dtype == TF_INT64)) {
+    // An integer mean of nothing is 0 (no division by zero on the device).
+    ctx.stream()->Fill(y, 0, n_out * DtypeSize(dtype));
+    return;
+  }
+  // Few reduced elements per output: one invocation each.
+  if (p.n_red <= 64) {
+    p.per_thread = 1;
+    p.chunks = 1;
+    p.chunk_len = p.n_red;
+    ctx.Dispatch(ReduceKernel(op, dtype, dtype), p, OpContext::GridFor(n_out));
+    return;
+  }
+  // Otherwise workgroups of 256 over chunks of the reduced range.
+  p.chunks = (p.n_red + kChunk - 1) / kChunk;
+  if (p.chunks == 1) {
+    p.chunk_len = p.n_red;
+    ctx.Dispatch(ReduceKernel(op, dtype, dtype), p, Groups(n_out));
+    return;
+  }
+  const TF_DataType acc = AccumulatorType(dtype);
+  Tensor partial = ctx.allocate_temp({n_out * p.chunks}, acc);
+  if (!ctx.ok()) return;
+  p.chunk_len = kChunk;
+  p.y = partial.address();
+  ctx.Dispatch(ReduceKernel(op, dtype, acc), p, Groups(n_out * p.chunks));
+  // Second pass: partial is [n_out, chunks], at most kChunk chunks: one
+  // chunk per output.
+  ReducePush q{};
+  q.x = partial.address();
+  q.y = y;
+  q.n_out = p.n_out;
+  q.n_red = p.chunks;
+  q.kept_rank = 1;
+  q.kshape[0] = p.n_out;
+  q.kstride[0] = p.chunks;
+  q.red_rank = 1;
+  q.rshape[0] = p.chunks;
+  q.rstride[0] = 1;
+  q.mean = p.mean;
+  q.divisor = p.divisor;
+  q.chunks = 1;
+  q.chunk_len = p.chunks;
+  ctx.Dispatch(ReduceKernel(op, acc, dtype), q, Groups(n_out));
+}
+
+void RegisterReductionKernels() {
+  RegisterReductions<ReduceOp>(std::make_index_sequence<std::size(kReductions)>{});
+  for (TF_DataType t : {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64})
+    for (TF_DataType idx : {TF_INT32, TF_INT64})
+      for (TF_DataType out : {TF_INT32, TF_INT64}) {
+        RegisterKernel<ArgOp<false>>("ArgMax", {{"T", t}, {"Tidx", idx}, {"output_type", out}},
+                                     {"dimension"});
+        RegisterKernel<ArgOp<true>>("ArgMin", {{"T", t}, {"Tidx", idx}, {"output_type", out}},
+                                    {"dimension"});
+      }
 }
 
 }  // namespace tfmp

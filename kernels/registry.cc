@@ -12,6 +12,8 @@ void RegisterAllKernels() {
   RegisterBiasAddKernels();
   RegisterReductionKernels();
   RegisterVariableKernels();
+  RegisterSoftmaxKernels();
+  RegisterSelectKernels();
 }
 
 }  // namespace tfmp

@@ -20,24 +20,42 @@ UNARY = [
     ("Rsqrt", FLOATS, (0.01, 100), False),
     ("Sigmoid", FLOATS, (-20, 20), False),
     ("Tanh", FLOATS, (-6, 6), False),
+    ("Reciprocal", FLOATS, (0.1, 10), False),
+    ("Floor", FLOATS, (-10, 10), True),
+    ("Ceil", FLOATS, (-10, 10), True),
+    ("Round", FLOATS, (-10, 10), True),
+    ("Rint", ["float32"], (-10, 10), True),
+    ("Sign", NUMBERS, (-3, 3), True),
+    ("Softplus", FLOATS, (-30, 30), False),
+    ("Elu", FLOATS, (-5, 5), False),
+    ("Erf", FLOATS, (-4, 4), False),
+    ("Log1p", FLOATS, (-0.9, 10), False),
+    ("Expm1", FLOATS, (-5, 5), False),
+    ("Sin", FLOATS, (-6, 6), False),
+    ("Cos", FLOATS, (-6, 6), False),
+    ("IsNan", FLOATS, (-3, 3), True),
+    ("IsInf", FLOATS, (-3, 3), True),
+    ("IsFinite", FLOATS, (-3, 3), True),
+    ("LogicalNot", ["bool"], (-3, 3), True),
 ]
 SHAPES = [(), (1,), (7,), (33,), (1025,), (0,), (3, 0), (2, 3, 5), (257, 129)]
 # Values at the edges of each function's domain, checked on top of random data.
-SPECIALS = [0.0, -0.0, 1e-6, -1e-6, 1e-3, 40.0, -40.0, 100.0, -100.0, np.inf, -np.inf, np.nan, -1.0]
+SPECIALS = [0.0, -0.0, 1e-6, -1e-6, 1e-3, 0.5, -0.5, 1.5, -2.5, 40.0, -40.0, 100.0, -100.0,
+            np.inf, -np.inf, np.nan, -1.0, 1.0, 2.0]
 
 
-def tolerance(dtype):
-    return dict(rtol=2e-6, atol=1e-6) if dtype == "float32" else dict(rtol=2e-3, atol=2e-3)
+def tolerance(dtype, rtol32=2e-6):
+    return dict(rtol=rtol32, atol=1e-6) if dtype == "float32" else dict(rtol=2e-3, atol=2e-3)
 
 
-def check(out, ref, exact, dtype):
+def check(out, ref, exact, dtype, rtol32=2e-6):
     out, ref = out.numpy(), ref.numpy()
     assert out.shape == ref.shape and out.dtype == ref.dtype
     if exact or dtype in ("int32", "int64", "bool"):
         np.testing.assert_array_equal(out, ref)
     else:
         np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64),
-                                   equal_nan=True, **tolerance(dtype))
+                                   equal_nan=True, **tolerance(dtype, rtol32))
 
 
 @pytest.mark.parametrize("op,dtypes,domain,exact", UNARY, ids=[u[0] for u in UNARY])
@@ -49,8 +67,9 @@ def test_unary(op, dtypes, domain, exact, shape, rng):
         check(on(GPU, fn, x), on(CPU, fn, x), exact, dtype)
 
 
-@pytest.mark.parametrize("op", [u[0] for u in UNARY if "float32" in u[1]])
-@pytest.mark.parametrize("dtype", FLOATS)
+# GLSL's sin/cos are accurate near 0, not at +-100: special values skip them.
+@pytest.mark.parametrize("op,dtype", [(u[0], t) for u in UNARY for t in u[1]
+                                      if t in FLOATS and u[0] not in ("Sin", "Cos")])
 def test_unary_special_values(op, dtype):
     fn = raw_op(op)
     x = tf.constant(np.array(SPECIALS, dtype=dtype))
@@ -62,7 +81,16 @@ BINARY = [
     ("Add", NUMBERS, True), ("AddV2", NUMBERS, True), ("Sub", NUMBERS, True),
     ("Mul", NUMBERS, True), ("RealDiv", FLOATS, False),
     ("Maximum", NUMBERS, True), ("Minimum", NUMBERS, True),
+    ("Pow", FLOATS, False), ("DivNoNan", FLOATS, False), ("FloorDiv", FLOATS, False),
+    ("FloorMod", FLOATS, False), ("SquaredDifference", NUMBERS, True),
+    ("Equal", NUMBERS + ["bool"], True), ("NotEqual", NUMBERS + ["bool"], True),
+    ("Less", NUMBERS, True), ("LessEqual", NUMBERS, True), ("Greater", NUMBERS, True),
+    ("GreaterEqual", NUMBERS, True), ("LogicalAnd", ["bool"], True), ("LogicalOr", ["bool"], True),
 ]
+# Gradient ops take two same-shape inputs (no broadcasting in TF either).
+GRADS = [("ReluGrad", NUMBERS, True), ("SigmoidGrad", FLOATS, False), ("TanhGrad", FLOATS, False),
+         ("SqrtGrad", FLOATS, False), ("RsqrtGrad", FLOATS, False), ("ReciprocalGrad", FLOATS, False),
+         ("InvGrad", FLOATS, False)]
 BROADCAST = [
     ((), ()), ((7,), ()), ((), (7,)), ((33,), (33,)), ((1025,), (1,)),
     ((2, 3, 5), (5,)), ((2, 3, 5), (3, 1)), ((4, 1, 6), (1, 5, 1)), ((1, 7), (7, 1)),
@@ -75,20 +103,36 @@ BROADCAST = [
 def test_binary(op, dtypes, exact, shapes, rng):
     fn = raw_op(op)
     for dtype in dtypes:
-        low = 0.5 if op == "RealDiv" else -3
+        low = 0.5 if op in ("RealDiv", "FloorDiv", "FloorMod", "Pow") else -3
         a = tf.constant(random_array(shapes[0], dtype, rng, low, 3))
         b = tf.constant(random_array(shapes[1], dtype, rng, low, 3))
+        if op == "Pow" and dtype == "float32":  # negative bases with integer exponents too
+            a = tf.constant(random_array(shapes[0], dtype, rng, -3, 3))
+            b = tf.constant(np.round(random_array(shapes[1], dtype, rng, -3, 3)))
+        check(on(GPU, fn, a, b), on(CPU, fn, a, b), exact, dtype, rtol32=1e-5 if op == "Pow" else 2e-6)
+
+
+@pytest.mark.parametrize("op,dtypes,exact", GRADS, ids=[g[0] for g in GRADS])
+@pytest.mark.parametrize("shape", [(), (7,), (1025,), (0,), (3, 5, 2)], ids=str)
+def test_gradients(op, dtypes, exact, shape, rng):
+    fn = raw_op(op)
+    for dtype in dtypes:
+        a = tf.constant(random_array(shape, dtype, rng, 0.1, 3))
+        b = tf.constant(random_array(shape, dtype, rng, -3, 3))
         check(on(GPU, fn, a, b), on(CPU, fn, a, b), exact, dtype)
 
 
-@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"])
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "DivNoNan",
+                                "Equal", "Less", "GreaterEqual", "SquaredDifference"])
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_binary_special_values(op, dtype):
     fn = raw_op(op)
     s = np.array(SPECIALS, dtype=dtype)
     a = tf.constant(np.repeat(s, len(s)))
     b = tf.constant(np.tile(s, len(s)))
-    check(on(GPU, fn, a, b), on(CPU, fn, a, b), op != "RealDiv", dtype)
+    # pow: exp2(b * log2(a)) in float32 is a few ulp off for results like 1.5^100
+    check(on(GPU, fn, a, b), on(CPU, fn, a, b), op not in ("RealDiv", "Pow", "DivNoNan"), dtype,
+          rtol32=1e-5 if op == "Pow" else 2e-6)
 
 
 def test_integer_wraparound():

@@ -142,6 +142,61 @@ def test_reduction(op, shape, axes, keep_dims, dtype, rng):
             assert ((np.abs(ref - exact) <= tol) | (np.isnan(ref) & np.isnan(exact))).all()
 
 
+SMALL_REDUCTIONS = [((), []), ((7,), [0]), ((33, 5), [0]), ((33, 5), [1]), ((2, 3, 4, 5), [1, 3]),
+                    ((1025, 3), [0]), ((3, 70001), [1]), ((0, 4), [0]), ((4, 0), [1]), ((5, 1, 7), [1])]
+
+
+@pytest.mark.parametrize("op", ["Max", "Min", "Prod"])
+@pytest.mark.parametrize("shape,axes", SMALL_REDUCTIONS, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "int64"])
+def test_other_reductions(op, shape, axes, dtype, rng):
+    low, high = (0.999, 1.001) if op == "Prod" else (-3, 3)  # products stay normal numbers
+    x = tf.constant(random_array(shape, dtype, rng, low, high))
+    if op == "Prod" and dtype.startswith("int"):
+        x = tf.constant(rng.choice(np.array([-1, 1], dtype), size=shape))
+    fn = lambda t: getattr(tf.raw_ops, op)(input=t, axis=tf.constant(axes, tf.int32))  # noqa: E731
+    out, ref = on(GPU, fn, x).numpy(), on(CPU, fn, x).numpy()
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    if op == "Prod" and dtype == "float16":
+        # TF's CPU kernel multiplies float16 in float16; this plugin in float32
+        # (like TF's CUDA kernels): the reference is the CPU kernel in float32.
+        ref = on(CPU, fn, tf.cast(x, tf.float32)).numpy().astype(np.float16)
+    if op == "Prod" and dtype.startswith("float"):  # products differ by rounding order only
+        np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64),
+                                   rtol=1e-4 if dtype == "float32" else 1e-2)
+    else:
+        np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("op", ["All", "Any"])
+@pytest.mark.parametrize("shape,axes", SMALL_REDUCTIONS, ids=str)
+@pytest.mark.parametrize("density", [0.02, 0.5, 0.98])
+def test_logical_reductions(op, shape, axes, density, rng):
+    x = tf.constant(rng.random(shape) < density)
+    fn = lambda t: getattr(tf.raw_ops, op)(input=t, axis=tf.constant(axes, tf.int64))  # noqa: E731
+    check(on(GPU, fn, x), on(CPU, fn, x), True, "bool")
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("shape,axis", [((7,), 0), ((33, 5), 0), ((33, 5), 1), ((2, 3, 4), 1),
+                                        ((3, 1025), -1), ((1025, 2), 0), ((4, 1, 3), 1), ((0, 3), 1)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "int64"])
+@pytest.mark.parametrize("out_type", ["int32", "int64"])
+def test_arg_reductions(op, shape, axis, dtype, out_type, rng):
+    # few distinct values: ties must resolve to the first index, as on the CPU
+    x = tf.constant(np.round(random_array(shape, dtype, rng, -2, 2)).astype(dtype))
+    fn = lambda t: getattr(tf.raw_ops, op)(input=t, dimension=axis, output_type=out_type)  # noqa: E731
+    check(on(GPU, fn, x), on(CPU, fn, x), True, out_type)
+
+
+def test_arg_reduction_rejects_bad_input():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda t: tf.raw_ops.ArgMax(input=t, dimension=3), tf.ones([2, 3]))
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda t: tf.raw_ops.ArgMax(input=t, dimension=0), tf.ones([0, 3]))
+
+
 def test_reduction_rejects_bad_axis():
     for device in (CPU, GPU):
         with pytest.raises(tf.errors.InvalidArgumentError):

@@ -72,15 +72,27 @@ int64_t tf_to_i64(float x) {
              ? int64_t(0x8000000000000000ul)
              : int64_t(x);
 }
-// pow with C's edge cases (GLSL leaves x <= 0 undefined).
+// pow with C99's special cases (GLSL leaves x <= 0 undefined). Finite
+// results carry the few-ulp error of exp2(b * log2(a)) (~1e-6 relative for
+// |b * log2(a)| up to ~100).
 float tf_pow(float a, float b) {
   if (b == 0.0 || a == 1.0) return 1.0;
   if (isnan(a) || isnan(b)) return NAN_F;
-  if (a == 0.0) return b > 0.0 ? 0.0 : INF_F;
+  if (isinf(b)) {
+    if (a == -1.0) return 1.0;
+    return (abs(a) < 1.0) == (b > 0.0) ? 0.0 : INF_F;
+  }
+  const bool integer = floor(b) == b;
+  const bool odd = integer && abs(b) < 16777216.0 && mod(b, 2.0) == 1.0;
+  if (a == 0.0 || isinf(a)) {
+    // |a|^b is 0 or inf; an odd integer power keeps the sign of a.
+    float m = (a == 0.0) == (b > 0.0) ? 0.0 : INF_F;
+    return (odd && (a < 0.0 || (a == 0.0 && floatBitsToUint(a) != 0u))) ? -m : m;
+  }
   if (a < 0.0) {
-    if (floor(b) != b) return NAN_F;
+    if (!integer) return NAN_F;
     float m = pow(-a, b);
-    return mod(b, 2.0) == 1.0 ? -m : m;
+    return odd ? -m : m;
   }
   return pow(a, b);
 }

@@ -63,7 +63,8 @@ BINARY = {
     "div_no_nan": ("b == C(0) ? C(0) : a / b", FLOATS),
     "floor_div": ("floor(a / b)", FLOATS),
     "floor_mod": ("a - floor(a / b) * b", FLOATS),
-    "squared_difference": ("(a - b) * (a - b)", NUMBERS),
+    # (a - b) rounded to the storage type first, as TF's CPU kernel does
+    "squared_difference": ("C(T(a - b)) * C(T(a - b))", NUMBERS),
     # gradients: (a, b) are the op's two inputs in order
     "relu_grad": ("b > C(0) ? a : C(0)", NUMBERS),   # (gradients, features)
     "sigmoid_grad": ("b * a * (C(1) - a)", FLOATS),  # (y, dy)

@@ -1,0 +1,110 @@
+"""Softmax, cross-entropy, BiasAddGrad and Select against TF's CPU kernels."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import CPU, GPU, on, random_array
+from test_elementwise import check
+
+ROWS_COLS = [(1, 1), (1, 7), (33, 10), (5, 1025), (2, 70001), (0, 5), (257, 3)]
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("shape", [(7,), (33, 10), (2, 3, 17), (5, 1025), (0, 4), (1, 1)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_softmax(op, shape, dtype, rng):
+    x = tf.constant(random_array(shape, dtype, rng, -20, 20))
+    fn = lambda t: getattr(tf.raw_ops, op)(logits=t)  # noqa: E731
+    check(on(GPU, fn, x), on(CPU, fn, x), False, dtype)
+
+
+@pytest.mark.parametrize("rows_cols", ROWS_COLS, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("label_type", ["int32", "int64"])
+def test_sparse_softmax_cross_entropy(rows_cols, dtype, label_type, rng):
+    rows, cols = rows_cols
+    x = tf.constant(random_array((rows, cols), dtype, rng, -10, 10))
+    labels = tf.constant(rng.integers(0, cols, rows).astype(label_type))
+    fn = lambda f, l: tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=f, labels=l)  # noqa: E731
+    (gl, gb), (cl, cb) = on(GPU, fn, x, labels), on(CPU, fn, x, labels)
+    check(gl, cl, False, dtype)
+    check(gb, cb, False, dtype)
+
+
+def test_sparse_cross_entropy_out_of_range_label_gives_nan():
+    # TF's CPU kernel raises; its GPU kernels (like this plugin) return NaN
+    # rather than wait for the labels on the host.
+    x = tf.ones([2, 3])
+    labels = tf.constant([1, 5])
+    loss, backprop = on(GPU, lambda f, l: tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(
+        features=f, labels=l), x, labels)
+    assert np.isfinite(loss.numpy()[0]) and np.isnan(loss.numpy()[1])
+    assert np.isnan(backprop.numpy()[1]).all() and np.isfinite(backprop.numpy()[0]).all()
+
+
+@pytest.mark.parametrize("rows_cols", ROWS_COLS, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_softmax_cross_entropy(rows_cols, dtype, rng):
+    rows, cols = rows_cols
+    x = tf.constant(random_array((rows, cols), dtype, rng, -10, 10))
+    p = rng.random((rows, cols))
+    labels = tf.constant((p / np.maximum(p.sum(axis=1, keepdims=True), 1e-9)).astype(dtype))
+    fn = lambda f, l: tf.raw_ops.SoftmaxCrossEntropyWithLogits(features=f, labels=l)  # noqa: E731
+    (gl, gb), (cl, cb) = on(GPU, fn, x, labels), on(CPU, fn, x, labels)
+    check(gl, cl, False, dtype, rtol32=1e-5)
+    check(gb, cb, False, dtype)
+
+
+def test_cross_entropy_rejects_bad_shapes():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda f, l: tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=f, labels=l),
+               tf.ones([2, 3]), tf.constant([1, 2, 0]))
+
+
+@pytest.mark.parametrize("shape,fmt", [((5, 3), "NHWC"), ((2, 7, 9, 33), "NHWC"), ((2, 33, 7, 9), "NCHW"),
+                                       ((70001, 2), "NHWC"), ((0, 4), "NHWC"), ((3, 5, 2), "NCHW")], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_bias_add_grad(shape, fmt, dtype, rng):
+    dy = tf.constant(random_array(shape, dtype, rng))
+    fn = lambda t: tf.raw_ops.BiasAddGrad(out_backprop=t, data_format=fmt)  # noqa: E731
+    out, ref = on(GPU, fn, dy).numpy(), on(CPU, fn, dy).numpy()
+    assert out.shape == ref.shape
+    # a sum: compare with the exact result within a float32 summation bound
+    axes = tuple(d for d in range(len(shape)) if d != (1 if fmt == "NCHW" else len(shape) - 1))
+    exact = dy.numpy().astype(np.float64).sum(axis=axes)
+    bound = np.abs(dy.numpy().astype(np.float64)).sum(axis=axes)
+    n = max(1, dy.numpy().size // max(1, exact.size))
+    eps = 2.0 ** -24 if dtype == "float32" else 2.0 ** -11
+    assert (np.abs(out - exact) <= 2.0 ** -24 * (2 + np.log2(n)) * bound + eps * np.abs(exact) + 1e-30).all()
+
+
+SELECT_SHAPES = [((), (), ()), ((7,), (7,), (7,)), ((), (7,), (7,)), ((33, 1), (33, 5), (1, 5)),
+                 ((2, 1, 3), (1, 4, 1), (2, 4, 3)), ((1025,), (), (1025,)), ((0,), (0,), (0,))]
+
+
+@pytest.mark.parametrize("shapes", SELECT_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "int64", "bool"])
+def test_select_v2(shapes, dtype, rng):
+    c = tf.constant(rng.random(shapes[0]) < 0.5)
+    a = tf.constant(random_array(shapes[1], dtype, rng))
+    b = tf.constant(random_array(shapes[2], dtype, rng))
+    fn = lambda x, y, z: tf.raw_ops.SelectV2(condition=x, t=y, e=z)  # noqa: E731
+    check(on(GPU, fn, c, a, b), on(CPU, fn, c, a, b), True, dtype)
+
+
+@pytest.mark.parametrize("cond_shape,shape", [((), (3, 4)), ((3,), (3, 4)), ((3, 4), (3, 4)), ((5,), (5,))],
+                         ids=str)
+def test_select(cond_shape, shape, rng):
+    c = tf.constant(rng.random(cond_shape) < 0.5)
+    a, b = tf.constant(rng.random(shape)), tf.constant(rng.random(shape))
+    a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)
+    fn = lambda c_, t, e: tf.raw_ops.Select(condition=c_, x=t, y=e)  # noqa: E731
+    check(on(GPU, fn, c, a, b), on(CPU, fn, c, a, b), True, "float32")
+
+
+def test_select_rejects_bad_shapes():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda x, y, z: tf.raw_ops.SelectV2(condition=x, t=y, e=z),
+               tf.constant([True, False]), tf.ones([3]), tf.ones([3]))
