@@ -10,13 +10,14 @@ namespace {
 
 // Dtype sets of the ops below (the shader table, shaders/variants.py, has
 // the same sets).
-enum DtypeSet { kNumbers, kFloats, kFloat32, kNumbersAndBool, kBoolOnly };
+enum DtypeSet { kNumbers, kFloats, kFloat32, kInts, kNumbersAndBool, kBoolOnly };
 
 std::vector<TF_DataType> Dtypes(DtypeSet set) {
   switch (set) {
     case kNumbers: return {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64};
     case kFloats: return {TF_FLOAT, TF_HALF};
     case kFloat32: return {TF_FLOAT};  // as TF's kernels on every device
+    case kInts: return {TF_INT32, TF_INT64};
     case kNumbersAndBool: return {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64, TF_BOOL};
     case kBoolOnly: return {TF_BOOL};
   }
@@ -76,6 +77,9 @@ constexpr OpSpec kBinaryOps[] = {
     {"GreaterEqual", "greater_equal", kNumbers, true},
     {"LogicalAnd", "logical_and", kBoolOnly, true},
     {"LogicalOr", "logical_or", kBoolOnly, true},
+    {"BitwiseAnd", "bitwise_and", kInts, false},
+    {"BitwiseOr", "bitwise_or", kInts, false},
+    {"BitwiseXor", "bitwise_xor", kInts, false},
 };
 
 // Ops whose only dtype is bool have no "T" attribute.

@@ -86,6 +86,8 @@ BINARY = [
     ("Equal", NUMBERS + ["bool"], True), ("NotEqual", NUMBERS + ["bool"], True),
     ("Less", NUMBERS, True), ("LessEqual", NUMBERS, True), ("Greater", NUMBERS, True),
     ("GreaterEqual", NUMBERS, True), ("LogicalAnd", ["bool"], True), ("LogicalOr", ["bool"], True),
+    ("BitwiseAnd", ["int32", "int64"], True), ("BitwiseOr", ["int32", "int64"], True),
+    ("BitwiseXor", ["int32", "int64"], True),
 ]
 # Gradient ops take two same-shape inputs (no broadcasting in TF either).
 GRADS = [("ReluGrad", NUMBERS, True), ("SigmoidGrad", FLOATS, False), ("TanhGrad", FLOATS, False),

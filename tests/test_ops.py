@@ -31,6 +31,24 @@ def test_cast_special_values(src, dst):
     check(on(GPU, fn, x), on(CPU, fn, x), True, dst)
 
 
+@pytest.mark.parametrize("src,dst,shape", [("float32", "int32", (7,)), ("float32", "uint8", (3, 5)),
+                                           ("int64", "float32", (1025,)), ("uint8", "float32", (4, 4)),
+                                           ("float16", "int16", ()), ("int64", "float64", (0,)),
+                                           ("int32", "int64", (6, 2))], ids=str)
+def test_bitcast(src, dst, shape, rng):
+    x = tf.constant(random_array(shape, src, rng) if src != "uint8" else rng.integers(0, 255, shape).astype("uint8"))
+    fn = lambda t: tf.raw_ops.Bitcast(input=t, type=tf.as_dtype(dst))  # noqa: E731
+    out, ref = on(GPU, fn, x).numpy(), on(CPU, fn, x).numpy()
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    np.testing.assert_array_equal(out.reshape(-1).view(np.uint8), ref.reshape(-1).view(np.uint8))
+
+
+def test_bitcast_rejects_bad_shape():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda t: tf.raw_ops.Bitcast(input=t, type=tf.int64), tf.ones([3], tf.int32))
+
+
 @pytest.mark.parametrize("dtype", CAST_TYPES)
 @pytest.mark.parametrize("shape", [[], [1], [7], [33, 3], [0], [2, 0, 3], [1025]], ids=str)
 def test_fill_zeros_ones(dtype, shape, rng):

@@ -50,6 +50,10 @@ def main():
         if fn.endswith(".py"):
             with open(os.path.join(pkg, fn), "rb") as f:
                 files["%s/%s" % (NAME, fn)] = f.read()
+    # The Keras hook (see its docstring) and the .pth line that loads it.
+    with open(os.path.join(ROOT, "python", "_tensorflow_metal_plugin_keras.py"), "rb") as f:
+        files["_tensorflow_metal_plugin_keras.py"] = f.read()
+    files["tensorflow_metal_plugin.pth"] = b"import _tensorflow_metal_plugin_keras\n"
     with open(args.core, "rb") as f:
         files["%s/libtfmp_core.so" % NAME] = f.read()
     with open(args.loader, "rb") as f:

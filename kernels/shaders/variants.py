@@ -16,6 +16,7 @@ DTYPES = {
 }
 FLOATS = ["f32", "f16"]
 NUMBERS = ["f32", "f16", "i32", "i64"]
+INTS = ["i32", "i64"]
 
 # op token -> (expression in x, dtypes)
 UNARY = {
@@ -72,6 +73,9 @@ BINARY = {
     "sqrt_grad": ("b * C(0.5) / a", FLOATS),         # (y, dy)
     "rsqrt_grad": ("b * C(-0.5) * a * a * a", FLOATS),
     "reciprocal_grad": ("-b * a * a", FLOATS),
+    "bitwise_and": ("a & b", INTS),
+    "bitwise_or": ("a | b", INTS),
+    "bitwise_xor": ("a ^ b", INTS),
 }
 
 # Binary ops with a bool result: op token -> (expression, input dtypes)
