@@ -2,6 +2,8 @@
 //   runtime_test copies      copies at odd offsets and sizes (0 included) round-trip
 //   runtime_test chain N     N dependent dispatches with no host wait in between
 //   runtime_test overhead N  host cost per recorded dispatch (prints us/op)
+//   runtime_test timer       GPU timestamps bracket work and grow with it
+//   runtime_test callback    host callbacks run in stream order, after prior work
 // Exits non-zero with a message on the first mismatch.
 #include <chrono>
 #include <cmath>
@@ -142,6 +144,56 @@ int Overhead(Device* dev, int n) {
   return 0;
 }
 
+int Timer(Device* dev) {
+  Status s;
+  auto stream = dev->CreateStream(&s);
+  auto timer = dev->CreateTimer(&s);
+  if (!stream || !timer) return Fail(s.message);
+  const uint32_t count = 1 << 20;
+  uint64_t x = dev->Allocate(count * 4), one = dev->Allocate(4);
+  stream->Fill(x, 0, count * 4);
+  stream->Fill(one, 0x3f800000u, 4);
+  AddPush p{};
+  p.a = x;
+  p.b = one;
+  p.z = x;
+  p.n = count;
+  p.a_stride[0] = 1;
+  uint64_t ns[2];
+  for (int round = 0; round < 2; ++round) {
+    stream->StartTimer(timer.get());
+    for (int i = 0; i < (round ? 40 : 4); ++i) stream->Dispatch("add_f32", &p, sizeof(p), 4096);
+    stream->StopTimer(timer.get());
+    ns[round] = timer->Nanoseconds();
+  }
+  if (ns[0] == 0 || ns[1] <= ns[0])
+    return Fail("timer: 4 dispatches took " + std::to_string(ns[0]) + " ns, 40 took " +
+                std::to_string(ns[1]) + " ns");
+  std::printf("timer OK: 4 dispatches %.1f us, 40 dispatches %.1f us\n", ns[0] / 1e3, ns[1] / 1e3);
+  return 0;
+}
+
+int Callback(Device* dev) {
+  Status s;
+  auto stream = dev->CreateStream(&s);
+  if (!stream) return Fail(s.message);
+  uint64_t x = dev->Allocate(4);
+  std::vector<int> order;
+  float seen = -1;
+  const float v = 42.0f;
+  stream->CopyHostToDevice(x, &v, 4);
+  float back = 0;
+  stream->CopyDeviceToHost(&back, x, 4);
+  stream->HostCallback([&] { order.push_back(1); seen = back; });
+  stream->HostCallback([&] { order.push_back(2); });
+  Status st = stream->Synchronize();
+  if (!st.ok()) return Fail(st.message);
+  if (order != std::vector<int>{1, 2} || seen != 42.0f)
+    return Fail("host callbacks ran out of order or before the copy landed");
+  std::printf("callback OK\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,5 +209,7 @@ int main(int argc, char** argv) {
   if (cmd == "copies") return Copies(dev);
   if (cmd == "chain") return Chain(dev, n);
   if (cmd == "overhead") return Overhead(dev, n);
+  if (cmd == "timer") return Timer(dev);
+  if (cmd == "callback") return Callback(dev);
   return Fail("unknown command " + cmd);
 }

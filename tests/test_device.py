@@ -60,6 +60,12 @@ def test_runtime_copies_at_odd_offsets():
     assert r.returncode == 0, r.stderr + r.stdout
 
 
+@pytest.mark.parametrize("check", ["timer", "callback"])
+def test_runtime_timers_and_callbacks(check):
+    r = subprocess.run([RUNTIME_TEST, check], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
 def test_runtime_chain_of_10000_dependent_dispatches():
     r = subprocess.run([RUNTIME_TEST, "chain", "10000"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout

@@ -60,10 +60,10 @@ def main():
                 keras.layers.Dense(64, activation="relu"),
                 keras.layers.Dense(10, activation="softmax"),
             ])
-            # jit_compile=False: Keras picks XLA whenever a GPU exists, and XLA
-            # has no compiler for plugin devices (see README, "What works").
+            # Keras defaults (the plugin keeps Keras from picking XLA, which
+            # has no compiler for plugin devices: see README).
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                          metrics=["accuracy"], jit_compile=False)
+                          metrics=["accuracy"])
             start = time.time()
             model.fit(x_train, y_train, epochs=15, batch_size=32, verbose=0)
             seconds = time.time() - start
@@ -80,7 +80,8 @@ def main():
     print("Device work: %d dispatches in %d command buffers, %d host waits, %.1f MB host->device, "
           "%.1f MB device->host" % (s["dispatches"], s["command_buffers"], s["host_waits"],
                                     s["bytes_host_to_device"] / 1e6, s["bytes_device_to_host"] / 1e6))
-    print("Ops without a device kernel yet ran on the CPU (soft placement); see README.")
+    print("Ops without a device kernel yet (if any) ran on the CPU through soft placement; "
+          "see README.")
     if gpu_acc < 0.9:
         sys.exit("accuracy %.3f is lower than expected" % gpu_acc)
 
