@@ -100,6 +100,23 @@ std::string OpConstruction::GetString(const char* name, const std::string& fallb
   return v;
 }
 
+std::vector<int64_t> OpConstruction::GetIntList(const char* name,
+                                                const std::vector<int64_t>& fallback) {
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return fallback;
+  TF_Status* s = TF_NewStatus();
+  int32_t list_size = 0, total_size = 0;
+  TF_OpKernelConstruction_GetAttrSize(c_, name, &list_size, &total_size, s);
+  std::vector<int64_t> v(list_size > 0 ? list_size : 0);
+  if (TF_GetCode(s) == TF_OK && list_size > 0)
+    TF_OpKernelConstruction_GetAttrInt64List(c_, name, v.data(), list_size, s);
+  if (TF_GetCode(s) != TF_OK) {
+    Fail(TF_GetCode(s), TF_Message(s));
+    v = fallback;
+  }
+  TF_DeleteStatus(s);
+  return v;
+}
+
 void OpConstruction::Fail(TF_Code code, const std::string& message) {
   if (!ok_) return;
   ok_ = false;

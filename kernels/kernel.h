@@ -68,6 +68,7 @@ class OpConstruction {
   bool GetBool(const char* name, bool fallback = false);
   TF_DataType GetType(const char* name);
   std::string GetString(const char* name, const std::string& fallback = "");
+  std::vector<int64_t> GetIntList(const char* name, const std::vector<int64_t>& fallback = {});
   void Fail(TF_Code code, const std::string& message);
   bool ok() const { return ok_; }
 
@@ -160,6 +161,7 @@ void RegisterReductionKernels();
 void RegisterVariableKernels();
 void RegisterSoftmaxKernels();
 void RegisterSelectKernels();
+void RegisterConvKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -14,6 +14,7 @@ void RegisterAllKernels() {
   RegisterVariableKernels();
   RegisterSoftmaxKernels();
   RegisterSelectKernels();
+  RegisterConvKernels();
 }
 
 }  // namespace tfmp

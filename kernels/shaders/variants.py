@@ -168,6 +168,14 @@ def variants():
         rows.append(("strided_copy_b%d" % bits, "strided_copy.comp", {"T": store, "C": store}))
     for t in CAST_TYPES:
         rows.append(("select_%s" % t, "select.comp", _types(t)))
+    # Convolutions as implicit GEMMs; the filter gradient may write float32
+    # partial sums (split K) that the host adds up.
+    for t in FLOATS:
+        rows.append(("conv2d_fwd_%s" % t, "conv2d.comp", dict(_types(t), FWD="1")))
+        rows.append(("conv2d_bwd_input_%s" % t, "conv2d.comp", dict(_types(t), BWD_INPUT="1")))
+        rows.append(("conv2d_bwd_filter_%s" % t, "conv2d.comp", dict(_types(t), BWD_FILTER="1")))
+        rows.append(("conv2d_bwd_filter_%s_to_f32" % t, "conv2d.comp",
+                     dict(_types(t, "f32"), BWD_FILTER="1")))
     for t in FLOATS:
         rows.append(("softmax_%s" % t, "softmax.comp", _types(t)))
         rows.append(("log_softmax_%s" % t, "softmax.comp", dict(_types(t), LOG="1")))

@@ -1,0 +1,114 @@
+"""Conv2D and its gradients against TF's CPU kernels (NHWC; NCHW and
+dilations through equivalent CPU computations, since TF's CPU kernels support
+neither)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import CPU, GPU, on, random_array
+
+# (N, H, W, Cin), (KH, KW, Cout), strides, padding, dilations
+CASES = [
+    ((1, 5, 5, 1), (3, 3, 1), (1, 1), "VALID", (1, 1)),
+    ((2, 7, 9, 3), (3, 3, 5), (1, 1), "SAME", (1, 1)),
+    ((2, 8, 8, 4), (3, 3, 8), (2, 2), "SAME", (1, 1)),
+    ((1, 9, 7, 2), (5, 3, 3), (2, 1), "VALID", (1, 1)),
+    ((3, 6, 6, 5), (1, 1, 7), (1, 1), "VALID", (1, 1)),
+    ((1, 11, 11, 3), (3, 3, 2), (1, 1), "SAME", (2, 2)),
+    ((2, 10, 9, 2), (3, 2, 3), (3, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], (1, 1)),
+    ((1, 33, 33, 16), (3, 3, 65), (1, 1), "SAME", (1, 1)),
+    ((0, 5, 5, 2), (3, 3, 2), (1, 1), "SAME", (1, 1)),
+    ((2, 1, 1, 3), (1, 1, 4), (1, 1), "VALID", (1, 1)),
+]
+
+
+def dilate(w, d):
+    """The filter with (d - 1) zeros between taps: a dilated conv without dilation."""
+    kh, kw, ci, co = w.shape
+    out = np.zeros(((kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1, ci, co), w.dtype)
+    out[::d[0], ::d[1]] = w
+    return out
+
+
+def padding_args(padding):
+    if isinstance(padding, list):
+        return dict(padding="EXPLICIT", explicit_paddings=sum(padding, []))
+    return dict(padding=padding)
+
+
+def tol(dtype, k):
+    return (1e-4, 1e-4 * np.sqrt(k)) if dtype == "float32" else (2e-2, 2e-2 * np.sqrt(k))
+
+
+def close(a, b, dtype, k):
+    rtol, atol = tol(dtype, k)
+    np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_conv2d_and_gradients(case, dtype, layout, rng):
+    xs, (kh, kw, co), strides, padding, dil = case
+    x = random_array(xs, dtype, rng, -1, 1)
+    w = random_array((kh, kw, xs[3], co), dtype, rng, -1, 1)
+    pad = padding_args(padding)
+    # CPU reference in NHWC with the filter dilated by hand.
+    wd = dilate(w, dil)
+    ref_fn = lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=[1, *strides, 1], **pad)  # noqa: E731
+    ref = on(CPU, ref_fn, tf.constant(x), tf.constant(wd)).numpy()
+    dy = random_array(ref.shape, dtype, rng, -1, 1)
+    ref_dx = on(CPU, lambda f, g: tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=list(xs), filter=f, out_backprop=g, strides=[1, *strides, 1], **pad),
+        tf.constant(wd), tf.constant(dy)).numpy()
+    ref_dwd = on(CPU, lambda t, g: tf.raw_ops.Conv2DBackpropFilter(
+        input=t, filter_sizes=list(wd.shape), out_backprop=g, strides=[1, *strides, 1], **pad),
+        tf.constant(x), tf.constant(dy)).numpy()
+    ref_dw = ref_dwd[::dil[0], ::dil[1]]
+
+    nchw = layout == "NCHW"
+    to = (lambda a: np.transpose(a, (0, 3, 1, 2))) if nchw else (lambda a: a)
+    back = (lambda a: np.transpose(a, (0, 2, 3, 1))) if nchw else (lambda a: a)
+    st = [1, 1, *strides] if nchw else [1, *strides, 1]
+    dl = [1, 1, *dil] if nchw else [1, *dil, 1]
+    if nchw and "explicit_paddings" in pad:
+        p = padding
+        pad = dict(padding="EXPLICIT", explicit_paddings=sum([p[0], p[3], p[1], p[2]], []))
+    attrs = dict(strides=st, dilations=dl, data_format=layout, **pad)
+    y = on(GPU, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, **attrs),
+           tf.constant(to(x)), tf.constant(w)).numpy()
+    k = kh * kw * xs[3]
+    close(back(y), ref, dtype, k)
+    dx = on(GPU, lambda f, g: tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=list(to(x).shape), filter=f, out_backprop=g, **attrs),
+        tf.constant(w), tf.constant(to(dy))).numpy()
+    close(back(dx), ref_dx, dtype, kh * kw * co)
+    dw = on(GPU, lambda t, g: tf.raw_ops.Conv2DBackpropFilter(
+        input=t, filter_sizes=list(w.shape), out_backprop=g, **attrs),
+        tf.constant(to(x)), tf.constant(to(dy))).numpy()
+    close(dw, ref_dw, dtype, max(1, dy.size // co))
+
+
+def test_filter_gradient_with_a_long_reduction(rng):
+    """N*OH*OW > 16384: the filter gradient is summed in slices (split K)."""
+    x = tf.constant(random_array((4, 70, 70, 3), "float32", rng, -1, 1))
+    dy = tf.constant(random_array((4, 70, 70, 4), "float32", rng, -1, 1))
+    fn = lambda t, g: tf.raw_ops.Conv2DBackpropFilter(  # noqa: E731
+        input=t, filter_sizes=[3, 3, 3, 4], out_backprop=g, strides=[1, 1, 1, 1], padding="SAME")
+    close(on(GPU, fn, x, dy).numpy(), on(CPU, fn, x, dy).numpy(), "float32", 4 * 70 * 70)
+    x16, dy16 = tf.cast(x, tf.float16), tf.cast(dy, tf.float16)
+    close(on(GPU, fn, x16, dy16).numpy(), on(CPU, fn, x, dy).numpy(), "float16", 4 * 70 * 70)
+
+
+def test_conv2d_rejects_bad_input():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):  # depth mismatch
+            on(device, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=[1, 1, 1, 1], padding="SAME"),
+               tf.ones([1, 5, 5, 3]), tf.ones([3, 3, 2, 4]))
+        with pytest.raises(tf.errors.InvalidArgumentError):  # filter much larger than the input
+            on(device, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=[1, 1, 1, 1], padding="VALID"),
+               tf.ones([1, 1, 1, 3]), tf.ones([5, 5, 3, 4]))
+    # a filter one larger than the input: an empty output, no error
+    y = on(GPU, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=[1, 1, 1, 1], padding="VALID"),
+           tf.ones([1, 2, 2, 3]), tf.ones([3, 3, 3, 4]))
+    assert y.shape == (1, 0, 0, 4)
