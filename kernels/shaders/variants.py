@@ -177,6 +177,9 @@ def variants():
         rows.append(("conv2d_bwd_filter_%s_to_f32" % t, "conv2d.comp",
                      dict(_types(t, "f32"), BWD_FILTER="1")))
     for t in FLOATS:
+        for mode in ("max_fwd", "avg_fwd", "max_bwd", "avg_bwd"):
+            rows.append(("pool_%s_%s" % (mode, t), "pool.comp", dict(_types(t), **{mode.upper(): "1"})))
+    for t in FLOATS:
         rows.append(("softmax_%s" % t, "softmax.comp", _types(t)))
         rows.append(("log_softmax_%s" % t, "softmax.comp", dict(_types(t), LOG="1")))
         rows.append(("xent_%s" % t, "xent.comp", _types(t)))
