@@ -66,6 +66,7 @@ class OpConstruction {
  public:
   explicit OpConstruction(TF_OpKernelConstruction* c) : c_(c) {}
   bool GetBool(const char* name, bool fallback = false);
+  int64_t GetInt(const char* name, int64_t fallback = 0);
   TF_DataType GetType(const char* name);
   std::string GetString(const char* name, const std::string& fallback = "");
   void Fail(TF_Code code, const std::string& message);
@@ -158,6 +159,7 @@ void RegisterMatMulKernels();
 void RegisterBiasAddKernels();
 void RegisterReductionKernels();
 void RegisterVariableKernels();
+void RegisterDataMovementKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

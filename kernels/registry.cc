@@ -12,6 +12,7 @@ void RegisterAllKernels() {
   RegisterBiasAddKernels();
   RegisterReductionKernels();
   RegisterVariableKernels();
+  RegisterDataMovementKernels();
 }
 
 }  // namespace tfmp
