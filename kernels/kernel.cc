@@ -75,6 +75,16 @@ bool OpConstruction::GetBool(const char* name, bool fallback) {
   return v;
 }
 
+int64_t OpConstruction::GetInt(const char* name, int64_t fallback) {
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return fallback;
+  TF_Status* s = TF_NewStatus();
+  int64_t v = fallback;
+  TF_OpKernelConstruction_GetAttrInt64(c_, name, &v, s);
+  if (TF_GetCode(s) != TF_OK) Fail(TF_GetCode(s), TF_Message(s));
+  TF_DeleteStatus(s);
+  return v;
+}
+
 TF_DataType OpConstruction::GetType(const char* name) {
   TF_Status* s = TF_NewStatus();
   TF_DataType v = TF_FLOAT;

@@ -66,6 +66,7 @@ class OpConstruction {
  public:
   explicit OpConstruction(TF_OpKernelConstruction* c) : c_(c) {}
   bool GetBool(const char* name, bool fallback = false);
+  int64_t GetInt(const char* name, int64_t fallback = 0);
   TF_DataType GetType(const char* name);
   std::string GetString(const char* name, const std::string& fallback = "");
   std::vector<int64_t> GetIntList(const char* name, const std::vector<int64_t>& fallback = {});
@@ -162,6 +163,7 @@ void RegisterVariableKernels();
 void RegisterSoftmaxKernels();
 void RegisterSelectKernels();
 void RegisterConvKernels();
+void RegisterDataMovementKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

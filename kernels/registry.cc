@@ -15,6 +15,7 @@ void RegisterAllKernels() {
   RegisterSoftmaxKernels();
   RegisterSelectKernels();
   RegisterConvKernels();
+  RegisterDataMovementKernels();
 }
 
 }  // namespace tfmp
