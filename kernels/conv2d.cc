@@ -6,6 +6,7 @@
 
 #include "kernels/kernel.h"
 #include "kernels/reduction.h"
+#include "kernels/window.h"
 
 namespace tfmp {
 namespace {
@@ -59,34 +60,12 @@ struct ConvAttrs {
   int c_dim() const { return nchw ? 1 : 3; }
 };
 
-// Output size and leading padding of one spatial dim.
 bool Window(OpContext& ctx, const ConvAttrs& a, int dim, int64_t in, int64_t k, int64_t* out,
             int64_t* pad_before) {
-  const int64_t s = a.strides[dim], d = a.dilations[dim];
-  const int64_t eff = (k - 1) * d + 1;
-  int64_t padded = in;  // TF's GetWindowedOutputSize
-  if (a.padding == "VALID") {
-    *pad_before = 0;
-  } else if (a.padding == "SAME") {
-    *out = (in + s - 1) / s;
-    *pad_before = std::max<int64_t>((*out - 1) * s + eff - in, 0) / 2;
-    return true;
-  } else if (a.padding == "EXPLICIT") {
-    *pad_before = a.explicit_paddings[2 * dim];
-    padded = in + a.explicit_paddings[2 * dim] + a.explicit_paddings[2 * dim + 1];
-  } else {
-    ctx.Fail(TF_INVALID_ARGUMENT, "Unknown padding " + a.padding);
-    return false;
-  }
-  *out = (padded - eff + s) / s;
-  if (*out < 0) {
-    ctx.Fail(TF_INVALID_ARGUMENT, "Computed output size would be negative: " +
-                                      std::to_string(*out) + " [input_size: " + std::to_string(in) +
-                                      ", effective_filter_size: " + std::to_string(eff) +
-                                      ", stride: " + std::to_string(s) + "]");
-    return false;
-  }
-  return true;
+  const bool expl = a.padding == "EXPLICIT";
+  return WindowedOutputSize(ctx, in, k, a.strides[dim], a.dilations[dim], a.padding,
+                            expl ? a.explicit_paddings[2 * dim] : 0,
+                            expl ? a.explicit_paddings[2 * dim + 1] : 0, out, pad_before);
 }
 
 // Fills the geometry of the push constants from the input and filter shapes;

@@ -163,6 +163,7 @@ void RegisterVariableKernels();
 void RegisterSoftmaxKernels();
 void RegisterSelectKernels();
 void RegisterConvKernels();
+void RegisterPoolingKernels();
 void RegisterDataMovementKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();

@@ -15,6 +15,7 @@ void RegisterAllKernels() {
   RegisterSoftmaxKernels();
   RegisterSelectKernels();
   RegisterConvKernels();
+  RegisterPoolingKernels();
   RegisterDataMovementKernels();
 }
 

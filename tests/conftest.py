@@ -39,8 +39,14 @@ def raw_op(op, **attrs):
     from tensorflow.python.util import tf_inspect
 
     fn = getattr(tf.raw_ops, op)
-    names = [a for a in tf_inspect.getfullargspec(fn).args if a != "name" and a not in attrs]
-    return lambda *inputs: fn(**dict(zip(names, inputs)), **attrs)
+    fixed = set(attrs)
+
+    def call(*inputs, **more):
+        names = [a for a in tf_inspect.getfullargspec(fn).args
+                 if a != "name" and a not in fixed and a not in more]
+        return fn(**dict(zip(names, inputs)), **attrs, **more)
+
+    return call
 
 
 def random_array(shape, dtype, rng, low=-3.0, high=3.0):
