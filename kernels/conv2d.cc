@@ -1,6 +1,8 @@
 // Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter (NHWC or NCHW
 // activations, HWIO filters, strides, dilations, SAME/VALID/EXPLICIT padding)
-// as implicit GEMMs. Shader: shaders/conv2d.comp ("conv2d_<mode>_<dtype>").
+// as implicit GEMMs; _FusedConv2D (what TF's remapper makes of Conv2D +
+// BiasAdd [+ Add] [+ activation] on GPUs) with the epilogue in the same
+// dispatch. Shader: shaders/conv2d.comp ("conv2d_<mode>_<dtype>").
 #include <algorithm>
 #include <vector>
 
@@ -20,7 +22,9 @@ struct ConvPush {
   uint32_t stride_h, stride_w, dil_h, dil_w;
   int32_t pad_top, pad_left;
   uint32_t k_chunk;
-  uint32_t nchw;
+  uint32_t flags;  // activation (bits 0-7) | NCHW (bit 8)
+  float alpha;     // LeakyRelu's
+  uint64_t bias, side;  // _FusedConv2D's epilogue inputs (0: none)
 };
 
 constexpr uint32_t kTile = 64;
@@ -108,7 +112,7 @@ bool Geometry(OpContext& ctx, const ConvAttrs& a, const Shape& x, const Shape& w
   p->dil_w = static_cast<uint32_t>(a.dilations[a.w_dim()]);
   p->pad_top = static_cast<int32_t>(pad_t);
   p->pad_left = static_cast<int32_t>(pad_l);
-  p->nchw = a.nchw ? 1 : 0;
+  p->flags = a.nchw ? 0x100 : 0;
   *out_shape = a.nchw ? Shape{x[0], w[3], out_h, out_w} : Shape{x[0], out_h, out_w, w[3]};
   for (int64_t v : {NumElements(x), NumElements(w), NumElements(*out_shape)})
     if (v > 0xffffffffll) {
@@ -129,34 +133,84 @@ void DispatchGemm(OpContext& ctx, const std::string& kernel, const ConvPush& p, 
   ctx.Dispatch(kernel, p, (p.N + kTile - 1) / kTile, (p.M + kTile - 1) / kTile, splits);
 }
 
+// The epilogue activations the shader knows, by TF op name.
+constexpr struct {
+  const char* op;
+  uint32_t code;
+} kActivations[] = {{"Relu", 1}, {"Relu6", 2}, {"Elu", 3}, {"LeakyRelu", 4},
+                    {"Tanh", 5}, {"Sigmoid", 6}};
+
+// Conv2D, and _FusedConv2D (kFused) whose fused_ops are BiasAdd, optionally
+// Add (a residual input), optionally one activation.
+template <bool kFused>
 class Conv2DOp : public OpKernel {
  public:
-  explicit Conv2DOp(OpConstruction& c) : dtype_(c.GetType("T")) { attrs_.Parse(c); }
+  explicit Conv2DOp(OpConstruction& c) : dtype_(c.GetType("T")) {
+    attrs_.Parse(c);
+    if (!kFused) return;
+    std::vector<std::string> ops = c.GetStringList("fused_ops");
+    alpha_ = c.GetFloat("leakyrelu_alpha", 0.2f);
+    if (c.GetString("filter_format", "HWIO") != "HWIO")
+      c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D: only HWIO filters are supported on this device");
+    size_t i = 0;
+    if (i < ops.size() && ops[i] == "BiasAdd") has_bias_ = true, ++i;
+    if (i < ops.size() && ops[i] == "Add") has_side_ = true, ++i;
+    if (i < ops.size())
+      for (const auto& a : kActivations)
+        if (ops[i] == a.op) {
+          act_ = a.code;
+          ++i;
+          break;
+        }
+    if (!has_bias_ || i != ops.size()) {
+      std::string list;
+      for (const auto& o : ops) list += (list.empty() ? "" : ",") + o;
+      c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D with fused_ops [" + list +
+                                   "] is not supported on this device yet");
+    }
+  }
+
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), w = ctx.input(1);
+    Tensor bias = kFused ? ctx.input(2) : Tensor();
+    Tensor side = kFused && has_side_ ? ctx.input(3) : Tensor();
     if (!ctx.ok()) return;
     ConvPush p{};
     Shape out;
     if (!Geometry(ctx, attrs_, x.shape(), w.shape(), &p, &out)) return;
+    if (kFused && (bias.dims() != 1 || bias.dim(0) != p.out_c)) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "_FusedConv2D: bias must be a vector of " +
+                                        std::to_string(p.out_c) + " elements, got " +
+                                        ShapeString(bias.shape()));
+      return;
+    }
+    if (side.valid() && side.shape() != out) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "_FusedConv2D: the added input has shape " +
+                                        ShapeString(side.shape()) + ", expected " + ShapeString(out));
+      return;
+    }
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || NumElements(out) == 0) return;
     p.M = p.batch * p.out_h * p.out_w;
     p.N = p.out_c;
-    p.K = p.k_h * p.k_w * p.in_c;
-    if (p.K == 0) {
-      ctx.stream()->Fill(y.address(), 0, NumElements(out) * DtypeSize(dtype_));
-      return;
-    }
+    p.K = p.k_h * p.k_w * p.in_c;  // K == 0: the shader adds the epilogue to zeros
     p.k_chunk = p.K;
     p.a = x.address();
     p.b = w.address();
     p.c = y.address();
+    p.flags |= act_;
+    p.alpha = alpha_;
+    p.bias = bias.valid() ? bias.address() : 0;
+    p.side = side.valid() ? side.address() : 0;
     DispatchGemm(ctx, std::string("conv2d_fwd_") + DtypeToken(dtype_), p);
   }
 
  private:
   TF_DataType dtype_;
   ConvAttrs attrs_;
+  bool has_bias_ = false, has_side_ = false;
+  uint32_t act_ = 0;
+  float alpha_ = 0.2f;
 };
 
 class Conv2DBackpropInputOp : public OpKernel {
@@ -258,7 +312,8 @@ class Conv2DBackpropFilterOp : public OpKernel {
 
 void RegisterConvKernels() {
   for (TF_DataType t : {TF_FLOAT, TF_HALF}) {
-    RegisterKernel<Conv2DOp>("Conv2D", {{"T", t}});
+    RegisterKernel<Conv2DOp<false>>("Conv2D", {{"T", t}});
+    RegisterKernel<Conv2DOp<true>>("_FusedConv2D", {{"T", t}}, {"host_args"});
     RegisterKernel<Conv2DBackpropInputOp>("Conv2DBackpropInput", {{"T", t}}, {"input_sizes"});
     RegisterKernel<Conv2DBackpropFilterOp>("Conv2DBackpropFilter", {{"T", t}}, {"filter_sizes"});
   }

@@ -61,6 +61,8 @@ constexpr OpSpec kBinaryOps[] = {
     {"DivNoNan", "div_no_nan", kFloats, false},
     {"FloorDiv", "floor_div", kFloats, false},
     {"FloorMod", "floor_mod", kFloats, false},
+    {"FloorDiv", "floor_div_int", kInts, false},
+    {"FloorMod", "floor_mod_int", kInts, false},
     {"SquaredDifference", "squared_difference", kNumbers, false},
     {"ReluGrad", "relu_grad", kNumbers, false},
     {"SigmoidGrad", "sigmoid_grad", kFloats, false},
@@ -242,7 +244,47 @@ void RegisterTable(const OpSpec* table, std::index_sequence<I...>) {
   (one(table[I], std::common_type<K<I>>{}), ...);
 }
 
+// AddN: the sum of N same-shape tensors, as N - 1 accumulating adds.
+class AddNOp : public OpKernel {
+ public:
+  explicit AddNOp(OpConstruction& c) : dtype_(c.GetType("T")) {}
+  void Compute(OpContext& ctx) override;
+
+ private:
+  TF_DataType dtype_;
+};
+
 }  // namespace
+
+void AddNOp::Compute(OpContext& ctx) {
+  const int n = ctx.num_inputs();
+  Tensor first = ctx.input(0);
+  if (!ctx.ok()) return;
+  const Shape shape = first.shape();
+  if (n == 1) {
+    ctx.set_output(0, first);
+    return;
+  }
+  std::vector<Tensor> inputs;
+  for (int i = 1; i < n; ++i) {
+    inputs.push_back(ctx.input(i));
+    if (!ctx.ok()) return;
+    if (inputs.back().shape() != shape) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "Inputs to operation AddN must have the same size and shape.  "
+                                    "Input 0: " + ShapeString(shape) + " != input " +
+                                        std::to_string(i) + ": " +
+                                        ShapeString(inputs.back().shape()));
+      return;
+    }
+  }
+  Tensor out = ctx.forward_or_allocate_output(0, 0, shape, dtype_);
+  if (!ctx.ok()) return;
+  uint64_t acc = first.address();
+  for (const Tensor& t : inputs) {
+    DispatchFlatBinary(ctx, "add", dtype_, acc, t.address(), out.address(), first.num_elements());
+    acc = out.address();
+  }
+}
 
 void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype, uint64_t a,
                         uint64_t b, uint64_t z, int64_t n) {
@@ -261,6 +303,7 @@ void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype,
 void RegisterElementwiseKernels() {
   RegisterTable<UnaryOp>(kUnaryOps, std::make_index_sequence<std::size(kUnaryOps)>{});
   RegisterTable<BinaryOp>(kBinaryOps, std::make_index_sequence<std::size(kBinaryOps)>{});
+  for (TF_DataType t : Dtypes(kNumbers)) RegisterKernel<AddNOp>("AddN", {{"T", t}});
 }
 
 }  // namespace tfmp

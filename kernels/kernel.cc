@@ -127,6 +127,36 @@ std::vector<int64_t> OpConstruction::GetIntList(const char* name,
   return v;
 }
 
+std::vector<std::string> OpConstruction::GetStringList(const char* name) {
+  std::vector<std::string> out;
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return out;
+  TF_Status* s = TF_NewStatus();
+  int32_t list_size = 0, total_size = 0;
+  TF_OpKernelConstruction_GetAttrSize(c_, name, &list_size, &total_size, s);
+  if (TF_GetCode(s) == TF_OK && list_size > 0) {
+    std::vector<char*> values(list_size);
+    std::vector<size_t> lengths(list_size);
+    std::vector<char> storage(total_size > 0 ? total_size : 1);
+    TF_OpKernelConstruction_GetAttrStringList(c_, name, values.data(), lengths.data(), list_size,
+                                              storage.data(), storage.size(), s);
+    if (TF_GetCode(s) == TF_OK)
+      for (int i = 0; i < list_size; ++i) out.emplace_back(values[i], lengths[i]);
+  }
+  if (TF_GetCode(s) != TF_OK) Fail(TF_GetCode(s), TF_Message(s));
+  TF_DeleteStatus(s);
+  return out;
+}
+
+float OpConstruction::GetFloat(const char* name, float fallback) {
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return fallback;
+  TF_Status* s = TF_NewStatus();
+  float v = fallback;
+  TF_OpKernelConstruction_GetAttrFloat(c_, name, &v, s);
+  if (TF_GetCode(s) != TF_OK) Fail(TF_GetCode(s), TF_Message(s));
+  TF_DeleteStatus(s);
+  return v;
+}
+
 void OpConstruction::Fail(TF_Code code, const std::string& message) {
   if (!ok_) return;
   ok_ = false;

@@ -70,6 +70,8 @@ class OpConstruction {
   TF_DataType GetType(const char* name);
   std::string GetString(const char* name, const std::string& fallback = "");
   std::vector<int64_t> GetIntList(const char* name, const std::vector<int64_t>& fallback = {});
+  std::vector<std::string> GetStringList(const char* name);
+  float GetFloat(const char* name, float fallback = 0.0f);
   void Fail(TF_Code code, const std::string& message);
   bool ok() const { return ok_; }
 

@@ -112,3 +112,48 @@ def test_conv2d_rejects_bad_input():
     y = on(GPU, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=[1, 1, 1, 1], padding="VALID"),
            tf.ones([1, 2, 2, 3]), tf.ones([3, 3, 3, 4]))
     assert y.shape == (1, 0, 0, 4)
+
+
+def fused_conv2d(x, w, args, fused_ops, alpha=0.2, padding="SAME", strides=(1, 1, 1, 1)):
+    """Runs TF's internal _FusedConv2D op (not in tf.raw_ops) eagerly."""
+    from tensorflow.python.eager import context, execute
+
+    attrs = ("T", x.dtype.as_datatype_enum, "TArgs", [a.dtype.as_datatype_enum for a in args],
+             "num_args", len(args), "num_host_args", 0, "strides", list(strides), "padding", padding,
+             "explicit_paddings", [], "data_format", "NHWC", "filter_format", "HWIO",
+             "dilations", [1, 1, 1, 1], "use_cudnn_on_gpu", True, "fused_ops", fused_ops,
+             "epsilon", 0.0001, "leakyrelu_alpha", alpha)
+    return execute.execute("_FusedConv2D", 1, inputs=[x, w, *args], attrs=attrs,
+                           ctx=context.context())[0]
+
+
+ACTIVATIONS = {"Relu": tf.nn.relu, "Relu6": tf.nn.relu6, "Elu": tf.nn.elu,
+               "LeakyRelu": lambda t: tf.nn.leaky_relu(t, 0.3), "Tanh": tf.tanh, "Sigmoid": tf.sigmoid}
+
+
+@pytest.mark.parametrize("fused", [["BiasAdd"], ["BiasAdd", "Add"]] +
+                         [["BiasAdd", a] for a in ACTIVATIONS] + [["BiasAdd", "Add", "Relu"]], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_fused_conv2d_epilogues(fused, dtype, rng):
+    x = tf.constant(random_array((2, 9, 7, 3), dtype, rng, -1, 1))
+    w = tf.constant(random_array((3, 3, 3, 5), dtype, rng, -1, 1))
+    bias = tf.constant(random_array((5,), dtype, rng, -1, 1))
+    side = tf.constant(random_array((2, 9, 7, 5), dtype, rng, -1, 1))
+    args = [bias, side] if "Add" in fused else [bias]
+    with tf.device(GPU):
+        out = fused_conv2d(*[tf.identity(t) for t in (x, w)], [tf.identity(a) for a in args], fused, alpha=0.3)
+    assert out.device.endswith("GPU:0")
+    with tf.device(CPU):
+        ref = tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), bias)
+        if "Add" in fused:
+            ref = ref + side
+        if fused[-1] in ACTIVATIONS:
+            ref = ACTIVATIONS[fused[-1]](ref)
+    close(out.numpy(), ref.numpy(), dtype, 27)
+
+
+def test_fused_conv2d_rejects_unsupported_fusions():
+    x, w, b = tf.ones([1, 3, 3, 1]), tf.ones([1, 1, 1, 1]), tf.ones([1])
+    with tf.device(GPU):
+        with pytest.raises(tf.errors.UnimplementedError, match="fused_ops"):
+            fused_conv2d(tf.identity(x), tf.identity(w), [tf.identity(b)], ["BiasAdd", "Softplus"])

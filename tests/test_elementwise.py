@@ -89,6 +89,7 @@ BINARY = [
     ("BitwiseAnd", ["int32", "int64"], True), ("BitwiseOr", ["int32", "int64"], True),
     ("BitwiseXor", ["int32", "int64"], True),
 ]
+INT_DIVISION = ["FloorDiv", "FloorMod"]
 # Gradient ops take two same-shape inputs (no broadcasting in TF either).
 GRADS = [("ReluGrad", NUMBERS, True), ("SigmoidGrad", FLOATS, False), ("TanhGrad", FLOATS, False),
          ("SqrtGrad", FLOATS, False), ("RsqrtGrad", FLOATS, False), ("ReciprocalGrad", FLOATS, False),
@@ -135,6 +136,30 @@ def test_binary_special_values(op, dtype):
     # pow: exp2(b * log2(a)) in float32 is a few ulp off for results like 1.5^100
     check(on(GPU, fn, a, b), on(CPU, fn, a, b), op not in ("RealDiv", "Pow", "DivNoNan"), dtype,
           rtol32=1e-5 if op == "Pow" else 2e-6)
+
+
+@pytest.mark.parametrize("op", INT_DIVISION)
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_integer_floor_division(op, dtype, rng):
+    a = tf.constant(rng.integers(-50, 50, 1025).astype(dtype))
+    b = tf.constant(rng.choice([-7, -3, -1, 1, 2, 5, 13], 1025).astype(dtype))  # no zero: the CPU raises
+    fn = raw_op(op)
+    check(on(GPU, fn, a, b), on(CPU, fn, a, b), True, dtype)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+@pytest.mark.parametrize("dtype", NUMBERS)
+def test_add_n(n, dtype, rng):
+    xs = [tf.constant(random_array((33, 7), dtype, rng)) for _ in range(n)]
+    fn = lambda *t: tf.raw_ops.AddN(inputs=list(t))  # noqa: E731
+    out, ref = on(GPU, fn, *xs), on(CPU, fn, *xs)
+    check(out, ref, dtype != "float16", dtype)  # float16: summation order
+
+
+def test_add_n_rejects_mismatched_shapes():
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda a, b: tf.raw_ops.AddN(inputs=[a, b]), tf.ones([2]), tf.ones([3]))
 
 
 def test_integer_wraparound():

@@ -128,3 +128,18 @@ float tf_elu(float x) { return x < 0.0 ? tf_expm1(x) : x; }
 float tf_sign(float x) { return isnan(x) ? x : sign(x); }
 int tf_sign(int x) { return sign(x); }
 int64_t tf_sign(int64_t x) { return x > 0 ? int64_t(1) : (x < 0 ? int64_t(-1) : int64_t(0)); }
+// Integer floor division / modulo (Python's), from truncating division only
+// (GLSL leaves % of negative numbers undefined). A zero divisor gives 0.
+#define TF_FLOOR_DIVMOD(T_)                                             \
+  T_ tf_floor_div(T_ a, T_ b) {                                         \
+    if (b == T_(0)) return T_(0);                                       \
+    T_ q = a / b, r = a - q * b;                                        \
+    return (r != T_(0) && ((r < T_(0)) != (b < T_(0)))) ? q - T_(1) : q; \
+  }                                                                     \
+  T_ tf_floor_mod(T_ a, T_ b) {                                         \
+    if (b == T_(0)) return T_(0);                                       \
+    T_ r = a - (a / b) * b;                                             \
+    return (r != T_(0) && ((r < T_(0)) != (b < T_(0)))) ? r + b : r;    \
+  }
+TF_FLOOR_DIVMOD(int)
+TF_FLOOR_DIVMOD(int64_t)

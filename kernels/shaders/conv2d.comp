@@ -6,8 +6,11 @@
 //   FWD          y[n,oh,ow,co]   M = (n,oh,ow) N = co K = (kh,kw,ci)
 //   BWD_INPUT    dx[n,ih,iw,ci]  M = (n,ih,iw) N = ci K = (kh,kw,co)
 //   BWD_FILTER   dw[kh,kw,ci,co] M = (kh,kw,ci) N = co K = (n,oh,ow)
-// Activations (x, y, dx, dy) are NHWC, or NCHW when `nchw` is set (TF's layout
-// optimizer picks NCHW on GPUs); filters are always HWIO.
+// Activations (x, y, dx, dy) are NHWC, or NCHW when flags bit 8 is set (TF's
+// layout optimizer picks NCHW on GPUs); filters are always HWIO.
+// FWD epilogue (_FusedConv2D): y = act(conv + bias[co] + side[y index]) with
+// act = flags & 0xff: 0 none, 1 Relu, 2 Relu6, 3 Elu, 4 LeakyRelu(alpha),
+// 5 Tanh, 6 Sigmoid; bias and side are used when their address is not 0.
 // Workgroup z sums K in [z * k_chunk, (z + 1) * k_chunk) into slice z of C:
 // the host splits long K ranges (BWD_FILTER) and adds the slices up.
 #include "common.glsl"
@@ -23,11 +26,14 @@ layout(push_constant) uniform Push {
   uint stride_h, stride_w, dil_h, dil_w;
   int pad_top, pad_left;
   uint k_chunk;
-  uint nchw;
+  uint flags;
+  float alpha;
+  TBuf bias;
+  TBuf side;
 } pc;
 
 uint act_index(uint n, uint h, uint w, uint c, uint dim_h, uint dim_w, uint dim_c) {
-  return pc.nchw != 0 ? ((n * dim_c + c) * dim_h + h) * dim_w + w : ((n * dim_h + h) * dim_w + w) * dim_c + c;
+  return (pc.flags & 0x100u) != 0 ? ((n * dim_c + c) * dim_h + h) * dim_w + w : ((n * dim_h + h) * dim_w + w) * dim_c + c;
 }
 
 const uint TILE = 64;
@@ -133,7 +139,25 @@ void main() {
     if (m >= pc.M) continue;
     for (int j = 0; j < 4; ++j) {
       const uint n = n0 + tx + 16 * j;
-      if (n < pc.N) pc.c.v[out_index(m, n)] = TO(acc[i][j]);
+      if (n >= pc.N) continue;
+      const uint o = out_index(m, n);
+#if defined(FWD)
+      float v = acc[i][j];
+      if (uint64_t(pc.bias) != 0) v += float(pc.bias.v[n]);
+      if (uint64_t(pc.side) != 0) v += float(pc.side.v[o]);
+      switch (pc.flags & 0xffu) {
+        case 1u: v = tf_relu(v); break;
+        case 2u: v = clamp(v, 0.0, 6.0); break;
+        case 3u: v = tf_elu(v); break;
+        case 4u: v = v < 0.0 ? v * pc.alpha : v; break;
+        case 5u: v = tf_tanh(v); break;
+        case 6u: v = tf_sigmoid(v); break;
+        default: break;
+      }
+      pc.c.v[o] = TO(v);
+#else
+      pc.c.v[o] = TO(acc[i][j]);
+#endif
     }
   }
 }

@@ -64,6 +64,10 @@ BINARY = {
     "div_no_nan": ("b == C(0) ? C(0) : a / b", FLOATS),
     "floor_div": ("floor(a / b)", FLOATS),
     "floor_mod": ("a - floor(a / b) * b", FLOATS),
+    # integer floor division and modulo (Python's); a zero divisor gives 0
+    # (TF's CPU kernel raises, its GPU kernels return garbage)
+    "floor_div_int": ("tf_floor_div(a, b)", INTS),
+    "floor_mod_int": ("tf_floor_mod(a, b)", INTS),
     # (a - b) rounded to the storage type first, as TF's CPU kernel does
     "squared_difference": ("C(T(a - b)) * C(T(a - b))", NUMBERS),
     # gradients: (a, b) are the op's two inputs in order
