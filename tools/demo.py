@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make demo`: trains a small Keras model on the plugin's GPU device.
+"""`make demo`: trains a small Keras CNN on the plugin's GPU device.
 
 Data: scikit-learn's handwritten digits (8x8 images, shipped inside the
 package, no download). Prints the device it trained on and the accuracy
@@ -47,7 +47,7 @@ def main():
                                      " [software]" if d["software"] else ""))
 
     digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")
+    x = (digits.data / 16.0).astype("float32").reshape(-1, 8, 8, 1)
     y = digits.target.astype("int32")
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
 
@@ -55,9 +55,12 @@ def main():
         keras.utils.set_random_seed(0)
         with tf.device(device):
             model = keras.Sequential([
-                keras.Input((64,)),
-                keras.layers.Dense(128, activation="relu"),
-                keras.layers.Dense(64, activation="relu"),
+                keras.Input((8, 8, 1)),
+                keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                keras.layers.BatchNormalization(),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+                keras.layers.GlobalAveragePooling2D(),
                 keras.layers.Dense(10, activation="softmax"),
             ])
             # Keras defaults (the plugin keeps Keras from picking XLA, which
@@ -74,7 +77,8 @@ def main():
     gpu_acc, gpu_s = train("/GPU:0")
     s = tfmp.stats()
     cpu_acc, cpu_s = train("/CPU:0")
-    print("Trained a 3-layer MLP on %d digits for 15 epochs." % len(x_train))
+    print("Trained a small CNN (Conv2D, BatchNorm, MaxPool, GlobalAveragePooling, Dense) on %d "
+          "digits for 15 epochs, Keras defaults." % len(x_train))
     print("  on /GPU:0 (%s): test accuracy %.3f, %.1f s" % (d["name"], gpu_acc, gpu_s))
     print("  on /CPU:0 (TensorFlow's CPU kernels): test accuracy %.3f, %.1f s" % (cpu_acc, cpu_s))
     print("Device work: %d dispatches in %d command buffers, %d host waits, %.1f MB host->device, "
@@ -82,7 +86,7 @@ def main():
                                     s["bytes_host_to_device"] / 1e6, s["bytes_device_to_host"] / 1e6))
     print("Ops without a device kernel yet (if any) ran on the CPU through soft placement; "
           "see README.")
-    if gpu_acc < 0.9:
+    if gpu_acc < 0.85:
         sys.exit("accuracy %.3f is lower than expected" % gpu_acc)
 
 
