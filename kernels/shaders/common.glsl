@@ -51,6 +51,22 @@ float tf_tanh(float x) {
   }
   return x < 0.0 ? -r : r;
 }
+// a / b correctly rounded as on the CPU: Vulkan lets OpFDiv be 2.5 ulp off
+// (and drivers use a reciprocal), which flips floor(a / b) near integers. One
+// Newton step with an exact fma repairs it.
+float tf_div(float a, float b) {
+  float q = a / b;
+  if (isinf(q) || isnan(q) || q == 0.0) return q;
+  float r = fma(-q, b, a);
+  return q + r / b;
+}
+// TF's float FloorMod: r = fmod(a, b); r + b when r and b differ in sign.
+float tf_floor_mod_f(float a, float b) {
+  float n = trunc(tf_div(a, b));
+  float r = fma(-b, n, a);  // exact when n is right
+  if (abs(r) >= abs(b)) r = fma(-b, n + sign(r) * sign(b), a);
+  return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r;
+}
 // Maximum/Minimum propagate NaN like TF's CPU kernels.
 float tf_max(float a, float b) { return isnan(a) ? a : (isnan(b) ? b : max(a, b)); }
 float tf_min(float a, float b) { return isnan(a) ? a : (isnan(b) ? b : min(a, b)); }

@@ -57,13 +57,14 @@ BINARY = {
     "add": ("a + b", NUMBERS),
     "sub": ("a - b", NUMBERS),
     "mul": ("a * b", NUMBERS),
-    "div": ("a / b", FLOATS),
+    "div": ("tf_div(a, b)", FLOATS),
     "maximum": ("tf_max(a, b)", NUMBERS),
     "minimum": ("tf_min(a, b)", NUMBERS),
     "pow": ("tf_pow(a, b)", FLOATS),
-    "div_no_nan": ("b == C(0) ? C(0) : a / b", FLOATS),
-    "floor_div": ("floor(a / b)", FLOATS),
-    "floor_mod": ("a - floor(a / b) * b", FLOATS),
+    "div_no_nan": ("b == C(0) ? C(0) : tf_div(a, b)", FLOATS),
+    "floor_div": ("floor(tf_div(a, b))", FLOATS),
+    # TF: fmod, moved into the divisor's sign
+    "floor_mod": ("tf_floor_mod_f(a, b)", FLOATS),
     # integer floor division and modulo (Python's); a zero divisor gives 0
     # (TF's CPU kernel raises, its GPU kernels return garbage)
     "floor_div_int": ("tf_floor_div(a, b)", INTS),
