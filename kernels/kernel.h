@@ -166,6 +166,7 @@ void RegisterSoftmaxKernels();
 void RegisterSelectKernels();
 void RegisterConvKernels();
 void RegisterPoolingKernels();
+void RegisterDepthwiseConvKernels();
 void RegisterDataMovementKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();

@@ -16,6 +16,7 @@ void RegisterAllKernels() {
   RegisterSelectKernels();
   RegisterConvKernels();
   RegisterPoolingKernels();
+  RegisterDepthwiseConvKernels();
   RegisterDataMovementKernels();
 }
 

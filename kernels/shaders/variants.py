@@ -181,6 +181,17 @@ def variants():
         rows.append(("conv2d_bwd_filter_%s" % t, "conv2d.comp", dict(_types(t), BWD_FILTER="1")))
         rows.append(("conv2d_bwd_filter_%s_to_f32" % t, "conv2d.comp",
                      dict(_types(t, "f32"), BWD_FILTER="1")))
+    # Depthwise convolutions, direct. A long reduction (the filter gradient's;
+    # the others' only for huge filters) is split into float32 partial sums
+    # that the host adds up: "<token>_to_f32" for float16 (float32 partials
+    # come from the plain float32 variant).
+    for t in FLOATS:
+        for mode in ("fwd", "bwd_input", "bwd_filter"):
+            rows.append(("depthwise_%s_%s" % (mode, t), "depthwise_conv.comp",
+                         dict(_types(t), **{mode.upper(): "1"})))
+            if t != "f32":
+                rows.append(("depthwise_%s_%s_to_f32" % (mode, t), "depthwise_conv.comp",
+                             dict(_types(t, "f32"), **{mode.upper(): "1"})))
     for t in FLOATS:
         for mode in ("max_fwd", "avg_fwd", "max_bwd", "avg_bwd"):
             rows.append(("pool_%s_%s" % (mode, t), "pool.comp", dict(_types(t), **{mode.upper(): "1"})))
