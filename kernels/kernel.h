@@ -165,6 +165,7 @@ void RegisterSelectKernels();
 void RegisterConvKernels();
 void RegisterPoolingKernels();
 void RegisterDataMovementKernels();
+void RegisterRandomKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

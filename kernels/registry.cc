@@ -17,6 +17,7 @@ void RegisterAllKernels() {
   RegisterConvKernels();
   RegisterPoolingKernels();
   RegisterDataMovementKernels();
+  RegisterRandomKernels();
 }
 
 }  // namespace tfmp
