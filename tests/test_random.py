@@ -122,7 +122,8 @@ ERRORS = [  # (kwargs override, error class on both devices)
     (dict(shape=tf.constant([[2, 2]])), tf.errors.InvalidArgumentError),
     (dict(shape=tf.constant([3, -1])), tf.errors.InvalidArgumentError),
     (dict(key=tf.constant([1, 2], tf.uint64)), tf.errors.InvalidArgumentError),
-    (dict(counter=tf.constant([1], tf.uint64)), tf.errors.InvalidArgumentError),
+    # TF 2.21's CPU kernel accepts a 1-word Philox counter and reads past it;
+    # the GPU rejects it as TF's CheckKeyCounterShape intends (checked below).
     (dict(alg=tf.constant([1])), tf.errors.InvalidArgumentError),
     (dict(alg=99), tf.errors.InvalidArgumentError),
 ]
@@ -137,6 +138,13 @@ def test_v2_errors(override, error):
         with pytest.raises(error):
             with tf.device(device):
                 tf.raw_ops.StatelessRandomUniformV2(**kwargs)
+
+
+def test_short_counter_rejected_on_gpu():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="counter must be a vector"):
+        with tf.device(GPU):
+            tf.raw_ops.StatelessRandomUniformV2(shape=[4], key=tf.constant([1], tf.uint64),
+                                                counter=tf.constant([1], tf.uint64), alg=1)
 
 
 def test_errors_v1_and_int_and_threefry():
