@@ -168,6 +168,7 @@ void RegisterConvKernels();
 void RegisterPoolingKernels();
 void RegisterDepthwiseConvKernels();
 void RegisterDataMovementKernels();
+void RegisterRandomKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

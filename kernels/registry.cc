@@ -18,6 +18,7 @@ void RegisterAllKernels() {
   RegisterPoolingKernels();
   RegisterDepthwiseConvKernels();
   RegisterDataMovementKernels();
+  RegisterRandomKernels();
 }
 
 }  // namespace tfmp

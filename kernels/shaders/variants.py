@@ -110,6 +110,13 @@ REDUCTIONS = {
 }
 INDEX_TYPES = {"i32": "int", "i64": "int64_t"}
 
+# Stateless random float outputs: dtype token -> (storage, STORE(f), UNIFORM(x)).
+RANDOM_FLOATS = {
+    "f32": ("float", "(f)", "uint_to_float(x)"),
+    "f16": ("uint16_t", "uint16_t(tf_f2h(f))", "(float((x) & 0x3ffu) * (1.0 / 1024.0))"),
+    "bf16": ("uint16_t", "uint16_t(tf_f2bf(f))", "(float((x) & 0x7fu) * (1.0 / 128.0))"),
+}
+
 CAST_TYPES = ["f32", "f16", "i32", "i64", "bool"]
 
 
@@ -205,4 +212,15 @@ def variants():
     for t in FLOATS:
         rows.append(("matmul_%s" % t, "matmul.comp", _types(t)))
         rows.append(("bias_add_%s" % t, "bias_add.comp", _types(t)))
+    # Stateless random (random.comp): random_<dist>_<dtype>. Float samples are
+    # computed in float and stored by STORE; UNIFORM is TF's per-type mapping
+    # of 32 random bits to [0, 1) (Uint32ToFloat, Uint16ToHalf, Uint16ToGfloat16).
+    for t, (store, conv, uniform) in RANDOM_FLOATS.items():
+        for dist in ("uniform", "normal", "truncated_normal"):
+            rows.append(("random_%s_%s" % (dist, t), "random.comp",
+                         {"T": store, "C": "float", "STORE(f)": conv, "UNIFORM(x)": uniform,
+                          "DIST_" + {"truncated_normal": "TRUNCATED"}.get(dist, dist.upper()): "1"}))
+    for t in INTS:
+        rows.append(("random_uniform_int_%s" % t, "random.comp",
+                     dict(_types(t), DIST_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
     return rows
