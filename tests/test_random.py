@@ -27,11 +27,17 @@ def key_counter(seed, dtype=tf.int64):
     return on(CPU, lambda t: tf.raw_ops.StatelessRandomGetKeyCounter(seed=t), s)
 
 
-@pytest.mark.parametrize("seed_dtype", [tf.int32, tf.int64])
-@pytest.mark.parametrize("seed", SEEDS + [(-1, -1), (2**31 - 1, -(2**31))], ids=str)
+def fits_int32(values):
+    return all(-(2**31) <= v < 2**31 for v in values)
+
+
+# every seed as int64, and those that fit as int32
+KEY_CASES = [(seed, dt) for seed in SEEDS + [(-1, -1), (2**31 - 1, -(2**31))]
+             for dt in (tf.int32, tf.int64) if dt == tf.int64 or fits_int32(seed)]
+
+
+@pytest.mark.parametrize("seed,seed_dtype", KEY_CASES, ids=str)
 def test_get_key_counter(seed, seed_dtype):
-    if seed_dtype == tf.int32 and any(abs(s) >= 2**31 for s in seed):
-        pytest.skip("seed does not fit int32")
     s = tf.constant(seed, seed_dtype)
     for fn in (lambda t: tf.raw_ops.StatelessRandomGetKeyCounter(seed=t),
                lambda t: tf.raw_ops.StatelessRandomGetKeyCounterAlg(seed=t)):
@@ -67,13 +73,15 @@ def test_float_v1(op, dtype, seed):
         same(on(GPU, fn, s), on(CPU, fn, s))
 
 
-@pytest.mark.parametrize("dtype", ["int32", "int64"])
-@pytest.mark.parametrize("bounds", [(0, 10), (-7, 1000), (-(2**31), 2**31 - 1), (5, 6), (-3, 2**40)], ids=str)
+# every bound pair as int64, and those that fit as int32
+INT_BOUNDS = [(dt, b) for b in [(0, 10), (-7, 1000), (-(2**31), 2**31 - 1), (5, 6), (-3, 2**40)]
+              for dt in ("int32", "int64") if dt == "int64" or fits_int32(b)]
+
+
+@pytest.mark.parametrize("dtype,bounds", INT_BOUNDS, ids=str)
 @pytest.mark.parametrize("shape", [[1], [7], [1025], [0], [3, 5, 2]], ids=str)
 @pytest.mark.parametrize("seed", SEEDS[:3], ids=str)
 def test_uniform_int(dtype, bounds, shape, seed):
-    if dtype == "int32" and bounds[1] >= 2**31:
-        pytest.skip("bound does not fit int32")
     lo, hi = (tf.constant(b, dtype) for b in bounds)
     key, counter = key_counter(seed)
     fn = lambda k, c: tf.raw_ops.StatelessRandomUniformIntV2(  # noqa: E731
@@ -102,17 +110,10 @@ def test_public_api_and_keras_dropout():
     import keras
     x = np.ones((8, 37), np.float32)
     outs = []
-    # Keras's SeedGenerator advances its state with int FloorMod, which has no
-    # GPU kernel here yet: soft placement lets that one op fall back; the
-    # stateless random ops and the Dropout arithmetic run on the GPU.
-    tf.config.set_soft_device_placement(True)
-    try:
-        for device in (GPU, CPU):
-            with tf.device(device):
-                layer = keras.layers.Dropout(0.4, seed=1234)
-                outs.append(layer(tf.constant(x), training=True))
-    finally:
-        tf.config.set_soft_device_placement(False)
+    for device in (GPU, CPU):  # soft placement is off: every op of Dropout runs on the GPU
+        with tf.device(device):
+            layer = keras.layers.Dropout(0.4, seed=1234)
+            outs.append(layer(tf.constant(x), training=True))
     assert outs[0].device.endswith("GPU:0")
     same(outs[0], outs[1])
     assert 0 < np.count_nonzero(outs[0].numpy()) < x.size
