@@ -41,10 +41,7 @@ class BiasAddOp : public OpKernel {
       return;
     }
     const int64_t n = x.num_elements();
-    if (n > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return;
-    }
+    if (!ctx.CheckElements(n)) return;
     Tensor y = ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_);
     if (!ctx.ok() || n == 0) return;
     int64_t inner = 1;

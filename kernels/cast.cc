@@ -24,10 +24,7 @@ class CastOp : public OpKernel {
       return;
     }
     const int64_t n = x.num_elements();
-    if (n > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return;
-    }
+    if (!ctx.CheckElements(n)) return;
     Tensor y = ctx.allocate_output(0, x.shape(), dst_);
     if (!ctx.ok() || n == 0) return;
     CastPush p{x.address(), y.address(), static_cast<uint32_t>(n)};

@@ -115,10 +115,7 @@ bool Geometry(OpContext& ctx, const ConvAttrs& a, const Shape& x, const Shape& w
   p->flags = a.nchw ? 0x100 : 0;
   *out_shape = a.nchw ? Shape{x[0], w[3], out_h, out_w} : Shape{x[0], out_h, out_w, w[3]};
   for (int64_t v : {NumElements(x), NumElements(w), NumElements(*out_shape)})
-    if (v > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return false;
-    }
+    if (!ctx.CheckElements(v)) return false;
   return true;
 }
 

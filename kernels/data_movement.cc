@@ -93,7 +93,8 @@ void Simplify(View* v) {
   v->dims = std::move(out);
 }
 
-bool CheckElements(OpContext& ctx, int64_t n) {
+// Signed 32-bit indexing in strided_copy.comp: at most 2^31 - 1 elements.
+bool CheckIndexable(OpContext& ctx, int64_t n) {
   if (n > kMaxElements) {
     ctx.Fail(TF_UNIMPLEMENTED,
              "data movement of tensors of more than 2^31-1 elements is not supported yet");
@@ -229,7 +230,7 @@ class TransposeOp : public MoveOp {
       for (int64_t p : perm) list += (list.empty() ? "" : ",") + Str(p);
       return ctx.Fail(TF_INVALID_ARGUMENT, Str(i) + " is missing from {" + list + "}.");
     }
-    if (!CheckElements(ctx, x.num_elements())) return;
+    if (!CheckIndexable(ctx, x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok()) return;
     const std::vector<int64_t> in_st = Strides(in), out_st = Strides(out);
@@ -274,7 +275,7 @@ class SliceOp : public MoveOp {
       }
       out[i] = s;
     }
-    if (!CheckElements(ctx, x.num_elements())) return;
+    if (!CheckIndexable(ctx, x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok()) return;
     const std::vector<int64_t> in_st = Strides(in), out_st = Strides(out);
@@ -345,7 +346,7 @@ class StridedSliceOp : public StridedSliceBase {
     if (!ctx.ok()) return;
     View v;
     tensorflow::TensorShape final;
-    if (!Validate(ctx, 1, x.shape(), &v, &final) || !CheckElements(ctx, x.num_elements())) return;
+    if (!Validate(ctx, 1, x.shape(), &v, &final) || !CheckIndexable(ctx, x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, ToShape(final), dtype_);
     if (!ctx.ok()) return;
     Record(ctx, esize_, x.address(), y.address(), v);
@@ -378,7 +379,7 @@ class StridedSliceGradOp : public StridedSliceBase {
     if (ToShape(final) != dy.shape())
       return ctx.Fail(TF_INVALID_ARGUMENT, "shape of dy was " + ShapeString(dy.shape()) +
                                                " instead of " + ShapeString(ToShape(final)));
-    if (!CheckElements(ctx, NumElements(out))) return;
+    if (!CheckIndexable(ctx, NumElements(out))) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || y.num_elements() == 0) return;
     // Slices never hit an element twice: a slice as large as the tensor covers it.
@@ -412,7 +413,7 @@ class TileOp : public MoveOp {
                                                  Str(mult[i]));
       out[i] = in[i] * mult[i];
     }
-    if (!CheckElements(ctx, x.num_elements()) || !CheckElements(ctx, NumElements(out))) return;
+    if (!CheckIndexable(ctx, x.num_elements()) || !CheckIndexable(ctx, NumElements(out))) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok()) return;
     const std::vector<int64_t> in_st = Strides(in), out_st = Strides(out);
@@ -453,7 +454,7 @@ class BroadcastToOp : public MoveOp {
       return ctx.Fail(TF_INVALID_ARGUMENT, "Unable to broadcast tensor of shape " +
                                                ShapeString(in) + " to tensor of shape " +
                                                ShapeString(out));
-    if (!CheckElements(ctx, NumElements(out))) return;
+    if (!CheckIndexable(ctx, NumElements(out))) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok()) return;
     const std::vector<int64_t> in_st = Strides(in), out_st = Strides(out);
@@ -487,7 +488,7 @@ class PackOp : public MoveOp {
                             " != values[" + Str(i) + "].shape = " + ShapeString(xs[i].shape()));
     Shape out = in;
     out.insert(out.begin() + axis, n);
-    if (!CheckElements(ctx, NumElements(out))) return;
+    if (!CheckIndexable(ctx, NumElements(out))) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok()) return;
     int64_t outer = 1, inner = 1;
@@ -541,7 +542,7 @@ class ConcatOp : public MoveOp {
                               ShapeString(s));
       out[axis] += s[axis];
     }
-    if (!CheckElements(ctx, NumElements(out))) return;
+    if (!CheckIndexable(ctx, NumElements(out))) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok()) return;
     int64_t outer = 1, inner = 1;
@@ -566,7 +567,7 @@ void SplitInto(OpContext& ctx, const Tensor& x, int64_t axis, const std::vector<
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < static_cast<int64_t>(in.size()); ++d)
     if (d != axis) (d < axis ? outer : inner) *= in[d];
-  if (!CheckElements(ctx, x.num_elements())) return;
+  if (!CheckIndexable(ctx, x.num_elements())) return;
   int64_t offset = 0;
   for (size_t i = 0; i < sizes.size(); ++i) {
     Shape out = in;

@@ -145,10 +145,7 @@ bool Geometry(OpContext& ctx, const DepthwiseAttrs& a, const std::string& prefix
   const int64_t out_c = in_c * w[3];
   *out_shape = a.nchw ? Shape{x[0], out_c, out_h, out_w} : Shape{x[0], out_h, out_w, out_c};
   for (int64_t v : {NumElements(x), NumElements(w), NumElements(*out_shape)})
-    if (v > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return false;
-    }
+    if (!ctx.CheckElements(v)) return false;
   *p = DepthwisePush{};
   p->batch = static_cast<uint32_t>(x[0]);
   p->in_h = static_cast<uint32_t>(x[a.h_dim()]);
@@ -230,10 +227,7 @@ void RunReduction(OpContext& ctx, const char* mode, TF_DataType dtype, Depthwise
     return;
   }
   const int64_t n = p.n;
-  if (n * splits > 0xffffffffll) {
-    ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-    return;
-  }
+  if (!ctx.CheckElements(n * splits)) return;
   Tensor partial = ctx.allocate_temp({splits, n}, TF_FLOAT);
   Tensor total = dtype == TF_FLOAT ? Tensor() : ctx.allocate_temp({n}, TF_FLOAT);
   if (!ctx.ok()) return;

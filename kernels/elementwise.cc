@@ -89,14 +89,6 @@ TF_DataType InputType(OpConstruction& c, const OpSpec& spec) {
   return spec.dtypes == kBoolOnly ? TF_BOOL : c.GetType("T");
 }
 
-bool CheckSize(OpContext& ctx, int64_t n) {
-  if (n > 0xffffffffll) {
-    ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-    return false;
-  }
-  return true;
-}
-
 // --- unary --------------------------------------------------------------------
 
 struct UnaryPush {
@@ -114,7 +106,7 @@ class UnaryOp : public OpKernel {
     Tensor x = ctx.input(0);
     if (!ctx.ok()) return;
     const int64_t n = x.num_elements();
-    if (!CheckSize(ctx, n)) return;
+    if (!ctx.CheckElements(n)) return;
     Tensor y = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_)
                                     : ctx.allocate_output(0, x.shape(), out_dtype_);
     if (!ctx.ok() || n == 0) return;
@@ -215,7 +207,7 @@ class BinaryOp : public OpKernel {
     BinaryPush p{};
     if (!Broadcast(ctx, a.shape(), b.shape(), &out_shape, &p)) return;
     const int64_t n = NumElements(out_shape);
-    if (!CheckSize(ctx, n)) return;
+    if (!ctx.CheckElements(n)) return;
     const int reuse = a.num_elements() == n ? 0 : 1;
     Tensor z = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(reuse, 0, out_shape, dtype_)
                                     : ctx.allocate_output(0, out_shape, out_dtype_);
@@ -288,7 +280,7 @@ void AddNOp::Compute(OpContext& ctx) {
 
 void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype, uint64_t a,
                         uint64_t b, uint64_t z, int64_t n) {
-  if (n == 0 || !CheckSize(ctx, n)) return;
+  if (n == 0 || !ctx.CheckElements(n)) return;
   BinaryPush p{};
   p.a = a;
   p.b = b;

@@ -16,10 +16,7 @@ struct FillPush {
 void FillWith(OpContext& ctx, const Tensor& y, TF_DataType dtype, uint64_t value_address) {
   const int64_t n = y.num_elements();
   if (n == 0) return;
-  if (n > 0xffffffffll) {
-    ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-    return;
-  }
+  if (!ctx.CheckElements(n)) return;
   FillPush p{value_address, y.address(), static_cast<uint32_t>(n)};
   ctx.Dispatch(std::string("fill_") + DtypeToken(dtype), p, OpContext::GridFor(n));
 }

@@ -186,6 +186,12 @@ void OpContext::Fail(TF_Code code, const std::string& message) {
   TF_OpKernelContext_Failure(ctx_, status_);
 }
 
+bool OpContext::CheckElements(int64_t n) {
+  if (n <= 0xffffffffll) return true;
+  Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
+  return false;
+}
+
 Tensor OpContext::input(int i) {
   TF_Tensor* t = nullptr;
   TF_GetInput(ctx_, i, &t, status_);

@@ -100,6 +100,8 @@ class OpContext {
 
   bool ok() const { return ok_; }
   void Fail(TF_Code code, const std::string& message);
+  // Shaders index with 32 bits: false (and the op fails) past 2^32 elements.
+  bool CheckElements(int64_t n);
   TF_OpKernelContext* raw() const { return ctx_; }
 
   // Records a dispatch of `kernel` (a shader token) with push constants `p`.

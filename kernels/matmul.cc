@@ -40,10 +40,7 @@ class MatMulOp : public OpKernel {
                                         ", In[1]: " + ShapeString(b.shape()));
       return;
     }
-    if (M * K > 0xffffffffll || K * N > 0xffffffffll || M * N > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "matrices of more than 2^32 elements are not supported yet");
-      return;
-    }
+    if (!ctx.CheckElements(M * K) || !ctx.CheckElements(K * N) || !ctx.CheckElements(M * N)) return;
     Tensor c = ctx.allocate_output(0, {M, N}, dtype_);
     if (!ctx.ok() || M == 0 || N == 0) return;
     if (K == 0) {  // an empty sum: zeros

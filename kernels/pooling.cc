@@ -81,10 +81,7 @@ bool Geometry(OpContext& ctx, const PoolAttrs& a, const Shape& x, PoolPush* p, S
   p->pad_left = static_cast<int32_t>(pl);
   p->nchw = a.nchw ? 1 : 0;
   *out = a.nchw ? Shape{x[0], x[c], oh, ow} : Shape{x[0], oh, ow, x[c]};
-  if (NumElements(x) > 0xffffffffll) {
-    ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-    return false;
-  }
+  if (!ctx.CheckElements(NumElements(x))) return false;
   return true;
 }
 

@@ -201,10 +201,7 @@ class StatelessRandomOp : public OpKernel {
       Tensor minval = ctx.input(next), maxval = ctx.input(next + 1);
       if (!ctx.ok() || !ReadIntRange(ctx, dtype_, minval, maxval, &p.lo, &p.range)) return;
     }
-    if (n > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return;
-    }
+    if (!ctx.CheckElements(n)) return;
     Tensor words;
     if (kV2) {
       p.key = key.address();

@@ -34,12 +34,6 @@ std::string ReduceKernel(const char* op, TF_DataType in, TF_DataType out) {
 
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 
-bool TooBig(OpContext& ctx, int64_t n) {
-  if (n <= 0xffffffffll) return false;
-  ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-  return true;
-}
-
 // Parses a host vector of axes (int32 or int64) into a mask over `rank` dims.
 bool AxesMask(OpContext& ctx, const Tensor& axes, TF_DataType index, int rank,
               std::vector<bool>* mask) {
@@ -96,7 +90,7 @@ class ReduceOp : public OpKernel {
       if (!reduced[d]) out.push_back(in[d]);
       else if (keep_dims_) out.push_back(1);
     }
-    if (TooBig(ctx, x.num_elements())) return;
+    if (!ctx.CheckElements(x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || NumElements(out) == 0) return;
     RecordReduction(ctx, kReductions[I].token, kReductions[I].mean, dtype_, x.address(), in,
@@ -151,7 +145,7 @@ class ArgOp : public OpKernel {
       if (d < axis) outer *= in[d];
       if (d > axis) inner *= in[d];
     }
-    if (TooBig(ctx, x.num_elements())) return;
+    if (!ctx.CheckElements(x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, out, out_);
     const int64_t n_out = outer * inner;
     if (!ctx.ok() || n_out == 0) return;
@@ -192,7 +186,7 @@ void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtyp
   int64_t n_out = 1;
   for (int d = 0; d < rank; ++d)
     if (!reduced[d]) n_out *= in[d];
-  if (n_out == 0 || TooBig(ctx, n_in)) return;
+  if (n_out == 0 || !ctx.CheckElements(n_in)) return;
   // Group adjacent dims of the same kind (kept / reduced), dropping size-1
   // dims; strides are those of the contiguous input.
   std::vector<int64_t> shape, stride, strides(rank);

@@ -106,10 +106,7 @@ class SelectOp : public OpKernel {
     Shape out;
     SelectPush p{};
     if (!Broadcast3(ctx, in, &out, &p)) return;
-    if (NumElements(out) > 0xffffffffll) {
-      ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-      return;
-    }
+    if (!ctx.CheckElements(NumElements(out))) return;
     Tensor z = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || p.n == 0) return;
     p.c = c.address();

@@ -11,12 +11,6 @@ namespace {
 
 uint32_t RowGroups(int64_t rows) { return static_cast<uint32_t>(std::min<int64_t>(rows, 65535)); }
 
-bool TooBig(OpContext& ctx, int64_t n) {
-  if (n <= 0xffffffffll) return false;
-  ctx.Fail(TF_UNIMPLEMENTED, "tensors of more than 2^32 elements are not supported yet");
-  return true;
-}
-
 struct SoftmaxPush {
   uint64_t x, y;
   uint32_t rows, cols;
@@ -33,7 +27,7 @@ class SoftmaxOp : public OpKernel {
       ctx.Fail(TF_INVALID_ARGUMENT, "logits must have >= 1 dimension, got " + ShapeString(x.shape()));
       return;
     }
-    if (TooBig(ctx, x.num_elements())) return;
+    if (!ctx.CheckElements(x.num_elements())) return;
     Tensor y = ctx.allocate_output(0, x.shape(), dtype_);
     const int64_t cols = x.dim(x.dims() - 1);
     if (!ctx.ok() || x.num_elements() == 0) return;
@@ -80,7 +74,7 @@ class XentOp : public OpKernel {
                                         " labels_size=" + ShapeString(labels.shape()));
       return;
     }
-    if (TooBig(ctx, x.num_elements())) return;
+    if (!ctx.CheckElements(x.num_elements())) return;
     Tensor loss = ctx.allocate_output(0, {rows}, dtype_);
     Tensor backprop = ctx.allocate_output(1, {rows, cols}, dtype_);
     if (!ctx.ok() || rows == 0) return;
