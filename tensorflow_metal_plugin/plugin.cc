@@ -38,6 +38,7 @@ std::string DevicesJson() {
       << ", \"software\": " << (d.software ? "true" : "false")
       << ", \"unified_memory\": " << (d.unified_memory ? "true" : "false")
       << ", \"float16\": " << (d.fp16 ? "true" : "false")
+      << ", \"preserves_nan\": " << (d.ieee_nan ? "true" : "false")
       << ", \"max_shared_memory\": " << d.max_shared_memory
       << ", \"subgroup_size\": " << d.subgroup_size << "}";
   }

@@ -8,6 +8,12 @@
 #extension GL_EXT_shader_explicit_arithmetic_types : require
 #extension GL_EXT_shader_16bit_storage : enable
 #extension GL_EXT_shader_8bit_storage : enable
+#extension GL_EXT_spirv_intrinsics : require
+
+// Keep NaN, infinities and signed zeros through float32 arithmetic
+// (SPV_KHR_float_controls): without it drivers may fold x < 0 ? 0 : x into a
+// NaN-dropping max (the H100's does), where TF's kernels keep NaN.
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4466], 4461, 32);
 
 #ifndef TO
 #define TO T
@@ -123,6 +129,10 @@ float tf_erf(float x) {
 }
 // log1p and expm1 accurate near 0.
 float tf_log1p(float x) {
+  if (abs(x) < 0.01) {  // series: GPUs' log is only absolutely accurate near 1
+    return x * (1.0 + x * (-0.5 + x * (1.0 / 3.0 + x * (-0.25 + x * 0.2))));
+  }
+  if (isinf(x) && x > 0.0) return x;
   float u = 1.0 + x;
   return u == 1.0 ? x : (x < -1.0 ? NAN_F : (x == -1.0 ? -INF_F : log(u) * x / (u - 1.0)));
 }

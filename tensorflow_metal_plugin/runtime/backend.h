@@ -39,6 +39,7 @@ struct DeviceInfo {
   bool unified_memory = false;    // device-local memory is also host-visible
   bool fp16 = false;              // 16-bit storage in shaders: float16 kernels
   bool int8 = false;              // 8-bit storage in shaders: bool kernels
+  bool ieee_nan = false;          // shaders may keep NaN/inf/-0 (float controls)
   uint32_t max_shared_memory = 0;
   uint32_t max_workgroup_invocations = 0;
   uint32_t subgroup_size = 0;

@@ -76,7 +76,8 @@ std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& p
 }
 
 DeviceInfo Describe(VkPhysicalDevice pd) {
-  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceFloatControlsProperties floats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &floats};
   VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
                                               &driver};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &subgroup};
@@ -122,6 +123,7 @@ DeviceInfo Describe(VkPhysicalDevice pd) {
   info.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
   info.subgroup_size = subgroup.subgroupSize;
   info.max_push_constants = p.limits.maxPushConstantsSize;
+  info.ieee_nan = floats.shaderSignedZeroInfNanPreserveFloat32;
   return info;
 }
 
