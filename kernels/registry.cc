@@ -19,6 +19,7 @@ void RegisterAllKernels() {
   RegisterDepthwiseConvKernels();
   RegisterDataMovementKernels();
   RegisterRandomKernels();
+  RegisterBatchMatMulKernels();
 }
 
 }  // namespace tfmp

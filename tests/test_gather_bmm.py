@@ -1,0 +1,104 @@
+"""BatchMatMul (V1/V2/V3), GatherV2, ResourceGather, OneHot, Range and Einsum
+against TF's CPU kernels on fresh random inputs."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import CPU, GPU, on, random_array
+from test_elementwise import check
+
+FLOATS = ["float32", "float16"]
+
+
+def close(out, ref, dtype, k=1):
+    out, ref = out.numpy(), ref.numpy()
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    tol = 2e-2 if dtype == "float16" else 1e-5 * max(1.0, np.sqrt(k))
+    np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64), rtol=tol, atol=tol)
+
+
+# --- BatchMatMul ------------------------------------------------------------------
+
+# (x shape, y shape) before adjoints; V1 needs equal batch dims.
+BMM_SHAPES = [
+    ((1, 1, 1), (1, 1, 1)),
+    ((3, 7, 5), (3, 5, 9)),
+    ((2, 65, 33), (2, 33, 65)),
+    ((4, 1, 1025), (4, 1025, 7)),
+    ((2, 3, 7, 5), (2, 3, 5, 4)),
+    ((0, 3, 4), (0, 4, 5)),
+    ((2, 0, 4), (2, 4, 5)),
+    ((2, 3, 0), (2, 0, 5)),  # K == 0: zeros
+    ((5, 2, 3), (5, 3, 0)),
+]
+# V2 broadcasting: (x shape, y shape)
+BCAST_SHAPES = [
+    ((7, 5), (3, 5, 9)),
+    ((3, 7, 5), (5, 9)),
+    ((2, 1, 7, 5), (1, 4, 5, 3)),     # not one z stride: host loop
+    ((1, 3, 1, 7, 5), (2, 1, 4, 5, 6)),
+    ((2, 3, 7, 5), (3, 5, 4)),         # collapses to one z
+    ((1, 1, 4, 3), (6, 3, 2)),
+    ((0, 1, 4, 3), (5, 3, 2)),
+    ((33, 65), (2, 2, 65, 1)),
+]
+
+
+def bmm(op, dtype, adj):
+    extra = {"Tout": tf.as_dtype(dtype)} if op == "BatchMatMulV3" else {}
+    return lambda a, b: getattr(tf.raw_ops, op)(x=a, y=b, adj_x=adj[0], adj_y=adj[1], **extra)
+
+
+def ref_op(op):  # TF's CPU has no float16 BatchMatMulV3: V2 computes the same
+    return "BatchMatMulV2" if op == "BatchMatMulV3" else op
+
+
+def adjoint_shape(s, adj):
+    return s[:-2] + (s[-1], s[-2]) if adj else s
+
+
+@pytest.mark.parametrize("op", ["BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("adj", [(False, False), (True, False), (False, True), (True, True)], ids=str)
+@pytest.mark.parametrize("shapes", BMM_SHAPES, ids=str)
+def test_batch_matmul(op, dtype, adj, shapes, rng):
+    xs, ys = adjoint_shape(shapes[0], adj[0]), adjoint_shape(shapes[1], adj[1])
+    x = tf.constant(random_array(xs, dtype, rng))
+    y = tf.constant(random_array(ys, dtype, rng))
+    close(on(GPU, bmm(op, dtype, adj), x, y), on(CPU, bmm(ref_op(op), dtype, adj), x, y), dtype,
+          shapes[0][-1])
+
+
+@pytest.mark.parametrize("op", ["BatchMatMulV2", "BatchMatMulV3"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("adj", [(False, False), (True, True)], ids=str)
+@pytest.mark.parametrize("shapes", BCAST_SHAPES, ids=str)
+def test_batch_matmul_broadcast(op, dtype, adj, shapes, rng):
+    xs, ys = adjoint_shape(shapes[0], adj[0]), adjoint_shape(shapes[1], adj[1])
+    x = tf.constant(random_array(xs, dtype, rng))
+    y = tf.constant(random_array(ys, dtype, rng))
+    close(on(GPU, bmm(op, dtype, adj), x, y), on(CPU, bmm(ref_op(op), dtype, adj), x, y), dtype,
+          shapes[0][-1])
+
+
+def test_matmul_keras_style(rng):
+    x = tf.constant(random_array((2, 7, 5), "float32", rng))
+    w = tf.constant(random_array((5, 3), "float32", rng))
+    close(on(GPU, tf.matmul, x, w), on(CPU, tf.matmul, x, w), "float32", 5)
+
+
+@pytest.mark.parametrize("op,xs,ys", [
+    ("BatchMatMulV2", (3,), (3, 4)),                 # rank < 2
+    ("BatchMatMulV2", (2, 3), (4,)),
+    ("BatchMatMulV2", (2, 3, 4), (2, 5, 6)),         # inner dims
+    ("BatchMatMulV2", (2, 3, 4), (3, 4, 6)),         # batch dims not broadcastable
+    ("BatchMatMul", (2, 3, 4), (1, 4, 6)),           # V1: batch dims must be equal
+    ("BatchMatMul", (3, 4), (2, 4, 6)),              # V1: ranks must be equal
+    ("BatchMatMulV3", (2, 3, 4), (2, 5, 6)),
+], ids=str)
+def test_batch_matmul_rejects(op, xs, ys):
+    extra = {"Tout": tf.float32} if op == "BatchMatMulV3" else {}
+    fn = lambda a, b: getattr(tf.raw_ops, op)(x=a, y=b, **extra)  # noqa: E731
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, fn, tf.ones(xs), tf.ones(ys))
