@@ -20,6 +20,7 @@ void RegisterAllKernels() {
   RegisterDataMovementKernels();
   RegisterRandomKernels();
   RegisterBatchMatMulKernels();
+  RegisterGatherKernels();
 }
 
 }  // namespace tfmp

@@ -102,3 +102,103 @@ def test_batch_matmul_rejects(op, xs, ys):
     for device in (CPU, GPU):
         with pytest.raises(tf.errors.InvalidArgumentError):
             on(device, fn, tf.ones(xs), tf.ones(ys))
+
+
+# --- GatherV2, ResourceGather -----------------------------------------------------
+
+GATHER_TYPES = ["float32", "float16", "float64", "int32", "int64", "bool", "int8", "uint16"]
+# (params shape, indices shape, axis, batch_dims)
+GATHER_CASES = [
+    ((7,), (5,), 0, 0),
+    ((1,), (), 0, 0),
+    ((1025,), (33,), 0, 0),
+    ((33, 5), (7, 3), 0, 0),
+    ((33, 5), (7,), 1, 0),
+    ((33, 5), (7,), -1, 0),
+    ((3, 65, 2), (4, 1), 1, 0),
+    ((3, 65, 2), (4,), -2, 0),
+    ((0, 5), (0,), 0, 0),
+    ((5, 0), (3,), 0, 0),
+    ((7, 5), (0, 2), 1, 0),
+    ((4, 7, 5), (4, 3), 1, 1),
+    ((4, 7, 5), (4, 3), 2, 1),
+    ((2, 3, 7, 5), (2, 3, 6), 2, 2),
+    ((2, 3, 7, 5), (2, 3, 6), -1, -1),
+    ((4, 7, 5), (4, 3, 2), 1, 1),
+]
+
+
+def gather_inputs(params_shape, indices_shape, axis, dtype, index, rng):
+    params = tf.constant(random_array(params_shape, dtype, rng))
+    dim = params_shape[axis] if params_shape else 1
+    indices = tf.constant(rng.integers(0, max(dim, 1), size=indices_shape).astype(index))
+    return params, indices
+
+
+@pytest.mark.parametrize("dtype", GATHER_TYPES)
+@pytest.mark.parametrize("index", ["int32", "int64"])
+@pytest.mark.parametrize("case", GATHER_CASES, ids=str)
+def test_gather_v2(dtype, index, case, rng):
+    shape, ishape, axis, batch_dims = case
+    params, indices = gather_inputs(shape, ishape, axis, dtype, index, rng)
+    fn = lambda p, i: tf.raw_ops.GatherV2(params=p, indices=i, axis=axis, batch_dims=batch_dims)  # noqa: E731
+    check(on(GPU, fn, params, indices), on(CPU, fn, params, indices), True, dtype)
+
+
+def test_gather_out_of_range_gives_zeros():
+    # TF's CPU kernel raises InvalidArgument for an index outside [0, n); its
+    # GPU kernels (and this device, which can't read indices on the host
+    # without waiting for the GPU) write zeros instead.
+    params = tf.constant(np.arange(1, 16, dtype=np.float32).reshape(5, 3))
+    indices = tf.constant([4, -1, 5, 0, 100], tf.int32)
+    out = on(GPU, lambda p, i: tf.gather(p, i), params, indices).numpy()
+    expected = np.zeros((5, 3), np.float32)
+    expected[0], expected[3] = params.numpy()[4], params.numpy()[0]
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        on(CPU, lambda p, i: tf.gather(p, i), params, indices)
+
+
+@pytest.mark.parametrize("shape,ishape,axis,batch_dims", [
+    ((), (2,), 0, 0),          # params must be at least 1-D
+    ((3, 4), (2,), 2, 0),      # axis out of range
+    ((3, 4), (2,), -3, 0),
+    ((3, 4), (3, 2), 1, 3),    # batch_dims > rank(indices)
+    ((3, 4), (3, 2), 0, 1),    # axis < batch_dims
+    ((3, 4, 2), (2, 2), 1, 1),  # batch dims differ
+], ids=str)
+def test_gather_v2_rejects(shape, ishape, axis, batch_dims):
+    params = tf.ones(shape)
+    indices = tf.zeros(ishape, tf.int32)
+    fn = lambda p, i: tf.raw_ops.GatherV2(params=p, indices=i, axis=axis, batch_dims=batch_dims)  # noqa: E731
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, fn, params, indices)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64", "bool"])
+@pytest.mark.parametrize("index", ["int32", "int64"])
+@pytest.mark.parametrize("shape,ishape,batch_dims", [
+    ((7,), (5,), 0), ((1025, 3), (33,), 0), ((33, 5), (7, 2), 0), ((0, 3), (0,), 0),
+    ((4, 7, 5), (4, 3), 1), ((4, 7), (4, 6), 1),
+], ids=str)
+def test_resource_gather(dtype, index, shape, ishape, batch_dims, rng):
+    value = random_array(shape, dtype, rng)
+    indices = tf.constant(rng.integers(0, max(shape[batch_dims], 1), size=ishape).astype(index))
+    outs = []
+    for device in (GPU, CPU):
+        with tf.device(device):
+            v = tf.Variable(value)
+            outs.append(tf.raw_ops.ResourceGather(resource=v.handle, indices=tf.identity(indices),
+                                                  dtype=v.dtype, batch_dims=batch_dims))
+    assert outs[0].device.endswith("GPU:0")
+    check(outs[0], outs[1], True, dtype)
+
+
+def test_resource_gather_keras_embedding(rng):
+    with tf.device(GPU):
+        v = tf.Variable(random_array((65, 8), "float32", rng))
+        ids = tf.constant(rng.integers(0, 65, size=(3, 7)), tf.int32)
+        out = tf.nn.embedding_lookup(v, ids)
+    assert out.device.endswith("GPU:0")
+    np.testing.assert_array_equal(out.numpy(), v.numpy()[ids.numpy()])
