@@ -21,6 +21,8 @@ void RegisterAllKernels() {
   RegisterRandomKernels();
   RegisterBatchMatMulKernels();
   RegisterGatherKernels();
+  RegisterOneHotKernels();
+  RegisterRangeKernels();
 }
 
 }  // namespace tfmp

@@ -202,3 +202,54 @@ def test_resource_gather_keras_embedding(rng):
         out = tf.nn.embedding_lookup(v, ids)
     assert out.device.endswith("GPU:0")
     np.testing.assert_array_equal(out.numpy(), v.numpy()[ids.numpy()])
+
+
+# --- OneHot, Range ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int32", "int64", "bool", "int8"])
+@pytest.mark.parametrize("index", ["int32", "int64", "uint8"])
+@pytest.mark.parametrize("shape,depth,axis", [
+    ((7,), 5, -1), ((), 3, -1), ((1025,), 7, 0), ((3, 33), 65, 1), ((3, 5), 4, 0),
+    ((3, 5), 4, 2), ((0, 4), 3, -1), ((4,), 0, -1), ((2, 3, 4), 1, 1),
+], ids=str)
+def test_one_hot(dtype, index, shape, depth, axis, rng):
+    low = 0 if index == "uint8" else -2
+    indices = tf.constant(rng.integers(low, depth + 2, size=shape).astype(index))  # some out of range
+    on_value = tf.constant(random_array((), dtype, rng))
+    off_value = tf.constant(random_array((), dtype, rng))
+    fn = lambda i, a, b: tf.raw_ops.OneHot(indices=i, depth=depth, on_value=a, off_value=b, axis=axis)  # noqa: E731
+    check(on(GPU, fn, indices, on_value, off_value), on(CPU, fn, indices, on_value, off_value),
+          True, dtype)
+
+
+@pytest.mark.parametrize("axis,depth", [(3, 4), (-2, 4), (0, -1)], ids=str)
+def test_one_hot_rejects(axis, depth):
+    fn = lambda i: tf.raw_ops.OneHot(indices=i, depth=depth, on_value=1.0, off_value=0.0, axis=axis)  # noqa: E731
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, fn, tf.zeros([2, 3], tf.int32))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32"])
+@pytest.mark.parametrize("start,limit,delta", [
+    (0, 7, 1), (3, 1028, 1), (5, -30, -3), (2, 2, 1), (-7, 60, 2), (0, 1, 5), (100, 0, -7),
+], ids=str)
+def test_range(dtype, start, limit, delta):
+    fn = lambda: tf.raw_ops.Range(start=tf.constant(start, dtype), limit=tf.constant(limit, dtype),  # noqa: E731
+                                  delta=tf.constant(delta, dtype))
+    check(on(GPU, fn), on(CPU, fn), True, dtype)
+
+
+@pytest.mark.parametrize("start,limit,delta", [(0.1, 7.3, 0.7), (-3.3, 1.1, 0.01), (5.0, -1.5, -0.3)],
+                         ids=str)
+def test_range_float(start, limit, delta):
+    fn = lambda: tf.range(tf.constant(start), tf.constant(limit), tf.constant(delta))  # noqa: E731
+    check(on(GPU, fn), on(CPU, fn), True, "float32")
+
+
+@pytest.mark.parametrize("start,limit,delta", [(0, 5, 0), (5, 0, 1), (0, 5, -1)], ids=str)
+def test_range_rejects(start, limit, delta):
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            on(device, lambda: tf.raw_ops.Range(start=tf.constant(start), limit=tf.constant(limit),
+                                                delta=tf.constant(delta)))
