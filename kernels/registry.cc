@@ -23,6 +23,7 @@ void RegisterAllKernels() {
   RegisterGatherKernels();
   RegisterOneHotKernels();
   RegisterRangeKernels();
+  RegisterEinsumKernels();
 }
 
 }  // namespace tfmp
