@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/kernel.h"
+#include "kernels/data_movement.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/util/strided_slice_op.h"
 
@@ -696,6 +696,17 @@ void Register(const char* op, const char* index_attr, std::initializer_list<TF_D
 }
 
 }  // namespace
+
+void RecordTranspose(OpContext& ctx, size_t esize, uint64_t in, const Shape& in_shape,
+                     const std::vector<int>& perm, uint64_t out) {
+  if (!CheckIndexable(ctx, NumElements(in_shape))) return;
+  Shape out_shape(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) out_shape[i] = in_shape[perm[i]];
+  const std::vector<int64_t> in_st = Strides(in_shape), out_st = Strides(out_shape);
+  View v;
+  for (size_t i = 0; i < perm.size(); ++i) v.Add(out_shape[i], in_st[perm[i]], out_st[i]);
+  Record(ctx, esize, in, out, v);
+}
 
 void RegisterDataMovementKernels() {
   const auto kIdx = {TF_INT32, TF_INT64};

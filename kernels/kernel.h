@@ -171,6 +171,11 @@ void RegisterPoolingKernels();
 void RegisterDepthwiseConvKernels();
 void RegisterDataMovementKernels();
 void RegisterRandomKernels();
+void RegisterBatchMatMulKernels();
+void RegisterGatherKernels();
+void RegisterOneHotKernels();
+void RegisterRangeKernels();
+void RegisterEinsumKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

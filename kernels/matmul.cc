@@ -1,5 +1,8 @@
-// MatMul with transposes. Shader: shaders/matmul.comp ("matmul_<dtype>").
-#include "kernels/kernel.h"
+// MatMul with transposes, and RecordMatMul (matmul.h), the batched GEMM that
+// BatchMatMul and Einsum record too. Shader: shaders/matmul.comp ("matmul_<dtype>").
+#include "kernels/matmul.h"
+
+#include <algorithm>
 
 namespace tfmp {
 namespace {
@@ -43,25 +46,10 @@ class MatMulOp : public OpKernel {
     if (!ctx.CheckElements(M * K) || !ctx.CheckElements(K * N) || !ctx.CheckElements(M * N)) return;
     Tensor c = ctx.allocate_output(0, {M, N}, dtype_);
     if (!ctx.ok() || M == 0 || N == 0) return;
-    if (K == 0) {  // an empty sum: zeros
-      ctx.stream()->Fill(c.address(), 0, M * N * DtypeSize(dtype_));
-      return;
-    }
-    MatMulPush p{};
-    p.a = a.address();
-    p.b = b.address();
-    p.c = c.address();
-    p.M = static_cast<uint32_t>(M);
-    p.N = static_cast<uint32_t>(N);
-    p.K = static_cast<uint32_t>(K);
     // A[m, k] = a[m * a_m + k * a_k]; a is stored [M, K], or [K, M] transposed.
-    p.a_m = transpose_a_ ? 1 : static_cast<uint32_t>(K);
-    p.a_k = transpose_a_ ? static_cast<uint32_t>(M) : 1;
-    p.b_k = transpose_b_ ? 1 : static_cast<uint32_t>(N);
-    p.b_n = transpose_b_ ? static_cast<uint32_t>(K) : 1;
-    ctx.Dispatch(std::string("matmul_") + DtypeToken(dtype_), p,
-                 static_cast<uint32_t>((N + kTile - 1) / kTile),
-                 static_cast<uint32_t>((M + kTile - 1) / kTile), 1);
+    GemmShape g{M, N, K, transpose_a_ ? 1 : K, transpose_a_ ? M : 1,
+                transpose_b_ ? 1 : N, transpose_b_ ? K : 1};
+    RecordMatMul(ctx, dtype_, g, a.address(), b.address(), c.address(), 1, 0, 0, 0);
   }
 
  private:
@@ -70,6 +58,38 @@ class MatMulOp : public OpKernel {
 };
 
 }  // namespace
+
+void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a, uint64_t b,
+                  uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch) {
+  if (!ctx.ok() || g.M == 0 || g.N == 0 || batch == 0) return;
+  const size_t esize = DtypeSize(dtype);
+  if (g.K == 0) {  // an empty sum: zeros (c is contiguous over the batch here)
+    for (int64_t z = 0; z < batch; ++z)
+      ctx.stream()->Fill(c + z * c_batch * esize, 0, g.M * g.N * esize);
+    return;
+  }
+  MatMulPush p{};
+  p.M = static_cast<uint32_t>(g.M);
+  p.N = static_cast<uint32_t>(g.N);
+  p.K = static_cast<uint32_t>(g.K);
+  p.a_m = static_cast<uint32_t>(g.a_m);
+  p.a_k = static_cast<uint32_t>(g.a_k);
+  p.b_k = static_cast<uint32_t>(g.b_k);
+  p.b_n = static_cast<uint32_t>(g.b_n);
+  p.a_batch = static_cast<uint32_t>(a_batch);
+  p.b_batch = static_cast<uint32_t>(b_batch);
+  p.c_batch = static_cast<uint32_t>(c_batch);
+  const std::string kernel = std::string("matmul_") + DtypeToken(dtype);
+  constexpr int64_t kMaxZ = 65535;
+  for (int64_t z0 = 0; z0 < batch; z0 += kMaxZ) {
+    p.a = a + z0 * a_batch * esize;
+    p.b = b + z0 * b_batch * esize;
+    p.c = c + z0 * c_batch * esize;
+    ctx.Dispatch(kernel, p, static_cast<uint32_t>((g.N + kTile - 1) / kTile),
+                 static_cast<uint32_t>((g.M + kTile - 1) / kTile),
+                 static_cast<uint32_t>(std::min(kMaxZ, batch - z0)));
+  }
+}
 
 void RegisterMatMulKernels() {
   for (TF_DataType t : {TF_FLOAT, TF_HALF}) RegisterKernel<MatMulOp>("MatMul", {{"T", t}});

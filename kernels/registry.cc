@@ -19,6 +19,11 @@ void RegisterAllKernels() {
   RegisterDepthwiseConvKernels();
   RegisterDataMovementKernels();
   RegisterRandomKernels();
+  RegisterBatchMatMulKernels();
+  RegisterGatherKernels();
+  RegisterOneHotKernels();
+  RegisterRangeKernels();
+  RegisterEinsumKernels();
 }
 
 }  // namespace tfmp

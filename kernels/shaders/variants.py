@@ -178,6 +178,15 @@ def variants():
     # Data movement by element size, whatever the dtype.
     for bits, store in ((8, "uint8_t"), (16, "uint16_t"), (32, "uint"), (64, "uint64_t")):
         rows.append(("strided_copy_b%d" % bits, "strided_copy.comp", {"T": store, "C": store}))
+    # Gather and OneHot by element size and index type.
+    for bits, store in ((8, "uint8_t"), (16, "uint16_t"), (32, "uint"), (64, "uint64_t")):
+        for it, itype in INDEX_TYPES.items():
+            rows.append(("gather_b%d_%s" % (bits, it), "gather.comp",
+                         {"T": store, "C": store, "IT": itype}))
+        for it, itype in dict(INDEX_TYPES, u8="uint8_t").items():
+            rows.append(("one_hot_b%d_%s" % (bits, it), "gather.comp",
+                         dict({"T": store, "C": store, "IT": itype, "ONE_HOT": "1"},
+                              **({"IDX(x)": "int64_t(uint(x))"} if it == "u8" else {}))))
     for t in CAST_TYPES:
         rows.append(("select_%s" % t, "select.comp", _types(t)))
     # Convolutions as implicit GEMMs; the filter gradient may write float32

@@ -1,0 +1,35 @@
+// Entry point of the tiled GEMM (shaders/matmul.comp) for other kernel families.
+#ifndef TFMP_KERNELS_MATMUL_H_
+#define TFMP_KERNELS_MATMUL_H_
+
+#include "kernels/kernel.h"
+
+namespace tfmp {
+
+// Strides (in elements) of one GEMM operand set: A[m, k] = a[m * a_m + k * a_k],
+// B[k, n] = b[k * b_k + n * b_n]; C is row-major [M, N]. Batch entry z reads
+// a + z * a_batch, b + z * b_batch and writes c + z * c_batch.
+struct GemmShape {
+  int64_t M, N, K;
+  int64_t a_m, a_k, b_k, b_n;
+};
+
+// Records `batch` GEMMs (gl_WorkGroupID.z = batch entry, split into several
+// dispatches past the 65535 limit). a, b, c are device addresses; K == 0
+// writes zeros.
+void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a, uint64_t b,
+                  uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch);
+
+// Records C = A x B over broadcast batch dims: a_batch and b_batch are the
+// operands' batch shapes padded with leading 1s to the rank of c_batch (each
+// dim equal to c's or 1, which broadcasts). a, b, c are contiguous, each
+// batch entry one matrix of g's shape; g's strides address within a matrix.
+// One dispatch when the broadcast collapses to one batch stride per operand,
+// else a loop on the host over the outer batch dims.
+void RecordBatchMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a,
+                       const Shape& a_batch, uint64_t b, const Shape& b_batch, uint64_t c,
+                       const Shape& c_batch);
+
+}  // namespace tfmp
+
+#endif  // TFMP_KERNELS_MATMUL_H_
