@@ -3,6 +3,7 @@ GPU device type matches TF's CPU kernel or is listed with a reason, and
 docs/op_table.md lists every op (regenerate it with
 `python tools/op_sweep.py --write docs/op_table.md`)."""
 import os
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,9 @@ TABLE = os.path.join(ROOT, "docs", "op_table.md")
 # reason instead). Today one: QueueIsClosedV2, which eager places with its queue on
 # the CPU (its values are still checked; tests/test_variables.py covers it).
 MAX_PLUGIN_OPS_NOT_SWEPT = 1
+# Known differences from TF's CPU kernels (KNOWN in the tool; each one is a plugin bug
+# report): today FloorDiv float16.
+MAX_KNOWN_DIFFERENCES = 1
 
 
 def test_op_sweep_check():
@@ -23,7 +27,9 @@ def test_op_sweep_check():
                           capture_output=True, text=True, timeout=300)
     summary = [line for line in proc.stdout.splitlines() if line.startswith(("ops:", "check", "table"))]
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "0 mismatches, 0 unknown" in proc.stdout, summary
+    counts = re.search(r"(\d+) mismatches, (\d+) known differences, (\d+) unknown", proc.stdout)
+    assert counts and counts.group(1) == "0" and counts.group(3) == "0", summary
+    assert int(counts.group(2)) <= MAX_KNOWN_DIFFERENCES, summary
     table = op_sweep.read_table(TABLE)
     registered = op_sweep.registrations()
     assert set(registered) <= set(table), set(registered) - set(table)
