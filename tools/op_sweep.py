@@ -209,6 +209,39 @@ def matmul(rng, d):
     return Case([a, b], {"transpose_b": True}, "tol", k=65, rtol=1e-5)
 
 
+def batch_matmul(broadcast):
+    return lambda rng, d: _batch_matmul(rng, d, broadcast)
+
+
+def _batch_matmul(rng, d, broadcast):
+    t = d.get("T") or d["Ta"]
+    a, b = rand(rng, (2, 7, 33), t, -1, 1), rand(rng, (1 if broadcast else 2, 33, 5), t, -1, 1)
+    attrs = {"Tout": t} if "Tout" in d else {}
+    return Case([a, b], attrs, "tol", k=33, rtol=1e-5)
+
+
+def einsum(rng, d):
+    a, b = rand(rng, (2, 3, 33), d["T"], -1, 1), rand(rng, (33, 5), d["T"], -1, 1)
+    return Case([[a, b]], {"equation": "abc,cd->abd"}, "tol", k=33, rtol=1e-5)
+
+
+def gather(rng, d):
+    idx = rng.integers(0, 7, (3, 4)).astype(np_of(d["Tindices"]))
+    return Case([rand(rng, (7, 5), d["Tparams"]), idx, np.array(0, np_of(d["Taxis"]))], {}, "exact")
+
+
+def one_hot(rng, d):
+    idx = rng.integers(-1, 6, (3, 4)).astype(np_of(d["TI"])) if d["TI"] != "uint8" else \
+        rng.integers(0, 6, (3, 4)).astype(np.uint8)
+    on, off = rand(rng, (), d["T"]), rand(rng, (), d["T"])
+    return Case([idx, np.array(5, np.int32), on, off], {"axis": -1}, "exact")
+
+
+def range_(rng, d):
+    t = np_of(d["Tidx"])
+    return Case([np.array(-3, t), np.array(40, t), np.array(3, t)], {}, "exact")
+
+
 def bias_add(rng, d):
     return Case([rand(rng, (2, 5, 7, 33), d["T"]), rand(rng, (33,), d["T"])], {}, "exact")
 
@@ -409,7 +442,9 @@ RECIPES = {
                              "InvGrad")}, "ReluGrad": grad(EX),
     "AddN": add_n, "Cast": cast, "Bitcast": bitcast, "Fill": fill,
     "ZerosLike": U(check=EX), "OnesLike": U(check=EX),
-    "MatMul": matmul, "BiasAdd": bias_add, "BiasAddV1": bias_add, "BiasAddGrad": bias_add_grad,
+    "MatMul": matmul, "BatchMatMul": batch_matmul(False), "BatchMatMulV2": batch_matmul(True),
+    "BatchMatMulV3": batch_matmul(True), "Einsum": einsum, "GatherV2": gather, "OneHot": one_hot,
+    "Range": range_, "BiasAdd": bias_add, "BiasAddV1": bias_add, "BiasAddGrad": bias_add_grad,
     "Sum": reduction(), "Mean": reduction(), "Prod": reduction(0.8, 1.2), "Max": reduction(check=EX),
     "Min": reduction(check=EX), "All": reduction(check=EX), "Any": reduction(check=EX),
     "ArgMax": argminmax, "ArgMin": argminmax,
@@ -453,6 +488,8 @@ REASONS = [
     (r"^(_ScopedAllocator.*|BatchFunction|CheckPinned|Fact|IsTensorFloat32Enabled|DeserializeSparse|"
      r"RaggedTensorFromVariant)$", None,
      "TF's own GPU registration: host-memory, runtime or test op with no device computation"),
+    (r"^ResourceGather$", None, "variable op: a device variable gathered and compared with a CPU "
+     "variable in tests/test_gather_bmm.py"),
     (r".*", r"variant|resource|string|qint|quint", "dtype has no numeric data to compare"),
 ]
 VARIABLE_NOTE = "variable op: run on a device variable and compared with a CPU variable " \
@@ -463,10 +500,7 @@ UNSUPPORTED_UPDATE = "the plugin raises UnimplementedError for this dtype, as do
 # Differences from TF's CPU kernels that are known and reported: swept every time, shown
 # in the table as "known difference", and not counted as mismatches. One that stops
 # showing fails the run, so the entry gets removed.
-KNOWN = {
-    ("FloorDiv", "T=float16"): "plugin floors the float32 quotient; TF's CPU (and CUDA) kernel rounds "
-                               "the quotient to float16 first (2.564 // 0.855: plugin 2, TF 3)",
-}
+KNOWN = {}
 
 
 def reason_for(op, dts):
@@ -555,10 +589,13 @@ def sweep_one(op, dts, rng):
     try:
         ref = call(op, case.inputs, case.attrs, CPU)
     except (tf.errors.NotFoundError, tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as e:
-        if isinstance(e, tf.errors.InvalidArgumentError) and "not support" not in str(e):
+        if isinstance(e, tf.errors.InvalidArgumentError) and "not support" not in str(e) and \
+                "Could not satisfy device specification" not in str(e):
             raise
         exact = case.check != "tol"
-        ref = call(op, cpu_twin(case.inputs, exact), case.attrs, CPU)
+        attrs = case.attrs if exact else {  # a dtype attr follows the float32 twin
+            k: ("float32" if v in ("float16", "bfloat16") else v) for k, v in case.attrs.items()}
+        ref = call(op, cpu_twin(case.inputs, exact), attrs, CPU)
         ref = [r.view(o.dtype) if exact and r.dtype.itemsize == o.dtype.itemsize else r.astype(o.dtype)
                for r, o in zip(ref, out)]
         note = "CPU has no kernel for this dtype: checked against the CPU result on " + \

@@ -62,7 +62,8 @@ BINARY = {
     "minimum": ("tf_min(a, b)", NUMBERS),
     "pow": ("tf_pow(a, b)", FLOATS),
     "div_no_nan": ("b == C(0) ? C(0) : tf_div(a, b)", FLOATS),
-    "floor_div": ("floor(tf_div(a, b))", FLOATS),
+    # the quotient rounded to the storage type first, as TF's kernels do
+    "floor_div": ("floor(C(T(tf_div(a, b))))", FLOATS),
     # TF: fmod, moved into the divisor's sign
     "floor_mod": ("tf_floor_mod_f(a, b)", FLOATS),
     # integer floor division and modulo (Python's); a zero divisor gives 0
