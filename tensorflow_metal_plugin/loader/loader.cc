@@ -31,6 +31,7 @@ using InitKernelFn = void (*)();
 using DeviceCountFn = int (*)(char*, int);
 
 struct Loader {
+  bool loaded_by_tf = false;  // TF called SE_InitPlugin
   bool decided = false;
   void* core = nullptr;  // non-null: accepted
   std::string reason;    // why we declined
@@ -202,6 +203,7 @@ void RegisterDeclined(SE_PlatformRegistrationParams* params, TF_Status* status) 
 TFMP_EXPORT void SE_InitPlugin(SE_PlatformRegistrationParams* params, TF_Status* status) {
   Decide();
   Loader& s = State();
+  s.loaded_by_tf = true;
   if (s.core) {
     reinterpret_cast<InitPluginFn>(dlsym(s.core, "tfmp_core_init_plugin"))(params, status);
     return;
@@ -216,9 +218,12 @@ TFMP_EXPORT void TF_InitKernel() {
   if (s.core) reinterpret_cast<InitKernelFn>(dlsym(s.core, "tfmp_core_init_kernel"))();
 }
 
-// For the Python package: "" when the plugin offers its devices, else why not.
+// For the Python package: "" when the plugin offers its devices to TF, else why not.
 TFMP_EXPORT const char* tfmp_loader_status() {
   Decide();
+  if (!State().loaded_by_tf && State().reason.empty())
+    return "TensorFlow did not load the plugin: it loads tensorflow-plugins/ only from "
+           "sys.path entries whose path contains 'site-packages'";
   return State().reason.c_str();
 }
 
