@@ -61,11 +61,20 @@ float tf_tanh(float x) {
 // (and drivers use a reciprocal), which flips floor(a / b) near integers. One
 // Newton step with an exact fma repairs it.
 float tf_div(float a, float b) {
-  float q = a / b;
+  precise float q = a / b;
   if (isinf(q) || isnan(q) || q == 0.0) return q;
-  float r = fma(-q, b, a);
-  return q + r / b;
+  precise float r = fma(-q, b, a);
+  precise float result = q + r / b;
+  return result;
 }
+// a - b and x * x exactly as written: `precise` forbids the contractions
+// (fma) some drivers apply (the H100's does), which TF's CPU kernels never do.
+#define TF_EXACT_ARITH(T_)                                        \
+  T_ tf_sub_exact(T_ a, T_ b) { precise T_ r = a - b; return r; } \
+  T_ tf_square_exact(T_ a) { precise T_ r = a * a; return r; }
+TF_EXACT_ARITH(float)
+TF_EXACT_ARITH(int)
+TF_EXACT_ARITH(int64_t)
 // TF's float FloorMod: r = fmod(a, b); r + b when r and b differ in sign.
 float tf_floor_mod_f(float a, float b) {
   float n = trunc(tf_div(a, b));

@@ -71,7 +71,7 @@ BINARY = {
     "floor_div_int": ("tf_floor_div(a, b)", INTS),
     "floor_mod_int": ("tf_floor_mod(a, b)", INTS),
     # (a - b) rounded to the storage type first, as TF's CPU kernel does
-    "squared_difference": ("C(T(a - b)) * C(T(a - b))", NUMBERS),
+    "squared_difference": ("tf_square_exact(C(T(tf_sub_exact(a, b))))", NUMBERS),
     # gradients: (a, b) are the op's two inputs in order
     "relu_grad": ("b > C(0) ? a : C(0)", NUMBERS),   # (gradients, features)
     "sigmoid_grad": ("b * a * (C(1) - a)", FLOATS),  # (y, dy)
