@@ -109,6 +109,8 @@ def compile_variant(row, shader_dir, workdir, msl_dir):
     cmd = ["glslc", "-fshader-stage=compute", "--target-env=vulkan1.2", "-O",
            "-I", shader_dir, os.path.join(shader_dir, source), "-o", spv]
     cmd += ["-D%s=%s" % (k, v) for k, v in sorted(defines.items())]
+    if "float16_t" in " ".join(str(v) for v in defines.values()):
+        cmd.append("-DTFMP_FP16=1")
     run(cmd)
     run(["spirv-val", "--target-env", "vulkan1.2", spv])
     disasm = run(["spirv-dis", "--raw-id", spv])

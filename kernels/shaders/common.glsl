@@ -14,6 +14,11 @@
 // (SPV_KHR_float_controls): without it drivers may fold x < 0 ? 0 : x into a
 // NaN-dropping max (the H100's does), where TF's kernels keep NaN.
 spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4466], 4461, 32);
+#ifdef TFMP_FP16
+// float -> float16 conversions round to nearest even, as on the CPU (Vulkan
+// leaves the mode to the driver; the H100's truncates).
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);
+#endif
 
 #ifndef TO
 #define TO T
