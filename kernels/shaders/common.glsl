@@ -72,6 +72,25 @@ float tf_div(float a, float b) {
   precise float result = q + r / b;
   return result;
 }
+// Rounds a float to the nearest float16 value (ties to even), kept as a float.
+// Done with integer operations: compilers may drop a float -> half -> float
+// round trip (the H100's does), and TF's CPU kernels round every float16
+// intermediate.
+float tf_round_half(float x) {
+  if (isnan(x) || isinf(x)) return x;
+  float ax = abs(x);
+  if (ax >= 65520.0) return x > 0.0 ? INF_F : -INF_F;
+  if (ax < 6.103515625e-05) return roundEven(x * 16777216.0) / 16777216.0;  // subnormal halves
+  uint u = floatBitsToUint(x);
+  u += 0x0FFFu + ((u >> 13) & 1u);
+  return uintBitsToFloat(u & 0xFFFFE000u);
+}
+// ROUND_T(x): x rounded to the variant's storage type (float16 variants only).
+#ifdef TFMP_FP16
+#define ROUND_T(x) tf_round_half(x)
+#else
+#define ROUND_T(x) (x)
+#endif
 // a - b and x * x exactly as written: `precise` forbids the contractions
 // (fma) some drivers apply (the H100's does), which TF's CPU kernels never do.
 #define TF_EXACT_ARITH(T_)                                        \

@@ -63,7 +63,7 @@ BINARY = {
     "pow": ("tf_pow(a, b)", FLOATS),
     "div_no_nan": ("b == C(0) ? C(0) : tf_div(a, b)", FLOATS),
     # the quotient rounded to the storage type first, as TF's kernels do
-    "floor_div": ("floor(C(T(tf_div(a, b))))", FLOATS),
+    "floor_div": ("floor(ROUND_T(tf_div(a, b)))", FLOATS),
     # TF: fmod, moved into the divisor's sign
     "floor_mod": ("tf_floor_mod_f(a, b)", FLOATS),
     # integer floor division and modulo (Python's); a zero divisor gives 0
@@ -71,7 +71,7 @@ BINARY = {
     "floor_div_int": ("tf_floor_div(a, b)", INTS),
     "floor_mod_int": ("tf_floor_mod(a, b)", INTS),
     # (a - b) rounded to the storage type first, as TF's CPU kernel does
-    "squared_difference": ("tf_square_exact(C(T(tf_sub_exact(a, b))))", NUMBERS),
+    "squared_difference": ("tf_square_exact(ROUND_T(tf_sub_exact(a, b)))", NUMBERS),
     # gradients: (a, b) are the op's two inputs in order
     "relu_grad": ("b > C(0) ? a : C(0)", NUMBERS),   # (gradients, features)
     "sigmoid_grad": ("b * a * (C(1) - a)", FLOATS),  # (y, dy)
