@@ -144,6 +144,17 @@ float tf_pow(float a, float b) {
     float m = (a == 0.0) == (b > 0.0) ? 0.0 : INF_F;
     return (odd && (a < 0.0 || (a == 0.0 && floatBitsToUint(a) != 0u))) ? -m : m;
   }
+  if (integer && abs(b) <= 64.0) {
+    // Small integer powers by repeated squaring: a few roundings, where
+    // exp2(b * log2(a)) is ~1e-5 off on some GPUs (the H100's) for large results.
+    float base = abs(a), r = 1.0;
+    for (uint e = uint(abs(b)); e != 0u; e >>= 1) {
+      if ((e & 1u) != 0u) r *= base;
+      base *= base;
+    }
+    if (b < 0.0) r = 1.0 / r;
+    return (a < 0.0 && odd) ? -r : r;
+  }
   if (a < 0.0) {
     if (!integer) return NAN_F;
     float m = pow(-a, b);
