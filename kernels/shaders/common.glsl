@@ -144,8 +144,8 @@ float tf_pow(float a, float b) {
     float m = (a == 0.0) == (b > 0.0) ? 0.0 : INF_F;
     return (odd && (a < 0.0 || (a == 0.0 && floatBitsToUint(a) != 0u))) ? -m : m;
   }
-  if (integer && abs(b) <= 64.0) {
-    // Small integer powers by repeated squaring: a few roundings, where
+  if (integer && abs(b) < 16777216.0) {
+    // Integer powers by repeated squaring (at most 24 steps): a few roundings, where
     // exp2(b * log2(a)) is ~1e-5 off on some GPUs (the H100's) for large results.
     float base = abs(a), r = 1.0;
     for (uint e = uint(abs(b)); e != 0u; e >>= 1) {
