@@ -292,7 +292,13 @@ def test_einsum(dtype, equation, shapes, rng):
     xs = [tf.constant(random_array(s, dtype, rng)) for s in shapes]
     fn = lambda *t: tf.raw_ops.Einsum(inputs=list(t), equation=equation)  # noqa: E731
     k = max(max(s) if s else 1 for s in shapes)
-    close(on(GPU, fn, *xs), on(CPU, fn, *xs), dtype, k)
+    ref = on(CPU, fn, *xs)
+    if dtype == "float16":
+        # TF's CPU einsum sums float16 in float16 (13% off on 1025 products);
+        # the device accumulates in float32, like TF's CUDA kernels: the
+        # reference is TF's CPU einsum in float32, rounded to float16.
+        ref = tf.cast(on(CPU, fn, *[tf.cast(x, tf.float32) for x in xs]), tf.float16)
+    close(on(GPU, fn, *xs), ref, dtype, k)
 
 
 def test_einsum_keras_multi_head_attention(rng):
