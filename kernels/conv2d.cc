@@ -119,13 +119,6 @@ bool Geometry(OpContext& ctx, const ConvAttrs& a, const Shape& x, const Shape& w
   return true;
 }
 
-Shape HostShape(const Tensor& t) {
-  Shape s(t.num_elements());
-  for (size_t i = 0; i < s.size(); ++i)
-    s[i] = t.dtype() == TF_INT64 ? t.host_data<int64_t>()[i] : t.host_data<int32_t>()[i];
-  return s;
-}
-
 void DispatchGemm(OpContext& ctx, const std::string& kernel, const ConvPush& p, uint32_t splits = 1) {
   ctx.Dispatch(kernel, p, (p.N + kTile - 1) / kTile, (p.M + kTile - 1) / kTile, splits);
 }
@@ -216,7 +209,7 @@ class Conv2DBackpropInputOp : public OpKernel {
   void Compute(OpContext& ctx) override {
     Tensor sizes = ctx.input(0), w = ctx.input(1), dy = ctx.input(2);
     if (!ctx.ok()) return;
-    const Shape x_shape = HostShape(sizes);
+    const Shape x_shape = sizes.host_ints();
     ConvPush p{};
     Shape out;
     if (!Geometry(ctx, attrs_, x_shape, w.shape(), &p, &out)) return;
@@ -252,7 +245,7 @@ class Conv2DBackpropFilterOp : public OpKernel {
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), sizes = ctx.input(1), dy = ctx.input(2);
     if (!ctx.ok()) return;
-    const Shape w_shape = HostShape(sizes);
+    const Shape w_shape = sizes.host_ints();
     ConvPush p{};
     Shape out;
     if (!Geometry(ctx, attrs_, x.shape(), w_shape, &p, &out)) return;

@@ -166,20 +166,6 @@ void RecordBlock(OpContext& ctx, size_t esize, uint64_t in, uint64_t out, int64_
   Record(ctx, esize, in, out, v);
 }
 
-// Values of a host int tensor (int8/16/32/64).
-std::vector<int64_t> HostInts(const Tensor& t) {
-  std::vector<int64_t> v(t.num_elements());
-  for (size_t i = 0; i < v.size(); ++i) {
-    switch (t.dtype()) {
-      case TF_INT64: v[i] = t.host_data<int64_t>()[i]; break;
-      case TF_INT16: v[i] = t.host_data<int16_t>()[i]; break;
-      case TF_INT8: v[i] = t.host_data<int8_t>()[i]; break;
-      default: v[i] = t.host_data<int32_t>()[i]; break;
-    }
-  }
-  return v;
-}
-
 std::string Str(int64_t v) { return std::to_string(v); }
 
 bool FailStatus(OpContext& ctx, const absl::Status& s) {
@@ -210,7 +196,7 @@ class TransposeOp : public MoveOp {
     if (perm_t.dims() != 1)
       return ctx.Fail(TF_INVALID_ARGUMENT, "perm must be rank 1, got shape " +
                                                ShapeString(perm_t.shape()));
-    const std::vector<int64_t> perm = HostInts(perm_t);
+    const std::vector<int64_t> perm = perm_t.host_ints();
     if (static_cast<int>(perm.size()) != rank)
       return ctx.Fail(TF_INVALID_ARGUMENT, "transpose expects a vector of size " + Str(rank) +
                                                ". But input(1) is a vector of size " +
@@ -256,7 +242,7 @@ class SliceOp : public MoveOp {
                       "Expected begin and size arguments to be 1-D tensors of size " + Str(rank) +
                           ", but got shapes " + ShapeString(begin_t.shape()) + " and " +
                           ShapeString(sizes_t.shape()) + " instead.");
-    const std::vector<int64_t> begin = HostInts(begin_t), size = HostInts(sizes_t);
+    const std::vector<int64_t> begin = begin_t.host_ints(), size = sizes_t.host_ints();
     Shape out(rank);
     for (int i = 0; i < rank; ++i) {
       const int64_t b = begin[i], s = size[i] == -1 ? in[i] - b : size[i];
@@ -405,7 +391,7 @@ class TileOp : public MoveOp {
       return ctx.Fail(TF_INVALID_ARGUMENT, "Expected multiples argument to be a vector of length " +
                                                Str(rank) + " but got length " +
                                                Str(mult_t.dims() ? mult_t.dim(0) : 0));
-    const std::vector<int64_t> mult = HostInts(mult_t);
+    const std::vector<int64_t> mult = mult_t.host_ints();
     Shape out(rank);
     for (int i = 0; i < rank; ++i) {
       if (mult[i] < 0)
@@ -432,7 +418,7 @@ class BroadcastToOp : public MoveOp {
     if (shape_t.dims() != 1)
       return ctx.Fail(TF_INVALID_ARGUMENT, "shape must be a vector of {int32,int64}, got shape " +
                                                ShapeString(shape_t.shape()));
-    const Shape in = x.shape(), out = HostInts(shape_t);
+    const Shape in = x.shape(), out = shape_t.host_ints();
     for (int64_t d : out)
       if (d < 0) return ctx.Fail(TF_INVALID_ARGUMENT, "Dimension " + Str(d) + " must be >= 0");
     if (in.size() > out.size())
@@ -515,7 +501,7 @@ class ConcatOp : public MoveOp {
       return ctx.Fail(TF_INVALID_ARGUMENT,
                       "axis tensor should be a scalar integer, but got shape " +
                           ShapeString(axis_t.shape()));
-    const int64_t axis_in = HostInts(axis_t)[0];
+    const int64_t axis_in = axis_t.host_ints()[0];
     const Shape first = xs[0].shape();
     const int64_t rank = static_cast<int64_t>(first.size());
     const int64_t axis = axis_in < 0 ? axis_in + rank : axis_in;
@@ -604,7 +590,7 @@ class UnpackOp : public MoveOp {
 };
 
 bool SplitAxis(OpContext& ctx, const Tensor& split_dim, int64_t rank, int64_t* axis) {
-  const int64_t d = HostInts(split_dim)[0];
+  const int64_t d = split_dim.host_ints()[0];
   *axis = d < 0 ? d + rank : d;
   if (*axis >= 0 && *axis < rank) return true;
   ctx.Fail(TF_INVALID_ARGUMENT, "-input rank(-" + Str(rank) + ") <= split_dim < input rank (" +
@@ -647,7 +633,7 @@ class SplitVOp : public MoveOp {
                       "size of the split_tensor must be 1-D and have the same elements as outputs "
                       "got " + Str(sizes_t.dims()) + " -D and " + Str(sizes_t.num_elements()) +
                           " elements");
-    std::vector<int64_t> sizes = HostInts(sizes_t);
+    std::vector<int64_t> sizes = sizes_t.host_ints();
     int64_t axis;
     if (!SplitAxis(ctx, dim_t, x.dims(), &axis)) return;
     const int64_t total = x.dim(axis);

@@ -204,9 +204,7 @@ bool HostShape(OpContext& ctx, const std::string& prefix, const char* name, cons
              prefix + name + " must be 1-dimensional, got " + ShapeString(t.shape()));
     return false;
   }
-  s->resize(t.num_elements());
-  for (size_t i = 0; i < s->size(); ++i)
-    (*s)[i] = t.dtype() == TF_INT64 ? t.host_data<int64_t>()[i] : t.host_data<int32_t>()[i];
+  *s = t.host_ints();
   return true;
 }
 

@@ -24,7 +24,7 @@ void FillWith(OpContext& ctx, const Tensor& y, TF_DataType dtype, uint64_t value
 // Fill(dims: host int32/int64 vector, value: device scalar).
 class FillOp : public OpKernel {
  public:
-  explicit FillOp(OpConstruction& c) : dtype_(c.GetType("T")), index_(c.GetType("index_type")) {}
+  explicit FillOp(OpConstruction& c) : dtype_(c.GetType("T")) {}
   void Compute(OpContext& ctx) override {
     Tensor dims = ctx.input(0), value = ctx.input(1);
     if (!ctx.ok()) return;
@@ -37,9 +37,8 @@ class FillOp : public OpKernel {
                "value must be a scalar, got shape " + ShapeString(value.shape()));
       return;
     }
-    Shape shape(dims.num_elements());
+    const Shape shape = dims.host_ints();
     for (size_t i = 0; i < shape.size(); ++i) {
-      shape[i] = index_ == TF_INT64 ? dims.host_data<int64_t>()[i] : dims.host_data<int32_t>()[i];
       if (shape[i] < 0) {
         ctx.Fail(TF_INVALID_ARGUMENT, "Dimension " + std::to_string(shape[i]) +
                                           " must be >= 0");
@@ -51,7 +50,7 @@ class FillOp : public OpKernel {
   }
 
  private:
-  TF_DataType dtype_, index_;
+  TF_DataType dtype_;
 };
 
 // ZerosLike / OnesLike: the constant is written into element 0 from the host,

@@ -57,6 +57,19 @@ Tensor::~Tensor() {
   if (t_) TF_DeleteTensor(t_);
 }
 
+std::vector<int64_t> Tensor::host_ints() const {
+  std::vector<int64_t> v(num_elements());
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (dtype()) {
+      case TF_INT64: v[i] = host_data<int64_t>()[i]; break;
+      case TF_INT16: v[i] = host_data<int16_t>()[i]; break;
+      case TF_INT8: v[i] = host_data<int8_t>()[i]; break;
+      default: v[i] = host_data<int32_t>()[i]; break;
+    }
+  }
+  return v;
+}
+
 Shape Tensor::shape() const {
   Shape s(dims());
   for (int i = 0; i < dims(); ++i) s[i] = dim(i);

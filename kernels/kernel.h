@@ -51,6 +51,8 @@ class Tensor {
   // Device address of the data (0 for an empty tensor). Only for tensors in
   // device memory: never dereference it on the host.
   uint64_t address() const { return reinterpret_cast<uint64_t>(TF_TensorData(t_)); }
+  // Values of a host-memory integer tensor (int8/16/32/64), as int64.
+  std::vector<int64_t> host_ints() const;
   // Host pointer of a tensor registered as HostMemory.
   template <typename T>
   const T* host_data() const {

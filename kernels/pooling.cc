@@ -85,13 +85,6 @@ bool Geometry(OpContext& ctx, const PoolAttrs& a, const Shape& x, PoolPush* p, S
   return true;
 }
 
-std::vector<int64_t> HostInts(const Tensor& t) {
-  std::vector<int64_t> v(t.num_elements());
-  for (size_t i = 0; i < v.size(); ++i)
-    v[i] = t.dtype() == TF_INT64 ? t.host_data<int64_t>()[i] : t.host_data<int32_t>()[i];
-  return v;
-}
-
 // MaxPool / AvgPool, and MaxPoolV2 (kSizesAreInputs: ksize and strides are
 // host inputs 1 and 2).
 template <bool kMax, bool kSizesAreInputs>
@@ -103,8 +96,8 @@ class PoolOp : public OpKernel {
     if (!ctx.ok()) return;
     PoolAttrs a = attrs_;
     if (kSizesAreInputs) {
-      a.ksize = HostInts(ctx.input(1));
-      a.strides = HostInts(ctx.input(2));
+      a.ksize = ctx.input(1).host_ints();
+      a.strides = ctx.input(2).host_ints();
     }
     PoolPush p;
     Shape out;
@@ -132,7 +125,7 @@ class PoolGradOp : public OpKernel {
   void Compute(OpContext& ctx) override {
     Tensor first = ctx.input(0), dy = ctx.input(kMax ? 2 : 1);
     if (!ctx.ok()) return;
-    const Shape in = kMax ? first.shape() : HostInts(first);
+    const Shape in = kMax ? first.shape() : first.host_ints();
     PoolPush p;
     Shape out;
     if (!Geometry(ctx, attrs_, in, &p, &out)) return;

@@ -77,9 +77,8 @@ bool ReadShape(OpContext& ctx, const Tensor& t, Shape* shape) {
                                       ShapeString(t.shape()));
     return false;
   }
-  shape->resize(t.num_elements());
+  *shape = t.host_ints();
   for (size_t i = 0; i < shape->size(); ++i) {
-    (*shape)[i] = t.dtype() == TF_INT64 ? t.host_data<int64_t>()[i] : t.host_data<int32_t>()[i];
     if ((*shape)[i] < 0) {
       ctx.Fail(TF_INVALID_ARGUMENT, "Dimension " + std::to_string((*shape)[i]) + " must be >= 0");
       return false;

@@ -35,16 +35,14 @@ std::string ReduceKernel(const char* op, TF_DataType in, TF_DataType out) {
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 
 // Parses a host vector of axes (int32 or int64) into a mask over `rank` dims.
-bool AxesMask(OpContext& ctx, const Tensor& axes, TF_DataType index, int rank,
-              std::vector<bool>* mask) {
+bool AxesMask(OpContext& ctx, const Tensor& axes, int rank, std::vector<bool>* mask) {
   if (axes.dims() > 1) {
     ctx.Fail(TF_INVALID_ARGUMENT, "reduction_indices must be a scalar or a vector, got shape " +
                                       ShapeString(axes.shape()));
     return false;
   }
   mask->assign(rank, false);
-  for (int64_t i = 0; i < axes.num_elements(); ++i) {
-    int64_t a = index == TF_INT64 ? axes.host_data<int64_t>()[i] : axes.host_data<int32_t>()[i];
+  for (int64_t a : axes.host_ints()) {
     if (a < -rank || a >= rank) {
       ctx.Fail(TF_INVALID_ARGUMENT, "Invalid reduction dimension (" + std::to_string(a) +
                                         " for input with " + std::to_string(rank) +
@@ -76,7 +74,6 @@ class ReduceOp : public OpKernel {
  public:
   explicit ReduceOp(OpConstruction& c)
       : dtype_(kReductions[I].bool_only ? TF_BOOL : c.GetType("T")),
-        index_(c.GetType("Tidx")),
         keep_dims_(c.GetBool("keep_dims")) {}
 
   void Compute(OpContext& ctx) override {
@@ -84,7 +81,7 @@ class ReduceOp : public OpKernel {
     if (!ctx.ok()) return;
     const Shape in = x.shape();
     std::vector<bool> reduced;
-    if (!AxesMask(ctx, axes, index_, static_cast<int>(in.size()), &reduced)) return;
+    if (!AxesMask(ctx, axes, static_cast<int>(in.size()), &reduced)) return;
     Shape out;
     for (size_t d = 0; d < in.size(); ++d) {
       if (!reduced[d]) out.push_back(in[d]);
@@ -98,7 +95,7 @@ class ReduceOp : public OpKernel {
   }
 
  private:
-  TF_DataType dtype_, index_;
+  TF_DataType dtype_;
   bool keep_dims_;
 };
 
@@ -113,7 +110,7 @@ template <bool kMin>
 class ArgOp : public OpKernel {
  public:
   explicit ArgOp(OpConstruction& c)
-      : dtype_(c.GetType("T")), index_(c.GetType("Tidx")), out_(c.GetType("output_type")) {}
+      : dtype_(c.GetType("T")), out_(c.GetType("output_type")) {}
 
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), dim = ctx.input(1);
@@ -124,7 +121,7 @@ class ArgOp : public OpKernel {
       return;
     }
     const int rank = x.dims();
-    int64_t axis = index_ == TF_INT64 ? dim.host_data<int64_t>()[0] : dim.host_data<int32_t>()[0];
+    int64_t axis = dim.host_ints()[0];
     if (axis < -rank || axis >= rank) {
       ctx.Fail(TF_INVALID_ARGUMENT, "Expected dimension in the range [" + std::to_string(-rank) +
                                         ", " + std::to_string(rank) + "), but got " +
@@ -158,7 +155,7 @@ class ArgOp : public OpKernel {
   }
 
  private:
-  TF_DataType dtype_, index_, out_;
+  TF_DataType dtype_, out_;
 };
 
 template <template <size_t> class K, size_t... I>
