@@ -32,19 +32,9 @@ constexpr uint32_t kTile = 64;
 constexpr uint32_t kMaxKChunk = 16384;
 
 // Attributes and window geometry shared by the three ops (TF's conv_ops.cc).
-struct ConvAttrs {
-  bool nchw = false;
-  std::string padding;
-  std::vector<int64_t> strides, dilations, explicit_paddings;
-
+struct ConvAttrs : WindowAttrs {
   void Parse(OpConstruction& c) {
-    const std::string format = c.GetString("data_format", "NHWC");
-    if (format != "NHWC" && format != "NCHW") c.Fail(TF_INVALID_ARGUMENT, "Invalid data format");
-    nchw = format == "NCHW";
-    padding = c.GetString("padding");
-    strides = c.GetIntList("strides");
-    dilations = c.GetIntList("dilations", {1, 1, 1, 1});
-    explicit_paddings = c.GetIntList("explicit_paddings", {});
+    if (!ParseCommon(c)) return;
     if (strides.size() != 4 || dilations.size() != 4) {
       c.Fail(TF_INVALID_ARGUMENT, "Sliding window strides and dilations must have 4 elements");
       return;
@@ -59,9 +49,6 @@ struct ConvAttrs {
     if (padding == "EXPLICIT" && explicit_paddings.size() != 8)
       c.Fail(TF_INVALID_ARGUMENT, "explicit_paddings attribute must contain 8 values");
   }
-  int h_dim() const { return nchw ? 2 : 1; }
-  int w_dim() const { return nchw ? 3 : 2; }
-  int c_dim() const { return nchw ? 1 : 3; }
 };
 
 bool Window(OpContext& ctx, const ConvAttrs& a, int dim, int64_t in, int64_t k, int64_t* out,

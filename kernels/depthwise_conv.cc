@@ -37,22 +37,9 @@ constexpr uint32_t kMaxChunk = 16384;
 constexpr uint32_t kMaxGroups = 65535;
 
 // Attributes shared by the three ops, validated as TF's depthwise kernels do.
-struct DepthwiseAttrs {
-  bool nchw = false;
-  std::string padding;
-  std::vector<int64_t> strides, dilations, explicit_paddings;
-
+struct DepthwiseAttrs : WindowAttrs {
   void Parse(OpConstruction& c) {
-    const std::string format = c.GetString("data_format", "NHWC");
-    if (format != "NHWC" && format != "NCHW") {
-      c.Fail(TF_INVALID_ARGUMENT, "Invalid data format");
-      return;
-    }
-    nchw = format == "NCHW";
-    padding = c.GetString("padding");
-    strides = c.GetIntList("strides");
-    dilations = c.GetIntList("dilations", {1, 1, 1, 1});
-    explicit_paddings = c.GetIntList("explicit_paddings", {});
+    if (!ParseCommon(c)) return;
     if (strides.size() != 4) {
       c.Fail(TF_INVALID_ARGUMENT, "Sliding window strides field must specify 4 dimensions");
       return;
@@ -100,9 +87,6 @@ struct DepthwiseAttrs {
         return;
       }
   }
-  int h_dim() const { return nchw ? 2 : 1; }
-  int w_dim() const { return nchw ? 3 : 2; }
-  int c_dim() const { return nchw ? 1 : 3; }
 };
 
 // Checks the shapes of input x and filter w and fills the geometry of the push

@@ -16,20 +16,12 @@ struct PoolPush {
   uint32_t nchw;
 };
 
-struct PoolAttrs {
-  bool nchw = false;
-  std::string padding;
-  std::vector<int64_t> ksize, strides, explicit_paddings;
+// MaxPoolV2 takes ksize and strides as inputs instead (set per Compute).
+struct PoolAttrs : WindowAttrs {
+  std::vector<int64_t> ksize;
 
-  void Parse(OpConstruction& c, bool sizes_are_inputs) {
-    const std::string format = c.GetString("data_format", "NHWC");
-    if (format != "NHWC" && format != "NCHW") c.Fail(TF_INVALID_ARGUMENT, "Invalid data format");
-    nchw = format == "NCHW";
-    padding = c.GetString("padding");
-    explicit_paddings = c.GetIntList("explicit_paddings", {});
-    if (sizes_are_inputs) return;
-    ksize = c.GetIntList("ksize");
-    strides = c.GetIntList("strides");
+  void Parse(OpConstruction& c) {
+    if (ParseCommon(c)) ksize = c.GetIntList("ksize", {});
   }
 };
 
@@ -39,7 +31,7 @@ bool Geometry(OpContext& ctx, const PoolAttrs& a, const Shape& x, PoolPush* p, S
     ctx.Fail(TF_INVALID_ARGUMENT, "Sliding window ksize and strides must have 4 elements");
     return false;
   }
-  const int h = a.nchw ? 2 : 1, w = a.nchw ? 3 : 2, c = a.nchw ? 1 : 3;
+  const int h = a.h_dim(), w = a.w_dim(), c = a.c_dim();
   if (a.ksize[0] != 1 || a.strides[0] != 1 || a.ksize[c] != 1 || a.strides[c] != 1) {
     ctx.Fail(TF_UNIMPLEMENTED, "Pooling is not yet supported on the batch nor depth dimensions.");
     return false;
@@ -90,7 +82,7 @@ bool Geometry(OpContext& ctx, const PoolAttrs& a, const Shape& x, PoolPush* p, S
 template <bool kMax, bool kSizesAreInputs>
 class PoolOp : public OpKernel {
  public:
-  explicit PoolOp(OpConstruction& c) : dtype_(c.GetType("T")) { attrs_.Parse(c, kSizesAreInputs); }
+  explicit PoolOp(OpConstruction& c) : dtype_(c.GetType("T")) { attrs_.Parse(c); }
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0);
     if (!ctx.ok()) return;
@@ -121,7 +113,7 @@ class PoolOp : public OpKernel {
 template <bool kMax>
 class PoolGradOp : public OpKernel {
  public:
-  explicit PoolGradOp(OpConstruction& c) : dtype_(c.GetType("T")) { attrs_.Parse(c, false); }
+  explicit PoolGradOp(OpConstruction& c) : dtype_(c.GetType("T")) { attrs_.Parse(c); }
   void Compute(OpContext& ctx) override {
     Tensor first = ctx.input(0), dy = ctx.input(kMax ? 2 : 1);
     if (!ctx.ok()) return;

@@ -5,10 +5,38 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "kernels/kernel.h"
 
 namespace tfmp {
+
+// The attributes every sliding-window op has (Conv2D, DepthwiseConv2dNative,
+// the pools), read once; each family validates them as its TF kernels do.
+struct WindowAttrs {
+  bool nchw = false;
+  std::string padding;
+  std::vector<int64_t> strides, dilations, explicit_paddings;
+
+  // False (and the op fails) on an unknown data_format. Attributes an op does
+  // not have are left empty (dilations: all 1).
+  bool ParseCommon(OpConstruction& c) {
+    const std::string format = c.GetString("data_format", "NHWC");
+    if (format != "NHWC" && format != "NCHW") {
+      c.Fail(TF_INVALID_ARGUMENT, "Invalid data format");
+      return false;
+    }
+    nchw = format == "NCHW";
+    padding = c.GetString("padding");
+    strides = c.GetIntList("strides", {});
+    dilations = c.GetIntList("dilations", {1, 1, 1, 1});
+    explicit_paddings = c.GetIntList("explicit_paddings", {});
+    return true;
+  }
+  int h_dim() const { return nchw ? 2 : 1; }
+  int w_dim() const { return nchw ? 3 : 2; }
+  int c_dim() const { return nchw ? 1 : 3; }
+};
 
 // Output size and leading padding of one spatial dim of a window of size k,
 // stride s, dilation d, with padding "VALID", "SAME" or "EXPLICIT" (then
