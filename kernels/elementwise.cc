@@ -101,7 +101,8 @@ class UnaryOp : public OpKernel {
  public:
   explicit UnaryOp(OpConstruction& c)
       : dtype_(InputType(c, kUnaryOps[I])),
-        out_dtype_(kUnaryOps[I].bool_result ? TF_BOOL : dtype_) {}
+        out_dtype_(kUnaryOps[I].bool_result ? TF_BOOL : dtype_),
+        kernel_(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_)) {}
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0);
     if (!ctx.ok()) return;
@@ -111,12 +112,13 @@ class UnaryOp : public OpKernel {
                                     : ctx.allocate_output(0, x.shape(), out_dtype_);
     if (!ctx.ok() || n == 0) return;
     UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n)};
-    ctx.Dispatch(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_), p,
+    ctx.Dispatch(kernel_, p,
                  OpContext::GridFor(n));
   }
 
  private:
   TF_DataType dtype_, out_dtype_;
+  std::string kernel_;  // shader token, built once
 };
 
 // --- binary -------------------------------------------------------------------
@@ -199,7 +201,8 @@ class BinaryOp : public OpKernel {
  public:
   explicit BinaryOp(OpConstruction& c)
       : dtype_(InputType(c, kBinaryOps[I])),
-        out_dtype_(kBinaryOps[I].bool_result ? TF_BOOL : dtype_) {}
+        out_dtype_(kBinaryOps[I].bool_result ? TF_BOOL : dtype_),
+        kernel_(std::string(kBinaryOps[I].token) + "_" + DtypeToken(dtype_)) {}
   void Compute(OpContext& ctx) override {
     Tensor a = ctx.input(0), b = ctx.input(1);
     if (!ctx.ok()) return;
@@ -215,12 +218,13 @@ class BinaryOp : public OpKernel {
     p.a = a.address();
     p.b = b.address();
     p.z = z.address();
-    ctx.Dispatch(std::string(kBinaryOps[I].token) + "_" + DtypeToken(dtype_), p,
+    ctx.Dispatch(kernel_, p,
                  OpContext::GridFor(n));
   }
 
  private:
   TF_DataType dtype_, out_dtype_;
+  std::string kernel_;  // shader token, built once
 };
 
 template <template <size_t> class K, size_t... I>
