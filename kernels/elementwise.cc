@@ -24,64 +24,93 @@ std::vector<TF_DataType> Dtypes(DtypeSet set) {
   return {};
 }
 
+// What sets an op apart from plain y = f(x) / z = f(a, b).
+enum OpFlags : unsigned {
+  kPlain = 0,
+  kBoolResult = 1,  // the output is bool (comparisons, predicates)
+  kSameShape = 2,   // gradient ops: TF requires equal shapes, no broadcasting
+  kAlpha = 4,       // a float attribute "alpha" pushed to the shader (LeakyRelu)
+};
+
 struct OpSpec {
   const char* op;     // TF op name
   const char* token;  // shader op token
   DtypeSet dtypes;
-  bool bool_result;   // the output is bool (comparisons, predicates)
+  unsigned flags;
 };
 
 constexpr OpSpec kUnaryOps[] = {
-    {"Neg", "neg", kNumbers, false},         {"Abs", "abs", kNumbers, false},
-    {"Square", "square", kNumbers, false},   {"Exp", "exp", kFloats, false},
-    {"Log", "log", kFloats, false},          {"Sqrt", "sqrt", kFloats, false},
-    {"Rsqrt", "rsqrt", kFloats, false},      {"Relu", "relu", kNumbers, false},
-    {"Sigmoid", "sigmoid", kFloats, false},  {"Tanh", "tanh", kFloats, false},
-    {"Reciprocal", "reciprocal", kFloats, false}, {"Inv", "reciprocal", kFloats, false},
-    {"Floor", "floor", kFloats, false},      {"Ceil", "ceil", kFloats, false},
-    {"Round", "round", kFloats, false},      {"Rint", "round", kFloat32, false},
-    {"Sign", "sign", kNumbers, false},       {"Softplus", "softplus", kFloats, false},
-    {"Elu", "elu", kFloats, false},          {"Erf", "erf", kFloats, false},
-    {"Log1p", "log1p", kFloats, false},      {"Expm1", "expm1", kFloats, false},
-    {"Sin", "sin", kFloats, false},          {"Cos", "cos", kFloats, false},
-    {"IsNan", "isnan", kFloats, true},       {"IsInf", "isinf", kFloats, true},
-    {"IsFinite", "isfinite", kFloats, true}, {"LogicalNot", "logical_not", kBoolOnly, true},
+    {"Neg", "neg", kNumbers, kPlain},         {"Abs", "abs", kNumbers, kPlain},
+    {"Square", "square", kNumbers, kPlain},   {"Exp", "exp", kFloats, kPlain},
+    {"Log", "log", kFloats, kPlain},          {"Sqrt", "sqrt", kFloats, kPlain},
+    {"Rsqrt", "rsqrt", kFloats, kPlain},      {"Relu", "relu", kNumbers, kPlain},
+    {"Sigmoid", "sigmoid", kFloats, kPlain},  {"Tanh", "tanh", kFloats, kPlain},
+    {"Reciprocal", "reciprocal", kFloats, kPlain}, {"Inv", "reciprocal", kFloats, kPlain},
+    {"Floor", "floor", kFloats, kPlain},      {"Ceil", "ceil", kFloats, kPlain},
+    {"Round", "round", kFloats, kPlain},      {"Rint", "round", kFloat32, kPlain},
+    {"Sign", "sign", kNumbers, kPlain},       {"Softplus", "softplus", kFloats, kPlain},
+    {"Elu", "elu", kFloats, kPlain},          {"Erf", "erf", kFloats, kPlain},
+    {"Log1p", "log1p", kFloats, kPlain},      {"Expm1", "expm1", kFloats, kPlain},
+    {"Sin", "sin", kFloats, kPlain},          {"Cos", "cos", kFloats, kPlain},
+    {"Erfc", "erfc", kFloats, kPlain},        {"Relu6", "relu6", kNumbers, kPlain},
+    {"Selu", "selu", kFloats, kPlain},        {"Softsign", "softsign", kFloats, kPlain},
+    {"Tan", "tan", kFloats, kPlain},          {"Atan", "atan", kFloats, kPlain},
+    {"Asin", "asin", kFloats, kPlain},        {"Acos", "acos", kFloats, kPlain},
+    {"Sinh", "sinh", kFloats, kPlain},        {"Cosh", "cosh", kFloats, kPlain},
+    {"Asinh", "asinh", kFloats, kPlain},      {"Acosh", "acosh", kFloats, kPlain},
+    {"Atanh", "atanh", kFloats, kPlain},      {"Invert", "invert", kInts, kPlain},
+    {"LeakyRelu", "leaky_relu", kFloats, kAlpha},
+    {"IsNan", "isnan", kFloats, kBoolResult},       {"IsInf", "isinf", kFloats, kBoolResult},
+    {"IsFinite", "isfinite", kFloats, kBoolResult}, {"LogicalNot", "logical_not", kBoolOnly, kBoolResult},
 };
 
 constexpr OpSpec kBinaryOps[] = {
-    {"Add", "add", kNumbers, false},
-    {"AddV2", "add", kNumbers, false},
-    {"Sub", "sub", kNumbers, false},
-    {"Mul", "mul", kNumbers, false},
-    {"RealDiv", "div", kFloats, false},
-    {"Div", "div", kFloats, false},
-    {"Maximum", "maximum", kNumbers, false},
-    {"Minimum", "minimum", kNumbers, false},
-    {"Pow", "pow", kFloats, false},
-    {"DivNoNan", "div_no_nan", kFloats, false},
-    {"FloorDiv", "floor_div", kFloats, false},
-    {"FloorMod", "floor_mod", kFloats, false},
-    {"FloorDiv", "floor_div_int", kInts, false},
-    {"FloorMod", "floor_mod_int", kInts, false},
-    {"SquaredDifference", "squared_difference", kNumbers, false},
-    {"ReluGrad", "relu_grad", kNumbers, false},
-    {"SigmoidGrad", "sigmoid_grad", kFloats, false},
-    {"TanhGrad", "tanh_grad", kFloats, false},
-    {"SqrtGrad", "sqrt_grad", kFloats, false},
-    {"RsqrtGrad", "rsqrt_grad", kFloats, false},
-    {"ReciprocalGrad", "reciprocal_grad", kFloats, false},
-    {"InvGrad", "reciprocal_grad", kFloats, false},
-    {"Equal", "equal", kNumbersAndBool, true},
-    {"NotEqual", "not_equal", kNumbersAndBool, true},
-    {"Less", "less", kNumbers, true},
-    {"LessEqual", "less_equal", kNumbers, true},
-    {"Greater", "greater", kNumbers, true},
-    {"GreaterEqual", "greater_equal", kNumbers, true},
-    {"LogicalAnd", "logical_and", kBoolOnly, true},
-    {"LogicalOr", "logical_or", kBoolOnly, true},
-    {"BitwiseAnd", "bitwise_and", kInts, false},
-    {"BitwiseOr", "bitwise_or", kInts, false},
-    {"BitwiseXor", "bitwise_xor", kInts, false},
+    {"Add", "add", kNumbers, kPlain},
+    {"AddV2", "add", kNumbers, kPlain},
+    {"Sub", "sub", kNumbers, kPlain},
+    {"Mul", "mul", kNumbers, kPlain},
+    {"RealDiv", "div", kFloats, kPlain},
+    {"Div", "div", kFloats, kPlain},
+    {"Maximum", "maximum", kNumbers, kPlain},
+    {"Minimum", "minimum", kNumbers, kPlain},
+    {"Pow", "pow", kFloats, kPlain},
+    {"DivNoNan", "div_no_nan", kFloats, kPlain},
+    {"FloorDiv", "floor_div", kFloats, kPlain},
+    {"FloorMod", "floor_mod", kFloats, kPlain},
+    {"FloorDiv", "floor_div_int", kInts, kPlain},
+    {"FloorMod", "floor_mod_int", kInts, kPlain},
+    {"TruncateDiv", "truncate_div", kInts, kPlain},
+    {"TruncateMod", "truncate_mod", kInts, kPlain},
+    {"TruncateMod", "truncate_mod_f", kFloats, kPlain},
+    {"SquaredDifference", "squared_difference", kNumbers, kPlain},
+    {"Atan2", "atan2", kFloats, kPlain},
+    {"Xlogy", "xlogy", kFloats, kPlain},
+    {"Xlog1py", "xlog1py", kFloats, kPlain},
+    {"Xdivy", "xdivy", kFloats, kPlain},
+    {"ReluGrad", "relu_grad", kNumbers, kSameShape},
+    {"Relu6Grad", "relu6_grad", kNumbers, kSameShape},
+    {"LeakyReluGrad", "leaky_relu_grad", kFloats, kSameShape | kAlpha},
+    {"EluGrad", "elu_grad", kFloats, kSameShape},
+    {"SeluGrad", "selu_grad", kFloats, kSameShape},
+    {"SoftplusGrad", "softplus_grad", kFloats, kSameShape},
+    {"SoftsignGrad", "softsign_grad", kFloats, kSameShape},
+    {"SigmoidGrad", "sigmoid_grad", kFloats, kSameShape},
+    {"TanhGrad", "tanh_grad", kFloats, kSameShape},
+    {"SqrtGrad", "sqrt_grad", kFloats, kSameShape},
+    {"RsqrtGrad", "rsqrt_grad", kFloats, kSameShape},
+    {"ReciprocalGrad", "reciprocal_grad", kFloats, kSameShape},
+    {"InvGrad", "reciprocal_grad", kFloats, kSameShape},
+    {"Equal", "equal", kNumbersAndBool, kBoolResult},
+    {"NotEqual", "not_equal", kNumbersAndBool, kBoolResult},
+    {"Less", "less", kNumbers, kBoolResult},
+    {"LessEqual", "less_equal", kNumbers, kBoolResult},
+    {"Greater", "greater", kNumbers, kBoolResult},
+    {"GreaterEqual", "greater_equal", kNumbers, kBoolResult},
+    {"LogicalAnd", "logical_and", kBoolOnly, kBoolResult},
+    {"LogicalOr", "logical_or", kBoolOnly, kBoolResult},
+    {"BitwiseAnd", "bitwise_and", kInts, kPlain},
+    {"BitwiseOr", "bitwise_or", kInts, kPlain},
+    {"BitwiseXor", "bitwise_xor", kInts, kPlain},
 };
 
 // Ops whose only dtype is bool have no "T" attribute.
@@ -94,6 +123,7 @@ TF_DataType InputType(OpConstruction& c, const OpSpec& spec) {
 struct UnaryPush {
   uint64_t x, y;
   uint32_t n;
+  float alpha;  // read only by kAlpha ops' shaders
 };
 
 template <size_t I>
@@ -101,8 +131,9 @@ class UnaryOp : public OpKernel {
  public:
   explicit UnaryOp(OpConstruction& c)
       : dtype_(InputType(c, kUnaryOps[I])),
-        out_dtype_(kUnaryOps[I].bool_result ? TF_BOOL : dtype_),
-        kernel_(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_)) {}
+        out_dtype_(kUnaryOps[I].flags & kBoolResult ? TF_BOOL : dtype_),
+        kernel_(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_)),
+        alpha_(kUnaryOps[I].flags & kAlpha ? c.GetFloat("alpha") : 0.0f) {}
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0);
     if (!ctx.ok()) return;
@@ -111,14 +142,14 @@ class UnaryOp : public OpKernel {
     Tensor y = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_)
                                     : ctx.allocate_output(0, x.shape(), out_dtype_);
     if (!ctx.ok() || n == 0) return;
-    UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n)};
-    ctx.Dispatch(kernel_, p,
-                 OpContext::GridFor(n));
+    UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n), alpha_};
+    ctx.Dispatch(kernel_, p, OpContext::GridFor(n));
   }
 
  private:
   TF_DataType dtype_, out_dtype_;
   std::string kernel_;  // shader token, built once
+  float alpha_;
 };
 
 // --- binary -------------------------------------------------------------------
@@ -131,6 +162,7 @@ struct BinaryPush {
   uint32_t shape[kMaxBroadcastDims];
   uint32_t a_stride[kMaxBroadcastDims];
   uint32_t b_stride[kMaxBroadcastDims];
+  float alpha;  // read only by kAlpha ops' shaders
 };
 
 // NumPy broadcasting of a and b into `out`, with the dims collapsed as far as
@@ -201,11 +233,20 @@ class BinaryOp : public OpKernel {
  public:
   explicit BinaryOp(OpConstruction& c)
       : dtype_(InputType(c, kBinaryOps[I])),
-        out_dtype_(kBinaryOps[I].bool_result ? TF_BOOL : dtype_),
-        kernel_(std::string(kBinaryOps[I].token) + "_" + DtypeToken(dtype_)) {}
+        out_dtype_(kBinaryOps[I].flags & kBoolResult ? TF_BOOL : dtype_),
+        kernel_(std::string(kBinaryOps[I].token) + "_" + DtypeToken(dtype_)),
+        alpha_(kBinaryOps[I].flags & kAlpha ? c.GetFloat("alpha") : 0.0f) {}
   void Compute(OpContext& ctx) override {
     Tensor a = ctx.input(0), b = ctx.input(1);
     if (!ctx.ok()) return;
+    if ((kBinaryOps[I].flags & kSameShape) && a.shape() != b.shape()) {
+      const std::string op = kBinaryOps[I].op;
+      ctx.Fail(TF_INVALID_ARGUMENT, "Inputs to operation " + op + " of type " + op +
+                                        " must have the same size and shape.  Input 0: " +
+                                        ShapeString(a.shape()) + " != input 1: " +
+                                        ShapeString(b.shape()));
+      return;
+    }
     Shape out_shape;
     BinaryPush p{};
     if (!Broadcast(ctx, a.shape(), b.shape(), &out_shape, &p)) return;
@@ -218,13 +259,14 @@ class BinaryOp : public OpKernel {
     p.a = a.address();
     p.b = b.address();
     p.z = z.address();
-    ctx.Dispatch(kernel_, p,
-                 OpContext::GridFor(n));
+    p.alpha = alpha_;
+    ctx.Dispatch(kernel_, p, OpContext::GridFor(n));
   }
 
  private:
   TF_DataType dtype_, out_dtype_;
   std::string kernel_;  // shader token, built once
+  float alpha_;
 };
 
 template <template <size_t> class K, size_t... I>

@@ -37,6 +37,20 @@ UNARY = [
     ("IsInf", FLOATS, (-3, 3), True),
     ("IsFinite", FLOATS, (-3, 3), True),
     ("LogicalNot", ["bool"], (-3, 3), True),
+    ("Erfc", FLOATS, (-9, 9), False),
+    ("Relu6", NUMBERS, (-3, 9), True),
+    ("Selu", FLOATS, (-5, 5), False),
+    ("Softsign", FLOATS, (-5, 5), False),
+    ("Tan", FLOATS, (-1.5, 1.5), False),
+    ("Atan", FLOATS, (-20, 20), False),
+    ("Asin", FLOATS, (-1, 1), False),
+    ("Acos", FLOATS, (-1, 1), False),
+    ("Sinh", FLOATS, (-10, 10), False),
+    ("Cosh", FLOATS, (-10, 10), False),
+    ("Asinh", FLOATS, (-100, 100), False),
+    ("Acosh", FLOATS, (1, 100), False),
+    ("Atanh", FLOATS, (-0.999, 0.999), False),
+    ("Invert", ["int32", "int64"], (-3, 3), True),
 ]
 SHAPES = [(), (1,), (7,), (33,), (1025,), (0,), (3, 0), (2, 3, 5), (257, 129)]
 # Values at the edges of each function's domain, checked on top of random data.
@@ -69,7 +83,7 @@ def test_unary(op, dtypes, domain, exact, shape, rng):
 
 # GLSL's sin/cos are accurate near 0, not at +-100: special values skip them.
 @pytest.mark.parametrize("op,dtype", [(u[0], t) for u in UNARY for t in u[1]
-                                      if t in FLOATS and u[0] not in ("Sin", "Cos")])
+                                      if t in FLOATS and u[0] not in ("Sin", "Cos", "Tan")])
 def test_unary_special_values(op, dtype):
     fn = raw_op(op)
     x = tf.constant(np.array(SPECIALS, dtype=dtype))
@@ -88,12 +102,15 @@ BINARY = [
     ("GreaterEqual", NUMBERS, True), ("LogicalAnd", ["bool"], True), ("LogicalOr", ["bool"], True),
     ("BitwiseAnd", ["int32", "int64"], True), ("BitwiseOr", ["int32", "int64"], True),
     ("BitwiseXor", ["int32", "int64"], True),
+    ("Atan2", FLOATS, False), ("Xlogy", FLOATS, False), ("Xlog1py", FLOATS, False),
+    ("Xdivy", FLOATS, False), ("TruncateMod", ["float32"], False),
 ]
-INT_DIVISION = ["FloorDiv", "FloorMod"]
+INT_DIVISION = ["FloorDiv", "FloorMod", "TruncateDiv", "TruncateMod"]
 # Gradient ops take two same-shape inputs (no broadcasting in TF either).
 GRADS = [("ReluGrad", NUMBERS, True), ("SigmoidGrad", FLOATS, False), ("TanhGrad", FLOATS, False),
          ("SqrtGrad", FLOATS, False), ("RsqrtGrad", FLOATS, False), ("ReciprocalGrad", FLOATS, False),
-         ("InvGrad", FLOATS, False)]
+         ("InvGrad", FLOATS, False), ("Relu6Grad", NUMBERS, True), ("EluGrad", FLOATS, False),
+         ("SeluGrad", FLOATS, False), ("SoftplusGrad", FLOATS, False), ("SoftsignGrad", FLOATS, False)]
 BROADCAST = [
     ((), ()), ((7,), ()), ((), (7,)), ((33,), (33,)), ((1025,), (1,)),
     ((2, 3, 5), (5,)), ((2, 3, 5), (3, 1)), ((4, 1, 6), (1, 5, 1)), ((1, 7), (7, 1)),
@@ -106,7 +123,7 @@ BROADCAST = [
 def test_binary(op, dtypes, exact, shapes, rng):
     fn = raw_op(op)
     for dtype in dtypes:
-        low = 0.5 if op in ("RealDiv", "FloorDiv", "FloorMod", "Pow") else -3
+        low = 0.5 if op in ("RealDiv", "FloorDiv", "FloorMod", "Pow", "TruncateMod") else -3
         a = tf.constant(random_array(shapes[0], dtype, rng, low, 3))
         b = tf.constant(random_array(shapes[1], dtype, rng, low, 3))
         if op == "Pow" and dtype == "float32":  # negative bases with integer exponents too
@@ -122,7 +139,35 @@ def test_gradients(op, dtypes, exact, shape, rng):
     for dtype in dtypes:
         a = tf.constant(random_array(shape, dtype, rng, 0.1, 3))
         b = tf.constant(random_array(shape, dtype, rng, -3, 3))
+        if op == "Relu6Grad":  # features on both sides of 6
+            b = tf.constant(random_array(shape, dtype, rng, -3, 9))
         check(on(GPU, fn, a, b), on(CPU, fn, a, b), exact, dtype)
+
+
+@pytest.mark.parametrize("op", [g[0] for g in GRADS])
+def test_gradients_reject_different_shapes_like_cpu(op):
+    for device in (CPU, GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=op):
+            on(device, raw_op(op), tf.ones([2, 3]), tf.ones([3]))
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.0, 1.5, -0.3])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_leaky_relu_and_its_gradient(alpha, dtype, rng):
+    x = tf.constant(random_array((7, 33), dtype, rng))
+    g = tf.constant(random_array((7, 33), dtype, rng))
+    fn = raw_op("LeakyRelu", alpha=alpha)
+    check(on(GPU, fn, x), on(CPU, fn, x), False, dtype)
+    fn = raw_op("LeakyReluGrad", alpha=alpha)
+    check(on(GPU, fn, g, x), on(CPU, fn, g, x), False, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_binary_functions_special_values(dtype):
+    s = np.array(SPECIALS, dtype=dtype)
+    a, b = tf.constant(np.repeat(s, len(s))), tf.constant(np.tile(s, len(s)))
+    for op in ("Atan2", "Xlogy", "Xdivy", "Xlog1py"):
+        check(on(GPU, raw_op(op), a, b), on(CPU, raw_op(op), a, b), False, dtype)
 
 
 @pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "Pow", "DivNoNan",

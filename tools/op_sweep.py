@@ -169,6 +169,15 @@ def grad(check="tol"):
     return build
 
 
+def with_attrs(recipe, **attrs):
+    """A recipe with op attributes added (LeakyRelu's alpha)."""
+    def build(rng, d):
+        case = recipe(rng, d)
+        case.attrs.update(attrs)
+        return case
+    return build
+
+
 def reduction(lo=-3, hi=3, check="tol"):
     def build(rng, d):
         t = d.get("T", "bool")
@@ -431,6 +440,14 @@ RECIPES = {
     "Sigmoid": U(-20, 20), "Tanh": U(-6, 6), "Reciprocal": U(0.1, 10), "Inv": U(0.1, 10),
     "Softplus": U(-30, 30), "Elu": U(-5, 5), "Erf": U(-4, 4), "Log1p": U(-0.9, 10), "Expm1": U(-5, 5),
     "Sin": U(-6, 6), "Cos": U(-6, 6),
+    "Erfc": U(-9, 9), "Relu6": U(-3, 9, check=EX), "Selu": U(-5, 5), "Softsign": U(-5, 5),
+    "Tan": U(-1.5, 1.5), "Atan": U(-20, 20), "Asin": U(-1, 1), "Acos": U(-1, 1), "Sinh": U(-10, 10),
+    "Cosh": U(-10, 10), "Asinh": U(-100, 100), "Acosh": U(1, 100), "Atanh": U(-0.999, 0.999),
+    "Invert": U(check=EX), "LeakyRelu": with_attrs(U(), alpha=0.3),
+    "Atan2": binary(), "Xlogy": binary(0.01, 3), "Xlog1py": binary(-0.9, 3), "Xdivy": binary(0.5, 3),
+    "TruncateDiv": binary(check=EX, nonzero=True), "TruncateMod": binary(0.5, 3, nonzero=True),
+    **{op: grad() for op in ("EluGrad", "SeluGrad", "SoftplusGrad", "SoftsignGrad")},
+    "Relu6Grad": grad(EX), "LeakyReluGrad": with_attrs(grad(), alpha=0.3),
     **{op: binary(check=EX) for op in ("Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum",
                                        "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual",
                                        "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr",

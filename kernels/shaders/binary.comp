@@ -13,7 +13,9 @@ layout(push_constant) uniform Push {
   uint shape[6];
   uint a_stride[6];  // rank 0: a_stride[0] is the flat stride
   uint b_stride[6];
+  float alpha;  // the op's float attribute (LeakyRelu), unused by the rest
 } pc;
+#define ALPHA C(pc.alpha)
 
 void main() {
   FOR_EACH(i, pc.n) {

@@ -163,13 +163,22 @@ float tf_pow(float a, float b) {
   return pow(a, b);
 }
 // erf, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit).
-float tf_erf(float x) {
-  float z = abs(x);
+// erfc(z) for z >= 0 with relative error < 1.2e-7 (Numerical Recipes' Chebyshev
+// fit), so erfc keeps its precision in the tail where 1 - erf(z) would not.
+float tf_erfc_pos(float z) {
   float t = 1.0 / (1.0 + 0.5 * z);
-  float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-            t * (-0.82215223 + t * 0.17087277)))))))));
+  return t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+         t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+         t * (-0.82215223 + t * 0.17087277)))))))));
+}
+float tf_erf(float x) {
+  float r = tf_erfc_pos(abs(x));
   return x >= 0.0 ? 1.0 - r : r - 1.0;
+}
+float tf_erfc(float x) {
+  if (isnan(x)) return x;
+  float r = tf_erfc_pos(abs(x));
+  return x >= 0.0 ? r : 2.0 - r;
 }
 // log1p and expm1 accurate near 0.
 float tf_log1p(float x) {
@@ -195,6 +204,103 @@ float tf_softplus(float x) {
   return tf_log1p(exp(x));
 }
 float tf_elu(float x) { return x < 0.0 ? tf_expm1(x) : x; }
+// SELU's constants as TF writes them (float32-rounded).
+#define SELU_SCALE 1.0507009873554804934193349852946
+#define SELU_SCALE_ALPHA (1.7580993408473768599402175208123)
+float tf_selu(float x) { return x < 0.0 ? SELU_SCALE_ALPHA * (exp(x) - 1.0) : SELU_SCALE * x; }
+// Hyperbolic and inverse functions written to keep relative precision near 0
+// and for negative arguments (GLSL's are log/exp identities that lose both).
+float tf_sinh(float x) {
+  if (abs(x) < 1.0) {
+    float e = tf_expm1(x);
+    return 0.5 * (e + e / (e + 1.0));
+  }
+  return 0.5 * (exp(x) - exp(-x));
+}
+float tf_cosh(float x) { return 0.5 * (exp(x) + exp(-x)); }
+float tf_asinh(float x) {
+  float a = abs(x);
+  float r = a > 1e18 ? log(a) + 0.69314718 : tf_log1p(a + a * a / (1.0 + sqrt(1.0 + a * a)));
+  return x < 0.0 ? -r : r;
+}
+float tf_acosh(float x) {
+  if (x < 1.0) return NAN_F;
+  if (x > 1e18) return log(x) + 0.69314718;
+  float e = x - 1.0;
+  return tf_log1p(e + sqrt(2.0 * e + e * e));
+}
+float tf_atanh(float x) {
+  float a = abs(x);
+  float r = a > 1.0 ? NAN_F : 0.5 * tf_log1p(tf_div(2.0 * a, 1.0 - a));
+  return x < 0.0 ? -r : r;
+}
+// atan, asin, acos and atan2 to ~2 ulp (Cephes' single-precision polynomials):
+// drivers' built-ins are allowed 4096 ulp, and lavapipe's are off by 1e-4.
+#define PI_F 3.14159265358979
+#define PI_2_F 1.57079632679490
+float tf_atan(float x) {
+  float a = abs(x), base = 0.0;
+  if (a > 2.414213562373095) {
+    base = PI_2_F;
+    a = -1.0 / a;
+  } else if (a > 0.4142135623730950) {
+    base = 0.25 * PI_F;
+    a = tf_div(a - 1.0, a + 1.0);
+  }
+  float z = a * a;
+  float r = base + ((((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z -
+                     3.33329491539e-1) * z * a + a);
+  return isnan(x) ? x : (x < 0.0 ? -r : r);
+}
+float tf_asin(float x) {
+  float a = abs(x);
+  if (!(a <= 1.0)) return NAN_F;
+  bool high = a > 0.5;
+  float zz = high ? 0.5 * (1.0 - a) : a * a;
+  float t = high ? sqrt(zz) : a;
+  float r = ((((4.2163199048e-2 * zz + 2.4181311049e-2) * zz + 4.5470025998e-2) * zz +
+              7.4953002686e-2) * zz + 1.6666752422e-1) * zz * t + t;
+  if (high) r = PI_2_F - 2.0 * r;
+  return x < 0.0 ? -r : r;
+}
+float tf_acos(float x) {
+  if (!(abs(x) <= 1.0)) return NAN_F;
+  if (x < -0.5) return PI_F - 2.0 * tf_asin(sqrt(0.5 * (1.0 + x)));
+  if (x > 0.5) return 2.0 * tf_asin(sqrt(0.5 * (1.0 - x)));
+  return PI_2_F - tf_asin(x);
+}
+// std::atan2, special values included.
+float tf_atan2(float y, float x) {
+  if (isnan(x) || isnan(y)) return NAN_F;
+  bool neg_x = floatBitsToUint(x) >> 31 != 0u, neg_y = floatBitsToUint(y) >> 31 != 0u;
+  float r;
+  if (y == 0.0) {
+    r = neg_x ? PI_F : 0.0;
+  } else if (isinf(x) && isinf(y)) {
+    r = neg_x ? 0.75 * PI_F : 0.25 * PI_F;
+  } else if (isinf(x)) {
+    r = neg_x ? PI_F : 0.0;
+  } else if (x == 0.0 || isinf(y)) {
+    r = PI_2_F;
+  } else {
+    r = tf_atan(tf_div(abs(y), abs(x)));
+    if (neg_x) r = PI_F - r;
+  }
+  return neg_y ? -r : r;
+}
+float tf_xlogy(float x, float y) { return x == 0.0 ? x : x * tf_log(y); }  // 0 even for y = NaN, as TF
+float tf_xlog1py(float x, float y) { return x == 0.0 ? x : x * tf_log1p(y); }
+float tf_xdivy(float x, float y) { return x == 0.0 ? x : tf_div(x, y); }
+// C's fmod: the remainder with the dividend's sign (TruncateMod on floats).
+float tf_fmod(float a, float b) {
+  if (b == 0.0 || isinf(a) || isnan(a) || isnan(b)) return NAN_F;
+  if (isinf(b)) return a;
+  float n = trunc(tf_div(a, b));
+  float r = fma(-b, n, a);
+  if (r != 0.0 && (r < 0.0) != (a < 0.0)) r = fma(-b, n - sign(a) * sign(b), a);
+  if (abs(r) >= abs(b)) r = fma(-b, n + sign(a) * sign(b), a);
+  return r;
+}
 float tf_sign(float x) { return isnan(x) ? x : sign(x); }
 int tf_sign(int x) { return sign(x); }
 int64_t tf_sign(int64_t x) { return x > 0 ? int64_t(1) : (x < 0 ? int64_t(-1) : int64_t(0)); }
@@ -211,5 +317,12 @@ int64_t tf_sign(int64_t x) { return x > 0 ? int64_t(1) : (x < 0 ? int64_t(-1) : 
     T_ r = a - (a / b) * b;                                             \
     return (r != T_(0) && ((r < T_(0)) != (b < T_(0)))) ? r + b : r;    \
   }
+// C's truncating division and remainder for integers (TruncateDiv/TruncateMod);
+// a zero divisor gives 0 (TF's CPU raises), -MIN / -1 wraps.
+#define TF_TRUNC_DIVMOD(T_)                                                   \
+  T_ tf_trunc_div(T_ a, T_ b) { return b == T_(0) ? T_(0) : (b == T_(-1) ? -a : a / b); } \
+  T_ tf_trunc_mod(T_ a, T_ b) { return (b == T_(0) || b == T_(-1)) ? T_(0) : a - (a / b) * b; }
+TF_TRUNC_DIVMOD(int)
+TF_TRUNC_DIVMOD(int64_t)
 TF_FLOOR_DIVMOD(int)
 TF_FLOOR_DIVMOD(int64_t)

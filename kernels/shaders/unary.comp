@@ -6,7 +6,9 @@ layout(push_constant) uniform Push {
   TBuf x;
   TOBuf y;
   uint n;
+  float alpha;  // the op's float attribute (LeakyRelu), unused by the rest
 } pc;
+#define ALPHA C(pc.alpha)
 
 void main() {
   FOR_EACH(i, pc.n) {

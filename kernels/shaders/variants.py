@@ -42,6 +42,22 @@ UNARY = {
     "expm1": ("tf_expm1(x)", FLOATS),
     "sin": ("sin(x)", FLOATS),
     "cos": ("cos(x)", FLOATS),
+    "erfc": ("tf_erfc(x)", FLOATS),
+    "relu6": ("tf_min(tf_max(x, C(0)), C(6))", NUMBERS),
+    "selu": ("tf_selu(x)", FLOATS),
+    "softsign": ("x / (C(1) + abs(x))", FLOATS),
+    "tan": ("tan(x)", FLOATS),
+    "atan": ("tf_atan(x)", FLOATS),
+    "asin": ("tf_asin(x)", FLOATS),
+    "acos": ("tf_acos(x)", FLOATS),
+    "sinh": ("tf_sinh(x)", FLOATS),
+    "cosh": ("tf_cosh(x)", FLOATS),
+    "asinh": ("tf_asinh(x)", FLOATS),
+    "acosh": ("tf_acosh(x)", FLOATS),
+    "atanh": ("tf_atanh(x)", FLOATS),
+    "invert": ("~x", INTS),
+    # ALPHA: the op's float attribute, pushed by the host
+    "leaky_relu": ("x > C(0) ? x : x * ALPHA", FLOATS),
 }
 
 # Unary ops with a bool result: op token -> (expression, input dtypes)
@@ -82,6 +98,19 @@ BINARY = {
     "bitwise_and": ("a & b", INTS),
     "bitwise_or": ("a | b", INTS),
     "bitwise_xor": ("a ^ b", INTS),
+    "relu6_grad": ("b > C(0) && b < C(6) ? a : C(0)", NUMBERS),       # (gradients, features)
+    "leaky_relu_grad": ("b > C(0) ? a : a * ALPHA", FLOATS),          # (gradients, features)
+    "elu_grad": ("b < C(0) ? (b + C(1)) * a : a", FLOATS),            # (gradients, outputs)
+    "selu_grad": ("b < C(0) ? a * (b + C(SELU_SCALE_ALPHA)) : a * C(SELU_SCALE)", FLOATS),
+    "softplus_grad": ("tf_div(a, exp(-b) + C(1))", FLOATS),           # (gradients, features)
+    "softsign_grad": ("tf_div(a, (abs(b) + C(1)) * (abs(b) + C(1)))", FLOATS),
+    "atan2": ("tf_atan2(a, b)", FLOATS),
+    "xlogy": ("tf_xlogy(a, b)", FLOATS),
+    "xlog1py": ("tf_xlog1py(a, b)", FLOATS),
+    "xdivy": ("tf_xdivy(a, b)", FLOATS),
+    "truncate_div": ("tf_trunc_div(a, b)", INTS),
+    "truncate_mod": ("tf_trunc_mod(a, b)", INTS),
+    "truncate_mod_f": ("tf_fmod(a, b)", FLOATS),
 }
 
 # Binary ops with a bool result: op token -> (expression, input dtypes)
@@ -144,14 +173,16 @@ def variants():
     rows = []
     for op, (expr, dtypes) in UNARY.items():
         for t in dtypes:
-            rows.append(("%s_%s" % (op, t), "unary.comp", dict(_types(t), OP=expr)))
+            rows.append(("%s_%s" % (op, t), "unary.comp",
+                         dict(_types(t), OP=expr)))
     for op, (expr, dtypes) in UNARY_PREDICATES.items():
         for t in dtypes:
             rows.append(("%s_%s" % (op, t), "unary.comp",
                          dict(_types(t, "bool"), OP="uint8_t((%s) ? 1 : 0)" % expr)))
     for op, (expr, dtypes) in BINARY.items():
         for t in dtypes:
-            rows.append(("%s_%s" % (op, t), "binary.comp", dict(_types(t), OP=expr)))
+            rows.append(("%s_%s" % (op, t), "binary.comp",
+                         dict(_types(t), OP=expr)))
     for op, (expr, dtypes) in COMPARISONS.items():
         for t in dtypes:
             rows.append(("%s_%s" % (op, t), "binary.comp",
