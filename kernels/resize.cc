@@ -46,8 +46,9 @@ std::string Str(int64_t v) { return std::to_string(v); }
 
 // TF's CalculateResizeScale.
 float ResizeScale(int64_t in_size, int64_t out_size, bool align_corners) {
-  return (align_corners && out_size > 1) ? (in_size - 1) / static_cast<float>(out_size - 1)
-                                         : in_size / static_cast<float>(out_size);
+  return (align_corners && in_size > 1 && out_size > 1)
+             ? (in_size - 1) / static_cast<float>(out_size - 1)
+             : in_size / static_cast<float>(out_size);
 }
 
 const char* ImageToken(TF_DataType t) {
