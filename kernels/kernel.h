@@ -178,6 +178,9 @@ void RegisterGatherKernels();
 void RegisterOneHotKernels();
 void RegisterRangeKernels();
 void RegisterEinsumKernels();
+// Padding and image resizing (kernels/pad.cc, kernels/resize.cc).
+void RegisterPadKernels();
+void RegisterResizeKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

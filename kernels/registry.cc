@@ -24,6 +24,9 @@ void RegisterAllKernels() {
   RegisterOneHotKernels();
   RegisterRangeKernels();
   RegisterEinsumKernels();
+  // padding and image resizing
+  RegisterPadKernels();
+  RegisterResizeKernels();
 }
 
 }  // namespace tfmp

@@ -430,6 +430,35 @@ def get_alg(rng, d):
     return Case([], {}, "exact")
 
 
+# Padding and image resizing (kernels/pad.cc, kernels/resize.cc): the device follows TF's
+# CPU formulas and summation order, so every result is compared exactly.
+PADS = [[1, 2], [2, 0], [0, 3]]
+
+
+def pad(kind):
+    def build(rng, d):
+        p = np.array(PADS, np_of(d["Tpaddings"]))
+        if kind == "grad":
+            return Case([rand(rng, (6, 6, 8), d["T"]), p], {"mode": "SYMMETRIC"}, "exact")
+        x = rand(rng, (3, 4, 5), d["T"])
+        if kind == "v2":
+            return Case([x, p, rand(rng, (), d["T"])], {}, "exact")
+        return Case([x, p], {"mode": "REFLECT"} if kind == "mirror" else {}, "exact")
+    return build
+
+
+def resize(kind):
+    def build(rng, d):
+        attrs = {"align_corners": False, "half_pixel_centers": True}
+        if kind == "bilinear_grad":
+            return Case([rand(rng, (2, 9, 4, 3), "float32"), rand(rng, (2, 5, 7, 3), d["T"])], attrs,
+                        "exact")
+        if kind == "nearest_grad":
+            return Case([rand(rng, (2, 9, 4, 3), d["T"]), np.array([5, 7], np.int32)], attrs, "exact")
+        return Case([rand(rng, (2, 5, 7, 3), d["T"]), np.array([9, 4], np.int32)], attrs, "exact")
+    return build
+
+
 U = unary
 EX = "exact"
 RECIPES = {
@@ -487,6 +516,10 @@ RECIPES = {
     # TF's own GPU registrations that are plain identities: swept too.
     **{op: identity for op in ("Identity", "StopGradient", "PreventGradient", "DebugGradientIdentity",
                                )}, "PlaceholderWithDefault": placeholder, "_EagerConst": eager_const,
+    # padding and image resizing
+    "Pad": pad("pad"), "PadV2": pad("v2"), "MirrorPad": pad("mirror"), "MirrorPadGrad": pad("grad"),
+    "ResizeBilinear": resize("bilinear"), "ResizeBilinearGrad": resize("bilinear_grad"),
+    "ResizeNearestNeighbor": resize("nearest"), "ResizeNearestNeighborGrad": resize("nearest_grad"),
 }
 SPECIAL = {"AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp", "QueueIsClosedV2", "Copy"}
 

@@ -169,6 +169,28 @@ def _types(dtype, out=None):
     return d
 
 
+# --- pad.comp / resize.comp tables ---
+_BITS = ((8, "uint8_t"), (16, "uint16_t"), (32, "uint"), (64, "uint64_t"))
+# sum dtype token -> (storage, compute, LOAD(v), STORE(v), ADD(a,b))
+_SUM_TYPES = {
+    "f32": ("float", "float", "float(v)", "float(v)", "((a) + (b))"),
+    "f16": ("float16_t", "float", "float(v)", "float16_t(v)", "tf_round_half((a) + (b))"),
+    "bf16": ("uint16_t", "float", "tf_bf16_to_float(uint(v))", "uint16_t(tf_float_to_bf16(v))",
+             "tf_round_bf16((a) + (b))"),
+    "i8": ("int8_t", "int", "int(v)", "int8_t(v)", "((a) + (b))"),
+    "i16": ("int16_t", "int", "int(v)", "int16_t(v)", "((a) + (b))"),
+    "i32": ("int", "int", "int(v)", "int(v)", "((a) + (b))"),
+    "i64": ("int64_t", "int64_t", "int64_t(v)", "int64_t(v)", "((a) + (b))"),
+}
+# image dtype token -> (storage, conversion to float)
+_IMAGE_TYPES = {
+    "f32": ("float", "float(v)"), "f16": ("float16_t", "float(v)"),
+    "bf16": ("uint16_t", "tf_bf16_to_float(uint(v))"),
+    "i8": ("int8_t", "float(v)"), "u8": ("uint8_t", "float(v)"), "i16": ("int16_t", "float(v)"),
+    "u16": ("uint16_t", "float(v)"), "i32": ("int", "float(v)"), "i64": ("int64_t", "float(v)"),
+}
+
+
 def variants():
     rows = []
     for op, (expr, dtypes) in UNARY.items():
@@ -264,4 +286,27 @@ def variants():
     for t in INTS:
         rows.append(("random_uniform_int_%s" % t, "random.comp",
                      dict(_types(t), DIST_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
+    # --- Pad / MirrorPad / MirrorPadGrad (pad.comp) and image resizing (resize.comp) ---
+    # Forward padding and nearest-neighbor resizing move bits: by element size.
+    for bits, store in _BITS:
+        rows.append(("pad_b%d" % bits, "pad.comp", {"T": store, "C": store}))
+        rows.append(("resize_nearest_b%d" % bits, "resize.comp",
+                     {"T": store, "C": store, "NEAREST": "1"}))
+    # Sums in the storage type's arithmetic (half / bfloat16 round every partial sum, as
+    # TF's CPU kernels do; integers wrap, so one variant per width serves both signs).
+    for t, (store, compute, load, store_fn, add) in _SUM_TYPES.items():
+        d = {"T": store, "C": compute, "LOAD(v)": load, "STORE(v)": store_fn, "ADD(a,b)": add}
+        neg_zero = "uintBitsToFloat(0x80000000u)" if compute == "float" else "C(0)"
+        rows.append(("mirror_pad_grad_%s" % t, "pad.comp", dict(d, GRAD="1", NEG_ZERO=neg_zero)))
+        if t in ("f32", "f16", "bf16", "i8", "i32"):
+            rows.append(("resize_nearest_grad_%s" % t, "resize.comp", dict(d, NEAREST_GRAD="1")))
+    # Bilinear: images of any real type in, float32 out; the gradient float32 in.
+    for t, (store, load) in _IMAGE_TYPES.items():
+        rows.append(("resize_bilinear_%s" % t, "resize.comp",
+                     {"T": store, "C": "float", "TO": "float", "LOAD(v)": load, "BILINEAR": "1"}))
+    for t in ("f32", "f16", "bf16"):
+        store, _, _, store_fn, _ = _SUM_TYPES[t]
+        rows.append(("resize_bilinear_grad_%s" % t, "resize.comp",
+                     {"T": "float", "C": "float", "TO": store, "STORE(v)": store_fn,
+                      "BILINEAR_GRAD": "1"}))
     return rows
