@@ -178,6 +178,7 @@ void RegisterGatherKernels();
 void RegisterOneHotKernels();
 void RegisterRangeKernels();
 void RegisterEinsumKernels();
+void RegisterOptimizerKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

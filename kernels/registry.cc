@@ -24,6 +24,7 @@ void RegisterAllKernels() {
   RegisterOneHotKernels();
   RegisterRangeKernels();
   RegisterEinsumKernels();
+  RegisterOptimizerKernels();
 }
 
 }  // namespace tfmp
