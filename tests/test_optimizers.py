@@ -192,7 +192,8 @@ SCATTER = ["ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub", 
 # (params shape, indices shape, scalar update)
 SCATTER_SHAPES = [((5, 3), (8,), False), ((7,), (12,), False), ((4, 2, 3), (2, 3), False),
                   ((6, 33), (9,), True), ((1,), (5,), False), ((), (3,), True), ((9, 1), (0,), False),
-                  ((0, 4), (0,), False), ((3, 1), (40000,), False), ((4, 5000), (6,), False)]
+                  ((0, 4), (0,), False), ((3, 1), (40000,), False), ((4, 5000), (6,), False),
+                  ((5, 3), (), False)]
 
 
 def scatter_values(op, shape, dtype, rng):
