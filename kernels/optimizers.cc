@@ -65,11 +65,11 @@ bool CopyVariableBuffer(OpContext& ctx, tensorflow::Tensor* t) {
 class VariableLocks {
  public:
   explicit VariableLocks(const std::vector<VarPtr>& vars) {
-    std::vector<tensorflow::mutex*> mus;
+    std::vector<decltype(vars[0]->mu())> mus;  // tensorflow::mutex*, deprecated by name
     for (const VarPtr& v : vars) mus.push_back(v->mu());
     std::sort(mus.begin(), mus.end());
     mus.erase(std::unique(mus.begin(), mus.end()), mus.end());
-    for (tensorflow::mutex* mu : mus) locks_.push_back(std::make_unique<tensorflow::mutex_lock>(*mu));
+    for (auto* mu : mus) locks_.push_back(std::make_unique<tensorflow::mutex_lock>(*mu));
   }
 
  private:
