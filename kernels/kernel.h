@@ -181,6 +181,7 @@ void RegisterEinsumKernels();
 // Padding and image resizing (kernels/pad.cc, kernels/resize.cc).
 void RegisterPadKernels();
 void RegisterResizeKernels();
+void RegisterOptimizerKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

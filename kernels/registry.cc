@@ -27,6 +27,7 @@ void RegisterAllKernels() {
   // padding and image resizing
   RegisterPadKernels();
   RegisterResizeKernels();
+  RegisterOptimizerKernels();
 }
 
 }  // namespace tfmp

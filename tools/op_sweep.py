@@ -523,6 +523,32 @@ RECIPES = {
 }
 SPECIAL = {"AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp", "QueueIsClosedV2", "Copy"}
 
+# Optimizer and scatter updates of variables (kernels/optimizers.cc): stateful, so
+# swept by sweep_variable_update: variables on each device, the same inputs,
+# three steps, the variable and its slots compared.
+# ResourceApply* -> (slot names after var, scalar inputs {name: value}).
+APPLY_SWEEP = {
+    "ResourceApplyGradientDescent": ((), {"alpha": 0.1}),
+    "ResourceApplyMomentum": (("accum",), {"lr": 0.05, "momentum": 0.9}),
+    "ResourceApplyKerasMomentum": (("accum",), {"lr": 0.05, "momentum": 0.9}),
+    "ResourceApplyAdam": (("m", "v"), {"beta1_power": 0.9, "beta2_power": 0.999, "lr": 0.01, "beta1": 0.9,
+                                       "beta2": 0.999, "epsilon": 1e-3}),
+    "ResourceApplyAdamWithAmsgrad": (("m", "v", "vhat"), {"beta1_power": 0.9, "beta2_power": 0.999,
+                                                          "lr": 0.01, "beta1": 0.9, "beta2": 0.999,
+                                                          "epsilon": 1e-3}),
+    "ResourceApplyAdaMax": (("m", "v"), {"beta1_power": 0.9, "lr": 0.01, "beta1": 0.9, "beta2": 0.999,
+                                         "epsilon": 1e-3}),
+    "ResourceApplyRMSProp": (("ms", "mom"), {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-3}),
+    "ResourceApplyCenteredRMSProp": (("mg", "ms", "mom"), {"lr": 0.01, "rho": 0.9, "momentum": 0.5,
+                                                           "epsilon": 1e-3}),
+    "ResourceApplyAdagrad": (("accum",), {"lr": 0.1}),
+    "ResourceApplyAdagradV2": (("accum",), {"lr": 0.1, "epsilon": 1e-3}),
+    "ResourceApplyAdadelta": (("accum", "accum_update"), {"lr": 1.0, "rho": 0.95, "epsilon": 1e-3}),
+}
+SCATTER_SWEEP = {"ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul",
+                 "ResourceScatterDiv", "ResourceScatterMin", "ResourceScatterMax"}
+SPECIAL = SPECIAL | set(APPLY_SWEEP) | SCATTER_SWEEP
+
 # Registrations not swept: (op regex, dtype regex or None, reason). First match wins.
 REASONS = [
     (r"^(Xla.*|_Xla.*)$", None, "TF's own GPU registration (XLA op); needs an XLA compiler for the device, "
@@ -665,6 +691,8 @@ def sweep_one(op, dts, rng):
 def sweep_special(op, dts, rng):
     """Variables, the queue op and the debug Copy: stateful, so not a plain call."""
     import tensorflow as tf
+    if op in APPLY_SWEEP or op in SCATTER_SWEEP:
+        return sweep_variable_update(op, dts, rng)
     dt = dts.get("dtype")
     if op == "QueueIsClosedV2":
         got = []
@@ -714,6 +742,70 @@ def sweep_special(op, dts, rng):
     ok = np.array_equal(res[0], res[1])
     return dict(status="swept" if ok else "mismatch", abs=0.0, rel=0.0, exact=True, note=VARIABLE_NOTE,
                 why="variable differs")
+
+
+def sweep_variable_update(op, dts, rng):
+    """ResourceApply* (3 steps; the variable and its slots compared within the
+    dtype's tolerance) and ResourceScatter* (duplicate indices; bit-exact)."""
+    import tensorflow as tf
+    if op in APPLY_SWEEP:
+        dt = dts["T"]
+        slots, scalars = APPLY_SWEEP[op]
+        shape = (33, 5)
+        # v, ms, accum...: positive (square roots); mg small so ms - mg^2 stays positive.
+        lo_hi = {"m": (-1, 1), "mom": (-1, 1), "accum": (0.1, 1), "mg": (-0.3, 0.3)}
+        if op in ("ResourceApplyMomentum", "ResourceApplyKerasMomentum"):
+            lo_hi["accum"] = (-1, 1)
+        init = {"var": rand(rng, shape, dt, -2, 2)}
+        init.update({s: rand(rng, shape, dt, *lo_hi.get(s, (0.1, 1))) for s in slots})
+        grads = [rand(rng, shape, dt, -1, 1) for _ in range(3)]
+        res = []
+        for dev in (GPU, CPU):
+            with tf.device(dev):
+                vs = {k: tf.Variable(x) for k, x in init.items()}
+                for g in grads:
+                    args = {k: v.handle for k, v in vs.items()}
+                    args.update({k: tf.constant(x, dt) for k, x in scalars.items()})
+                    args["delta" if op == "ResourceApplyGradientDescent" else "grad"] = tf.constant(g)
+                    getattr(tf.raw_ops, op)(**args)
+                reads = [vs[k].read_value() for k in init]
+            if dev == GPU and not all(r.device.endswith("GPU:0") for r in reads):
+                return dict(status="mismatch", why="variable read on the CPU")
+            res.append([r.numpy() for r in reads])
+        case = Case([], {}, "tol")
+        worst = [0.0, 0.0]
+        for o, r in zip(*res):
+            ok, mx, mr, why = compare(o, r, case, dt)
+            if not ok:
+                return dict(status="mismatch", why=why)
+            worst = [max(worst[0], mx), max(worst[1], mr)]
+        return dict(status="swept", abs=worst[0], rel=worst[1], exact=False,
+                    note="variable op: 3 steps on device variables vs CPU variables, var and slots "
+                         "compared (more in tests/test_optimizers.py)")
+    dt, it = dts["dtype"], dts["Tindices"]
+    if dt == "int32":
+        return dict(status="listed", why="TF keeps int32 variables on the host for GPU devices")
+    params = rand(rng, (6, 5), dt, 0.9, 1.1)
+    if dt in FLOATS:  # signs mixed, magnitudes near 1: Mul/Div stay finite, Min/Max both ways
+        params = params * np.where(rng.random((6, 5)) < 0.5, -1, 1).astype(dt)
+    indices = np.array([2, 0, 2, 5, 2, 1, 0], it)  # duplicates
+    updates = rand(rng, (7, 5), dt, 0.9, 1.1)
+    res = []
+    for dev in (GPU, CPU):
+        with tf.device(dev):
+            v = tf.Variable(params)
+            getattr(tf.raw_ops, op)(resource=v.handle, indices=tf.constant(indices), updates=tf.constant(updates))
+            r = v.read_value()
+        if dev == GPU and not r.device.endswith("GPU:0"):
+            return dict(status="mismatch", why="variable read on " + r.device)
+        res.append(r.numpy())
+    # Bit-exact (the same operations in the same order), except float division: the
+    # shaders' tf_div can be 1 ulp off.
+    exact = not (op == "ResourceScatterDiv" and dt in FLOATS)
+    ok, mx, mr, why = compare(res[0], res[1], Case([], {}, "exact" if exact else "tol"), dt)
+    return dict(status="swept" if ok else "mismatch", abs=mx, rel=mr, exact=exact, why=why,
+                note="variable op: duplicate indices, a device variable vs a CPU variable "
+                     "(more in tests/test_optimizers.py)")
 
 
 def run_sweep(seed=0, verbose=False):

@@ -309,4 +309,89 @@ def variants():
         rows.append(("resize_bilinear_grad_%s" % t, "resize.comp",
                      {"T": "float", "C": "float", "TO": store, "STORE(v)": store_fn,
                       "BILINEAR_GRAD": "1"}))
+    rows += optimizer_variants()
+    return rows
+
+
+# --- Optimizers and scatter updates on variables (kernels/optimizers.cc) ---
+# Dense optimizer updates (apply.comp): op token -> (slots after var, scalar
+# inputs in the op's input order, formula). Each formula is TF's CPU functor
+# (core/kernels/training_ops.cc) written one operation at a time: R() rounds a
+# float16 intermediate as Eigen's half arithmetic does (float32: no-op).
+APPLY = {
+    "gradient_descent": ((), ("lr",), "var = R(var - R(g * lr));"),
+    "momentum": (("accum",), ("lr", "momentum"),
+                 "accum = R(R(accum * momentum) + g);"
+                 "var = NESTEROV ? R(var - R(R(g * lr) + R(R(accum * momentum) * lr)))"
+                 " : R(var - R(accum * lr));"),
+    "keras_momentum": (("accum",), ("lr", "momentum"),
+                       "accum = R(R(accum * momentum) - R(g * lr));"
+                       "var = NESTEROV ? R(var + R(R(accum * momentum) - R(g * lr))) : R(var + accum);"),
+    "adam": (("m", "v"), ("beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"),
+             "precise C alpha = R(DIV(R(lr * R(SQRT(R(C(1) - beta2_power)))), R(C(1) - beta1_power)));"
+             "m = R(m + R(R(g - m) * R(C(1) - beta1)));"
+             "v = R(v + R(R(R(g * g) - v) * R(C(1) - beta2)));"
+             "precise C num = NESTEROV ? R(R(R(g * R(C(1) - beta1)) + R(beta1 * m)) * alpha) : R(m * alpha);"
+             "var = R(var - R(DIV(num, R(R(SQRT(v)) + epsilon))));"),
+    "adam_amsgrad": (("m", "v", "vhat"), ("beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"),
+                     "precise C alpha = R(DIV(R(lr * R(SQRT(R(C(1) - beta2_power)))), R(C(1) - beta1_power)));"
+                     "m = R(m + R(R(g - m) * R(C(1) - beta1)));"
+                     "v = R(v + R(R(R(g * g) - v) * R(C(1) - beta2)));"
+                     "vhat = CWISE_MAX(vhat, v);"
+                     "var = R(var - R(DIV(R(m * alpha), R(R(SQRT(vhat)) + epsilon))));"),
+    "adamax": (("m", "v"), ("beta1_power", "lr", "beta1", "beta2", "epsilon"),
+               "m = R(m + R(R(g - m) * R(C(1) - beta1)));"
+               "v = CWISE_MAX(R(beta2 * v), abs(g));"
+               "var = R(var - R(R(DIV(lr, R(C(1) - beta1_power))) * R(DIV(m, R(v + epsilon)))));"),
+    "rmsprop": (("ms", "mom"), ("lr", "rho", "momentum", "epsilon"),
+                "ms = R(ms + R(R(R(g * g) - ms) * R(C(1) - rho)));"
+                "mom = R(R(mom * momentum) + R(DIV(R(g * lr), R(SQRT(R(ms + epsilon))))));"
+                "var = R(var - mom);"),
+    "centered_rmsprop": (("mg", "ms", "mom"), ("lr", "rho", "momentum", "epsilon"),
+                         "ms = R(ms + R(R(R(g * g) - ms) * R(C(1) - rho)));"
+                         "mg = R(mg + R(R(g - mg) * R(C(1) - rho)));"
+                         "precise C denom = R(R(ms - R(mg * mg)) + epsilon);"
+                         "mom = R(R(mom * momentum) + R(DIV(R(g * lr), R(SQRT(denom)))));"
+                         "var = R(var - mom);"),
+    "adagrad": (("accum",), ("lr",),
+                "if (UPDATE_SLOTS) accum = R(accum + R(g * g));"
+                "var = R(var - R(R(g * lr) * R(RSQRT(accum))));"),
+    "adagrad_v2": (("accum",), ("lr", "epsilon"),
+                   "if (UPDATE_SLOTS) accum = R(accum + R(g * g));"
+                   "var = R(var - R(DIV(R(g * lr), R(R(SQRT(accum)) + epsilon))));"),
+    "adadelta": (("accum", "accum_update"), ("lr", "rho", "epsilon"),
+                 "accum = R(R(accum * rho) + R(R(g * g) * R(C(1) - rho)));"
+                 "precise C update = R(R(R(SQRT(R(accum_update + epsilon))) * R(RSQRT(R(accum + epsilon)))) * g);"
+                 "var = R(var - R(update * lr));"
+                 "accum_update = R(R(accum_update * rho) + R(R(update * update) * R(C(1) - rho)));"),
+}
+# Scatter updates of a variable's rows (scatter.comp): op token -> (OP(p, u), dtypes).
+# Min/max keep std::min/std::max's argument order (Eigen's cwiseMin/cwiseMax).
+SCATTER = {
+    "update": ("u", FLOATS + ["i64", "bool"]),
+    "add": ("p + u", FLOATS),
+    "sub": ("p - u", FLOATS),
+    "mul": ("p * u", FLOATS),
+    "div": ("tf_div(p, u)", FLOATS),
+    "min": ("u < p ? u : p", FLOATS),
+    "max": ("p < u ? u : p", FLOATS),
+}
+
+
+def optimizer_variants():
+    rows = []
+    for op, (slots, scalars, formula) in APPLY.items():
+        names = ["s1", "s2", "s3"]
+        defines = dict(
+            LOAD=" ".join("precise C %s = SLOT(%s);" % (s, n) for s, n in zip(slots, names)),
+            SCALARS=" ".join("const C %s = SCALAR(k%d);" % (s, k) for k, s in enumerate(scalars)),
+            UPDATE=formula,
+            STORE=" ".join("PUT(%s, %s);" % (n, s) for s, n in zip(slots, names)))
+        for t in FLOATS:
+            rows.append(("apply_%s_%s" % (op, t), "apply.comp", dict(_types(t), **defines)))
+    for op, (expr, dtypes) in SCATTER.items():
+        for t in dtypes:
+            for it, itype in INDEX_TYPES.items():
+                rows.append(("scatter_%s_%s_%s" % (op, t, it), "scatter.comp",
+                             dict(_types(t), IT=itype, OP=expr)))
     return rows
