@@ -145,10 +145,11 @@ bool ReadIntRange(OpContext& ctx, TF_DataType dtype, const Tensor& minval, const
 }
 
 std::string Token(Dist dist, TF_DataType dtype) {
-  const char* t = dtype == TF_BFLOAT16                          ? "bf16"
-                  : dtype == TF_UINT32                          ? "i32"  // same bits
-                  : dtype == TF_UINT64                          ? "i64"
-                                                                : DtypeToken(dtype);
+  // uint32/uint64 (full-range ints only) share the int variants' bits.
+  const char* t = dtype == TF_BFLOAT16 ? "bf16"
+                  : dtype == TF_UINT32 ? "i32"
+                  : dtype == TF_UINT64 ? "i64"
+                                       : DtypeToken(dtype);
   return std::string("random_") + DistToken(dist) + "_" + t;
 }
 
