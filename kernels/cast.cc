@@ -27,9 +27,14 @@ class CastOp : public OpKernel {
     if (!ctx.CheckElements(n)) return;
     Tensor y = ctx.allocate_output(0, x.shape(), dst_);
     if (!ctx.ok() || n == 0) return;
+    // uint64 (only from int32/int64): the int64 conversion's bits.
+    const char* dst = dst_ == TF_UINT64 ? "i64" : DtypeToken(dst_);
+    if (std::string(dst) == DtypeToken(src_)) {
+      ctx.stream()->CopyDeviceToDevice(y.address(), x.address(), n * DtypeSize(src_));
+      return;
+    }
     CastPush p{x.address(), y.address(), static_cast<uint32_t>(n)};
-    ctx.Dispatch(std::string("cast_") + DtypeToken(src_) + "_to_" + DtypeToken(dst_), p,
-                 OpContext::GridFor(n));
+    ctx.Dispatch(std::string("cast_") + DtypeToken(src_) + "_to_" + dst, p, OpContext::GridFor(n));
   }
 
  private:
@@ -77,6 +82,9 @@ void RegisterCastKernels() {
       RegisterKernel<BitcastOp>("Bitcast", {{"T", src}, {"type", dst}});
   for (TF_DataType src : kCastTypes)
     for (TF_DataType dst : kCastTypes) RegisterKernel<CastOp>("Cast", {{"SrcT", src}, {"DstT", dst}});
+  // int32/int64 -> uint64: tf.random.Generator casts its skip count so.
+  for (TF_DataType src : {TF_INT32, TF_INT64})
+    RegisterKernel<CastOp>("Cast", {{"SrcT", src}, {"DstT", TF_UINT64}});
 }
 
 }  // namespace tfmp

@@ -420,6 +420,19 @@ def stateless(v2, kind="float"):
     return build
 
 
+def seeded(kind="float"):
+    """Stateful ops with a per-kernel generator: fixed nonzero seeds, and the sweep's one
+    eager call per device is the cached kernel's first, so both draw the same numbers."""
+    def build(rng, d):
+        shape = np.array([5, 33], np.int32)
+        seeds = {"seed": 87654, "seed2": -321}
+        if kind == "int":
+            lo, hi = np.array(-7, np_of(d["Tout"])), np.array(100, np_of(d["Tout"]))
+            return Case([shape, lo, hi], seeds, "bits")
+        return Case([shape], dict(seeds, dtype=d["dtype"]), "bits")
+    return build
+
+
 def key_counter(with_alg):
     def build(rng, d):
         return Case([np.array([2**40 + 3, -5], np.int64)], {}, "exact")
@@ -513,6 +526,9 @@ RECIPES = {
     "StatelessRandomUniformIntV2": stateless(True, "int"),
     "StatelessRandomGetKeyCounter": key_counter(False), "StatelessRandomGetKeyCounterAlg": key_counter(True),
     "StatelessRandomGetAlg": get_alg,
+    "StatelessRandomUniformFullInt": stateless(False), "StatelessRandomUniformFullIntV2": stateless(True),
+    "RandomUniform": seeded(), "RandomStandardNormal": seeded(), "TruncatedNormal": seeded(),
+    "RandomUniformInt": seeded("int"),
     # TF's own GPU registrations that are plain identities: swept too.
     **{op: identity for op in ("Identity", "StopGradient", "PreventGradient", "DebugGradientIdentity",
                                )}, "PlaceholderWithDefault": placeholder, "_EagerConst": eager_const,
@@ -548,6 +564,18 @@ APPLY_SWEEP = {
 SCATTER_SWEEP = {"ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul",
                  "ResourceScatterDiv", "ResourceScatterMin", "ResourceScatterMax"}
 SPECIAL = SPECIAL | set(APPLY_SWEEP) | SCATTER_SWEEP
+# Ops on an RNG state variable (tf.random.Generator's): op -> kwargs(handle, dtypes) for
+# tf.raw_ops; swept by sweep_rng_state.
+RNG_STATE_OPS = {
+    "RngSkip": lambda h, d: dict(resource=h, algorithm=np.int64(1), delta=np.int64(1000)),
+    "RngReadAndSkip": lambda h, d: dict(resource=h, alg=np.int32(1), delta=np.uint64(1000)),
+    **{op: (lambda h, d: dict(resource=h, algorithm=np.int64(1), shape=[5, 33], dtype=d["dtype"]))
+       for op in ("StatefulUniform", "StatefulStandardNormalV2", "StatefulTruncatedNormal",
+                  "StatefulUniformFullInt")},
+    "StatefulUniformInt": lambda h, d: dict(resource=h, algorithm=np.int64(1), shape=[5, 33],
+                                            minval=np.array(-7, d["dtype"]), maxval=np.array(100, d["dtype"])),
+}
+SPECIAL |= set(RNG_STATE_OPS)
 
 # Registrations not swept: (op regex, dtype regex or None, reason). First match wins.
 REASONS = [
@@ -693,6 +721,8 @@ def sweep_special(op, dts, rng):
     import tensorflow as tf
     if op in APPLY_SWEEP or op in SCATTER_SWEEP:
         return sweep_variable_update(op, dts, rng)
+    if op in RNG_STATE_OPS:
+        return sweep_rng_state(op, dts)
     dt = dts.get("dtype")
     if op == "QueueIsClosedV2":
         got = []
@@ -806,6 +836,23 @@ def sweep_variable_update(op, dts, rng):
     return dict(status="swept" if ok else "mismatch", abs=mx, rel=mr, exact=exact, why=why,
                 note="variable op: duplicate indices, a device variable vs a CPU variable "
                      "(more in tests/test_optimizers.py)")
+def sweep_rng_state(op, dts):
+    """Two calls on a fresh state variable per device: outputs and the final state, bit-exact."""
+    import tensorflow as tf
+    res = []
+    for dev in (GPU, CPU):
+        with tf.device(dev):
+            v = tf.Variable(np.array([12345, 6, 789], np.int64))
+            outs = [getattr(tf.raw_ops, op)(**RNG_STATE_OPS[op](v.handle, dts)) for _ in range(2)]
+            outs = [o for o in outs if o is not None] + [v.read_value()]
+            if not all(o.device.endswith(dev.replace("/", "device:")) for o in outs):
+                return dict(status="mismatch", why="ran on " + ", ".join(o.device for o in outs))
+            res.append([o.numpy() for o in outs])
+    ok = all(a.tobytes() == b.tobytes() and a.dtype == b.dtype for a, b in zip(*res))
+    if not ok:
+        return dict(status="mismatch", why="not exact")
+    return dict(status="swept", abs=0.0, rel=0.0, exact=True,
+                note="on a state variable: two calls, outputs and the final state compared")
 
 
 def run_sweep(seed=0, verbose=False):

@@ -5,7 +5,7 @@
 // The stream is Philox4x32-10 from (key, counter); block b is counter + b
 // (128-bit add). Each invocation fills one output group:
 //   uniform / normal (float types): 4 elements from block g
-//   uniform int64: 2 elements from block g; uniform int32: 4 elements
+//   uniform (full) int64: 2 elements from block g; (full) int32: 4 elements
 //   truncated normal: 4 elements from blocks g*256, g*256+1, ... (TF reserves
 //   256 blocks per group and rejects |x| >= 2 in Box-Muller pair order).
 // Box-Muller uses float logf/sincosf/sqrtf on TF's Linux CPU build, i.e.
@@ -17,8 +17,9 @@
 // boundary (about 1e-6 of the samples).
 //
 // Defines: T (storage), DIST_UNIFORM | DIST_NORMAL | DIST_TRUNCATED |
-// DIST_INT; STORE(f) converts a float sample to T; UNIFORM(x) maps a 32-bit
-// sample to the float uniform in [0, 1) of the output type; INT64 for int64.
+// DIST_INT (with FULL_INT: all the random bits, no range); STORE(f) converts
+// a float sample to T; UNIFORM(x) maps a 32-bit sample to the float uniform
+// in [0, 1) of the output type; INT64 for int64.
 #include "common.glsl"
 layout(local_size_x = 64) in;
 layout(buffer_reference, std430, buffer_reference_align = 8) buffer U64Buf { uint64_t v[]; };
@@ -227,8 +228,12 @@ void main() {
     box_muller(r.x, r.y, f[0], f[1]);
     box_muller(r.z, r.w, f[2], f[3]);
     T v[4] = T[4](STORE(f[0]), STORE(f[1]), STORE(f[2]), STORE(f[3]));
+#elif defined(INT64) && defined(FULL_INT)
+    T v[2] = T[2](T(packUint2x32(r.xy)), T(packUint2x32(r.zw)));
 #elif defined(INT64)
     T v[2] = T[2](T(pc.lo + (packUint2x32(r.xy) % pc.range)), T(pc.lo + (packUint2x32(r.zw) % pc.range)));
+#elif defined(FULL_INT)  // int32: the raw 32 bits
+    T v[4] = T[4](T(r.x), T(r.y), T(r.z), T(r.w));
 #else  // int32
     const uint lo = uint(pc.lo), range = uint(pc.range);
     T v[4] = T[4](T(lo + r.x % range), T(lo + r.y % range), T(lo + r.z % range), T(lo + r.w % range));

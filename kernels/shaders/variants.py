@@ -286,6 +286,11 @@ def variants():
     for t in INTS:
         rows.append(("random_uniform_int_%s" % t, "random.comp",
                      dict(_types(t), DIST_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
+        # StatefulUniformFullInt: all random bits (uint32/uint64 use the same variants)
+        rows.append(("random_full_int_%s" % t, "random.comp",
+                     dict(_types(t), DIST_INT="1", FULL_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
+    # Stateful RNG state variables: read the state aside and advance its counter.
+    rows.append(("rng_skip", "rng_skip.comp", {"T": "uint64_t", "C": "uint64_t"}))
     # --- Pad / MirrorPad / MirrorPadGrad (pad.comp) and image resizing (resize.comp) ---
     # Forward padding and nearest-neighbor resizing move bits: by element size.
     for bits, store in _BITS:
