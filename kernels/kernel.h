@@ -178,6 +178,9 @@ void RegisterGatherKernels();
 void RegisterOneHotKernels();
 void RegisterRangeKernels();
 void RegisterEinsumKernels();
+// FFT family and linear algebra (h-fft)
+void RegisterFftKernels();
+void RegisterLinalgKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

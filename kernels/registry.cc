@@ -24,6 +24,8 @@ void RegisterAllKernels() {
   RegisterOneHotKernels();
   RegisterRangeKernels();
   RegisterEinsumKernels();
+  RegisterFftKernels();
+  RegisterLinalgKernels();
 }
 
 }  // namespace tfmp

@@ -421,6 +421,28 @@ def get_alg(rng, d):
     return Case([], {}, "exact")
 
 
+# FFT family (complex64) and MatrixTriangularSolve.
+def fft(rank, kind="c2c"):
+    shape = {1: (3, 12), 2: (3, 6, 10), 3: (2, 4, 6, 5)}[rank]
+
+    def build(rng, d):
+        if kind == "c2c":
+            return Case([rand(rng, shape, d["Tcomplex"])], {}, "tol", k=4 * int(np.prod(shape[-rank:])))
+        lengths = np.array(shape[-rank:], np.int32) - 1  # inputs longer than fft_length: cropped
+        if kind == "r2c":
+            return Case([rand(rng, shape, d["Treal"]), lengths], {}, "tol", k=4 * int(np.prod(lengths)))
+        lengths[-1] = 2 * (shape[-1] - 2)  # the input holds more than lengths[-1] / 2 + 1 terms
+        return Case([rand(rng, shape, d["Tcomplex"]), lengths], {}, "tol", k=4 * int(np.prod(lengths)))
+    return build
+
+
+def triangular_solve(rng, d):
+    n = 7
+    a = (rand(rng, (2, 1, n, n), d["T"], -1, 1) + n * np.eye(n)).astype(np_of(d["T"]))
+    return Case([a, rand(rng, (3, n, 4), d["T"])], {"lower": False, "adjoint": True}, "tol", k=n,
+                rtol=1e-5)
+
+
 U = unary
 EX = "exact"
 RECIPES = {
@@ -467,6 +489,11 @@ RECIPES = {
     "StatelessRandomUniformIntV2": stateless(True, "int"),
     "StatelessRandomGetKeyCounter": key_counter(False), "StatelessRandomGetKeyCounterAlg": key_counter(True),
     "StatelessRandomGetAlg": get_alg,
+    **{op: fft(r) for r, ops in ((1, ("FFT", "IFFT")), (2, ("FFT2D", "IFFT2D")), (3, ("FFT3D", "IFFT3D")))
+       for op in ops},
+    **{op: fft(r, "r2c") for r, op in ((1, "RFFT"), (2, "RFFT2D"), (3, "RFFT3D"))},
+    **{op: fft(r, "c2r") for r, op in ((1, "IRFFT"), (2, "IRFFT2D"), (3, "IRFFT3D"))},
+    "MatrixTriangularSolve": triangular_solve,
     # TF's own GPU registrations that are plain identities: swept too.
     **{op: identity for op in ("Identity", "StopGradient", "PreventGradient", "DebugGradientIdentity",
                                )}, "PlaceholderWithDefault": placeholder, "_EagerConst": eager_const,
@@ -567,7 +594,7 @@ def compare(out, ref, case, dtype):
         ok = np.array_equal(o, r, equal_nan=True)
         return ok, 0.0, 0.0, "" if ok else "not exact (max abs %.3g)" % np.nanmax(np.abs(o - r))
     atol, rtol = TOL.get(out.dtype.name, TOL["float32"])
-    if case.rtol and out.dtype.name == "float32":
+    if case.rtol and out.dtype.name in ("float32", "complex64"):
         rtol = case.rtol
     atol *= max(1.0, np.sqrt(case.k))
     fin = np.isfinite(o) & np.isfinite(r)

@@ -233,4 +233,8 @@ def variants():
     for t in INTS:
         rows.append(("random_uniform_int_%s" % t, "random.comp",
                      dict(_types(t), DIST_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
+    # FFT family (fft.comp: one Stockham stage, complex64 as vec2) and
+    # MatrixTriangularSolve (trisolve.comp).
+    rows.append(("fft_c64", "fft.comp", {"T": "float", "C": "float"}))
+    rows.append(("trisolve_f32", "trisolve.comp", _types("f32")))
     return rows
