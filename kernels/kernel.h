@@ -181,6 +181,7 @@ void RegisterEinsumKernels();
 // FFT family and linear algebra (h-fft)
 void RegisterFftKernels();
 void RegisterLinalgKernels();
+void RegisterComplexKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -1,8 +1,9 @@
 // MatrixTriangularSolve (float32; lower/upper, adjoint, broadcast batch dims
 // as TF 2.x's MatMulBCast) on shaders/trisolve.comp ("trisolve_f32"): blocked
 // substitution, kBlock rows at a time: an update of the block's rows by the
-// rows solved so far (one invocation per batch, row and column), then the
-// block's own substitution (one invocation per batch and column). Only the
+// rows solved so far (one invocation per batch, row and column; a dispatch per
+// kUpdateChunk of them), then the block's own substitution (one invocation per
+// batch and column). Only the
 // chosen triangle is read. A zero on the diagonal gives inf/nan, as on the
 // CPU (no error).
 #include <algorithm>
@@ -15,13 +16,14 @@ namespace tfmp {
 namespace {
 
 constexpr int64_t kBlock = 64;
+constexpr int64_t kUpdateChunk = 512;  // terms of the update per dispatch
 constexpr int kMaxBatchDims = 4;
 
 enum : uint32_t { kAdj = 1, kRev = 2, kSolve = 4 };
 
 struct TriSolvePush {
   uint64_t a, b, x;
-  uint32_t count, n, ncols, r0, r1, flags, rank;
+  uint32_t count, n, ncols, r0, r1, v0, v1, flags, rank;
   uint32_t dims[kMaxBatchDims];
   uint32_t a_stride[kMaxBatchDims];
   uint32_t b_stride[kMaxBatchDims];
@@ -128,7 +130,13 @@ class MatrixTriangularSolveOp : public OpKernel {
         p.flags = base;
         int64_t count = inner_batch * (p.r1 - p.r0) * ncols;
         p.count = static_cast<uint32_t>(count);
-        ctx.Dispatch("trisolve_f32", p, OpContext::GridFor(count));
+        int64_t v0 = 0;
+        do {  // the first chunk also copies b (r0 == 0: nothing else)
+          p.v0 = static_cast<uint32_t>(v0);
+          p.v1 = static_cast<uint32_t>(std::min(r0, v0 + kUpdateChunk));
+          ctx.Dispatch("trisolve_f32", p, OpContext::GridFor(count));
+          v0 += kUpdateChunk;
+        } while (v0 < r0);
         p.flags = base | kSolve;
         count = inner_batch * ncols;
         p.count = static_cast<uint32_t>(count);

@@ -26,6 +26,7 @@ void RegisterAllKernels() {
   RegisterEinsumKernels();
   RegisterFftKernels();
   RegisterLinalgKernels();
+  RegisterComplexKernels();
 }
 
 }  // namespace tfmp

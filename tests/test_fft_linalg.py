@@ -1,5 +1,5 @@
-"""FFT, IFFT, RFFT, IRFFT (1D/2D/3D, complex64) and MatrixTriangularSolve
-against TF's CPU kernels on fresh random inputs."""
+"""FFT, IFFT, RFFT, IRFFT (1D/2D/3D, complex64), MatrixTriangularSolve and the
+complex64 elementwise ops against TF's CPU kernels on fresh random inputs."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -203,7 +203,7 @@ def test_triangular_solve(lower, adjoint, n, rng):
 
 @pytest.mark.parametrize("lower,adjoint", FLAGS)
 def test_triangular_solve_large(lower, adjoint, rng):
-    n = 400  # several blocks and a long update loop
+    n = 600  # several blocks, and updates in more than one chunk (kUpdateChunk in linalg.cc)
     a = tf.constant(well_conditioned((n, n), rng))
     b = tf.constant(rng.uniform(-3, 3, (n, 3)).astype(np.float32))
     solve_close(*both(solve(lower, adjoint), a, b))
@@ -266,3 +266,40 @@ def test_triangular_solve_bad_input(shapes):
         assert "MatrixTriangularSolve" in str(e.value)
     assert errors[0] is errors[1] is tf.errors.InvalidArgumentError
     solve_close(*both(solve(True, False), tf.eye(3), tf.ones((3, 1))))
+
+
+# --- complex64 elementwise -----------------------------------------------------------
+
+@pytest.mark.parametrize("op", ["Real", "Imag", "Conj", "ComplexAbs"])
+@pytest.mark.parametrize("shape", [(), (7,), (3, 1025), (0, 4)], ids=str)
+def test_complex_unary(op, shape, rng):
+    x = crandom(shape, rng)
+    if x.size >= 8:
+        x.flat[:8] = np.array([np.inf + 1j, -np.inf * 1j, np.nan + 1j, 1 + np.nan * 1j, 0, -0.0 - 0j,
+                               3e38 + 3e38j, 1e-30 + 1e-30j], np.complex64)  # no overflow, no underflow
+    out, ref = both(raw_op(op), tf.constant(x))
+    out, ref = out.numpy(), ref.numpy()
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    if op == "ComplexAbs":
+        np.testing.assert_allclose(out, ref, rtol=1e-6)
+    else:
+        np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("shapes", [((5, 3), (5, 3)), ((), (4,)), ((4, 1, 3), (2, 1)), ((0, 3), (3,))],
+                         ids=str)
+def test_complex(shapes, rng):
+    a = tf.constant(rng.uniform(-3, 3, shapes[0]).astype(np.float32))
+    b = tf.constant(rng.uniform(-3, 3, shapes[1]).astype(np.float32))
+    out, ref = both(lambda x, y: tf.raw_ops.Complex(real=x, imag=y), a, b)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        on(GPU, lambda x, y: tf.raw_ops.Complex(real=x, imag=y), tf.zeros((2, 3)), tf.zeros((4,)))
+
+
+def test_complex_ops_compose(rng):
+    # a complex pipeline that stays on the device: Complex -> FFT -> ComplexAbs
+    re, im = (tf.constant(rng.uniform(-1, 1, (3, 64)).astype(np.float32)) for _ in range(2))
+    f = lambda a, b: tf.math.abs(tf.signal.fft(tf.complex(a, b)))
+    out, ref = both(f, re, im)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)

@@ -5,12 +5,13 @@
 // T x = b with T[u][v] = M[p(u)][p(v)], where M is the matrix or its
 // transpose (F_ADJ) and p(u) = n-1-u when M is upper triangular (F_REV).
 // Rows [r0, r1) are one block:
-//   update (one invocation per batch, row and column):
-//     x[u] = b[u] - sum_{v < r0} T[u][v] x[v]
+//   update (one invocation per batch, row and column), v0 < v1 <= r0 in
+//   chunks (one dispatch each) that keep the loop bounded whatever n:
+//     x[u] = (v0 == 0 ? b[u] : x[u]) - sum_{v0 <= v < v1} T[u][v] x[v]
 //   solve (one invocation per batch and column), in place:
 //     x[u] = (x[u] - sum_{r0 <= v < u} T[u][v] x[v]) * (1 / T[u][u])
 // (a reciprocal, as Eigen's solver on the CPU: a zero diagonal gives inf/nan).
-// Loops stay bounded: the update's by n, the solve's by the block size.
+// Loops stay bounded: the update's by the chunk, the solve's by the block size.
 // Batch dims: up to 4 (collapsed by the host) with a stride per operand, 0
 // where it broadcasts.
 #include "common.glsl"
@@ -29,6 +30,8 @@ layout(push_constant) uniform Push {
   uint ncols;
   uint r0;
   uint r1;
+  uint v0;
+  uint v1;
   uint flags;
   uint rank;
   uint dims[4];
@@ -60,8 +63,8 @@ void main() {
     const uint x_off = z * pc.n * pc.ncols + col;
     if (!solve) {
       const uint u = pc.r0 + t % rows;
-      C s = C(pc.b.v[b_off + perm(u) * pc.ncols + col]);
-      for (uint v = 0u; v < pc.r0; ++v) s -= tri(a_off, u, v) * C(pc.x.v[x_off + perm(v) * pc.ncols]);
+      C s = C(pc.v0 == 0u ? pc.b.v[b_off + perm(u) * pc.ncols + col] : pc.x.v[x_off + perm(u) * pc.ncols]);
+      for (uint v = pc.v0; v < pc.v1; ++v) s -= tri(a_off, u, v) * C(pc.x.v[x_off + perm(v) * pc.ncols]);
       pc.x.v[x_off + perm(u) * pc.ncols] = T(s);
     } else {
       for (uint u = pc.r0; u < pc.r1; ++u) {

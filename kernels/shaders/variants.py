@@ -13,6 +13,7 @@ DTYPES = {
     "i32": ("int", "int", "int"),
     "i64": ("int64_t", "int64_t", "int64_t"),
     "bool": ("uint8_t", "int", "int"),
+    "c64": ("vec2", "vec2", "vec2"),  # complex64 as (real, imag)
 }
 FLOATS = ["f32", "f16"]
 NUMBERS = ["f32", "f16", "i32", "i64"]
@@ -237,4 +238,12 @@ def variants():
     # MatrixTriangularSolve (trisolve.comp).
     rows.append(("fft_c64", "fft.comp", {"T": "float", "C": "float"}))
     rows.append(("trisolve_f32", "trisolve.comp", _types("f32")))
+    # complex64 elementwise (complex.cc). |x| as std::abs: scaled, so no overflow.
+    m = "max(abs(x.x), abs(x.y))"
+    cabs = ("((isinf(x.x) || isinf(x.y)) ? INF_F : ((isnan(x.x) || isnan(x.y)) ? NAN_F : "
+            "(%s == 0.0 ? 0.0 : %s * length(x / %s))))" % (m, m, m))
+    for op, out, expr in (("real", "f32", "x.x"), ("imag", "f32", "x.y"),
+                          ("conj", "c64", "vec2(x.x, -x.y)"), ("complex_abs", "f32", cabs)):
+        rows.append(("%s_c64" % op, "unary.comp", dict(_types("c64", out), OP=expr)))
+    rows.append(("complex_f32", "binary.comp", dict(_types("f32", "c64"), OP="vec2(a, b)")))
     return rows
