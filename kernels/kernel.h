@@ -182,6 +182,10 @@ void RegisterEinsumKernels();
 void RegisterPadKernels();
 void RegisterResizeKernels();
 void RegisterOptimizerKernels();
+// FFT family and linear algebra (h-fft)
+void RegisterFftKernels();
+void RegisterLinalgKernels();
+void RegisterComplexKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -28,6 +28,9 @@ void RegisterAllKernels() {
   RegisterPadKernels();
   RegisterResizeKernels();
   RegisterOptimizerKernels();
+  RegisterFftKernels();
+  RegisterLinalgKernels();
+  RegisterComplexKernels();
 }
 
 }  // namespace tfmp

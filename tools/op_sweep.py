@@ -470,6 +470,31 @@ def resize(kind):
             return Case([rand(rng, (2, 9, 4, 3), d["T"]), np.array([5, 7], np.int32)], attrs, "exact")
         return Case([rand(rng, (2, 5, 7, 3), d["T"]), np.array([9, 4], np.int32)], attrs, "exact")
     return build
+# FFT family (complex64), MatrixTriangularSolve and complex64 elementwise ops.
+def own_rng(build):
+    """A recipe on its own random stream: adding it leaves the other recipes' inputs as they were."""
+    return lambda rng, d: build(np.random.default_rng(7), d)
+
+
+def fft(rank, kind="c2c"):
+    shape = {1: (3, 12), 2: (3, 6, 10), 3: (2, 4, 6, 5)}[rank]
+
+    def build(rng, d):
+        if kind == "c2c":
+            return Case([rand(rng, shape, d["Tcomplex"])], {}, "tol", k=4 * int(np.prod(shape[-rank:])))
+        lengths = np.array(shape[-rank:], np.int32) - 1  # inputs longer than fft_length: cropped
+        if kind == "r2c":
+            return Case([rand(rng, shape, d["Treal"]), lengths], {}, "tol", k=4 * int(np.prod(lengths)))
+        lengths[-1] = 2 * (shape[-1] - 2)  # the input holds more than lengths[-1] / 2 + 1 terms
+        return Case([rand(rng, shape, d["Tcomplex"]), lengths], {}, "tol", k=4 * int(np.prod(lengths)))
+    return build
+
+
+def triangular_solve(rng, d):
+    n = 7
+    a = (rand(rng, (2, 1, n, n), d["T"], -1, 1) + n * np.eye(n)).astype(np_of(d["T"]))
+    return Case([a, rand(rng, (3, n, 4), d["T"])], {"lower": False, "adjoint": True}, "tol", k=n,
+                rtol=1e-5)
 
 
 U = unary
@@ -529,6 +554,13 @@ RECIPES = {
     "StatelessRandomUniformFullInt": stateless(False), "StatelessRandomUniformFullIntV2": stateless(True),
     "RandomUniform": seeded(), "RandomStandardNormal": seeded(), "TruncatedNormal": seeded(),
     "RandomUniformInt": seeded("int"),
+    **{op: own_rng(fft(r)) for r, ops in ((1, ("FFT", "IFFT")), (2, ("FFT2D", "IFFT2D")),
+                                          (3, ("FFT3D", "IFFT3D"))) for op in ops},
+    **{op: own_rng(fft(r, "r2c")) for r, op in ((1, "RFFT"), (2, "RFFT2D"), (3, "RFFT3D"))},
+    **{op: own_rng(fft(r, "c2r")) for r, op in ((1, "IRFFT"), (2, "IRFFT2D"), (3, "IRFFT3D"))},
+    "MatrixTriangularSolve": own_rng(triangular_solve),
+    **{op: own_rng(U(check=EX)) for op in ("Real", "Imag", "Conj")}, "ComplexAbs": own_rng(U()),
+    "Complex": own_rng(binary(check=EX)),
     # TF's own GPU registrations that are plain identities: swept too.
     **{op: identity for op in ("Identity", "StopGradient", "PreventGradient", "DebugGradientIdentity",
                                )}, "PlaceholderWithDefault": placeholder, "_EagerConst": eager_const,

@@ -13,6 +13,7 @@ DTYPES = {
     "i32": ("int", "int", "int"),
     "i64": ("int64_t", "int64_t", "int64_t"),
     "bool": ("uint8_t", "int", "int"),
+    "c64": ("vec2", "vec2", "vec2"),  # complex64 as (real, imag)
 }
 FLOATS = ["f32", "f16"]
 NUMBERS = ["f32", "f16", "i32", "i64"]
@@ -291,6 +292,18 @@ def variants():
                      dict(_types(t), DIST_INT="1", FULL_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
     # Stateful RNG state variables: read the state aside and advance its counter.
     rows.append(("rng_skip", "rng_skip.comp", {"T": "uint64_t", "C": "uint64_t"}))
+    # FFT family (fft.comp: one Stockham stage, complex64 as vec2) and
+    # MatrixTriangularSolve (trisolve.comp).
+    rows.append(("fft_c64", "fft.comp", {"T": "float", "C": "float"}))
+    rows.append(("trisolve_f32", "trisolve.comp", _types("f32")))
+    # complex64 elementwise (complex.cc). |x| as std::abs: scaled, so no overflow.
+    m = "max(abs(x.x), abs(x.y))"
+    cabs = ("((isinf(x.x) || isinf(x.y)) ? INF_F : ((isnan(x.x) || isnan(x.y)) ? NAN_F : "
+            "(%s == 0.0 ? 0.0 : %s * length(x / %s))))" % (m, m, m))
+    for op, out, expr in (("real", "f32", "x.x"), ("imag", "f32", "x.y"),
+                          ("conj", "c64", "vec2(x.x, -x.y)"), ("complex_abs", "f32", cabs)):
+        rows.append(("%s_c64" % op, "unary.comp", dict(_types("c64", out), OP=expr)))
+    rows.append(("complex_f32", "binary.comp", dict(_types("f32", "c64"), OP="vec2(a, b)")))
     # --- Pad / MirrorPad / MirrorPadGrad (pad.comp) and image resizing (resize.comp) ---
     # Forward padding and nearest-neighbor resizing move bits: by element size.
     for bits, store in _BITS:
