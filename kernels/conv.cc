@@ -90,19 +90,14 @@ bool Geometry(OpContext& ctx, const ConvAttrs& a, const Shape& x, const Shape& w
   const int s = a.spatial;
   const int64_t in_c = x[a.c_dim()], w_in = w[s], w_out = w[s + 1];
   if (w_in != in_c) {
-    if (w_in > 0 && in_c % w_in == 0 && s == 2)  // TF's CPU Conv3D has no groups either
+    // Grouped: a missing feature for Conv2D; TF's CPU Conv3D rejects them as invalid.
+    if (w_in > 0 && in_c % w_in == 0 && s == 2)
       ctx.Fail(TF_UNIMPLEMENTED, "grouped convolutions are not supported on this device yet");
     else
       ctx.Fail(TF_INVALID_ARGUMENT, "input depth must be evenly divisible by filter depth: " +
                                         std::to_string(in_c) + " vs " + std::to_string(w_in));
     return false;
   }
-  for (int64_t v : w)
-    if (v > 0xffff) {
-      ctx.Fail(TF_UNIMPLEMENTED, "filter dimensions above 65535 are not supported on this "
-                                 "device: " + ShapeString(w));
-      return false;
-    }
   *p = ConvPush{};
   *out_shape = Shape(rank);
   (*out_shape)[0] = x[0];

@@ -116,6 +116,8 @@ def test_conv3d_rejects_bad_input():
     expect_same_error(conv("VALID"), x, tf.ones([6, 2, 2, 3, 4]))  # filter larger than input
     expect_same_error(conv(), x, tf.ones([2, 2, 2, 3, 0]))  # filter without elements
     expect_same_error(conv(dilations=[2, 1, 1, 1, 1]), x, w)  # dilation in the batch dimension
+    expect_same_error(lambda t, f: tf.raw_ops.Conv3D(input=t, filter=f, strides=[1, 0, 1, 1, 1],
+                                                     padding="SAME"), x, w)
     # TF's oneDNN CPU kernel (the default) checks none of these; its Eigen one
     # (TF_ENABLE_ONEDNN_OPTS=0) raises InvalidArgument as the device does.
     invalid = tf.errors.InvalidArgumentError
