@@ -11,31 +11,40 @@
 
 namespace tfmp {
 
-// The attributes every sliding-window op has (Conv2D, DepthwiseConv2dNative,
-// the pools), read once; each family validates them as its TF kernels do.
+// The attributes every sliding-window op has (Conv2D, Conv3D,
+// DepthwiseConv2dNative, the pools), read once; each family validates them as
+// its TF kernels do. `spatial` is the number of spatial dimensions (2 or 3:
+// data formats NHWC / NCHW or NDHWC / NCDHW).
 struct WindowAttrs {
-  bool nchw = false;
+  int spatial = 2;
+  bool nchw = false;  // channels first (NCHW, NCDHW)
   std::string padding;
   std::vector<int64_t> strides, dilations, explicit_paddings;
 
   // False (and the op fails) on an unknown data_format. Attributes an op does
   // not have are left empty (dilations: all 1).
-  bool ParseCommon(OpConstruction& c) {
-    const std::string format = c.GetString("data_format", "NHWC");
-    if (format != "NHWC" && format != "NCHW") {
+  bool ParseCommon(OpConstruction& c, int spatial_dims = 2) {
+    spatial = spatial_dims;
+    const std::string last = spatial == 3 ? "NDHWC" : "NHWC";
+    const std::string first = spatial == 3 ? "NCDHW" : "NCHW";
+    const std::string format = c.GetString("data_format", last);
+    if (format != last && format != first) {
       c.Fail(TF_INVALID_ARGUMENT, "Invalid data format");
       return false;
     }
-    nchw = format == "NCHW";
+    nchw = format == first;
     padding = c.GetString("padding");
     strides = c.GetIntList("strides", {});
-    dilations = c.GetIntList("dilations", {1, 1, 1, 1});
+    dilations = c.GetIntList("dilations", std::vector<int64_t>(spatial + 2, 1));
     explicit_paddings = c.GetIntList("explicit_paddings", {});
     return true;
   }
-  int h_dim() const { return nchw ? 2 : 1; }
-  int w_dim() const { return nchw ? 3 : 2; }
-  int c_dim() const { return nchw ? 1 : 3; }
+  int rank() const { return spatial + 2; }
+  // Dimension index of spatial dimension i (0: the outermost, D or H).
+  int spatial_dim(int i) const { return (nchw ? 2 : 1) + i; }
+  int h_dim() const { return spatial_dim(spatial - 2); }
+  int w_dim() const { return spatial_dim(spatial - 1); }
+  int c_dim() const { return nchw ? 1 : spatial + 1; }
 };
 
 // Output size and leading padding of one spatial dim of a window of size k,

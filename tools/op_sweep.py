@@ -569,6 +569,50 @@ RECIPES = {
     "ResizeBilinear": resize("bilinear"), "ResizeBilinearGrad": resize("bilinear_grad"),
     "ResizeNearestNeighbor": resize("nearest"), "ResizeNearestNeighborGrad": resize("nearest_grad"),
 }
+# --- 3-D convolutions and pooling (kernels/conv.cc, kernels/pooling.cc) ---
+CONV3D = {"strides": [1, 1, 2, 1, 1], "padding": "SAME"}
+POOL3D = {"ksize": [1, 2, 3, 3, 1], "strides": [1, 2, 2, 2, 1], "padding": "SAME"}
+
+
+def conv3d(kind):
+    def build(rng, d):
+        t = d["T"]
+        x, w = rand(rng, (2, 5, 9, 7, 3), t, -1, 1), rand(rng, (2, 3, 3, 3, 4), t, -1, 1)
+        dy = rand(rng, (2, 5, 5, 7, 4), t, -1, 1)
+        ins = {"fwd": [x, w], "input": [np.array(x.shape, np.int32), w, dy],
+               "filter": [x, np.array(w.shape, np.int32), dy]}[kind]
+        k = {"fwd": 54, "input": 72, "filter": 350}[kind]  # reduction lengths
+        return Case(ins, dict(CONV3D), "tol", k=k, rtol=1e-5)
+    return build
+
+
+def pool3d(kind):
+    def build(rng, d):
+        t = d["T"]
+        shape = (2, 4, 7, 6, 3)
+        x = (np.argsort(rng.random(np.prod(shape))).reshape(shape) / 64.0).astype(np_of(t))  # no ties
+        dy = rand(rng, (2, 2, 4, 3, 3), t)
+        if kind == "max":  # float16: against float32 on the CPU (no float16 kernel there)
+            return Case([x], dict(POOL3D), "exact" if t == "float32" else "tol")
+        if kind == "avg":
+            return Case([x], dict(POOL3D), "tol", k=18)
+        if kind == "maxgrad":
+            import tensorflow as tf
+            with tf.device(CPU):  # the CPU has no float16 MaxPool3D
+                y = tf.raw_ops.MaxPool3D(input=x.astype(np.float32), **POOL3D).numpy().astype(x.dtype)
+            return Case([x, y, dy], dict(POOL3D), "tol", k=18)
+        return Case([np.array(shape, np.int32), dy], dict(POOL3D), "tol", k=18)  # avg grad
+    return build
+
+
+RECIPES.update({
+    "Conv3D": conv3d("fwd"), "Conv3DBackpropInputV2": conv3d("input"),
+    "Conv3DBackpropFilterV2": conv3d("filter"),
+    "MaxPool3D": pool3d("max"), "AvgPool3D": pool3d("avg"), "MaxPool3DGrad": pool3d("maxgrad"),
+    "AvgPool3DGrad": pool3d("avggrad"),
+})
+# --- end of 3-D convolutions and pooling ---
+
 SPECIAL = {"AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp", "QueueIsClosedV2", "Copy"}
 
 # Optimizer and scatter updates of variables (kernels/optimizers.cc): stateful, so

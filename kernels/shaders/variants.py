@@ -244,14 +244,18 @@ def variants():
                               **({"IDX(x)": "int64_t(uint(x))"} if it == "u8" else {}))))
     for t in CAST_TYPES:
         rows.append(("select_%s" % t, "select.comp", _types(t)))
-    # Convolutions as implicit GEMMs; the filter gradient may write float32
+    # Convolutions (2-D and 3-D: one shader, SPATIAL3 adds the depth
+    # dimension) as implicit GEMMs; the filter gradient may write float32
     # partial sums (split K) that the host adds up.
-    for t in FLOATS:
-        rows.append(("conv2d_fwd_%s" % t, "conv2d.comp", dict(_types(t), FWD="1")))
-        rows.append(("conv2d_bwd_input_%s" % t, "conv2d.comp", dict(_types(t), BWD_INPUT="1")))
-        rows.append(("conv2d_bwd_filter_%s" % t, "conv2d.comp", dict(_types(t), BWD_FILTER="1")))
-        rows.append(("conv2d_bwd_filter_%s_to_f32" % t, "conv2d.comp",
-                     dict(_types(t, "f32"), BWD_FILTER="1")))
+    for conv, spatial in (("conv2d", {}), ("conv3d", {"SPATIAL3": "1"})):
+        for t in FLOATS:
+            rows.append(("%s_fwd_%s" % (conv, t), "conv.comp", dict(_types(t), FWD="1", **spatial)))
+            rows.append(("%s_bwd_input_%s" % (conv, t), "conv.comp",
+                         dict(_types(t), BWD_INPUT="1", **spatial)))
+            rows.append(("%s_bwd_filter_%s" % (conv, t), "conv.comp",
+                         dict(_types(t), BWD_FILTER="1", **spatial)))
+            rows.append(("%s_bwd_filter_%s_to_f32" % (conv, t), "conv.comp",
+                         dict(_types(t, "f32"), BWD_FILTER="1", **spatial)))
     # Depthwise convolutions, direct. A long reduction (the filter gradient's;
     # the others' only for huge filters) is split into float32 partial sums
     # that the host adds up: "<token>_to_f32" for float16 (float32 partials
@@ -263,9 +267,14 @@ def variants():
             if t != "f32":
                 rows.append(("depthwise_%s_%s_to_f32" % (mode, t), "depthwise_conv.comp",
                              dict(_types(t, "f32"), **{mode.upper(): "1"})))
-    for t in FLOATS:
-        for mode in ("max_fwd", "avg_fwd", "max_bwd", "avg_bwd"):
-            rows.append(("pool_%s_%s" % (mode, t), "pool.comp", dict(_types(t), **{mode.upper(): "1"})))
+    # 2-D and 3-D pooling (pool.comp; SPATIAL3 adds the depth dimension).
+    # MaxPool3DGrad routes the gradient as TF's CPU kernel does (TIES).
+    for pool, spatial in (("pool", {}), ("pool3d", {"SPATIAL3": "1"})):
+        for t in FLOATS:
+            for mode in ("max_fwd", "avg_fwd", "max_bwd", "avg_bwd"):
+                ties = {"TIES": "1"} if spatial and mode == "max_bwd" else {}
+                rows.append(("%s_%s_%s" % (pool, mode, t), "pool.comp",
+                             dict(_types(t), **{mode.upper(): "1"}, **spatial, **ties)))
     for t in FLOATS:
         rows.append(("softmax_%s" % t, "softmax.comp", _types(t)))
         rows.append(("log_softmax_%s" % t, "softmax.comp", dict(_types(t), LOG="1")))

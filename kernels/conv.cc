@@ -1,0 +1,346 @@
+// Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter (NHWC or NCHW
+// activations, HWIO filters, strides, dilations, SAME/VALID/EXPLICIT padding)
+// and Conv3D, Conv3DBackpropInputV2 and Conv3DBackpropFilterV2 (NDHWC or
+// NCDHW, DHWIO filters, SAME/VALID) as implicit GEMMs of one shader;
+// _FusedConv2D (what TF's remapper makes of Conv2D + BiasAdd [+ Add]
+// [+ activation] on GPUs) with the epilogue in the same dispatch. Shader:
+// shaders/conv.comp ("conv<2|3>d_<mode>_<dtype>").
+#include <algorithm>
+#include <vector>
+
+#include "kernels/kernel.h"
+#include "kernels/reduction.h"
+#include "kernels/window.h"
+
+namespace tfmp {
+namespace {
+
+// Spatial sizes are (d, h, w); 2-D convolutions have depth 1.
+struct ConvPush {
+  uint64_t a, b, c;
+  uint32_t M, K;  // N: out_c, or in_c for the input gradient
+  uint32_t in_c, out_c;
+  uint32_t in[3], out[3], k[3];
+  uint32_t stride_dil[3];  // stride | dilation << 16
+  int32_t pad[3];
+  uint32_t k_chunk;
+  uint32_t flags;  // activation (bits 0-7) | channels first (bit 8)
+  float alpha;     // LeakyRelu's
+  uint64_t bias, side;  // _FusedConv2D's epilogue inputs (0: none)
+};
+static_assert(sizeof(ConvPush) <= 128, "push constants are limited to 128 bytes");
+
+constexpr uint32_t kTile = 64;
+// Longest K range one workgroup sums (keeps loops short on every device).
+constexpr uint32_t kMaxKChunk = 16384;
+
+// Attributes and window geometry shared by the ops of both ranks (TF's
+// conv_ops.cc and conv_ops_3d.cc).
+struct ConvAttrs : WindowAttrs {
+  void Parse(OpConstruction& c, int spatial_dims) {
+    if (!ParseCommon(c, spatial_dims)) return;
+    const std::string r = std::to_string(rank());
+    if (strides.size() != static_cast<size_t>(rank()) ||
+        dilations.size() != static_cast<size_t>(rank())) {
+      c.Fail(TF_INVALID_ARGUMENT, "Sliding window strides and dilations must have " + r + " elements");
+      return;
+    }
+    // TF's Conv2D says Unimplemented here, its Conv3D InvalidArgument.
+    const TF_Code unsupported = spatial == 2 ? TF_UNIMPLEMENTED : TF_INVALID_ARGUMENT;
+    const int n = 0, ch = c_dim();
+    if (strides[n] != 1 || strides[ch] != 1)
+      c.Fail(unsupported, "Current implementation does not yet support strides in the batch "
+                          "and depth dimensions.");
+    if (dilations[n] != 1 || dilations[ch] != 1)
+      c.Fail(unsupported, "Current implementation does not yet support dilations in the "
+                          "batch and depth dimensions.");
+    for (int i = 0; i < spatial; ++i)
+      if (strides[spatial_dim(i)] <= 0 || dilations[spatial_dim(i)] <= 0) {
+        c.Fail(TF_INVALID_ARGUMENT, "Spatial strides and dilations should be larger than 0.");
+        return;
+      }
+    if (padding == "EXPLICIT" && explicit_paddings.size() != 2 * static_cast<size_t>(rank()))
+      c.Fail(TF_INVALID_ARGUMENT, "explicit_paddings attribute must contain " +
+                                      std::to_string(2 * rank()) + " values");
+  }
+};
+
+bool Window(OpContext& ctx, const ConvAttrs& a, int dim, int64_t in, int64_t k, int64_t* out,
+            int64_t* pad_before) {
+  const bool expl = a.padding == "EXPLICIT";
+  return WindowedOutputSize(ctx, in, k, a.strides[dim], a.dilations[dim], a.padding,
+                            expl ? a.explicit_paddings[2 * dim] : 0,
+                            expl ? a.explicit_paddings[2 * dim + 1] : 0, out, pad_before);
+}
+
+// Fills the geometry of the push constants from the input and filter shapes;
+// *out_shape receives the output's shape in the activations' layout.
+bool Geometry(OpContext& ctx, const ConvAttrs& a, const Shape& x, const Shape& w, ConvPush* p,
+              Shape* out_shape) {
+  const size_t rank = a.rank();
+  const std::string r = std::to_string(rank);
+  if (x.size() != rank) {
+    ctx.Fail(TF_INVALID_ARGUMENT, "input must be " + r + "-dimensional: " + ShapeString(x));
+    return false;
+  }
+  if (w.size() != rank) {
+    ctx.Fail(TF_INVALID_ARGUMENT, "filter must be " + r + "-dimensional: " + ShapeString(w));
+    return false;
+  }
+  const int s = a.spatial;
+  const int64_t in_c = x[a.c_dim()], w_in = w[s], w_out = w[s + 1];
+  if (w_in != in_c) {
+    // Grouped: a missing feature for Conv2D; TF's CPU Conv3D rejects them as invalid.
+    if (w_in > 0 && in_c % w_in == 0 && s == 2)
+      ctx.Fail(TF_UNIMPLEMENTED, "grouped convolutions are not supported on this device yet");
+    else
+      ctx.Fail(TF_INVALID_ARGUMENT, "input depth must be evenly divisible by filter depth: " +
+                                        std::to_string(in_c) + " vs " + std::to_string(w_in));
+    return false;
+  }
+  *p = ConvPush{};
+  *out_shape = Shape(rank);
+  (*out_shape)[0] = x[0];
+  (*out_shape)[a.c_dim()] = w_out;
+  const int first = 3 - s;  // 2-D: depth 1
+  for (int i = 0; i < 3; ++i) {
+    p->in[i] = p->out[i] = p->k[i] = 1;
+    p->stride_dil[i] = 1 | 1 << 16;
+  }
+  for (int i = 0; i < s; ++i) {
+    const int dim = a.spatial_dim(i);
+    int64_t out, pad;
+    if (!Window(ctx, a, dim, x[dim], w[i], &out, &pad)) return false;
+    if (a.strides[dim] > 0xffff || a.dilations[dim] > 0xffff) {
+      ctx.Fail(TF_UNIMPLEMENTED, "strides and dilations above 65535 are not supported on this "
+                                 "device");
+      return false;
+    }
+    (*out_shape)[dim] = out;
+    p->in[first + i] = static_cast<uint32_t>(x[dim]);
+    p->out[first + i] = static_cast<uint32_t>(out);
+    p->k[first + i] = static_cast<uint32_t>(w[i]);
+    p->stride_dil[first + i] = static_cast<uint32_t>(a.strides[dim] | a.dilations[dim] << 16);
+    p->pad[first + i] = static_cast<int32_t>(pad);
+  }
+  p->in_c = static_cast<uint32_t>(in_c);
+  p->out_c = static_cast<uint32_t>(w_out);
+  p->flags = a.nchw ? 0x100 : 0;
+  for (int64_t v : {NumElements(x), NumElements(w), NumElements(*out_shape)})
+    if (!ctx.CheckElements(v)) return false;
+  return true;
+}
+
+uint32_t SpatialProduct(const uint32_t (&v)[3]) { return v[0] * v[1] * v[2]; }
+
+// Shader token of `mode` for this rank and dtype: "conv3d_fwd_f16".
+std::string Token(const ConvAttrs& a, const char* mode, TF_DataType t) {
+  return std::string(a.spatial == 3 ? "conv3d_" : "conv2d_") + mode + "_" + DtypeToken(t);
+}
+
+void DispatchGemm(OpContext& ctx, const std::string& kernel, const ConvPush& p, uint32_t n,
+                  uint32_t splits = 1) {
+  ctx.Dispatch(kernel, p, (n + kTile - 1) / kTile, (p.M + kTile - 1) / kTile, splits);
+}
+
+// The epilogue activations the shader knows, by TF op name.
+constexpr struct {
+  const char* op;
+  uint32_t code;
+} kActivations[] = {{"Relu", 1}, {"Relu6", 2}, {"Elu", 3}, {"LeakyRelu", 4},
+                    {"Tanh", 5}, {"Sigmoid", 6}};
+
+// Conv2D / Conv3D (kSpatial 2 / 3), and _FusedConv2D (kFused) whose
+// fused_ops are BiasAdd, optionally Add (a residual input), optionally one
+// activation.
+template <int kSpatial, bool kFused>
+class ConvOp : public OpKernel {
+ public:
+  explicit ConvOp(OpConstruction& c) : dtype_(c.GetType("T")) {
+    attrs_.Parse(c, kSpatial);
+    if (!kFused) return;
+    std::vector<std::string> ops = c.GetStringList("fused_ops");
+    alpha_ = c.GetFloat("leakyrelu_alpha", 0.2f);
+    if (c.GetString("filter_format", "HWIO") != "HWIO")
+      c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D: only HWIO filters are supported on this device");
+    size_t i = 0;
+    if (i < ops.size() && ops[i] == "BiasAdd") has_bias_ = true, ++i;
+    if (i < ops.size() && ops[i] == "Add") has_side_ = true, ++i;
+    if (i < ops.size())
+      for (const auto& a : kActivations)
+        if (ops[i] == a.op) {
+          act_ = a.code;
+          ++i;
+          break;
+        }
+    if (!has_bias_ || i != ops.size()) {
+      std::string list;
+      for (const auto& o : ops) list += (list.empty() ? "" : ",") + o;
+      c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D with fused_ops [" + list +
+                                   "] is not supported on this device yet");
+    }
+  }
+
+  void Compute(OpContext& ctx) override {
+    Tensor x = ctx.input(0), w = ctx.input(1);
+    Tensor bias = kFused ? ctx.input(2) : Tensor();
+    Tensor side = kFused && has_side_ ? ctx.input(3) : Tensor();
+    if (!ctx.ok()) return;
+    ConvPush p;
+    Shape out;
+    if (!Geometry(ctx, attrs_, x.shape(), w.shape(), &p, &out)) return;
+    if (kSpatial == 3 && w.num_elements() == 0) {  // as TF's Conv3D
+      ctx.Fail(TF_INVALID_ARGUMENT, "filter must not have zero elements "
+                                    "(i.e. all dimensions must be non-zero)");
+      return;
+    }
+    if (kFused && (bias.dims() != 1 || bias.dim(0) != p.out_c)) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "_FusedConv2D: bias must be a vector of " +
+                                        std::to_string(p.out_c) + " elements, got " +
+                                        ShapeString(bias.shape()));
+      return;
+    }
+    if (side.valid() && side.shape() != out) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "_FusedConv2D: the added input has shape " +
+                                        ShapeString(side.shape()) + ", expected " + ShapeString(out));
+      return;
+    }
+    Tensor y = ctx.allocate_output(0, out, dtype_);
+    if (!ctx.ok() || NumElements(out) == 0) return;
+    p.M = static_cast<uint32_t>(x.dim(0)) * SpatialProduct(p.out);
+    p.K = SpatialProduct(p.k) * p.in_c;  // K == 0: the shader adds the epilogue to zeros
+    p.k_chunk = p.K;
+    p.a = x.address();
+    p.b = w.address();
+    p.c = y.address();
+    p.flags |= act_;
+    p.alpha = alpha_;
+    p.bias = bias.valid() ? bias.address() : 0;
+    p.side = side.valid() ? side.address() : 0;
+    DispatchGemm(ctx, Token(attrs_, "fwd", dtype_), p, p.out_c);
+  }
+
+ private:
+  TF_DataType dtype_;
+  ConvAttrs attrs_;
+  bool has_bias_ = false, has_side_ = false;
+  uint32_t act_ = 0;
+  float alpha_ = 0.2f;
+};
+
+// Conv2DBackpropInput / Conv3DBackpropInputV2(input_sizes, filter, out_backprop).
+template <int kSpatial>
+class ConvBackpropInputOp : public OpKernel {
+ public:
+  explicit ConvBackpropInputOp(OpConstruction& c) : dtype_(c.GetType("T")) {
+    attrs_.Parse(c, kSpatial);
+  }
+  void Compute(OpContext& ctx) override {
+    Tensor sizes = ctx.input(0), w = ctx.input(1), dy = ctx.input(2);
+    if (!ctx.ok()) return;
+    const Shape x_shape = sizes.host_ints();
+    ConvPush p;
+    Shape out;
+    if (!Geometry(ctx, attrs_, x_shape, w.shape(), &p, &out)) return;
+    if (out != dy.shape()) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "out_backprop has shape " + ShapeString(dy.shape()) +
+                                        ", expected " + ShapeString(out));
+      return;
+    }
+    Tensor dx = ctx.allocate_output(0, x_shape, dtype_);
+    if (!ctx.ok() || NumElements(x_shape) == 0) return;
+    p.M = static_cast<uint32_t>(x_shape[0]) * SpatialProduct(p.in);
+    p.K = SpatialProduct(p.k) * p.out_c;
+    if (p.K == 0 || NumElements(out) == 0) {
+      ctx.stream()->Fill(dx.address(), 0, NumElements(x_shape) * DtypeSize(dtype_));
+      return;
+    }
+    p.k_chunk = p.K;
+    p.a = dy.address();
+    p.b = w.address();
+    p.c = dx.address();
+    DispatchGemm(ctx, Token(attrs_, "bwd_input", dtype_), p, p.in_c);
+  }
+
+ private:
+  TF_DataType dtype_;
+  ConvAttrs attrs_;
+};
+
+// Conv2DBackpropFilter / Conv3DBackpropFilterV2(input, filter_sizes, out_backprop).
+template <int kSpatial>
+class ConvBackpropFilterOp : public OpKernel {
+ public:
+  explicit ConvBackpropFilterOp(OpConstruction& c) : dtype_(c.GetType("T")) {
+    attrs_.Parse(c, kSpatial);
+  }
+  void Compute(OpContext& ctx) override {
+    Tensor x = ctx.input(0), sizes = ctx.input(1), dy = ctx.input(2);
+    if (!ctx.ok()) return;
+    const Shape w_shape = sizes.host_ints();
+    ConvPush p;
+    Shape out;
+    if (!Geometry(ctx, attrs_, x.shape(), w_shape, &p, &out)) return;
+    if (out != dy.shape()) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "out_backprop has shape " + ShapeString(dy.shape()) +
+                                        ", expected " + ShapeString(out));
+      return;
+    }
+    Tensor dw = ctx.allocate_output(0, w_shape, dtype_);
+    if (!ctx.ok() || NumElements(w_shape) == 0) return;
+    p.M = SpatialProduct(p.k) * p.in_c;
+    p.K = static_cast<uint32_t>(x.dim(0)) * SpatialProduct(p.out);
+    if (p.K == 0) {
+      ctx.stream()->Fill(dw.address(), 0, NumElements(w_shape) * DtypeSize(dtype_));
+      return;
+    }
+    p.a = x.address();
+    p.b = dy.address();
+    const std::string token = Token(attrs_, "bwd_filter", dtype_);
+    const uint32_t splits = (p.K + kMaxKChunk - 1) / kMaxKChunk;
+    if (splits == 1) {
+      p.k_chunk = p.K;
+      p.c = dw.address();
+      DispatchGemm(ctx, token, p, p.out_c);
+      return;
+    }
+    // Split K: float32 partial filters, then their sum (and a cast for half).
+    const int64_t mn = static_cast<int64_t>(p.M) * p.out_c;
+    Tensor partial = ctx.allocate_temp({splits, mn}, TF_FLOAT);
+    Tensor total = dtype_ == TF_FLOAT ? Tensor() : ctx.allocate_temp({mn}, TF_FLOAT);
+    if (!ctx.ok()) return;
+    p.k_chunk = (p.K + splits - 1) / splits;
+    p.c = partial.address();
+    DispatchGemm(ctx, token + "_to_f32", p, p.out_c, splits);
+    const uint64_t sum_to = dtype_ == TF_FLOAT ? dw.address() : total.address();
+    RecordReduction(ctx, "sum", false, TF_FLOAT, partial.address(), {splits, mn}, {true, false},
+                    sum_to);
+    if (dtype_ != TF_FLOAT) {
+      struct {
+        uint64_t x, y;
+        uint32_t n;
+      } cast{total.address(), dw.address(), static_cast<uint32_t>(mn)};
+      ctx.Dispatch("cast_f32_to_f16", cast, OpContext::GridFor(mn));
+    }
+  }
+
+ private:
+  TF_DataType dtype_;
+  ConvAttrs attrs_;
+};
+
+}  // namespace
+
+void RegisterConvKernels() {
+  for (TF_DataType t : {TF_FLOAT, TF_HALF}) {
+    RegisterKernel<ConvOp<2, false>>("Conv2D", {{"T", t}});
+    RegisterKernel<ConvOp<2, true>>("_FusedConv2D", {{"T", t}}, {"host_args"});
+    RegisterKernel<ConvBackpropInputOp<2>>("Conv2DBackpropInput", {{"T", t}}, {"input_sizes"});
+    RegisterKernel<ConvBackpropFilterOp<2>>("Conv2DBackpropFilter", {{"T", t}}, {"filter_sizes"});
+    RegisterKernel<ConvOp<3, false>>("Conv3D", {{"T", t}});
+    RegisterKernel<ConvBackpropInputOp<3>>("Conv3DBackpropInputV2", {{"T", t}}, {"input_sizes"});
+    RegisterKernel<ConvBackpropFilterOp<3>>("Conv3DBackpropFilterV2", {{"T", t}}, {"filter_sizes"});
+  }
+}
+
+}  // namespace tfmp
