@@ -136,14 +136,7 @@ class UnaryOp : public OpKernel {
         alpha_(kUnaryOps[I].flags & kAlpha ? c.GetFloat("alpha") : 0.0f) {}
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0);
-    if (!ctx.ok()) return;
-    const int64_t n = x.num_elements();
-    if (!ctx.CheckElements(n)) return;
-    Tensor y = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(0, 0, x.shape(), dtype_)
-                                    : ctx.allocate_output(0, x.shape(), out_dtype_);
-    if (!ctx.ok() || n == 0) return;
-    UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n), alpha_};
-    ctx.Dispatch(kernel_, p, OpContext::GridFor(n));
+    if (ctx.ok()) DispatchUnary(ctx, kernel_, x, out_dtype_, alpha_);
   }
 
  private:
@@ -247,20 +240,7 @@ class BinaryOp : public OpKernel {
                                         ShapeString(b.shape()));
       return;
     }
-    Shape out_shape;
-    BinaryPush p{};
-    if (!Broadcast(ctx, a.shape(), b.shape(), &out_shape, &p)) return;
-    const int64_t n = NumElements(out_shape);
-    if (!ctx.CheckElements(n)) return;
-    const int reuse = a.num_elements() == n ? 0 : 1;
-    Tensor z = out_dtype_ == dtype_ ? ctx.forward_or_allocate_output(reuse, 0, out_shape, dtype_)
-                                    : ctx.allocate_output(0, out_shape, out_dtype_);
-    if (!ctx.ok() || n == 0) return;
-    p.a = a.address();
-    p.b = b.address();
-    p.z = z.address();
-    p.alpha = alpha_;
-    ctx.Dispatch(kernel_, p, OpContext::GridFor(n));
+    DispatchBroadcastBinary(ctx, kernel_, a, b, out_dtype_, alpha_);
   }
 
  private:
@@ -322,6 +302,35 @@ void AddNOp::Compute(OpContext& ctx) {
     DispatchFlatBinary(ctx, "add", dtype_, acc, t.address(), out.address(), first.num_elements());
     acc = out.address();
   }
+}
+
+void DispatchUnary(OpContext& ctx, const std::string& kernel, const Tensor& x,
+                   TF_DataType out_dtype, float alpha) {
+  const int64_t n = x.num_elements();
+  if (!ctx.CheckElements(n)) return;
+  Tensor y = out_dtype == x.dtype() ? ctx.forward_or_allocate_output(0, 0, x.shape(), out_dtype)
+                                    : ctx.allocate_output(0, x.shape(), out_dtype);
+  if (!ctx.ok() || n == 0) return;
+  UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n), alpha};
+  ctx.Dispatch(kernel, p, OpContext::GridFor(n));
+}
+
+void DispatchBroadcastBinary(OpContext& ctx, const std::string& kernel, const Tensor& a,
+                             const Tensor& b, TF_DataType out_dtype, float alpha) {
+  Shape out_shape;
+  BinaryPush p{};
+  if (!Broadcast(ctx, a.shape(), b.shape(), &out_shape, &p)) return;
+  const int64_t n = NumElements(out_shape);
+  if (!ctx.CheckElements(n)) return;
+  const int reuse = a.num_elements() == n ? 0 : 1;
+  Tensor z = out_dtype == a.dtype() ? ctx.forward_or_allocate_output(reuse, 0, out_shape, out_dtype)
+                                    : ctx.allocate_output(0, out_shape, out_dtype);
+  if (!ctx.ok() || n == 0) return;
+  p.a = a.address();
+  p.b = b.address();
+  p.z = z.address();
+  p.alpha = alpha;
+  ctx.Dispatch(kernel, p, OpContext::GridFor(n));
 }
 
 void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype, uint64_t a,
