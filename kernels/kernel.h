@@ -178,6 +178,9 @@ void RegisterGatherKernels();
 void RegisterOneHotKernels();
 void RegisterRangeKernels();
 void RegisterEinsumKernels();
+// Indexing and scans (kernels/scan_sort.cc, kernels/scatter.cc).
+void RegisterScanSortKernels();
+void RegisterScatterKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -24,6 +24,9 @@ void RegisterAllKernels() {
   RegisterOneHotKernels();
   RegisterRangeKernels();
   RegisterEinsumKernels();
+  // Indexing and scans.
+  RegisterScanSortKernels();
+  RegisterScatterKernels();
 }
 
 }  // namespace tfmp
