@@ -180,7 +180,7 @@ class WhereOp : public OpKernel {
     Tensor x = ctx.input(0);
     if (!ctx.ok()) return;
     const int rank = x.dims();
-    if (rank > 8)
+    if (rank < 1 || rank > 8)  // as TF's CPU kernel
       return ctx.Fail(TF_INVALID_ARGUMENT,
                       "WhereOp : Unhandled input dimensions: " + Str(rank));
     const int64_t n = x.num_elements();

@@ -230,8 +230,18 @@ bool ValidateScatter(OpContext& ctx, const Shape& shape, const Tensor& indices,
     return fail("Indices and updates specified for empty output.  indices shape: " +
                 ShapeString(is) + ", updates shape: " + ShapeString(us) + ", output shape: " +
                 ShapeString(shape));
-  const int64_t slice_dim = is.size() > 1 ? is.back() : 1;
-  const int64_t batch_dim = is.size() > 1 ? static_cast<int64_t>(is.size()) - 1 : 1;
+  if (us[0] != is[0])
+    return fail("Dimensions [0,1) of indices[shape=" + ShapeString(is) + "] = " + Str(is[0]) +
+                " must match dimensions [0,1) of updates[shape=" + ShapeString(us) + "] = " +
+                Str(us[0]));
+  // TF's CPU kernel validates a vector of indices both as one index tuple and
+  // as a batch of scalar indices: no shapes pass both checks.
+  if (is.size() == 1 && !(n_idx == 0 && n_upd == 0))
+    return fail("Dimensions [1," + Str(shape.size()) + ") of input[shape=" + ShapeString(shape) +
+                "] must match dimensions [1," + Str(us.size()) + ") of updates[shape=" +
+                ShapeString(us) + "]");
+  const int64_t slice_dim = is.back();
+  const int64_t batch_dim = static_cast<int64_t>(is.size()) - 1;
   const int64_t urank = static_cast<int64_t>(us.size()), prank = static_cast<int64_t>(shape.size());
   const std::string prefix = "Dimensions [0," + Str(batch_dim) + ") of indices[shape=" +
                              ShapeString(is) + "] must match dimensions [0," + Str(batch_dim) +
@@ -247,7 +257,7 @@ bool ValidateScatter(OpContext& ctx, const Shape& shape, const Tensor& indices,
     if (us[d] != is[d]) return fail(prefix);
   for (int64_t d = 0; d < urank - batch_dim; ++d)
     if (us[d + batch_dim] != shape[d + slice_dim]) return fail(suffix);
-  if (slice_dim > 10)
+  if (slice_dim < 1 || slice_dim > 10)
     return fail("Only indices.shape[-1] values between 1 and 10 are currently supported.  "
                 "Requested rank: " + Str(slice_dim));
   int64_t slots = 1, slice = 1;
@@ -257,7 +267,7 @@ bool ValidateScatter(OpContext& ctx, const Shape& shape, const Tensor& indices,
     return false;
   }
   *depth = slice_dim;
-  *rows = slice_dim == 0 ? NumElements(Shape(is.begin(), is.end() - 1)) : n_idx / slice_dim;
+  *rows = NumElements(Shape(is.begin(), is.end() - 1));
   *cols = slice;
   return ctx.CheckElements(n_out) && ctx.CheckElements(n_upd) && ctx.CheckElements(n_idx);
 }
