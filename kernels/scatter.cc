@@ -1,7 +1,7 @@
 // Gathers and scatters by index tuples, and segment reductions: GatherNd
 // (shaders/gather_nd.comp "gather_nd_b<bits>_<index>"), ScatterNd,
-// TensorScatter{Update,Add,Sub,Min,Max}, UnsortedSegment{Sum,Prod,Max,Min}
-// (shaders/scatter.comp: "scatter_slots_<index>", "scatter_<op>_<dtype>",
+// TensorScatter{Update,Add,Sub,Min,Max}, UnsortedSegment{Sum,Prod,Max,Min},
+// SegmentSum, SegmentMean (shaders/scatter.comp: "scatter_slots_<index>", "scatter_<op>_<dtype>",
 // "scatter_update_b<bits>"; slots sorted by shaders/sort.comp "sort_u32").
 //
 // Duplicate indices without atomics (Apple GPUs have no float atomics): the
@@ -408,6 +408,67 @@ class UnsortedSegmentOpOf : public UnsortedSegmentOp {
   explicit UnsortedSegmentOpOf(OpConstruction& c) : UnsortedSegmentOp(c, kOps[I]) {}
 };
 
+// --- SegmentSum / SegmentMean ------------------------------------------------------
+//
+// The output has (last segment id + 1) rows: the host reads the last id (a
+// wait for the device, as TF's GPU kernel does) before it allocates the
+// output. The ids are then scattered like UnsortedSegmentSum's: ids that are
+// not sorted give the unsorted result (TF's CPU kernel raises; its GPU kernel
+// does not check), negative ids are dropped, and an empty segment gives 0.
+
+class SegmentOp : public OpKernel {
+ public:
+  SegmentOp(OpConstruction& c, bool mean)
+      : mean_(mean), dtype_(c.GetType("T")), index_(c.GetType("Tindices")) {}
+
+  void Compute(OpContext& ctx) override {
+    Tensor data = ctx.input(0), ids = ctx.input(1);
+    if (!ctx.ok()) return;
+    if (ids.dims() != 1)
+      return ctx.Fail(TF_INVALID_ARGUMENT, "segment_ids should be a vector.");
+    if (data.dims() < 1)
+      return ctx.Fail(TF_INVALID_ARGUMENT, "Shape must be at least rank 1 but is rank 0");
+    const int64_t n = ids.dim(0);
+    if (n != data.dim(0))
+      return ctx.Fail(TF_INVALID_ARGUMENT,
+                      "segment_ids should be the same size as dimension 0 of input.");
+    if (!ctx.CheckElements(data.num_elements())) return;
+    int64_t last = -1;
+    if (n > 0) {
+      const size_t size = DtypeSize(index_);
+      int64_t raw = 0;
+      ctx.stream()->CopyDeviceToHost(&raw, ids.address() + (n - 1) * size, size);
+      rt::Status s = ctx.stream()->Synchronize();
+      if (!s.ok()) return ctx.Fail(static_cast<TF_Code>(s.code), s.message);
+      last = size == 4 ? static_cast<int64_t>(static_cast<int32_t>(raw)) : raw;
+    }
+    const int64_t segments = last + 1;
+    if (segments < 0) return ctx.Fail(TF_INVALID_ARGUMENT, "segment ids must be >= 0");
+    if (segments >= 0xffffffffll)
+      return ctx.Fail(TF_UNIMPLEMENTED, "more than 2^32 - 1 segments are not supported");
+    Shape out = data.shape();
+    out[0] = segments;
+    const int64_t cols = NumElements(out) / std::max<int64_t>(segments, 1);
+    if (!ctx.CheckElements(NumElements(out))) return;
+    Tensor y = ctx.allocate_output(0, out, dtype_);
+    if (!ctx.ok() || y.num_elements() == 0) return;
+    FillIdentity(ctx, y, dtype_, "sum");
+    RecordScatter(ctx, std::string(mean_ ? "scatter_mean_" : "scatter_sum_") + DtypeToken(dtype_),
+                  AccumulatorType(dtype_), ids, index_, n, 1, {segments}, data.address(), cols,
+                  y.address());
+  }
+
+ private:
+  bool mean_;
+  TF_DataType dtype_, index_;
+};
+
+template <bool kMean>
+class SegmentOpOf : public SegmentOp {
+ public:
+  explicit SegmentOpOf(OpConstruction& c) : SegmentOp(c, kMean) {}
+};
+
 }  // namespace
 
 void RegisterScatterKernels() {
@@ -422,6 +483,8 @@ void RegisterScatterKernels() {
       RegisterKernel<TensorScatterOpOf<2>>("TensorScatterSub", {{"T", t}, {"Tindices", i}});
       RegisterKernel<TensorScatterOpOf<3>>("TensorScatterMin", {{"T", t}, {"Tindices", i}});
       RegisterKernel<TensorScatterOpOf<4>>("TensorScatterMax", {{"T", t}, {"Tindices", i}});
+      RegisterKernel<SegmentOpOf<false>>("SegmentSum", {{"T", t}, {"Tindices", i}});
+      RegisterKernel<SegmentOpOf<true>>("SegmentMean", {{"T", t}, {"Tindices", i}});
       for (TF_DataType n : {TF_INT32, TF_INT64}) {
         const std::initializer_list<std::pair<const char*, TF_DataType>> types = {
             {"T", t}, {"Tindices", i}, {"Tnumsegments", n}};

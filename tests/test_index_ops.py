@@ -1,6 +1,6 @@
 """Index ops against TF's CPU kernels on fresh random inputs: Cumsum, Cumprod,
 TopKV2, Where, GatherNd, ScatterNd, TensorScatter{Update,Add,Sub,Min,Max},
-UnsortedSegment{Sum,Prod,Max,Min}; and an Embedding model trained on the
+UnsortedSegment{Sum,Prod,Max,Min}, SegmentSum, SegmentMean; and an Embedding model trained on the
 device (the embedding gradient goes through UnsortedSegmentSum)."""
 import os
 import subprocess
@@ -345,6 +345,27 @@ def test_unsorted_segment_bad_input():
     assert same_error(lambda a, i: tf.raw_ops.UnsortedSegmentSum(
         data=a, segment_ids=i, num_segments=np.array([2], np.int32)), d, np.zeros((4,), np.int32)) \
         == tf.errors.InvalidArgumentError
+
+
+# --- SegmentSum, SegmentMean (output rows from the last id: one host wait) -----------
+
+@pytest.mark.parametrize("op", ["SegmentSum", "SegmentMean"])
+@pytest.mark.parametrize("dtype", NUMBERS)
+@pytest.mark.parametrize("index", ["int32", "int64"])
+@pytest.mark.parametrize("shape", [(10,), (30, 5), (700, 3), (3000,), (0, 3), (6, 0), (1, 2, 3)], ids=str)
+def test_segment(op, dtype, index, shape, rng):
+    data = random_array(shape, dtype, rng)
+    ids = np.sort(rng.integers(0, max(1, shape[0] // 3) + 2, shape[0])).astype(index)  # with gaps
+    g, c = both(lambda d, i: getattr(tf.raw_ops, op)(data=d, segment_ids=i), data, ids)
+    close(g, c, dtype, max(1, shape[0]))
+
+
+def test_segment_bad_input():
+    d = np.ones((4, 3), np.float32)
+    fn = lambda a, i: tf.math.segment_sum(a, i)
+    assert same_error(fn, d, np.zeros((5,), np.int32)) == tf.errors.InvalidArgumentError
+    assert same_error(fn, d, np.zeros((4, 1), np.int32)) == tf.errors.InvalidArgumentError
+    assert same_error(fn, d, np.array([-3, -2, -2, -2], np.int32)) == tf.errors.InvalidArgumentError
 
 
 # --- Keras: an Embedding model -------------------------------------------------------

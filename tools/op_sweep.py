@@ -484,6 +484,12 @@ def unsorted_segment(prod):
     return build
 
 
+def segment(rng, d):
+    t = d["T"]
+    ids = np.sort(rng.integers(0, 9, 30)).astype(np_of(d["Tindices"]))
+    return Case([rand(rng, (30, 4), t), ids], {}, "exact" if _is_int(t) else "tol", k=30)
+
+
 U = unary
 EX = "exact"
 RECIPES = {
@@ -540,6 +546,7 @@ RECIPES = {
                                      "TensorScatterMin", "TensorScatterMax")},
     "UnsortedSegmentSum": unsorted_segment(False), "UnsortedSegmentProd": unsorted_segment(True),
     "UnsortedSegmentMax": unsorted_segment(False), "UnsortedSegmentMin": unsorted_segment(False),
+    "SegmentSum": segment, "SegmentMean": segment,
 }
 SPECIAL = {"AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp", "QueueIsClosedV2", "Copy"}
 
