@@ -186,6 +186,9 @@ void RegisterOptimizerKernels();
 void RegisterFftKernels();
 void RegisterLinalgKernels();
 void RegisterComplexKernels();
+// Indexing and scans (kernels/scan_sort.cc, kernels/scatter.cc).
+void RegisterScanSortKernels();
+void RegisterScatterKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -31,6 +31,9 @@ void RegisterAllKernels() {
   RegisterFftKernels();
   RegisterLinalgKernels();
   RegisterComplexKernels();
+  // Indexing and scans.
+  RegisterScanSortKernels();
+  RegisterScatterKernels();
 }
 
 }  // namespace tfmp

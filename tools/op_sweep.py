@@ -495,6 +495,73 @@ def triangular_solve(rng, d):
     a = (rand(rng, (2, 1, n, n), d["T"], -1, 1) + n * np.eye(n)).astype(np_of(d["T"]))
     return Case([a, rand(rng, (3, n, 4), d["T"])], {"lower": False, "adjoint": True}, "tol", k=n,
                 rtol=1e-5)
+# --- Indexing and scans (kernels/scan_sort.cc, kernels/scatter.cc) ---
+def _is_int(t):
+    return t.startswith(("int", "uint"))
+
+
+def scan(prod):
+    def build(rng, d):
+        t = d["T"]
+        # float16: TF's CPU rounds every partial sum to float16 (the device keeps float32), so a
+        # short axis keeps its own error within the float16 tolerance
+        n = 16 if t == "float16" else 300
+        x = rng.integers(-2, 3, (4, n, 3)).astype(np_of(t)) if _is_int(t) and prod else \
+            rand(rng, (4, n, 3), t, 0.99, 1.01) if prod else rand(rng, (4, n, 3), t, -1, 1)
+        return Case([x, np.array(-2, np_of(d["Tidx"]))], {"exclusive": True, "reverse": True},
+                    "exact" if _is_int(t) else "tol", k=n, rtol=1e-5)
+    return build
+
+
+def top_k(rng, d):
+    x = rand(rng, (5, 40), d["T"])
+    x[:, ::4] = x[:, :1]  # ties: lower index first
+    return Case([x, np.array(7, np_of(d["Tk"]))], {"sorted": True, "index_type": d["index_type"]}, "exact")
+
+
+def where(rng, d):
+    x = rand(rng, (6, 7, 5), d["T"])
+    if d["T"] != "bool":
+        x[rng.random(x.shape) < 0.5] = 0
+    return Case([x], {}, "exact")
+
+
+def gather_nd(rng, d):
+    idx = (rng.random((4, 3, 2)) * [6, 5]).astype(np_of(d["Tindices"]))
+    return Case([rand(rng, (6, 5, 3), d["Tparams"]), idx], {}, "exact")
+
+
+def _scatter_idx(rng, d):
+    return rng.integers(0, 6, (20, 1)).astype(np_of(d["Tindices"]))  # duplicates
+
+
+def scatter_nd(rng, d):
+    t = d["T"]
+    return Case([_scatter_idx(rng, d), rand(rng, (20, 5), t), np.array([6, 5], np_of(d["Tindices"]))],
+                {}, "exact" if _is_int(t) else "tol", k=20)
+
+
+def tensor_scatter(rng, d):
+    t = d["T"]
+    return Case([rand(rng, (6, 5), t), _scatter_idx(rng, d), rand(rng, (20, 5), t)], {},
+                "exact" if _is_int(t) or t == "bool" else "tol", k=20)
+
+
+def unsorted_segment(prod):
+    def build(rng, d):
+        t = d["T"]
+        data = rand(rng, (30, 4), t, 0.9, 1.1) if prod and not _is_int(t) else \
+            rng.integers(-2, 3, (30, 4)).astype(np_of(t)) if prod else rand(rng, (30, 4), t)
+        ids = rng.integers(-1, 7, 30).astype(np_of(d["Tindices"]))  # -1: dropped
+        return Case([data, ids, np.array(7, np_of(d["Tnumsegments"]))], {},
+                    "exact" if _is_int(t) else "tol", k=30)
+    return build
+
+
+def segment(rng, d):
+    t = d["T"]
+    ids = np.sort(rng.integers(0, 9, 30)).astype(np_of(d["Tindices"]))
+    return Case([rand(rng, (30, 4), t), ids], {}, "exact" if _is_int(t) else "tol", k=30)
 
 
 U = unary
@@ -568,6 +635,14 @@ RECIPES = {
     "Pad": pad("pad"), "PadV2": pad("v2"), "MirrorPad": pad("mirror"), "MirrorPadGrad": pad("grad"),
     "ResizeBilinear": resize("bilinear"), "ResizeBilinearGrad": resize("bilinear_grad"),
     "ResizeNearestNeighbor": resize("nearest"), "ResizeNearestNeighborGrad": resize("nearest_grad"),
+    # Indexing and scans (kernels/scan_sort.cc, kernels/scatter.cc).
+    "Cumsum": scan(False), "Cumprod": scan(True), "TopKV2": top_k, "Where": where,
+    "GatherNd": gather_nd, "ScatterNd": scatter_nd,
+    **{op: tensor_scatter for op in ("TensorScatterUpdate", "TensorScatterAdd", "TensorScatterSub",
+                                     "TensorScatterMin", "TensorScatterMax")},
+    "UnsortedSegmentSum": unsorted_segment(False), "UnsortedSegmentProd": unsorted_segment(True),
+    "UnsortedSegmentMax": unsorted_segment(False), "UnsortedSegmentMin": unsorted_segment(False),
+    "SegmentSum": segment, "SegmentMean": segment,
 }
 # --- 3-D convolutions and pooling (kernels/conv.cc, kernels/pooling.cc) ---
 CONV3D = {"strides": [1, 1, 2, 1, 1], "padding": "SAME"}

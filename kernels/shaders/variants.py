@@ -151,6 +151,22 @@ RANDOM_FLOATS = {
 CAST_TYPES = ["f32", "f16", "i32", "i64", "bool"]
 
 
+# --- Indexing and scans (kernels/index_ops.cc) ---
+# Scans: op token -> (combine(a, b), identity)
+SCANS = {"sum": ("((a) + (b))", "ACC(0)"), "prod": ("((a) * (b))", "ACC(1)")}
+# Scatters: op token -> (combine(a, b) of updates in order, apply(o, t, cnt) of
+# the total t of cnt updates to the output's value o, dtypes)
+SCATTERS = {
+    "sum": ("((a) + (b))", "((o) + (t))", NUMBERS),
+    "sub": ("((a) + (b))", "((o) - (t))", NUMBERS),
+    "max": ("tf_max(a, b)", "tf_max(o, t)", NUMBERS),
+    "min": ("tf_min(a, b)", "tf_min(o, t)", NUMBERS),
+    "prod": ("((a) * (b))", "((o) * (t))", NUMBERS),
+    "mean": ("((a) + (b))", {"f32": "tf_div(t, float(cnt))", "f16": "tf_div(t, float(cnt))",
+                             "*": "((t) / ACC(cnt))"}, NUMBERS),
+}
+
+
 def _cast_expr(src, dst):
     """Expression converting x (compute type of src) to dst's storage type."""
     if dst == "bool":
@@ -301,6 +317,35 @@ def variants():
                      dict(_types(t), DIST_INT="1", FULL_INT="1", **({"INT64": "1"} if t == "i64" else {}))))
     # Stateful RNG state variables: read the state aside and advance its counter.
     rows.append(("rng_skip", "rng_skip.comp", {"T": "uint64_t", "C": "uint64_t"}))
+    # --- Indexing and scans (kernels/index_ops.cc) ---
+    # Cumsum / Cumprod: scan_<op>_<dtype>, accumulating in ACC (float for
+    # float16); the chunk totals are scanned again with the ACC dtype's variant.
+    for op, (combine, init) in SCANS.items():
+        for t in NUMBERS:
+            rows.append(("scan_%s_%s" % (op, t), "scan.comp",
+                         dict(_types(t), INIT=init, **{"COMBINE(a,b)": combine})))
+    for t in CAST_TYPES:
+        rows.append(("where_%s" % t, "scan.comp", dict(_types(t), WHERE="1")))
+    # TopKV2 (keys descending) and the stable sort of scatter slots.
+    for t in NUMBERS:
+        for it, itype in INDEX_TYPES.items():
+            rows.append(("topk_%s_%s" % (t, it), "sort.comp", dict(_types(t), IT=itype)))
+    rows.append(("sort_u32", "sort.comp", {"T": "uint", "C": "uint", "IT": "uint", "ASCENDING": "1"}))
+    for it, itype in INDEX_TYPES.items():
+        rows.append(("scatter_nd_slots_%s" % it, "scatter_nd.comp",
+                     {"T": "uint", "C": "uint", "IT": itype, "SLOTS": "1"}))
+    for op, (combine, apply, dtypes) in SCATTERS.items():
+        for t in dtypes:
+            apply_t = apply.get(t, apply.get("*")) if isinstance(apply, dict) else apply
+            rows.append(("scatter_nd_%s_%s" % (op, t), "scatter_nd.comp",
+                         dict(_types(t), **{"COMBINE(a,b)": combine, "APPLY(o,t,cnt)": apply_t})))
+    for bits, store in ((8, "uint8_t"), (16, "uint16_t"), (32, "uint"), (64, "uint64_t")):
+        for it, itype in INDEX_TYPES.items():
+            rows.append(("gather_nd_b%d_%s" % (bits, it), "gather_nd.comp",
+                         {"T": store, "C": store, "IT": itype}))
+        rows.append(("scatter_nd_update_b%d" % bits, "scatter_nd.comp",
+                     {"T": store, "C": store, "ACC": store, "COMBINE(a,b)": "(b)",
+                      "APPLY(o,t,cnt)": "(t)"}))
     # FFT family (fft.comp: one Stockham stage, complex64 as vec2) and
     # MatrixTriangularSolve (trisolve.comp).
     rows.append(("fft_c64", "fft.comp", {"T": "float", "C": "float"}))
