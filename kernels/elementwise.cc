@@ -46,6 +46,9 @@ constexpr OpSpec kUnaryOps[] = {
     {"Sin", "sin", kFloats, false},          {"Cos", "cos", kFloats, false},
     {"IsNan", "isnan", kFloats, true},       {"IsInf", "isinf", kFloats, true},
     {"IsFinite", "isfinite", kFloats, true}, {"LogicalNot", "logical_not", kBoolOnly, true},
+    // Keras' Gelu (tf.nn.gelu's 0.5 x erfc(-x / sqrt(2))): on the device so
+    // that the Grappler pass can fuse it (grappler/patterns/activations.cc).
+    {"Erfc", "erfc", kFloats, false},
 };
 
 constexpr OpSpec kBinaryOps[] = {

@@ -429,7 +429,7 @@ RECIPES = {
     "LogicalNot": U(check=EX),
     **{op: U(-10, 10) for op in ("Exp",)}, "Log": U(0.01, 100), "Sqrt": U(0, 100), "Rsqrt": U(0.01, 100),
     "Sigmoid": U(-20, 20), "Tanh": U(-6, 6), "Reciprocal": U(0.1, 10), "Inv": U(0.1, 10),
-    "Softplus": U(-30, 30), "Elu": U(-5, 5), "Erf": U(-4, 4), "Log1p": U(-0.9, 10), "Expm1": U(-5, 5),
+    "Softplus": U(-30, 30), "Elu": U(-5, 5), "Erf": U(-4, 4), "Erfc": U(-4, 4), "Log1p": U(-0.9, 10), "Expm1": U(-5, 5),
     "Sin": U(-6, 6), "Cos": U(-6, 6),
     **{op: binary(check=EX) for op in ("Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum",
                                        "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual",

@@ -171,6 +171,18 @@ float tf_erf(float x) {
             t * (-0.82215223 + t * 0.17087277)))))))));
   return x >= 0.0 ? 1.0 - r : r - 1.0;
 }
+// erfc(x) with small relative error in both tails (Numerical Recipes' erfcc,
+// fractional error < 1.2e-7): Gelu's 0.5 x erfc(-x / sqrt(2)) (epilogue.glsl)
+// stays accurate for very negative x, where 1 + erf(x) would cancel.
+float tf_erfc(float x) {
+  float z = abs(x);
+  float t = 1.0 / (1.0 + 0.5 * z);
+  float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+            t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0.0 ? r : 2.0 - r;
+}
+
 // log1p and expm1 accurate near 0.
 float tf_log1p(float x) {
   if (abs(x) < 0.01) {  // series: GPUs' log is only absolutely accurate near 1

@@ -42,6 +42,7 @@ UNARY = {
     "expm1": ("tf_expm1(x)", FLOATS),
     "sin": ("sin(x)", FLOATS),
     "cos": ("cos(x)", FLOATS),
+    "erfc": ("tf_erfc(x)", FLOATS),
 }
 
 # Unary ops with a bool result: op token -> (expression, input dtypes)
