@@ -88,7 +88,10 @@ def reset_stats():
 
 # --- the Grappler pass (grappler/) --------------------------------------------
 
-def set_fusion(enabled=None, **switches):
+_UNSET = object()
+
+
+def set_fusion(enabled=_UNSET, **switches):
     """Turns the plugin's Grappler fusions on or off, for graphs optimized from
     now on (a tf.function traced before keeps its graph: trace a new one).
 
@@ -96,6 +99,7 @@ def set_fusion(enabled=None, **switches):
         tfmp.set_fusion(conv=False)          # one family off: conv, matmul
         tfmp.set_fusion(matmul_bias_gelu_tanh=False)   # one pattern off
         tfmp.set_fusion(conv=None)           # back to the environment's say
+        tfmp.set_fusion(None)                # the whole pass back to the environment's say
 
     These override the environment variables TFMP_FUSION=0 (pass off) and
     TFMP_FUSION_DISABLE=conv,matmul,... (families or pattern names), which
@@ -103,7 +107,7 @@ def set_fusion(enabled=None, **switches):
     _, core = _libs()
     if core is None:
         return {}
-    items = ([("all", enabled)] if enabled is not None else []) + list(switches.items())
+    items = ([("all", enabled)] if enabled is not _UNSET else []) + list(switches.items())
     for name, value in items:
         v = -1 if value is None else int(bool(value))
         if not core.tfmp_fusion_set(name.encode(), v):
