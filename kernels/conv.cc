@@ -3,11 +3,13 @@
 // and Conv3D, Conv3DBackpropInputV2 and Conv3DBackpropFilterV2 (NDHWC or
 // NCDHW, DHWIO filters, SAME/VALID) as implicit GEMMs of one shader;
 // _FusedConv2D (what TF's remapper makes of Conv2D + BiasAdd [+ Add]
-// [+ activation] on GPUs) with the epilogue in the same dispatch. Shader:
+// [+ activation] on GPUs, and the plugin's Grappler pass of more activations)
+// with the epilogue (epilogue.h) in the same dispatch. Shader:
 // shaders/conv.comp ("conv<2|3>d_<mode>_<dtype>").
 #include <algorithm>
 #include <vector>
 
+#include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/reduction.h"
 #include "kernels/window.h"
@@ -143,13 +145,6 @@ void DispatchGemm(OpContext& ctx, const std::string& kernel, const ConvPush& p, 
   ctx.Dispatch(kernel, p, (n + kTile - 1) / kTile, (p.M + kTile - 1) / kTile, splits);
 }
 
-// The epilogue activations the shader knows, by TF op name.
-constexpr struct {
-  const char* op;
-  uint32_t code;
-} kActivations[] = {{"Relu", 1}, {"Relu6", 2}, {"Elu", 3}, {"LeakyRelu", 4},
-                    {"Tanh", 5}, {"Sigmoid", 6}};
-
 // Conv2D / Conv3D (kSpatial 2 / 3), and _FusedConv2D (kFused) whose
 // fused_ops are BiasAdd, optionally Add (a residual input), optionally one
 // activation.
@@ -159,26 +154,12 @@ class ConvOp : public OpKernel {
   explicit ConvOp(OpConstruction& c) : dtype_(c.GetType("T")) {
     attrs_.Parse(c, kSpatial);
     if (!kFused) return;
-    std::vector<std::string> ops = c.GetStringList("fused_ops");
-    alpha_ = c.GetFloat("leakyrelu_alpha", 0.2f);
     if (c.GetString("filter_format", "HWIO") != "HWIO")
       c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D: only HWIO filters are supported on this device");
-    size_t i = 0;
-    if (i < ops.size() && ops[i] == "BiasAdd") has_bias_ = true, ++i;
-    if (i < ops.size() && ops[i] == "Add") has_side_ = true, ++i;
-    if (i < ops.size())
-      for (const auto& a : kActivations)
-        if (ops[i] == a.op) {
-          act_ = a.code;
-          ++i;
-          break;
-        }
-    if (!has_bias_ || i != ops.size()) {
-      std::string list;
-      for (const auto& o : ops) list += (list.empty() ? "" : ",") + o;
-      c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D with fused_ops [" + list +
-                                   "] is not supported on this device yet");
-    }
+    const Epilogue e = ParseEpilogue(c, "_FusedConv2D", true);
+    has_side_ = e.side;
+    act_ = e.act;
+    alpha_ = e.alpha;
   }
 
   void Compute(OpContext& ctx) override {
@@ -223,7 +204,7 @@ class ConvOp : public OpKernel {
  private:
   TF_DataType dtype_;
   ConvAttrs attrs_;
-  bool has_bias_ = false, has_side_ = false;
+  bool has_side_ = false;
   uint32_t act_ = 0;
   float alpha_ = 0.2f;
 };

@@ -5,12 +5,16 @@
 // shaders/depthwise_conv.comp ("depthwise_<mode>_<dtype>"). Long reductions
 // (the filter gradient's sum over N*OH*OW) are split into float32 partial sums
 // added up by RecordReduction, as Conv2DBackpropFilter does.
+// _FusedDepthwiseConv2dNative (DepthwiseConv2dNative + BiasAdd [+ activation],
+// made by the plugin's Grappler pass) applies the epilogue (epilogue.h) in the
+// forward dispatch.
 #include <algorithm>
 #include <cstddef>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/reduction.h"
 #include "kernels/window.h"
@@ -27,8 +31,11 @@ struct DepthwisePush {
   int32_t pad_top, pad_left;
   uint32_t k_len, k_chunk;
   uint32_t nchw;
+  uint64_t bias;  // FWD epilogue: bias[co] (0: none), then activation `act`
+  uint32_t act;
+  float alpha;
 };
-static_assert(offsetof(DepthwisePush, nchw) + 4 == 100,
+static_assert(offsetof(DepthwisePush, nchw) + 4 == 100 && sizeof(DepthwisePush) == 120,
               "the push constants must match depthwise_conv.comp's");
 
 // Longest reduction range one invocation (FWD, BWD_INPUT) or one workgroup
@@ -228,27 +235,55 @@ void RunReduction(OpContext& ctx, const char* mode, TF_DataType dtype, Depthwise
   }
 }
 
+// DepthwiseConv2dNative, and _FusedDepthwiseConv2dNative (kFused) with
+// fused_ops BiasAdd [, activation].
+template <bool kFused>
 class DepthwiseConv2dNativeOp : public OpKernel {
  public:
-  explicit DepthwiseConv2dNativeOp(OpConstruction& c) : dtype_(c.GetType("T")) { attrs_.Parse(c); }
+  explicit DepthwiseConv2dNativeOp(OpConstruction& c) : dtype_(c.GetType("T")) {
+    attrs_.Parse(c);
+    if (kFused) epilogue_ = ParseEpilogue(c, "_FusedDepthwiseConv2dNative", false);
+  }
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), w = ctx.input(1);
+    Tensor bias = kFused ? ctx.input(2) : Tensor();
     if (!ctx.ok()) return;
     DepthwisePush p;
     Shape out;
     if (!Geometry(ctx, attrs_, "", x.shape(), w.shape(), &p, &out)) return;
+    const int64_t out_c = static_cast<int64_t>(p.in_c) * p.mult;
+    if (kFused && (bias.dims() != 1 || bias.dim(0) != out_c)) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "_FusedDepthwiseConv2dNative: bias must be a vector of " +
+                                        std::to_string(out_c) + " elements, got " +
+                                        ShapeString(bias.shape()));
+      return;
+    }
+    // The epilogue runs in the one forward pass: filters of more taps than
+    // one invocation sums (kMaxChunk) would need a split sum first.
+    if (kFused && static_cast<int64_t>(p.k_h) * p.k_w > kMaxChunk) {
+      ctx.Fail(TF_UNIMPLEMENTED, "_FusedDepthwiseConv2dNative: filters of more than " +
+                                     std::to_string(kMaxChunk) +
+                                     " taps are not supported on this device");
+      return;
+    }
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || NumElements(out) == 0) return;
     p.a = x.address();
     p.b = w.address();
     p.n = static_cast<uint32_t>(NumElements(out));
     p.k_len = p.k_h * p.k_w;
+    if (kFused) {
+      p.bias = bias.address();
+      p.act = epilogue_.act;
+      p.alpha = epilogue_.alpha;
+    }
     RunReduction(ctx, "fwd", dtype_, p, y.address(), false);
   }
 
  private:
   TF_DataType dtype_;
   DepthwiseAttrs attrs_;
+  Epilogue epilogue_;
 };
 
 class DepthwiseConv2dNativeBackpropInputOp : public OpKernel {
@@ -313,7 +348,8 @@ class DepthwiseConv2dNativeBackpropFilterOp : public OpKernel {
 
 void RegisterDepthwiseConvKernels() {
   for (TF_DataType t : {TF_FLOAT, TF_HALF}) {
-    RegisterKernel<DepthwiseConv2dNativeOp>("DepthwiseConv2dNative", {{"T", t}});
+    RegisterKernel<DepthwiseConv2dNativeOp<false>>("DepthwiseConv2dNative", {{"T", t}});
+    RegisterKernel<DepthwiseConv2dNativeOp<true>>("_FusedDepthwiseConv2dNative", {{"T", t}});
     RegisterKernel<DepthwiseConv2dNativeBackpropInputOp>("DepthwiseConv2dNativeBackpropInput",
                                                          {{"T", t}}, {"input_sizes"});
     RegisterKernel<DepthwiseConv2dNativeBackpropFilterOp>("DepthwiseConv2dNativeBackpropFilter",

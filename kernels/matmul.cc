@@ -1,8 +1,12 @@
-// MatMul with transposes, and RecordMatMul (matmul.h), the batched GEMM that
+// MatMul with transposes; _FusedMatMul (MatMul + BiasAdd [+ activation], made
+// by the plugin's Grappler pass) with the epilogue (epilogue.h) in the GEMM's
+// dispatch; and RecordMatMul (matmul.h), the batched GEMM that
 // BatchMatMul and Einsum record too. Shader: shaders/matmul.comp ("matmul_<dtype>").
 #include "kernels/matmul.h"
 
 #include <algorithm>
+
+#include "kernels/epilogue.h"
 
 namespace tfmp {
 namespace {
@@ -12,19 +16,28 @@ struct MatMulPush {
   uint32_t M, N, K;
   uint32_t a_m, a_k, b_k, b_n;
   uint32_t a_batch, b_batch, c_batch;
+  uint64_t bias;
+  uint32_t act;
+  float alpha;
 };
+static_assert(sizeof(MatMulPush) == 80, "the push constants must match matmul.comp's");
 
 constexpr uint32_t kTile = 64;
 
+// MatMul, and _FusedMatMul (kFused) with fused_ops BiasAdd [, activation].
+template <bool kFused>
 class MatMulOp : public OpKernel {
  public:
   explicit MatMulOp(OpConstruction& c)
       : dtype_(c.GetType("T")),
         transpose_a_(c.GetBool("transpose_a")),
-        transpose_b_(c.GetBool("transpose_b")) {}
+        transpose_b_(c.GetBool("transpose_b")) {
+    if (kFused) epilogue_ = ParseEpilogue(c, "_FusedMatMul", false);
+  }
 
   void Compute(OpContext& ctx) override {
     Tensor a = ctx.input(0), b = ctx.input(1);
+    Tensor bias = kFused ? ctx.input(2) : Tensor();
     if (!ctx.ok()) return;
     if (a.dims() != 2) {
       ctx.Fail(TF_INVALID_ARGUMENT, "In[0] is not a matrix. Instead it has shape " +
@@ -43,27 +56,37 @@ class MatMulOp : public OpKernel {
                                         ", In[1]: " + ShapeString(b.shape()));
       return;
     }
+    if (kFused && (bias.dims() != 1 || bias.dim(0) != N)) {
+      ctx.Fail(TF_INVALID_ARGUMENT, "_FusedMatMul: bias must be a vector of " + std::to_string(N) +
+                                        " elements, got " + ShapeString(bias.shape()));
+      return;
+    }
     if (!ctx.CheckElements(M * K) || !ctx.CheckElements(K * N) || !ctx.CheckElements(M * N)) return;
     Tensor c = ctx.allocate_output(0, {M, N}, dtype_);
     if (!ctx.ok() || M == 0 || N == 0) return;
+    GemmEpilogue e;
+    if (kFused) e = {bias.address(), epilogue_.act, epilogue_.alpha};
     // A[m, k] = a[m * a_m + k * a_k]; a is stored [M, K], or [K, M] transposed.
     GemmShape g{M, N, K, transpose_a_ ? 1 : K, transpose_a_ ? M : 1,
                 transpose_b_ ? 1 : N, transpose_b_ ? K : 1};
-    RecordMatMul(ctx, dtype_, g, a.address(), b.address(), c.address(), 1, 0, 0, 0);
+    RecordMatMul(ctx, dtype_, g, a.address(), b.address(), c.address(), 1, 0, 0, 0, e);
   }
 
  private:
   TF_DataType dtype_;
   bool transpose_a_, transpose_b_;
+  Epilogue epilogue_;
 };
 
 }  // namespace
 
 void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a, uint64_t b,
-                  uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch) {
+                  uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch,
+                  const GemmEpilogue& epilogue) {
   if (!ctx.ok() || g.M == 0 || g.N == 0 || batch == 0) return;
   const size_t esize = DtypeSize(dtype);
-  if (g.K == 0) {  // an empty sum: zeros (c is contiguous over the batch here)
+  const bool has_epilogue = epilogue.bias != 0 || epilogue.act != 0;
+  if (g.K == 0 && !has_epilogue) {  // an empty sum: zeros (c is contiguous over the batch here)
     for (int64_t z = 0; z < batch; ++z)
       ctx.stream()->Fill(c + z * c_batch * esize, 0, g.M * g.N * esize);
     return;
@@ -79,6 +102,9 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
   p.a_batch = static_cast<uint32_t>(a_batch);
   p.b_batch = static_cast<uint32_t>(b_batch);
   p.c_batch = static_cast<uint32_t>(c_batch);
+  p.bias = epilogue.bias;
+  p.act = epilogue.act;
+  p.alpha = epilogue.alpha;
   const std::string kernel = std::string("matmul_") + DtypeToken(dtype);
   constexpr int64_t kMaxZ = 65535;
   for (int64_t z0 = 0; z0 < batch; z0 += kMaxZ) {
@@ -92,7 +118,10 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
 }
 
 void RegisterMatMulKernels() {
-  for (TF_DataType t : {TF_FLOAT, TF_HALF}) RegisterKernel<MatMulOp>("MatMul", {{"T", t}});
+  for (TF_DataType t : {TF_FLOAT, TF_HALF}) {
+    RegisterKernel<MatMulOp<false>>("MatMul", {{"T", t}});
+    RegisterKernel<MatMulOp<true>>("_FusedMatMul", {{"T", t}});
+  }
 }
 
 }  // namespace tfmp

@@ -14,11 +14,19 @@ struct GemmShape {
   int64_t a_m, a_k, b_k, b_n;
 };
 
+// The fused epilogue of a GEMM: C = act(A x B + bias[n]) (epilogue.h's codes).
+struct GemmEpilogue {
+  uint64_t bias = 0;  // device address of N elements, or 0
+  uint32_t act = 0;
+  float alpha = 0.2f;
+};
+
 // Records `batch` GEMMs (gl_WorkGroupID.z = batch entry, split into several
 // dispatches past the 65535 limit). a, b, c are device addresses; K == 0
-// writes zeros.
+// writes zeros (with an epilogue: act(bias)).
 void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a, uint64_t b,
-                  uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch);
+                  uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch,
+                  const GemmEpilogue& epilogue = GemmEpilogue());
 
 // Records C = A x B over broadcast batch dims: a_batch and b_batch are the
 // operands' batch shapes padded with leading 1s to the rank of c_batch (each

@@ -3,10 +3,13 @@
 // checks the TensorFlow release first, then forwards TF's plugin entry points
 // here. The tfmp_* functions are the Python package's window (via ctypes).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <set>
 #include <sstream>
 #include <string>
 
+#include "grappler/optimizer.h"
 #include "kernels/kernel.h"
 #include "tensorflow_metal_plugin/se_types.h"
 #include "tensorflow_metal_plugin/stats.h"
@@ -61,6 +64,59 @@ TFMP_EXPORT void tfmp_core_init_plugin(SE_PlatformRegistrationParams* params, TF
 }
 
 TFMP_EXPORT void tfmp_core_init_kernel() { tfmp::RegisterAllKernels(); }
+
+TFMP_EXPORT void tfmp_core_init_graph(TP_OptimizerRegistrationParams* params, TF_Status* status) {
+  tfmp::grappler::InitGraph(params, status);
+}
+
+// The Grappler pass's switches (grappler/optimizer.h): name "all", a family
+// or a pattern; value 1 on, 0 off, -1 back to the environment's say. Returns
+// 0 for an unknown name.
+TFMP_EXPORT int tfmp_fusion_set(const char* name, int value) {
+  return tfmp::grappler::SetOverride(name ? name : "", value) ? 1 : 0;
+}
+
+// JSON: the effective switches and the patterns, largest first.
+TFMP_EXPORT const char* tfmp_fusion_config_json() {
+  static thread_local std::string json;
+  json = tfmp::grappler::ConfigJson();
+  return json.c_str();
+}
+
+// JSON: what the pass did in its recent runs (patterns fired, node counts).
+TFMP_EXPORT const char* tfmp_fusion_report_json() {
+  static thread_local std::string json;
+  json = tfmp::grappler::ReportJson();
+  return json.c_str();
+}
+
+TFMP_EXPORT void tfmp_fusion_reset_report() { tfmp::grappler::ResetReport(); }
+
+// Runs the pass on a serialized GraphDef (tests, tools); `preserve` is a
+// comma-separated list of node names. Returns the size of the result written
+// to a malloc'ed *out (free it with tfmp_free), or -1 if `data` is no GraphDef.
+TFMP_EXPORT long tfmp_fusion_optimize(const char* data, long size, const char* preserve,
+                                      char** out) {
+  std::set<std::string> keep;
+  std::string cur;
+  for (const char* p = preserve ? preserve : ""; ; ++p) {
+    if (*p == ',' || *p == 0) {
+      if (!cur.empty()) keep.insert(cur);
+      cur.clear();
+      if (*p == 0) break;
+    } else {
+      cur += *p;
+    }
+  }
+  std::string result;
+  *out = nullptr;
+  if (!tfmp::grappler::OptimizeSerialized(std::string(data, size), keep, &result)) return -1;
+  *out = static_cast<char*>(std::malloc(result.size() ? result.size() : 1));
+  std::memcpy(*out, result.data(), result.size());
+  return static_cast<long>(result.size());
+}
+
+TFMP_EXPORT void tfmp_free(void* p) { std::free(p); }
 
 // JSON description of the usable devices (static storage, valid until the next call).
 TFMP_EXPORT const char* tfmp_devices_json() {

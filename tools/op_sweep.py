@@ -308,6 +308,28 @@ def fused_conv(rng, d):
     return Case([x, w, [rand(rng, (5,), t, -1, 1)]], attrs, "tol", k=36, rtol=1e-5)
 
 
+# The Grappler pass's fused ops (grappler/): the epilogue's activations take
+# turns by dtype so each registration runs one of them against TF's CPU kernel.
+def fused_matmul(rng, d):
+    t = d["T"]
+    # TF's CPU kernel runs Gelu only untransposed: transposes with LeakyRelu,
+    # Gelu without (tests/test_grappler.py covers every activation).
+    half = t == "float16"
+    a, b = rand(rng, (7, 9) if half else (9, 7), t, -1, 1), rand(rng, (9, 5) if half else (5, 9), t, -1, 1)
+    attrs = dict(transpose_a=not half, transpose_b=not half, num_args=1,
+                 fused_ops=["BiasAdd", "GeluExact" if half else "LeakyRelu"],
+                 epsilon=1e-4, leakyrelu_alpha=0.2, T=t)
+    return Case([a, b, [rand(rng, (5,), t, -1, 1)]], attrs, "tol", k=9, rtol=1e-5)
+
+
+def fused_depthwise(rng, d):
+    t = d["T"]
+    x, w = rand(rng, (2, 7, 6, 3), t, -1, 1), rand(rng, (3, 3, 3, 2), t, -1, 1)
+    attrs = dict(strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC", dilations=[1, 1, 1, 1],
+                 num_args=1, fused_ops=["BiasAdd", "Relu6"], epsilon=1e-4, leakyrelu_alpha=0.2, T=t)
+    return Case([x, w, [rand(rng, (6,), t, -1, 1)]], attrs, "tol", k=9, rtol=1e-5)
+
+
 POOL = {"ksize": [1, 3, 3, 1], "strides": [1, 2, 2, 1], "padding": "SAME"}
 
 
@@ -603,6 +625,7 @@ RECIPES = {
     "SparseSoftmaxCrossEntropyWithLogits": sparse_xent,
     "Conv2D": conv("fwd"), "Conv2DBackpropInput": conv("input"), "Conv2DBackpropFilter": conv("filter"),
     "_FusedConv2D": fused_conv, "DepthwiseConv2dNative": depthwise("fwd"),
+    "_FusedMatMul": fused_matmul, "_FusedDepthwiseConv2dNative": fused_depthwise,
     "DepthwiseConv2dNativeBackpropInput": depthwise("input"),
     "DepthwiseConv2dNativeBackpropFilter": depthwise("filter"),
     "MaxPool": pool("max"), "MaxPoolV2": pool("maxv2"), "AvgPool": pool("avg"),
@@ -730,6 +753,8 @@ SPECIAL |= set(RNG_STATE_OPS)
 
 # Registrations not swept: (op regex, dtype regex or None, reason). First match wins.
 REASONS = [
+    (r"^_FusedDepthwiseConv2dNative$", "float16", "TF's CPU kernel returns an empty tensor for float16; "
+     "tests/test_grappler.py compares it with float32 on the CPU"),
     (r"^(Xla.*|_Xla.*)$", None, "TF's own GPU registration (XLA op); needs an XLA compiler for the device, "
      "which plugins do not have"),
     (r"^(Ref)?(Enter|Exit|NextIteration|Switch|Merge)$|^_SwitchN$", None,

@@ -12,12 +12,13 @@
 // bit 8 is set (TF's layout optimizer picks it on GPUs); filters are always
 // [k..., in_c, out_c].
 // FWD epilogue (_FusedConv2D): y = act(conv + bias[co] + side[y index]) with
-// act = flags & 0xff: 0 none, 1 Relu, 2 Relu6, 3 Elu, 4 LeakyRelu(alpha),
-// 5 Tanh, 6 Sigmoid; bias and side are used when their address is not 0.
+// act = flags & 0xff, the codes of epilogue.glsl (kernels/epilogue.h); bias
+// and side are used when their address is not 0.
 // Workgroup z sums K in [z * k_chunk, (z + 1) * k_chunk) into slice z of C:
 // the host splits long K ranges (BWD_FILTER) and adds the slices up.
 #include "common.glsl"
 #include "window.glsl"
+#include "epilogue.glsl"
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(push_constant) uniform Push {
   TBuf a;  // FWD: x      BWD_INPUT: dy   BWD_FILTER: x
@@ -152,15 +153,7 @@ void main() {
       float v = acc[i][j];
       if (uint64_t(pc.bias) != 0) v += float(pc.bias.v[n]);
       if (uint64_t(pc.side) != 0) v += float(pc.side.v[o]);
-      switch (pc.flags & 0xffu) {
-        case 1u: v = tf_relu(v); break;
-        case 2u: v = clamp(v, 0.0, 6.0); break;
-        case 3u: v = tf_elu(v); break;
-        case 4u: v = v < 0.0 ? v * pc.alpha : v; break;
-        case 5u: v = tf_tanh(v); break;
-        case 6u: v = tf_sigmoid(v); break;
-        default: break;
-      }
+      v = tf_activation(v, pc.flags & 0xffu, pc.alpha);
       pc.c.v[o] = TO(v);
 #else
       pc.c.v[o] = TO(acc[i][j]);

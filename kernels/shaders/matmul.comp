@@ -2,7 +2,10 @@
 // C[b] = A[b] x B[b], a 64x64 output tile per workgroup, each of the 16x16
 // invocations computing a 4x4 block; accumulation in float. Operands are read
 // through strides, so transposes cost nothing: A[m, k] = a[m * a_m + k * a_k].
+// Epilogue (_FusedMatMul): C = act(A x B + bias[n]) with act an epilogue.glsl
+// code; bias is used when its address is not 0. K may be 0 (C = act(bias)).
 #include "common.glsl"
+#include "epilogue.glsl"
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(push_constant) uniform Push {
   TBuf a;
@@ -11,6 +14,9 @@ layout(push_constant) uniform Push {
   uint M, N, K;
   uint a_m, a_k, b_k, b_n;
   uint a_batch, b_batch, c_batch;  // element strides between batch entries
+  TBuf bias;
+  uint act;
+  float alpha;
 } pc;
 
 const uint TILE = 64;
@@ -51,7 +57,10 @@ void main() {
     if (m >= pc.M) continue;
     for (int j = 0; j < 4; ++j) {
       const uint n = n0 + tx + 16 * j;
-      if (n < pc.N) pc.c.v[cb + m * pc.N + n] = T(acc[i][j]);
+      if (n >= pc.N) continue;
+      float v = acc[i][j];
+      if (uint64_t(pc.bias) != 0) v += float(pc.bias.v[n]);
+      pc.c.v[cb + m * pc.N + n] = T(tf_activation(v, pc.act, pc.alpha));
     }
   }
 }

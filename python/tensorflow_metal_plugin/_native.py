@@ -34,6 +34,13 @@ def _libs():
             _core.tfmp_devices_json.restype = ctypes.c_char_p
             _core.tfmp_stats_names.restype = ctypes.c_char_p
             _core.tfmp_stats.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]
+            _core.tfmp_fusion_set.argtypes = [ctypes.c_char_p, ctypes.c_int]
+            _core.tfmp_fusion_config_json.restype = ctypes.c_char_p
+            _core.tfmp_fusion_report_json.restype = ctypes.c_char_p
+            _core.tfmp_fusion_optimize.restype = ctypes.c_long
+            _core.tfmp_fusion_optimize.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p,
+                                                   ctypes.POINTER(ctypes.c_void_p)]
+            _core.tfmp_free.argtypes = [ctypes.c_void_p]
     return _loader, _core
 
 
@@ -77,3 +84,86 @@ def reset_stats():
     _, core = _libs()
     if core is not None:
         core.tfmp_reset_stats()
+
+
+# --- the Grappler pass (grappler/) --------------------------------------------
+
+_UNSET = object()
+
+
+def set_fusion(enabled=_UNSET, **switches):
+    """Turns the plugin's Grappler fusions on or off, for graphs optimized from
+    now on (a tf.function traced before keeps its graph: trace a new one).
+
+        tfmp.set_fusion(False)               # the whole pass off
+        tfmp.set_fusion(conv=False)          # one family off: conv, matmul
+        tfmp.set_fusion(matmul_bias_gelu_tanh=False)   # one pattern off
+        tfmp.set_fusion(conv=None)           # back to the environment's say
+        tfmp.set_fusion(None)                # the whole pass back to the environment's say
+
+    These override the environment variables TFMP_FUSION=0 (pass off) and
+    TFMP_FUSION_DISABLE=conv,matmul,... (families or pattern names), which
+    are read at every optimization. Returns fusion_config()."""
+    _, core = _libs()
+    if core is None:
+        return {}
+    items = ([("all", enabled)] if enabled is not _UNSET else []) + list(switches.items())
+    for name, value in items:
+        v = -1 if value is None else int(bool(value))
+        if not core.tfmp_fusion_set(name.encode(), v):
+            raise ValueError("unknown fusion family or pattern %r; see fusion_config()" % name)
+    return fusion_config()
+
+
+def fusion_config():
+    """The effective switches of the Grappler pass: {"enabled", "families":
+    {name: on}, "disabled", "env", "patterns": [{"name", "family", "nodes"}]}
+    (patterns largest first, the order they are tried in)."""
+    _, core = _libs()
+    if core is None:
+        return {}
+    return json.loads(core.tfmp_fusion_config_json().decode())
+
+
+def fusion_report(reset=False):
+    """What the Grappler pass did since the last reset: {"graphs_optimized",
+    "totals": {pattern: times}, "runs": [{"nodes_before", "nodes_after",
+    "device_nodes", "skipped", "fired", "fused": [{"name", "op", "pattern",
+    "fused_ops"}]}]} (the last 256 runs). TF optimizes each graph twice."""
+    _, core = _libs()
+    if core is None:
+        return {}
+    report = json.loads(core.tfmp_fusion_report_json().decode())
+    if reset:
+        core.tfmp_fusion_reset_report()
+    return report
+
+
+def reset_fusion_report():
+    _, core = _libs()
+    if core is not None:
+        core.tfmp_fusion_reset_report()
+
+
+def optimize_graph_def(graph_def, preserve=()):
+    """Runs the plugin's fusion pass on a tf.compat.v1.GraphDef (or its bytes)
+    outside TensorFlow and returns the result as a GraphDef: only nodes placed
+    on a GPU device are fused; `preserve` names nodes whose outputs must stay
+    (as TF's fetch nodes). For tests and inspection."""
+    import tensorflow as tf
+
+    _, core = _libs()
+    if core is None:
+        raise RuntimeError("the plugin is not active: " + status())
+    data = graph_def if isinstance(graph_def, bytes) else graph_def.SerializeToString()
+    out = ctypes.c_void_p()
+    n = core.tfmp_fusion_optimize(data, len(data), ",".join(preserve).encode(), ctypes.byref(out))
+    if n < 0:
+        raise ValueError("not a serialized GraphDef")
+    try:
+        result = ctypes.string_at(out, n)
+    finally:
+        core.tfmp_free(out)
+    g = tf.compat.v1.GraphDef()
+    g.ParseFromString(result)
+    return g

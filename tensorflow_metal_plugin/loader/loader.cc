@@ -15,6 +15,7 @@
 #include <string>
 #include <tuple>
 
+#include "tensorflow/c/experimental/grappler/grappler.h"
 #include "tensorflow/c/experimental/stream_executor/stream_executor.h"
 #include "tensorflow/c/tf_status.h"
 
@@ -28,6 +29,7 @@ namespace {
 
 using InitPluginFn = void (*)(SE_PlatformRegistrationParams*, TF_Status*);
 using InitKernelFn = void (*)();
+using InitGraphFn = void (*)(TP_OptimizerRegistrationParams*, TF_Status*);
 using DeviceCountFn = int (*)(char*, int);
 
 struct Loader {
@@ -216,6 +218,33 @@ TFMP_EXPORT void TF_InitKernel() {
   Decide();
   Loader& s = State();
   if (s.core) reinterpret_cast<InitKernelFn>(dlsym(s.core, "tfmp_core_init_kernel"))();
+}
+
+// TF looks this up and, when present, must be given a valid optimizer. When
+// the core is loaded it registers the plugin's Grappler pass; when the loader
+// declined, it registers a pass that returns every graph unchanged, for a
+// device type no device has, so TF never runs it and no TF switch changes.
+TFMP_EXPORT void TF_InitGraph(TP_OptimizerRegistrationParams* params, TF_Status* status) {
+  Decide();
+  Loader& s = State();
+  if (s.core) {
+    reinterpret_cast<InitGraphFn>(dlsym(s.core, "tfmp_core_init_graph"))(params, status);
+    return;
+  }
+  params->major_version = GO_MAJOR;
+  params->minor_version = GO_MINOR;
+  params->patch_version = GO_PATCH;
+  params->device_type = "TFMP_DECLINED";
+  params->optimizer->optimize_func = [](void*, const TF_Buffer* in, const TF_GrapplerItem*,
+                                        TF_Buffer* out, TF_Status* st) {
+    void* copy = std::malloc(in->length ? in->length : 1);
+    std::memcpy(copy, in->data, in->length);
+    out->data = copy;
+    out->length = in->length;
+    out->data_deallocator = [](void* d, size_t) { std::free(d); };
+    TF_SetStatus(st, TF_OK, "");
+  };
+  TF_SetStatus(status, TF_OK, "");
 }
 
 // For the Python package: "" when the plugin offers its devices to TF, else why not.

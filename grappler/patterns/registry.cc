@@ -1,0 +1,24 @@
+// The one list of fusion patterns, largest first: a bigger pattern claims its
+// nodes before a smaller one that shares them can (stable among equals, so
+// the order below breaks ties).
+#include <algorithm>
+
+#include "grappler/pattern.h"
+
+namespace tfmp {
+namespace grappler {
+
+const std::vector<Pattern>& AllPatterns() {
+  static const std::vector<Pattern>* all = [] {
+    auto* v = new std::vector<Pattern>;
+    AddConvPatterns(v);
+    AddMatMulPatterns(v);
+    std::stable_sort(v->begin(), v->end(),
+                     [](const Pattern& a, const Pattern& b) { return a.size() > b.size(); });
+    return v;
+  }();
+  return *all;
+}
+
+}  // namespace grappler
+}  // namespace tfmp
