@@ -18,6 +18,7 @@ import json, sys
 import numpy as np, tensorflow as tf, keras
 
 KIND = sys.argv[1]
+tf.debugging.set_log_device_placement(True)  # before the runtime starts, or it is ignored
 rng = np.random.default_rng(0)
 keras.utils.set_random_seed(3)
 
@@ -64,12 +65,15 @@ def unet(size=32, classes=3):
 
 
 def build():
+    # 64x64 inputs and batch 4: the last stage's BatchNormalization then sees 16
+    # values per channel. With 1x1 maps and batch 2 it normalizes 2 values, and
+    # float32 rounding differences get amplified without bound.
     if KIND == "resnet50":
-        model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
-        x, y = rng.random((2, 32, 32, 3), "float32"), rng.integers(0, 10, 2).astype("int32")
+        model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=10)
+        x, y = rng.random((4, 64, 64, 3), "float32"), rng.integers(0, 10, 4).astype("int32")
     elif KIND == "mobilenetv2":
-        model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10, alpha=0.35)
-        x, y = rng.random((4, 32, 32, 3), "float32"), rng.integers(0, 10, 4).astype("int32")
+        model = keras.applications.MobileNetV2(weights=None, input_shape=(64, 64, 3), classes=10, alpha=0.35)
+        x, y = rng.random((4, 64, 64, 3), "float32"), rng.integers(0, 10, 4).astype("int32")
     elif KIND == "transformer":
         model = transformer()
         x, y = rng.integers(0, 50, (8, 12)).astype("int32"), rng.integers(0, 5, 8).astype("int32")
@@ -80,18 +84,15 @@ def build():
 
 
 loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=KIND in ("transformer", "unet"))
-results = {}
-weights = None
-data = None
-tf.debugging.set_log_device_placement(True)  # read by the test after the marker below
-for device in ("/CPU:0", "/GPU:0"):
-    print("=== PHASE", device, file=sys.stderr, flush=True)
+
+
+def step(device, precision, weights, data):
+    keras.config.set_floatx(precision)
+    keras.config.set_dtype_policy(precision)
     with tf.device(device):
-        model, x, y = build()
-        if weights is None:
-            weights, data = model.get_weights(), (x, y)
+        model, _, _ = build()
+        model.set_weights([w.astype(precision) for w in weights])
         x, y = data
-        model.set_weights(weights)
 
         @tf.function
         def train_step(x, y):
@@ -102,20 +103,35 @@ for device in ("/CPU:0", "/GPU:0"):
             # Keras optimizers do.
             return loss, [tf.convert_to_tensor(g) for g in grads]
 
+        if x.dtype.kind == "f":
+            x = x.astype(precision)
         loss, grads = train_step(tf.constant(x), tf.constant(y))
         if device == "/GPU:0":
             assert all(g.device.endswith("GPU:0") for g in grads), "a gradient is not on the device"
-        results[device] = (float(loss), [g.numpy() for g in grads])
+        return float(loss), [g.numpy().astype("float64") for g in grads], model
 
-(lc, gc), (lg, gg) = results["/CPU:0"], results["/GPU:0"]
-# Per-tensor error relative to the tensor's largest gradient (float32 sums over
-# different orders differ by about sqrt(K) ulps of the largest terms), with a
-# floor of 1e-3 of the largest gradient of the model: some gradients are zero
-# up to rounding (attention's key bias: softmax ignores a constant shift).
-scale = max(float(np.max(np.abs(a))) for a in gc)
-worst = max(float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(a))), 1e-3 * scale)
-            for a, b in zip(gc, gg))
-print("RESULT", json.dumps(dict(loss_cpu=lc, loss_gpu=lg, grads=len(gc), worst_rel=worst)))
+
+with tf.device("/CPU:0"):
+    model, x, y = build()
+    weights, data = model.get_weights(), (x, y)
+# The reference: the same step in float64 on the CPU. float32 on the CPU shows how
+# far float32 rounding alone moves each gradient (far, in some deep layers whose
+# batch statistics are nearly constant); the device must stay as close.
+l64, g64, _ = step("/CPU:0", "float64", weights, data)
+l32, g32, _ = step("/CPU:0", "float32", weights, data)
+print("=== PHASE /GPU:0", file=sys.stderr, flush=True)  # the test reads placements from here
+lg, gg, model = step("/GPU:0", "float32", weights, data)
+print("=== END", file=sys.stderr, flush=True)
+
+# Per tensor: max error over the largest reference value (floored at 1e-3 of the
+# model's largest gradient: some gradients are zero up to rounding, e.g. the key
+# bias of attention, which softmax ignores).
+scale = max(float(np.max(np.abs(r))) for r in g64)
+def err(a, r):
+    return float(np.max(np.abs(a - r))) / max(float(np.max(np.abs(r))), 1e-3 * scale)
+rows = sorted(((err(g, r), err(c, r), v.path) for g, c, r, v in zip(gg, g32, g64, model.trainable_variables)),
+              reverse=True)
+print("RESULT", json.dumps(dict(loss64=l64, loss_cpu=l32, loss_gpu=lg, rows=rows)))
 """
 
 # Ops TF keeps in host memory on every GPU (shape constants and their
@@ -130,11 +146,22 @@ def test_network_training_step_matches_the_cpu(kind):
                        timeout=1200)
     assert r.returncode == 0, r.stderr[-4000:]
     res = json.loads(r.stdout.split("RESULT", 1)[1])
-    assert res["grads"] > 10
-    assert abs(res["loss_gpu"] - res["loss_cpu"]) <= 1e-5 * max(1.0, abs(res["loss_cpu"])), res
-    assert res["worst_rel"] < 1e-4, res
+    rows = res.pop("rows")  # (device error, CPU float32 error, variable), worst first
+    assert len(rows) > 10
+    # The loss as close to float64 as the CPU's float32 loss (or within 1e-6).
+    l64 = res["loss64"]
+    assert abs(res["loss_gpu"] - l64) <= 2 * abs(res["loss_cpu"] - l64) + 1e-6 * max(1.0, abs(l64)), res
+    # Every gradient within twice the CPU's float32 error (+1e-5) of float64. Where
+    # float32 itself is off by more than 1e-3 on the CPU (ResNet50's last stage:
+    # batch statistics of 16 values, nearly constant in some channels), rounding
+    # differences are amplified differently per tensor: there the device must stay
+    # within twice the worst such CPU error.
+    ill = [c for _, c, _ in rows if c > 1e-3]
+    for dev, cpu, name in rows:
+        bound = 2 * max(ill) if cpu > 1e-3 else 2 * cpu + 1e-5
+        assert dev <= bound, (name, dev, cpu, res, rows[:4])
     # The placement of every graph node of the device phase (the training step).
-    gpu_phase = r.stderr.split("=== PHASE /GPU:0", 1)[1]
+    gpu_phase = r.stderr.split("=== PHASE /GPU:0", 1)[1].split("=== END", 1)[0]
     step = [l.split("] ", 1)[1] for l in gpu_phase.splitlines() if "placer.cc" in l and "] " in l]
     assert len(step) > 50, gpu_phase[-2000:]
     on_cpu = {l.split("(")[1].split(")")[0] for l in step if "device:CPU" in l} - HOST_PLUMBING
