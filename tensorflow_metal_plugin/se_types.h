@@ -8,8 +8,10 @@
 #include "tensorflow/c/experimental/stream_executor/stream_executor.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 
+// Every SP_Stream of a device shares the device's one runtime stream (see
+// CreateStream in stream_executor.cc).
 struct SP_Stream_st {
-  std::unique_ptr<tfmp::rt::Stream> stream;
+  std::shared_ptr<tfmp::rt::Stream> stream;
 };
 
 struct SP_Event_st {

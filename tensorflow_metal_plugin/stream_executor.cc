@@ -2,6 +2,9 @@
 // of the runtime backend. Every callback is set: TF validates that.
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "tensorflow/c/tf_status.h"
@@ -60,9 +63,42 @@ TF_Bool DeviceMemoryUsage(const SP_Device* device, int64_t* free, int64_t* total
 
 // --- streams and events ---------------------------------------------------
 
+// TF creates a compute stream and host-to-device, device-to-host and
+// device-to-device copy streams per device, all served by one BFC allocator
+// that hands out memory freed by work still pending on the compute stream.
+// TF orders the copy streams after the compute stream only where it asks for
+// it (ThenWaitFor), and PluggableDevice::MakeTensorFromProto does not: a
+// tf.function's Const is uploaded on the host-to-device stream with
+// sync_dst_compute=false (pluggable_device.cc), so before this plugin ordered
+// its streams, that upload could overwrite a freed input of an eager op still
+// pending on the compute stream (tests/test_stream_order.py). TF's GPU device
+// avoids this with sync_dst_compute=true; CUDA's legacy default stream would
+// avoid it too.
+//
+// So every SP_Stream of a device is the device's one runtime stream: all
+// device work runs in the order the host issued it, whatever stream TF names.
+// This gives up no parallelism: every stream submits to the device's single
+// queue, and each batch starts with a full barrier, so the device already
+// ran submissions one after the other; separate streams only let a later
+// submission overtake work another stream still held in its open batch.
+// Work stays asynchronous (batched, no host waits); dependencies between
+// TF's streams cost nothing.
+std::shared_ptr<rt::Stream> DeviceStream(rt::Device* device, rt::Status* status) {
+  static std::mutex* mu = new std::mutex;
+  static auto* streams = new std::map<rt::Device*, std::weak_ptr<rt::Stream>>;
+  std::lock_guard<std::mutex> lock(*mu);
+  std::shared_ptr<rt::Stream> s = (*streams)[device].lock();
+  if (s) return s;
+  std::unique_ptr<rt::Stream> created = device->CreateStream(status);
+  if (!created) return nullptr;
+  s = std::move(created);
+  (*streams)[device] = s;
+  return s;
+}
+
 void CreateStream(const SP_Device* device, SP_Stream* stream, TF_Status* status) {
   rt::Status s;
-  auto rs = DeviceOf(device)->CreateStream(&s);
+  auto rs = DeviceStream(DeviceOf(device), &s);
   if (!rs) {
     *stream = nullptr;
     SetStatus(status, s);
@@ -76,7 +112,9 @@ void DestroyStream(const SP_Device*, SP_Stream stream) { delete stream; }
 
 void CreateStreamDependency(const SP_Device*, SP_Stream dependent, SP_Stream other,
                             TF_Status* status) {
-  StreamOf(dependent)->WaitFor(StreamOf(other), StreamOf(other)->Flush());
+  // Streams of one device are one stream: already ordered, nothing to submit.
+  if (StreamOf(dependent) != StreamOf(other))
+    StreamOf(dependent)->WaitFor(StreamOf(other), StreamOf(other)->Flush());
   TF_SetStatus(status, TF_OK, "");
 }
 
@@ -168,15 +206,13 @@ void MemcpyDtoD(const SP_Device*, SP_Stream stream, SP_DeviceMemoryBase* device_
   SetStatus(status, StreamOf(stream)->status());
 }
 
-// Synchronous copies are ordered after all work on every stream of the
-// device (like CUDA's legacy default stream), on a private stream.
+// Synchronous copies are ordered after all work issued so far on the device
+// (like CUDA's legacy default stream): they go on the device stream, and the
+// host waits for them.
 template <typename Fn>
 void SyncCopy(const SP_Device* device, TF_Status* status, Fn record) {
-  rt::Device* dev = DeviceOf(device);
   rt::Status s;
-  // A stream per call: TF uses synchronous copies rarely (outside the step
-  // loop), so a cached stream is not worth its locking.
-  auto stream = dev->CreateStream(&s);
+  auto stream = DeviceStream(DeviceOf(device), &s);
   if (!stream) {
     SetStatus(status, s);
     return;
@@ -191,24 +227,18 @@ void SynchronizeAllActivity(const SP_Device* device, TF_Status* status) {
 
 void SyncMemcpyDtoH(const SP_Device* device, void* host_dst, const SP_DeviceMemoryBase* device_src,
                     uint64_t size, TF_Status* status) {
-  SynchronizeAllActivity(device, status);
-  if (TF_GetCode(status) != TF_OK) return;
   SyncCopy(device, status,
            [&](rt::Stream* s) { s->CopyDeviceToHost(host_dst, AddressOf(device_src), size); });
 }
 
 void SyncMemcpyHtoD(const SP_Device* device, SP_DeviceMemoryBase* device_dst, const void* host_src,
                     uint64_t size, TF_Status* status) {
-  SynchronizeAllActivity(device, status);
-  if (TF_GetCode(status) != TF_OK) return;
   SyncCopy(device, status,
            [&](rt::Stream* s) { s->CopyHostToDevice(AddressOf(device_dst), host_src, size); });
 }
 
 void SyncMemcpyDtoD(const SP_Device* device, SP_DeviceMemoryBase* device_dst,
                     const SP_DeviceMemoryBase* device_src, uint64_t size, TF_Status* status) {
-  SynchronizeAllActivity(device, status);
-  if (TF_GetCode(status) != TF_OK) return;
   SyncCopy(device, status, [&](rt::Stream* s) {
     s->CopyDeviceToDevice(AddressOf(device_dst), AddressOf(device_src), size);
   });

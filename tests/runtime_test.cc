@@ -78,6 +78,7 @@ struct AddPush {
   uint64_t a, b, z;
   uint32_t n, rank;
   uint32_t shape[6], a_stride[6], b_stride[6];
+  float alpha;  // binary.comp's attribute (LeakyRelu), unused by add
 };
 
 // x <- x + 1, N times, then x is checked: the batching must neither reorder
