@@ -52,6 +52,11 @@ if KIND == "mlp":
     x = rng.random((96, 20)).astype("float32"); y = rng.integers(0, 5, 96).astype("int32")
     layers = [keras.Input((20,)), keras.layers.Dense(16, activation="relu"),
               keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(5, activation="softmax")]
+elif KIND in ("lstm", "gru"):  # Keras's generic recurrent loop (the hook turns cuDNN off)
+    x = rng.random((48, 7, 3)).astype("float32"); y = rng.integers(0, 5, 48).astype("int32")
+    rnn = keras.layers.LSTM if KIND == "lstm" else keras.layers.GRU
+    layers = [keras.Input((7, 3)), rnn(8, return_sequences=True), rnn(6),
+              keras.layers.Dense(5, activation="softmax")]
 else:
     x = rng.random((48, 10, 10, 3)).astype("float32"); y = rng.integers(0, 5, 48).astype("int32")
     layers = [keras.Input((10, 10, 3)), keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
@@ -67,7 +72,7 @@ print("LOSSES", *h.history["loss"])
 """
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "lstm", "gru"])
 def test_training_matches_the_cpu(kind):
     out = {}
     for device in ("/GPU:0", "/CPU:0"):
@@ -82,9 +87,13 @@ def test_training_matches_the_cpu(kind):
 # Ops TF keeps in host memory on every GPU (int32 shape constants and their
 # identities, function plumbing): not computation on the CPU.
 HOST_PLUMBING = {"Const", "Identity", "_Arg", "_Retval", "NoOp", "_DeviceArg", "_DeviceRetval"}
+# The gradient of Keras's recurrent loop combines its TensorList accumulators
+# (variant tensors) with ZerosLike and AddN, whose variant kernels TF registers
+# only for its own CUDA device type: they run on the CPU, on list handles.
+RNN_LIST_OPS = {"ZerosLike", "AddN"}
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "lstm", "gru"])
 def test_training_step_runs_on_the_device(kind):
     r = subprocess.run([sys.executable, "-c", TRAIN, kind, "/GPU:0", "log"], capture_output=True,
                        text=True, env=dict(os.environ, TFMP_ALLOW_SOFTWARE_DEVICE="1",
@@ -94,4 +103,6 @@ def test_training_step_runs_on_the_device(kind):
             if "placer.cc" in l and "StatefulPartitionedCall/" in l]
     assert len(step) > 50, r.stderr[-2000:]
     on_cpu = {l.split("(")[1].split(")")[0] for l in step if "device:CPU" in l} - HOST_PLUMBING
+    if kind in ("lstm", "gru"):
+        on_cpu -= RNN_LIST_OPS
     assert not on_cpu, "ops of the training step on the CPU: %s" % sorted(on_cpu)
