@@ -28,8 +28,7 @@ std::vector<TF_DataType> Dtypes(DtypeSet set) {
 enum OpFlags : unsigned {
   kPlain = 0,
   kBoolResult = 1,  // the output is bool (comparisons, predicates)
-  kSameShape = 2,   // gradient ops: TF requires equal shapes, no broadcasting
-  kAlpha = 4,       // a float attribute "alpha" pushed to the shader (LeakyRelu)
+  kSameShape = 2,   // gradient ops and ApproximateEqual: TF requires equal shapes
 };
 
 struct OpSpec {
@@ -37,6 +36,7 @@ struct OpSpec {
   const char* token;  // shader op token
   DtypeSet dtypes;
   unsigned flags;
+  const char* attr = nullptr;  // a float attribute pushed to the shader as ALPHA
 };
 
 constexpr OpSpec kUnaryOps[] = {
@@ -59,7 +59,7 @@ constexpr OpSpec kUnaryOps[] = {
     {"Sinh", "sinh", kFloats, kPlain},        {"Cosh", "cosh", kFloats, kPlain},
     {"Asinh", "asinh", kFloats, kPlain},      {"Acosh", "acosh", kFloats, kPlain},
     {"Atanh", "atanh", kFloats, kPlain},      {"Invert", "invert", kInts, kPlain},
-    {"LeakyRelu", "leaky_relu", kFloats, kAlpha},
+    {"LeakyRelu", "leaky_relu", kFloats, kPlain, "alpha"},
     {"IsNan", "isnan", kFloats, kBoolResult},       {"IsInf", "isinf", kFloats, kBoolResult},
     {"IsFinite", "isfinite", kFloats, kBoolResult}, {"LogicalNot", "logical_not", kBoolOnly, kBoolResult},
 };
@@ -82,6 +82,10 @@ constexpr OpSpec kBinaryOps[] = {
     {"TruncateDiv", "truncate_div", kInts, kPlain},
     {"TruncateMod", "truncate_mod", kInts, kPlain},
     {"TruncateMod", "truncate_mod_f", kFloats, kPlain},
+    {"Mod", "truncate_mod", kInts, kPlain},
+    {"Mod", "truncate_mod_f", kFloat32, kPlain},
+    {"LeftShift", "left_shift", kInts, kPlain},
+    {"RightShift", "right_shift", kInts, kPlain},
     {"SquaredDifference", "squared_difference", kNumbers, kPlain},
     {"Atan2", "atan2", kFloats, kPlain},
     {"Xlogy", "xlogy", kFloats, kPlain},
@@ -89,7 +93,7 @@ constexpr OpSpec kBinaryOps[] = {
     {"Xdivy", "xdivy", kFloats, kPlain},
     {"ReluGrad", "relu_grad", kNumbers, kSameShape},
     {"Relu6Grad", "relu6_grad", kNumbers, kSameShape},
-    {"LeakyReluGrad", "leaky_relu_grad", kFloats, kSameShape | kAlpha},
+    {"LeakyReluGrad", "leaky_relu_grad", kFloats, kSameShape, "alpha"},
     {"EluGrad", "elu_grad", kFloats, kSameShape},
     {"SeluGrad", "selu_grad", kFloats, kSameShape},
     {"SoftplusGrad", "softplus_grad", kFloats, kSameShape},
@@ -106,6 +110,7 @@ constexpr OpSpec kBinaryOps[] = {
     {"LessEqual", "less_equal", kNumbers, kBoolResult},
     {"Greater", "greater", kNumbers, kBoolResult},
     {"GreaterEqual", "greater_equal", kNumbers, kBoolResult},
+    {"ApproximateEqual", "approximate_equal", kFloats, kBoolResult | kSameShape, "tolerance"},
     {"LogicalAnd", "logical_and", kBoolOnly, kBoolResult},
     {"LogicalOr", "logical_or", kBoolOnly, kBoolResult},
     {"BitwiseAnd", "bitwise_and", kInts, kPlain},
@@ -123,7 +128,7 @@ TF_DataType InputType(OpConstruction& c, const OpSpec& spec) {
 struct UnaryPush {
   uint64_t x, y;
   uint32_t n;
-  float alpha;  // read only by kAlpha ops' shaders
+  float alpha;  // read only by shaders of ops with a float attribute
 };
 
 template <size_t I>
@@ -133,7 +138,7 @@ class UnaryOp : public OpKernel {
       : dtype_(InputType(c, kUnaryOps[I])),
         out_dtype_(kUnaryOps[I].flags & kBoolResult ? TF_BOOL : dtype_),
         kernel_(std::string(kUnaryOps[I].token) + "_" + DtypeToken(dtype_)),
-        alpha_(kUnaryOps[I].flags & kAlpha ? c.GetFloat("alpha") : 0.0f) {}
+        alpha_(kUnaryOps[I].attr ? c.GetFloat(kUnaryOps[I].attr) : 0.0f) {}
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0);
     if (ctx.ok()) DispatchUnary(ctx, kernel_, x, out_dtype_, alpha_);
@@ -155,7 +160,7 @@ struct BinaryPush {
   uint32_t shape[kMaxBroadcastDims];
   uint32_t a_stride[kMaxBroadcastDims];
   uint32_t b_stride[kMaxBroadcastDims];
-  float alpha;  // read only by kAlpha ops' shaders
+  float alpha;  // read only by shaders of ops with a float attribute
 };
 
 // NumPy broadcasting of a and b into `out`, with the dims collapsed as far as
@@ -228,7 +233,7 @@ class BinaryOp : public OpKernel {
       : dtype_(InputType(c, kBinaryOps[I])),
         out_dtype_(kBinaryOps[I].flags & kBoolResult ? TF_BOOL : dtype_),
         kernel_(std::string(kBinaryOps[I].token) + "_" + DtypeToken(dtype_)),
-        alpha_(kBinaryOps[I].flags & kAlpha ? c.GetFloat("alpha") : 0.0f) {}
+        alpha_(kBinaryOps[I].attr ? c.GetFloat(kBinaryOps[I].attr) : 0.0f) {}
   void Compute(OpContext& ctx) override {
     Tensor a = ctx.input(0), b = ctx.input(1);
     if (!ctx.ok()) return;

@@ -103,9 +103,9 @@ BINARY = [
     ("BitwiseAnd", ["int32", "int64"], True), ("BitwiseOr", ["int32", "int64"], True),
     ("BitwiseXor", ["int32", "int64"], True),
     ("Atan2", FLOATS, False), ("Xlogy", FLOATS, False), ("Xlog1py", FLOATS, False),
-    ("Xdivy", FLOATS, False), ("TruncateMod", ["float32"], False),
+    ("Xdivy", FLOATS, False), ("TruncateMod", ["float32"], False), ("Mod", ["float32"], False),
 ]
-INT_DIVISION = ["FloorDiv", "FloorMod", "TruncateDiv", "TruncateMod"]
+INT_DIVISION = ["FloorDiv", "FloorMod", "TruncateDiv", "TruncateMod", "Mod"]
 # Gradient ops take two same-shape inputs (no broadcasting in TF either).
 GRADS = [("ReluGrad", NUMBERS, True), ("SigmoidGrad", FLOATS, False), ("TanhGrad", FLOATS, False),
          ("SqrtGrad", FLOATS, False), ("RsqrtGrad", FLOATS, False), ("ReciprocalGrad", FLOATS, False),
@@ -123,7 +123,7 @@ BROADCAST = [
 def test_binary(op, dtypes, exact, shapes, rng):
     fn = raw_op(op)
     for dtype in dtypes:
-        low = 0.5 if op in ("RealDiv", "FloorDiv", "FloorMod", "Pow", "TruncateMod") else -3
+        low = 0.5 if op in ("RealDiv", "FloorDiv", "FloorMod", "Pow", "TruncateMod", "Mod") else -3
         a = tf.constant(random_array(shapes[0], dtype, rng, low, 3))
         b = tf.constant(random_array(shapes[1], dtype, rng, low, 3))
         if op == "Pow" and dtype == "float32":  # negative bases with integer exponents too
@@ -232,3 +232,23 @@ def test_wrong_dtype_raises_like_cpu():
             on(device, lambda x, y: tf.raw_ops.AddV2(x=x, y=y), a, b)
         errors.append(type(e.value))
     assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("op", ["LeftShift", "RightShift"])
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_shifts_clamp_like_tf(op, dtype, rng):
+    bits = 8 * np.dtype(dtype).itemsize
+    a = tf.constant(rng.integers(-1000, 1000, 257).astype(dtype))
+    b = tf.constant(rng.integers(-3, bits + 3, 257).astype(dtype))  # out of range too
+    check(on(GPU, raw_op(op), a, b), on(CPU, raw_op(op), a, b), True, dtype)
+
+
+@pytest.mark.parametrize("tolerance", [1e-5, 0.5, 2.0])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_approximate_equal(tolerance, dtype, rng):
+    a = tf.constant(random_array((7, 33), dtype, rng))
+    b = tf.constant(random_array((7, 33), dtype, rng))
+    fn = raw_op("ApproximateEqual", tolerance=tolerance)
+    # TF's CPU has no float16 kernel: the same values in float32 there.
+    ref = on(CPU, fn, tf.cast(a, tf.float32), tf.cast(b, tf.float32))
+    check(on(GPU, fn, a, b), ref, True, "bool")

@@ -602,6 +602,8 @@ RECIPES = {
     "Invert": U(check=EX), "LeakyRelu": with_attrs(U(), alpha=0.3),
     "Atan2": binary(), "Xlogy": binary(0.01, 3), "Xlog1py": binary(-0.9, 3), "Xdivy": binary(0.5, 3),
     "TruncateDiv": binary(check=EX, nonzero=True), "TruncateMod": binary(0.5, 3, nonzero=True),
+    "Mod": binary(0.5, 3, nonzero=True), "LeftShift": binary(0, 2, check=EX),
+    "RightShift": binary(0, 2, check=EX), "ApproximateEqual": with_attrs(grad(), tolerance=0.5),
     **{op: grad() for op in ("EluGrad", "SeluGrad", "SoftplusGrad", "SoftsignGrad")},
     "Relu6Grad": grad(EX), "LeakyReluGrad": with_attrs(grad(), alpha=0.3),
     **{op: binary(check=EX) for op in ("Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum",
@@ -1137,9 +1139,11 @@ def write_table(path, rows, gpus, secs):
         "`owner`: `plugin` = registered by this plugin; `tf` = registered for device type GPU by the "
         "tensorflow-cpu wheel itself (present without the plugin), which applies to the plugin's device too.",
         "",
-        "Ops: %d (%d with plugin registrations); registrations: %d; swept: %d; mismatches: %d; "
+        "Ops: %d (%d with plugin registrations; %d verified against the CPU on at least one "
+        "registration); registrations: %d; swept: %d; mismatches: %d; "
         "known differences (swept, listed in KNOWN in the tool, see notes): %d." % (
-            len(rows), n_plugin, sum(r["regs"] for r in rows), sum(r["swept"] for r in rows),
+            len(rows), n_plugin, sum(r["swept"] > 0 for r in rows), sum(r["regs"] for r in rows),
+            sum(r["swept"] for r in rows),
             sum(r["bad"] for r in rows), sum(r["known"] for r in rows)),
         "",
         "| op | owner | regs | dtypes swept | max abs / rel error | notes |",

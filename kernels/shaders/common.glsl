@@ -322,6 +322,9 @@ int64_t tf_sign(int64_t x) { return x > 0 ? int64_t(1) : (x < 0 ? int64_t(-1) : 
 #define TF_TRUNC_DIVMOD(T_)                                                   \
   T_ tf_trunc_div(T_ a, T_ b) { return b == T_(0) ? T_(0) : (b == T_(-1) ? -a : a / b); } \
   T_ tf_trunc_mod(T_ a, T_ b) { return (b == T_(0) || b == T_(-1)) ? T_(0) : a - (a / b) * b; }
+// The largest shift of a type (TF clamps shift amounts to it).
+int tf_max_shift(int x) { return 31; }
+int64_t tf_max_shift(int64_t x) { return 63; }
 TF_TRUNC_DIVMOD(int)
 TF_TRUNC_DIVMOD(int64_t)
 TF_FLOOR_DIVMOD(int)

@@ -112,6 +112,9 @@ BINARY = {
     "truncate_div": ("tf_trunc_div(a, b)", INTS),
     "truncate_mod": ("tf_trunc_mod(a, b)", INTS),
     "truncate_mod_f": ("tf_fmod(a, b)", FLOATS),
+    # TF clamps the shift to [0, bits - 1]; right shifts of signed types are arithmetic
+    "left_shift": ("a << clamp(b, C(0), tf_max_shift(a))", INTS),
+    "right_shift": ("a >> clamp(b, C(0), tf_max_shift(a))", INTS),
 }
 
 # Binary ops with a bool result: op token -> (expression, input dtypes)
@@ -122,6 +125,7 @@ COMPARISONS = {
     "less_equal": ("a <= b", NUMBERS),
     "greater": ("a > b", NUMBERS),
     "greater_equal": ("a >= b", NUMBERS),
+    "approximate_equal": ("abs(a - b) < ALPHA", FLOATS),  # ALPHA: the tolerance attribute
     "logical_and": ("a != 0 && b != 0", ["bool"]),
     "logical_or": ("a != 0 || b != 0", ["bool"]),
 }
