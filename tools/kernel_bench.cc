@@ -2,6 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
+//                [--no-flush] [--perturb]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -11,7 +12,9 @@
 // runs each bracketed by GPU timestamps (runtime Timer), with the L2 cache
 // flushed (a 256 MiB fill) before each. One JSON object per line on stdout:
 // first the device, then one per case (median/min/max milliseconds, FLOP/s
-// or bytes/s, the check). Exit status 1 if any check failed.
+// or bytes/s, the check). Exit status 1 if any check failed. --perturb scales
+// every result by 1.01 before its check (every check must then fail: a test
+// of the checks); --no-flush skips the L2 flush.
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -197,6 +200,7 @@ struct Options {
   std::regex filter{".*"};
   bool list = false;
   bool flush = true;
+  bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
 };
 
 // The outcome of a correctness check.
@@ -298,6 +302,8 @@ class Bench {
       stream_->CopyDeviceToHost(out.data(), t.addr, t.bytes());
       stream_->Synchronize();
     }
+    if (opt_.perturb)
+      for (float& v : out) v *= 1.01f;
     return out;
   }
 
@@ -870,7 +876,7 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--list]\n");
+               "[--no-flush] [--perturb] [--list]\n");
   return 2;
 }
 
@@ -888,6 +894,8 @@ int main(int argc, char** argv) {
       opt.list = true;
     } else if (a == "--no-flush") {
       opt.flush = false;
+    } else if (a == "--perturb") {
+      opt.perturb = true;
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
@@ -933,11 +941,12 @@ int main(int argc, char** argv) {
   const auto& info = dev->info();
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
-              "\"warmup\": %d, \"l2_flush\": %s}\n",
+              "\"warmup\": %d, \"l2_flush_bytes\": %llu}\n",
               JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
               JsonEscape(info.vendor).c_str(), info.backend.c_str(),
               info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
-              opt.quick ? "true" : "false", opt.runs, opt.warmup, opt.flush ? "true" : "false");
+              opt.quick ? "true" : "false", opt.runs, opt.warmup,
+              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
   std::fflush(stdout);
   bool all_pass = true;
   for (const Case& c : cases) {
