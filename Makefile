@@ -47,7 +47,7 @@ $(OTHER_VENV)/.ok:
 	@touch $@
 
 build: deps venv
-	$(BAZEL) build $(BAZEL_FLAGS) //tensorflow_metal_plugin:all //tests:runtime_test
+	$(BAZEL) build $(BAZEL_FLAGS) //tensorflow_metal_plugin:all //tests:runtime_test //tools:kernel_bench
 	@rm -rf dist && $(PY) tools/build_wheel.py --tf-version $(TF_VERSION) \
 	  --loader bazel-bin/tensorflow_metal_plugin/libtensorflow_metal_plugin.so \
 	  --core bazel-bin/tensorflow_metal_plugin/libtfmp_core.so --out dist

@@ -66,6 +66,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--json", help="also write the results here (for tools/make_benchmarks_md.py --training)")
     args = ap.parse_args()
     import tensorflow_metal_plugin as tfmp
 
@@ -74,6 +75,7 @@ def main():
         raise SystemExit("the plugin offers no device: %s" % tfmp.status())
     print("GPU: %s (%s)   CPU: TensorFlow %s on %d cores" % (devices[0]["name"], devices[0]["driver"],
                                                           tf.__version__, os.cpu_count()))
+    rows = []
     for name in args.models.split(","):
         build = {"mlp": mlp, "cnn": cnn}[name]
         gpu, gl = time_steps(build, "/GPU:0", args.steps)
@@ -81,6 +83,14 @@ def main():
         print("%-4s GPU %8.2f ms [%.2f-%.2f]  CPU %8.2f ms [%.2f-%.2f]  CPU/GPU %.2fx  (loss %.4f vs %.4f)" % (
             name, np.median(gpu), gpu.min(), gpu.max(), np.median(cpu), cpu.min(), cpu.max(),
             np.median(cpu) / np.median(gpu), gl, cl))
+        rows.append({"model": name, "gpu": devices[0]["name"], "gpu_ms_median": float(np.median(gpu)),
+                     "gpu_ms_min": float(gpu.min()), "gpu_ms_max": float(gpu.max()),
+                     "cpu_ms_median": float(np.median(cpu)), "cpu_ms_min": float(cpu.min()),
+                     "cpu_ms_max": float(cpu.max()), "cpu_over_gpu": float(np.median(cpu) / np.median(gpu))})
+    if args.json:
+        import json
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""The kernel benchmark harness (tools/kernel_bench, tools/bench_kernels.py,
+tools/make_benchmarks_md.py) on the test device: every case's result must
+pass its float64 reference check, so a kernel whose push constants or
+dispatch geometry drift from the harness's copy shows up here, not as a
+silently wrong benchmark on the GPU machine."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+KERNEL_BENCH = os.path.join(ROOT, "bazel-bin", "tools", "kernel_bench")
+
+
+def run(*args, timeout=120):
+    assert os.path.exists(KERNEL_BENCH), "build it first: bazel build //tools:kernel_bench (make build does)"
+    return subprocess.run([KERNEL_BENCH, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_quick_run_every_case_checked_and_timed(tmp_path):
+    out = tmp_path / "results.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_kernels.py"), "--bin",
+                        KERNEL_BENCH, "--quick", "--runs", "3", "--no-torch", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    cases = res["cases"]
+    names = {c["name"] for c in cases}
+    # Every family the benchmark covers is there.
+    for prefix in ("dispatch_overhead", "copy_d2d", "add_f32", "mul_f32", "bcast_add_f32",
+                   "reduce_sum_rows", "reduce_sum_cols", "softmax_f32", "matmul_f32", "matmul_f16",
+                   "conv2d_fwd_f32", "conv2d_bwd_input_f32", "conv2d_bwd_filter_f32"):
+        assert any(n.startswith(prefix) for n in names), prefix
+    for c in cases:
+        assert c["check"] == "pass", c
+        assert c["checked"] > 0, c
+        if c["op"] == "overhead":
+            assert c["host_us_per_dispatch"] > 0 and c["gpu_us_per_dispatch"] > 0, c
+        else:
+            assert c["runs"] == 3 and 0 < c["ms_min"] <= c["ms_median"] <= c["ms_max"], c
+    # The memory-bound cases get a ratio against the measured copy bandwidth.
+    assert res["copy_gbps_reference"] > 0
+    assert all("vs_copy_bw" in c["ratios"] for c in cases if c["op"] in ("add", "softmax"))
+    # The report renders from it, with its plot.
+    md, png = tmp_path / "BENCHMARKS.md", tmp_path / "plot.png"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_benchmarks_md.py"), str(out),
+                        "--out", str(md), "--png", str(png)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    assert res["device"]["device"] in text and "## Targets" in text
+    assert all(c["name"] in text for c in cases)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_wrong_result_fails_every_check():
+    # --perturb scales each result by 1.01 before its check, as a slightly wrong kernel would.
+    r = run("--quick", "--runs", "1", "--warmup", "0", "--perturb", "--filter", "^(?!.*132x132)")
+    assert r.returncode == 1, r.stderr
+    cases = [json.loads(line) for line in r.stdout.splitlines()[1:]]
+    assert len(cases) > 15
+    bad = [c["name"] for c in cases if c["check"] != "FAIL"]
+    assert not bad, bad
+
+
+def test_filter_and_usage():
+    # A filter that matches nothing runs nothing and succeeds; an unknown flag is a usage error.
+    r = run("--quick", "--filter", "no_such_case")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 1, r.stdout + r.stderr
+    assert run("--bogus").returncode == 2
+
+
+def test_list_names_the_full_size_cases():
+    r = run("--list")
+    assert r.returncode == 0, r.stderr
+    names = r.stdout.split()
+    assert "matmul_f32_4096x4096x4096" in names and "matmul_f16_4096x4096x4096" in names
+    for mode in ("fwd", "bwd_input", "bwd_filter"):
+        assert "conv2d_%s_f32_r50_64x56x56x64to64_3x3" % mode in names

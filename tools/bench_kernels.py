@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""The plugin's kernels (tools/kernel_bench, no TensorFlow) against PyTorch's
+CUDA equivalents (cuBLAS, cuDNN) on the same GPU, in one run.
+
+  python tools/bench_kernels.py [--bin PATH] [--quick] [--filter REGEX]
+                                [--runs N] [--out results.json] [--no-torch]
+
+Runs kernel_bench (every case checked against a float64 CPU reference, timed
+with GPU timestamps), then, where torch with CUDA is importable, times each
+case's PyTorch equivalent the same way: fp32 with TF32 off
+(torch.backends.cuda.matmul.allow_tf32 = cudnn.allow_tf32 = False), fp16
+GEMMs with fp32 reduction, convolutions channels_last with
+cudnn.benchmark on, torch.cuda.Event timing, warm-up runs, two input sets
+alternating, the L2 cache flushed (256 MiB fill) before each timed run, and
+the median of many runs. Writes the results JSON (every case with its check,
+median/min/max, the reference's median/min/max and the ratios) and prints a
+table. Ratios are speeds relative to the reference, > 1 = faster than it:
+  vs_ref      reference time / our time (PyTorch's kernel for the same op;
+              host-side record cost per op for dispatch_overhead)
+  vs_copy_bw  our bytes/s / the best measured device-to-device copy
+              bandwidth (ours or PyTorch's), for memory-bound ops
+Exit status 1 when a correctness check failed. On lavapipe: --quick, no torch.
+BENCHMARKS.md comes from tools/make_benchmarks_md.py.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MEMORY_BOUND = {"copy", "add", "mul", "bcast_add", "reduce_sum", "softmax"}
+
+
+def find_binary():
+    for p in (os.path.join(ROOT, ".bench", "kernel_bench"),
+              os.path.join(ROOT, "bazel-bin", "tools", "kernel_bench")):
+        if os.path.exists(p):
+            return p
+    raise SystemExit("kernel_bench not found: bazel build //tools:kernel_bench (or pass --bin)")
+
+
+def run_kernel_bench(binary, args):
+    cmd = [binary]
+    if args.quick:
+        cmd.append("--quick")
+    if args.filter:
+        cmd += ["--filter", args.filter]
+    if args.runs:
+        cmd += ["--runs", str(args.runs)]
+    env = dict(os.environ)
+    env.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    header, cases = None, []
+    for line in proc.stdout:
+        rec = json.loads(line)
+        if header is None:
+            header = rec
+            print("device: %s (%s)" % (rec["device"], rec["driver"]), file=sys.stderr)
+            continue
+        cases.append(rec)
+        print("  %-44s %s" % (rec["name"], rec.get("check")), file=sys.stderr)
+    rc = proc.wait()
+    if header is None:
+        raise SystemExit("kernel_bench printed nothing (exit status %d)" % rc)
+    return header, cases, rc
+
+
+# --- PyTorch --------------------------------------------------------------------
+
+def torch_or_none(disabled):
+    if disabled:
+        return None
+    try:
+        import torch
+    except Exception:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+    torch.backends.cudnn.benchmark = True
+    return torch
+
+
+class TorchBench:
+    def __init__(self, torch, runs, warmup):
+        self.t = torch
+        self.runs, self.warmup = runs, warmup
+        self.dev = torch.device("cuda")
+        self.flush = torch.empty(64 << 20, dtype=torch.float32, device=self.dev)  # 256 MiB
+        self.gen = torch.Generator(device=self.dev)
+        self.gen.manual_seed(0)
+
+    def rand(self, *shape, dtype=None, lo=-1.0, hi=1.0):
+        t = self.t
+        x = t.rand(*shape, generator=self.gen, device=self.dev, dtype=t.float32) * (hi - lo) + lo
+        return x.to(dtype or t.float32)
+
+    def time(self, fn):
+        """Median/min/max milliseconds of fn(i), GPU events around each run."""
+        t = self.t
+        for i in range(self.warmup):
+            fn(i)
+        t.cuda.synchronize()
+        ms = []
+        start, stop = t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True)
+        for i in range(self.runs):
+            self.flush.fill_(float(i))
+            start.record()
+            fn(i)
+            stop.record()
+            stop.synchronize()
+            ms.append(start.elapsed_time(stop))
+        return {"ms_median": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms),
+                "runs": len(ms)}
+
+    def case(self, c):
+        """(reference name, timing dict) of case c's PyTorch equivalent, or None."""
+        t = self.t
+        F = t.nn.functional
+        op, p = c["op"], c["params"]
+        dt = {"f32": t.float32, "f16": t.float16}[c["dtype"]]
+        two = lambda make: [make(), make()]  # noqa: E731  two input sets, as kernel_bench
+        if op == "copy":
+            src, dst = two(lambda: self.rand(p["n"])), t.empty(p["n"], device=self.dev)
+            return "PyTorch copy_ (cudaMemcpy D2D)", self.time(lambda i: dst.copy_(src[i % 2]))
+        if op in ("add", "mul"):
+            f = t.add if op == "add" else t.mul
+            a, b = two(lambda: self.rand(p["n"])), two(lambda: self.rand(p["n"]))
+            z = t.empty(p["n"], device=self.dev)
+            return "PyTorch torch.%s" % op, self.time(lambda i: f(a[i % 2], b[i % 2], out=z))
+        if op == "bcast_add":
+            a = two(lambda: self.rand(p["rows"], p["cols"]))
+            b = two(lambda: self.rand(p["cols"]))
+            z = t.empty(p["rows"], p["cols"], device=self.dev)
+            return "PyTorch torch.add (broadcast)", self.time(lambda i: t.add(a[i % 2], b[i % 2], out=z))
+        if op == "reduce_sum":
+            x = two(lambda: self.rand(p["rows"], p["cols"]))
+            y = t.empty(p["rows"] if p["axis"] == 1 else p["cols"], device=self.dev)
+            return "PyTorch torch.sum", self.time(lambda i: t.sum(x[i % 2], dim=p["axis"], out=y))
+        if op == "softmax":
+            x = two(lambda: self.rand(p["rows"], p["cols"], lo=-4, hi=4))
+            return "PyTorch torch.softmax", self.time(lambda i: t.softmax(x[i % 2], dim=-1))
+        if op == "matmul":
+            a = two(lambda: self.rand(p["M"], p["K"], dtype=dt))
+            b = two(lambda: self.rand(p["K"], p["N"], dtype=dt))
+            out = t.empty(p["M"], p["N"], device=self.dev, dtype=dt)
+            name = "cuBLAS SGEMM (torch.mm, TF32 off)" if c["dtype"] == "f32" else \
+                "cuBLAS HGEMM (torch.mm fp16, fp32 reduction)"
+            return name, self.time(lambda i: t.mm(a[i % 2], b[i % 2], out=out))
+        if op.startswith("conv2d_"):
+            n, h, w, ci, co, k, pad = (p[key] for key in ("n", "h", "w", "ci", "co", "k", "pad"))
+            cl = t.channels_last
+            x = two(lambda: self.rand(n, ci, h, w, dtype=dt).contiguous(memory_format=cl))
+            wt = two(lambda: self.rand(co, ci, k, k, dtype=dt).contiguous(memory_format=cl))
+            dy = two(lambda: self.rand(n, co, h, w, dtype=dt).contiguous(memory_format=cl))
+            if op == "conv2d_fwd":
+                return "cuDNN forward (F.conv2d, channels_last, TF32 off)", self.time(
+                    lambda i: F.conv2d(x[i % 2], wt[i % 2], padding=pad))
+            mask = [True, False, False] if op == "conv2d_bwd_input" else [False, True, False]
+            what = "backward data" if mask[0] else "backward filter"
+            conv_bwd = t.ops.aten.convolution_backward
+            return "cuDNN %s (channels_last, TF32 off)" % what, self.time(
+                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], None, [1, 1], [pad, pad], [1, 1],
+                                   False, [0, 0], 1, mask))
+        if op == "overhead":
+            return "PyTorch eager launch (torch.add on 256 floats)", self.overhead(p["count"])
+        return None
+
+    def overhead(self, count):
+        import time
+        t = self.t
+        x, one = t.zeros(256, device=self.dev), t.ones(1, device=self.dev)
+        t.add(x, one, out=x)
+        t.cuda.synchronize()
+        host = []
+        for _ in range(max(3, self.runs // 3)):
+            t0 = time.perf_counter()
+            for _ in range(count):
+                t.add(x, one, out=x)
+            host.append((time.perf_counter() - t0) * 1e6 / count)
+            t.cuda.synchronize()
+        start, stop = t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(count):
+            t.add(x, one, out=x)
+        stop.record()
+        stop.synchronize()
+        return {"host_us_per_dispatch": statistics.median(host), "host_us_min": min(host),
+                "host_us_max": max(host), "gpu_us_per_dispatch": start.elapsed_time(stop) * 1e3 / count,
+                "runs": len(host)}
+
+
+def torch_info(torch):
+    props = torch.cuda.get_device_properties(0)
+    return {"version": torch.__version__, "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(), "gpu": torch.cuda.get_device_name(0),
+            "memory_bytes": props.total_memory,
+            "settings": "matmul.allow_tf32=False, cudnn.allow_tf32=False, "
+                        "allow_fp16_reduced_precision_reduction=False, cudnn.benchmark=True, "
+                        "convolutions channels_last"}
+
+
+# --- ratios and the table ------------------------------------------------------------
+
+def add_ratios(cases):
+    copies = [c["gbps"] for c in cases if c["op"] == "copy" and "gbps" in c]
+    copies += [c["bytes"] / (c["ref"]["ms_median"] * 1e-3) / 1e9
+               for c in cases if c["op"] == "copy" and c.get("ref") and "bytes" in c]
+    copy_bw = max(copies) if copies else None
+    for c in cases:
+        r = {}
+        ref = c.get("ref")
+        if c["op"] == "overhead":
+            if ref and c.get("host_us_per_dispatch"):
+                r["vs_ref"] = ref["host_us_per_dispatch"] / c["host_us_per_dispatch"]
+        elif ref and c.get("ms_median"):
+            r["vs_ref"] = ref["ms_median"] / c["ms_median"]
+        if c["op"] in MEMORY_BOUND and copy_bw and "gbps" in c:
+            r["vs_copy_bw"] = c["gbps"] / copy_bw
+            if ref and "bytes" in c:
+                ref["gbps"] = c["bytes"] / (ref["ms_median"] * 1e-3) / 1e9
+                r["ref_vs_copy_bw"] = ref["gbps"] / copy_bw
+        c["ratios"] = r
+    return copy_bw
+
+
+def rate(c):
+    if c.get("tflops") is not None:
+        tf = c["tflops"]
+        return "%.2f TFLOP/s" % tf if tf >= 0.1 else "%.2f GFLOP/s" % (tf * 1e3)
+    if c.get("gbps") is not None:
+        return "%.1f GB/s" % c["gbps"]
+    return ""
+
+
+def print_table(cases):
+    print("%-44s %-5s %24s %14s %24s %8s %8s" % ("case", "check", "ours ms median [min-max]", "rate",
+                                                 "reference ms", "vs_ref", "vs_copy"))
+    for c in cases:
+        if c["op"] == "overhead":
+            ours = "%.2f us/op host" % c.get("host_us_per_dispatch", float("nan"))
+            ref = c.get("ref")
+            refs = "%.2f us/op" % ref["host_us_per_dispatch"] if ref else "-"
+        else:
+            ours = ("%.3f [%.3f-%.3f]" % (c["ms_median"], c["ms_min"], c["ms_max"])
+                    if "ms_median" in c else c.get("error", "-"))
+            ref = c.get("ref")
+            refs = "%.3f [%.3f-%.3f]" % (ref["ms_median"], ref["ms_min"], ref["ms_max"]) if ref else "-"
+        r = c.get("ratios", {})
+        fmt = lambda k: "%.2f" % r[k] if k in r else "-"  # noqa: E731
+        print("%-44s %-5s %24s %14s %24s %8s %8s" % (c["name"], c.get("check"), ours, rate(c), refs,
+                                                     fmt("vs_ref"), fmt("vs_copy_bw")))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", help="kernel_bench binary (default .bench/ or bazel-bin/tools/)")
+    ap.add_argument("--quick", action="store_true", help="small sizes (lavapipe)")
+    ap.add_argument("--filter", help="regex over case names")
+    ap.add_argument("--runs", type=int, help="timed runs per case (default: kernel_bench's, 30)")
+    ap.add_argument("--out", default="bench_results.json")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch references")
+    args = ap.parse_args()
+
+    binary = args.bin or find_binary()
+    header, cases, rc = run_kernel_bench(binary, args)
+    torch = torch_or_none(args.no_torch)
+    tinfo = None
+    if torch is not None:
+        tinfo = torch_info(torch)
+        print("reference: PyTorch %s, CUDA %s, cuDNN %s on %s" % (
+            tinfo["version"], tinfo["cuda"], tinfo["cudnn"], tinfo["gpu"]), file=sys.stderr)
+        tb = TorchBench(torch, header["runs"], header["warmup"])
+        for c in cases:
+            if "error" in c:
+                continue
+            try:
+                got = tb.case(c)
+            except Exception as e:  # a reference that cannot run is reported, not fatal
+                c["ref_error"] = "%s: %s" % (type(e).__name__, e)
+                continue
+            if got:
+                c["ref"] = dict(got[1], name=got[0])
+            torch.cuda.empty_cache()
+    copy_bw = add_ratios(cases)
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": platform.node(), "cpu_count": os.cpu_count(),
+        "device": header, "torch": tinfo, "copy_gbps_reference": copy_bw,
+        "all_checks_pass": rc == 0 and all(c.get("check") == "pass" for c in cases),
+        "cases": cases,
+    }
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print_table(cases)
+    print("results: %s; checks %s" % (args.out, "all pass" if result["all_checks_pass"] else "FAILED"))
+    return 0 if result["all_checks_pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

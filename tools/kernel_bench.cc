@@ -1,0 +1,971 @@
+// kernel_bench: the plugin's own compute kernels, run through its runtime
+// (runtime/backend.h) on any Vulkan device, with no TensorFlow.
+//
+//   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
+//                [--no-flush] [--perturb]
+//
+// Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
+// never all zeros; two input sets alternate between runs where they fit),
+// runs the op once and checks the result against a CPU reference in float64
+// (every element for elementwise ops, a random sample of output elements for
+// GEMMs and convolutions), then times it: `warmup` untimed runs, then `runs`
+// runs each bracketed by GPU timestamps (runtime Timer), with the L2 cache
+// flushed (a 256 MiB fill) before each. One JSON object per line on stdout:
+// first the device, then one per case (median/min/max milliseconds, FLOP/s
+// or bytes/s, the check). Exit status 1 if any check failed. --perturb scales
+// every result by 1.01 before its check (every check must then fail: a test
+// of the checks); --no-flush skips the L2 flush.
+//
+// The push-constant structs and dispatch geometry below repeat what
+// kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
+// without TensorFlow). If a kernel's struct changes, the runtime rejects a
+// push-constant size mismatch, and any other drift shows as a failed check
+// (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
+// Keep each struct next to the kernel file it mirrors in mind:
+//   BinaryPush  kernels/elementwise.cc   ReducePush  kernels/reduction.cc
+//   SoftmaxPush kernels/softmax.cc       MatMulPush  kernels/matmul.cc
+//   ConvPush    kernels/conv.cc
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tensorflow_metal_plugin/runtime/backend.h"
+
+using tfmp::rt::Device;
+using tfmp::rt::Status;
+using tfmp::rt::Stream;
+using tfmp::rt::Timer;
+
+namespace {
+
+// --- push constants (mirrors of kernels/*.cc) ---------------------------------
+
+struct BinaryPush {  // kernels/elementwise.cc, shaders/binary.comp
+  uint64_t a, b, z;
+  uint32_t n, rank;
+  uint32_t shape[6], a_stride[6], b_stride[6];
+  float alpha;
+};
+
+struct ReducePush {  // kernels/reduction.cc, shaders/reduce.comp
+  uint64_t x, y;
+  uint32_t n_out, n_red;
+  uint32_t kept_rank, red_rank;
+  uint32_t kshape[3], kstride[3];
+  uint32_t rshape[3], rstride[3];
+  uint32_t per_thread, mean, divisor;
+  uint32_t chunks, chunk_len;
+};
+
+struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
+  uint64_t x, y;
+  uint32_t rows, cols;
+};
+
+struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
+  uint64_t a, b, c;
+  uint32_t M, N, K;
+  uint32_t a_m, a_k, b_k, b_n;
+  uint32_t a_batch, b_batch, c_batch;
+  uint64_t bias;
+  uint32_t act;
+  float alpha;
+};
+
+struct ConvPush {  // kernels/conv.cc, shaders/conv.comp
+  uint64_t a, b, c;
+  uint32_t M, K;
+  uint32_t in_c, out_c;
+  uint32_t in[3], out[3], k[3];
+  uint32_t stride_dil[3];
+  int32_t pad[3];
+  uint32_t k_chunk;
+  uint32_t flags;
+  float alpha;
+  uint64_t bias, side;
+};
+
+constexpr uint32_t kGemmTile = 64;        // matmul.cc / conv.cc kTile
+constexpr uint32_t kConvMaxKChunk = 16384;  // conv.cc kMaxKChunk
+constexpr uint32_t kReduceChunk = 256 * 256;  // reduction.cc kChunk
+
+uint32_t GridFor(int64_t n, uint32_t local = 256) {  // OpContext::GridFor
+  int64_t g = (n + local - 1) / local;
+  return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(g, 65535)));
+}
+uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
+uint32_t Ceil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+
+// --- host helpers ---------------------------------------------------------------
+
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffff;
+  if (((x >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00 | (mant ? 0x200 : 0));
+  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00);
+  if (exp <= 0) {
+    if (exp < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000;
+    const uint32_t shift = static_cast<uint32_t>(14 - exp);
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;  // may carry into the exponent: fine
+  return static_cast<uint16_t>(sign | h);
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t x;
+  if (exp == 0) {
+    if (mant == 0) {
+      x = sign;
+    } else {
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) mant <<= 1, --exp;
+      x = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    x = sign | 0x7f800000u | (mant << 13);
+  } else {
+    x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+// xorshift64*: fast enough to fill hundreds of MiB.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t Next() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 0x2545F4914F6CDD1Dull;
+  }
+  // Uniform in [lo, hi).
+  float Uniform(float lo, float hi) {
+    return lo + (hi - lo) * static_cast<float>((Next() >> 40) * (1.0 / 16777216.0));
+  }
+};
+
+constexpr double kEps32 = 1.1920929e-07, kEps16 = 9.765625e-04;
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
+    else o += c;
+  }
+  return o;
+}
+
+// One tensor in device memory with its host copy (as float; float16 tensors
+// hold the values rounded to half).
+struct Tensor {
+  Device* dev = nullptr;
+  uint64_t addr = 0;
+  int64_t n = 0;
+  bool half = false;
+  std::vector<float> host;
+  uint64_t bytes() const { return static_cast<uint64_t>(n) * (half ? 2 : 4); }
+  ~Tensor() {
+    if (addr) dev->Free(addr);
+  }
+};
+
+struct Options {
+  bool quick = false;
+  int runs = 30, warmup = 3;
+  std::regex filter{".*"};
+  bool list = false;
+  bool flush = true;
+  bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
+};
+
+// The outcome of a correctness check.
+struct Check {
+  bool pass = true;
+  int64_t checked = 0;
+  double worst = 0;  // largest |got - want| / tolerance (pass: <= 1)
+  std::string detail;
+  std::string extra;  // more JSON fields of the case (",  \"key\": value")
+  // got vs want (float64), tolerance tol; where() names the element.
+  template <typename F>
+  void Add(double got, double want, double tol, F where) {
+    ++checked;
+    const double r = std::fabs(got - want) / tol;
+    if (!(r <= 1.0) && pass) {
+      pass = false;
+      char buf[256];
+      std::snprintf(buf, sizeof(buf), "%s: got %.9g, want %.9g (tolerance %.3g)", where().c_str(),
+                    got, want, tol);
+      detail = buf;
+    }
+    if (r > worst || std::isnan(r)) worst = std::isnan(r) ? INFINITY : r;
+  }
+};
+
+// Sum of products with its error scale: a float32 accumulation of K terms is
+// within ~eps32 * sqrt(K) * ||terms||_2 of the exact sum (random rounding);
+// the tolerance gives 16x that, plus the output's own rounding.
+struct Dot {
+  double sum = 0, sq = 0;
+  int64_t k = 0;
+  void Add(double t) { sum += t, sq += t * t, ++k; }
+  double Tol(bool half_out) const {
+    return 16 * kEps32 * std::sqrt(static_cast<double>(std::max<int64_t>(k, 1))) * std::sqrt(sq) +
+           (half_out ? kEps16 : 4 * kEps32) * std::fabs(sum) + 1e-30;
+  }
+};
+
+class Bench {
+ public:
+  Bench(Device* dev, const Options& o) : dev_(dev), opt_(o) {}
+
+  bool Init(std::string* why) {
+    Status s;
+    stream_ = dev_->CreateStream(&s);
+    if (stream_) timer_ = dev_->CreateTimer(&s);
+    if (!stream_ || !timer_) {
+      *why = s.message;
+      return false;
+    }
+    flush_bytes_ = opt_.quick ? (8ull << 20) : (256ull << 20);
+    if (opt_.flush) {
+      flush_ = dev_->Allocate(flush_bytes_);
+      if (!flush_) opt_.flush = false;
+    }
+    return true;
+  }
+  ~Bench() {
+    if (stream_) stream_->Synchronize();
+    if (flush_) dev_->Free(flush_);
+  }
+
+  std::unique_ptr<Tensor> NewTensor(int64_t n, bool half, Rng& rng, float lo = -1, float hi = 1,
+                                    bool fill = true) {
+    auto t = std::make_unique<Tensor>();
+    t->dev = dev_;
+    t->n = n;
+    t->half = half;
+    t->addr = dev_->Allocate(std::max<uint64_t>(t->bytes(), 4));
+    if (!t->addr) {
+      oom_ = true;
+      return t;
+    }
+    if (!fill) return t;
+    t->host.resize(n);
+    if (half) {
+      std::vector<uint16_t> h(n);
+      for (int64_t i = 0; i < n; ++i) {
+        h[i] = FloatToHalf(rng.Uniform(lo, hi));
+        t->host[i] = HalfToFloat(h[i]);
+      }
+      stream_->CopyHostToDevice(t->addr, h.data(), t->bytes());
+    } else {
+      for (int64_t i = 0; i < n; ++i) t->host[i] = rng.Uniform(lo, hi);
+      stream_->CopyHostToDevice(t->addr, t->host.data(), t->bytes());
+    }
+    return t;
+  }
+
+  // Device values of t as floats.
+  std::vector<float> Download(const Tensor& t) {
+    std::vector<float> out(t.n);
+    if (t.half) {
+      std::vector<uint16_t> h(t.n);
+      stream_->CopyDeviceToHost(h.data(), t.addr, t.bytes());
+      stream_->Synchronize();
+      for (int64_t i = 0; i < t.n; ++i) out[i] = HalfToFloat(h[i]);
+    } else {
+      stream_->CopyDeviceToHost(out.data(), t.addr, t.bytes());
+      stream_->Synchronize();
+    }
+    if (opt_.perturb)
+      for (float& v : out) v *= 1.01f;
+    return out;
+  }
+
+  Stream* stream() { return stream_.get(); }
+  bool oom() const { return oom_; }
+  const Options& opt() const { return opt_; }
+  // How many input sets alternate between runs: two if they fit in `budget`.
+  int Sets(uint64_t input_bytes) const {
+    return input_bytes * 2 <= (opt_.quick ? (64ull << 20) : (2ull << 30)) ? 2 : 1;
+  }
+
+  // Times `record(run)`; returns sorted milliseconds.
+  std::vector<double> Time(const std::function<void(int)>& record) {
+    for (int i = 0; i < opt_.warmup; ++i) record(i);
+    stream_->Synchronize();
+    std::vector<double> ms;
+    for (int i = 0; i < opt_.runs; ++i) {
+      if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
+      stream_->StartTimer(timer_.get());
+      record(i);
+      stream_->StopTimer(timer_.get());
+      ms.push_back(timer_->Nanoseconds() / 1e6);
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms;
+  }
+
+  Timer* timer() { return timer_.get(); }
+
+ private:
+  Device* dev_;
+  Options opt_;
+  std::unique_ptr<Stream> stream_;
+  std::unique_ptr<Timer> timer_;
+  uint64_t flush_ = 0, flush_bytes_ = 0;
+  bool oom_ = false;
+};
+
+// A benchmark case: `params` (a JSON object body) tells tools/bench_kernels.py
+// how to build the PyTorch equivalent.
+struct Case {
+  std::string name, op, dtype, params;
+  double flops = 0, bytes = 0;  // per run, for FLOP/s and bytes/s
+  // Sets up, checks and times; fills the result fields.
+  std::function<bool(Bench&, Check*, std::vector<double>*, std::string*)> run;
+};
+
+void Emit(const Case& c, const Check& chk, const std::vector<double>& ms, const std::string& error) {
+  std::string line = "{\"name\": \"" + c.name + "\", \"op\": \"" + c.op + "\", \"dtype\": \"" +
+                     c.dtype + "\", \"params\": {" + c.params + "}";
+  char buf[512];
+  if (!error.empty()) {
+    line += ", \"error\": \"" + JsonEscape(error) + "\", \"check\": \"FAIL\"}";
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    return;
+  }
+  if (!ms.empty()) {
+    const double med = ms.size() % 2 ? ms[ms.size() / 2]
+                                     : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    std::snprintf(buf, sizeof(buf),
+                  ", \"runs\": %zu, \"ms_median\": %.6f, \"ms_min\": %.6f, \"ms_max\": %.6f",
+                  ms.size(), med, ms.front(), ms.back());
+    line += buf;
+    if (c.flops > 0) {
+      std::snprintf(buf, sizeof(buf), ", \"flops\": %.6g, \"tflops\": %.4f", c.flops,
+                    c.flops / (med * 1e-3) / 1e12);
+      line += buf;
+    }
+    if (c.bytes > 0) {
+      std::snprintf(buf, sizeof(buf), ", \"bytes\": %.6g, \"gbps\": %.3f", c.bytes,
+                    c.bytes / (med * 1e-3) / 1e9);
+      line += buf;
+    }
+  }
+  std::snprintf(buf, sizeof(buf),
+                ", \"check\": \"%s\", \"checked\": %lld, \"worst_err_over_tol\": %.4g",
+                chk.pass ? "pass" : "FAIL", static_cast<long long>(chk.checked),
+                std::isfinite(chk.worst) ? chk.worst : 1e30);
+  line += buf;
+  if (!chk.detail.empty()) line += ", \"check_detail\": \"" + JsonEscape(chk.detail) + "\"";
+  line += chk.extra + "}";
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+std::string I(int64_t v) { return std::to_string(v); }
+
+// --- cases ------------------------------------------------------------------------
+
+// vkCmdCopyBuffer of n bytes: the device's copy bandwidth.
+Case CopyCase(int64_t bytes) {
+  Case c;
+  c.name = "copy_d2d_" + I(bytes >> 20) + "MiB";
+  c.op = "copy";
+  c.dtype = "f32";
+  c.params = "\"n\": " + I(bytes / 4);
+  c.bytes = 2.0 * bytes;
+  c.run = [bytes](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(1);
+    const int64_t n = bytes / 4;
+    const int sets = b.Sets(bytes);
+    std::vector<std::unique_ptr<Tensor>> src;
+    for (int s = 0; s < sets; ++s) src.push_back(b.NewTensor(n, false, rng));
+    auto dst = b.NewTensor(n, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    b.stream()->CopyDeviceToDevice(dst->addr, src[0]->addr, bytes);
+    std::vector<float> got = b.Download(*dst);
+    if (std::memcmp(got.data(), src[0]->host.data(), bytes) != 0)
+      chk->Add(1, 0, 0.5, [&] { return std::string("copy differs"); });
+    chk->checked = n;
+    *ms = b.Time([&](int i) {
+      b.stream()->CopyDeviceToDevice(dst->addr, src[i % sets]->addr, bytes);
+    });
+    return true;
+  };
+  return c;
+}
+
+// z = a OP b, both [n] (flat) or a [rows, cols] + b [cols] (broadcast).
+Case BinaryCase(const char* op, int64_t rows, int64_t cols, bool broadcast) {
+  Case c;
+  const int64_t n = rows * cols;
+  c.name = broadcast ? std::string("bcast_") + op + "_f32_" + I(rows) + "x" + I(cols)
+                     : std::string(op) + "_f32_" + I(n >> 20) + "M";
+  c.op = broadcast ? std::string("bcast_") + op : op;
+  c.dtype = "f32";
+  c.params = broadcast ? "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) : "\"n\": " + I(n);
+  c.bytes = 4.0 * (2 * n + (broadcast ? cols : n));
+  const std::string opname = op;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(2);
+    const int64_t nb = broadcast ? cols : n;
+    const int sets = b.Sets(4 * (n + nb));
+    std::vector<std::unique_ptr<Tensor>> A, B;
+    for (int s = 0; s < sets; ++s) {
+      A.push_back(b.NewTensor(n, false, rng));
+      B.push_back(b.NewTensor(nb, false, rng));
+    }
+    auto z = b.NewTensor(n, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    BinaryPush p{};
+    p.n = static_cast<uint32_t>(n);
+    if (broadcast) {  // elementwise.cc Broadcast(): [rows, cols] with b's row stride 0
+      p.rank = 2;
+      p.shape[0] = static_cast<uint32_t>(rows);
+      p.shape[1] = static_cast<uint32_t>(cols);
+      p.a_stride[0] = static_cast<uint32_t>(cols);
+      p.a_stride[1] = 1;
+      p.b_stride[0] = 0;
+      p.b_stride[1] = 1;
+    } else {  // DispatchFlatBinary
+      p.rank = 0;
+      p.a_stride[0] = p.b_stride[0] = 1;
+    }
+    const std::string kernel = opname + "_f32";
+    auto record = [&](int s) {
+      p.a = A[s]->addr;
+      p.b = B[s]->addr;
+      p.z = z->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), GridFor(n));
+    };
+    record(0);
+    std::vector<float> got = b.Download(*z);
+    const bool add = opname == "add";
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = A[0]->host[i], y = B[0]->host[broadcast ? i % cols : i];
+      const double want = add ? x + y : x * y;
+      chk->Add(got[i], want, kEps32 * std::fabs(want) + 1e-38, [&] { return std::string("element " + I(i)); });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+// Sum of x [rows, cols] over axis 1 (each row) or axis 0 (each column).
+Case ReduceCase(int64_t rows, int64_t cols, int axis) {
+  Case c;
+  c.name = std::string("reduce_sum_") + (axis == 1 ? "rows" : "cols") + "_f32_" + I(rows) + "x" +
+           I(cols);
+  c.op = "reduce_sum";
+  c.dtype = "f32";
+  c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) + ", \"axis\": " + I(axis);
+  const int64_t n_out = axis == 1 ? rows : cols, n_red = axis == 1 ? cols : rows;
+  c.bytes = 4.0 * (rows * cols + n_out);
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    if (n_red > kReduceChunk) return *err = "reduced range above one chunk (two passes)", false;
+    Rng rng(3);
+    const int sets = b.Sets(4 * rows * cols);
+    std::vector<std::unique_ptr<Tensor>> X;
+    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(rows * cols, false, rng));
+    auto y = b.NewTensor(n_out, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    // reduction.cc RecordReduction: one kept and one reduced group.
+    ReducePush p{};
+    p.n_out = static_cast<uint32_t>(n_out);
+    p.n_red = static_cast<uint32_t>(n_red);
+    p.divisor = p.n_red;
+    p.kept_rank = p.red_rank = 1;
+    p.kshape[0] = static_cast<uint32_t>(n_out);
+    p.kstride[0] = axis == 1 ? static_cast<uint32_t>(cols) : 1;
+    p.rshape[0] = static_cast<uint32_t>(n_red);
+    p.rstride[0] = axis == 1 ? 1 : static_cast<uint32_t>(cols);
+    uint32_t groups;
+    if (n_red <= 64) {
+      p.per_thread = 1;
+      p.chunks = 1;
+      p.chunk_len = p.n_red;
+      groups = GridFor(n_out);
+    } else {
+      p.chunks = 1;
+      p.chunk_len = p.n_red;
+      groups = Groups(n_out);
+    }
+    auto record = [&](int s) {
+      p.x = X[s]->addr;
+      p.y = y->addr;
+      b.stream()->Dispatch("reduce_sum_f32_to_f32", &p, sizeof(p), groups);
+    };
+    record(0);
+    std::vector<float> got = b.Download(*y);
+    for (int64_t o = 0; o < n_out; ++o) {
+      Dot d;
+      for (int64_t r = 0; r < n_red; ++r)
+        d.Add(X[0]->host[axis == 1 ? o * cols + r : r * cols + o]);
+      chk->Add(got[o], d.sum, d.Tol(false), [&] { return std::string("output " + I(o)); });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+Case SoftmaxCase(int64_t rows, int64_t cols) {
+  Case c;
+  c.name = "softmax_f32_" + I(rows) + "x" + I(cols);
+  c.op = "softmax";
+  c.dtype = "f32";
+  c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols);
+  c.bytes = 8.0 * rows * cols;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(4);
+    const int sets = b.Sets(4 * rows * cols);
+    std::vector<std::unique_ptr<Tensor>> X;
+    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(rows * cols, false, rng, -4, 4));
+    auto y = b.NewTensor(rows * cols, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    SoftmaxPush p{};
+    p.rows = static_cast<uint32_t>(rows);
+    p.cols = static_cast<uint32_t>(cols);
+    auto record = [&](int s) {
+      p.x = X[s]->addr;
+      p.y = y->addr;
+      b.stream()->Dispatch("softmax_f32", &p, sizeof(p), Groups(rows));
+    };
+    record(0);
+    std::vector<float> got = b.Download(*y);
+    // Every row for small inputs, else 256 rows spread over the tensor.
+    const int64_t step = std::max<int64_t>(1, rows / 256);
+    for (int64_t r = 0; r < rows; r += step) {
+      const float* x = &X[0]->host[r * cols];
+      double m = -INFINITY, s = 0;
+      for (int64_t j = 0; j < cols; ++j) m = std::max<double>(m, x[j]);
+      for (int64_t j = 0; j < cols; ++j) s += std::exp(x[j] - m);
+      for (int64_t j = 0; j < cols; ++j) {
+        const double want = std::exp(x[j] - m) / s;
+        chk->Add(got[r * cols + j], want, 2e-5 * want + 1e-12, [&] { return std::string("row " + I(r) + " col " + I(j)); });
+      }
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+// C[M, N] = A[M, K] x B[K, N], row-major.
+Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
+  Case c;
+  const char* dt = half ? "f16" : "f32";
+  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K);
+  c.op = "matmul";
+  c.dtype = dt;
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K);
+  c.flops = 2.0 * M * N * K;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(5);
+    const int es = half ? 2 : 4;
+    const int sets = b.Sets(es * (M * K + K * N));
+    std::vector<std::unique_ptr<Tensor>> A, B;
+    for (int s = 0; s < sets; ++s) {
+      A.push_back(b.NewTensor(M * K, half, rng));
+      B.push_back(b.NewTensor(K * N, half, rng));
+    }
+    auto C = b.NewTensor(M * N, half, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    MatMulPush p{};
+    p.M = static_cast<uint32_t>(M);
+    p.N = static_cast<uint32_t>(N);
+    p.K = static_cast<uint32_t>(K);
+    p.a_m = static_cast<uint32_t>(K);
+    p.a_k = 1;
+    p.b_k = static_cast<uint32_t>(N);
+    p.b_n = 1;
+    p.alpha = 0.2f;  // GemmEpilogue's default
+    const std::string kernel = std::string("matmul_") + dt;
+    auto record = [&](int s) {
+      p.a = A[s]->addr;
+      p.b = B[s]->addr;
+      p.c = C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, kGemmTile), Ceil(M, kGemmTile), 1);
+    };
+    record(0);
+    std::vector<float> got = b.Download(*C);
+    Rng pick(6);
+    const int64_t samples = std::min<int64_t>(M * N, 1024);
+    for (int64_t t = 0; t < samples; ++t) {
+      // The corners first (tile edges), then random elements.
+      int64_t m, n;
+      if (t < 4) m = t & 1 ? M - 1 : 0, n = t & 2 ? N - 1 : 0;
+      else if (samples == M * N) m = t / N, n = t % N;
+      else m = pick.Next() % M, n = pick.Next() % N;
+      Dot d;
+      for (int64_t k = 0; k < K; ++k)
+        d.Add(static_cast<double>(A[0]->host[m * K + k]) * B[0]->host[k * N + n]);
+      chk->Add(got[m * N + n], d.sum, d.Tol(half), [&] { return std::string("C[" + I(m) + ", " + I(n) + "]"); });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+// A stride-1 SAME 2-D convolution, NHWC activations, HWIO filter; mode
+// "fwd", "bwd_input" or "bwd_filter" (kernels/conv.cc).
+struct ConvShape {
+  const char* tag;
+  int64_t n, h, w, ci, co, k;
+  bool filter_only = false;  // just the filter gradient (a shape for its K split)
+};
+
+Case ConvCase(const ConvShape& s, const std::string& mode) {
+  Case c;
+  c.name = "conv2d_" + mode + "_f32_" + s.tag;
+  c.op = "conv2d_" + mode;
+  c.dtype = "f32";
+  c.params = "\"n\": " + I(s.n) + ", \"h\": " + I(s.h) + ", \"w\": " + I(s.w) + ", \"ci\": " +
+             I(s.ci) + ", \"co\": " + I(s.co) + ", \"k\": " + I(s.k) + ", \"stride\": 1, \"pad\": " +
+             I((s.k - 1) / 2);
+  c.flops = 2.0 * s.n * s.h * s.w * s.co * s.k * s.k * s.ci;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(7);
+    const int64_t nx = s.n * s.h * s.w * s.ci, ny = s.n * s.h * s.w * s.co,
+                  nw = s.k * s.k * s.ci * s.co;
+    const int64_t pad = (s.k - 1) / 2;
+    // Inputs of this mode: fwd (x, w) -> y; bwd_input (dy, w) -> dx; bwd_filter (x, dy) -> dw.
+    const bool fwd = mode == "fwd", bin = mode == "bwd_input";
+    const int64_t n0 = fwd || !bin ? nx : ny, n1 = fwd || bin ? nw : ny;
+    const int64_t nout = fwd ? ny : bin ? nx : nw;
+    const int sets = b.Sets(4 * (n0 + n1));
+    std::vector<std::unique_ptr<Tensor>> I0, I1;
+    for (int t = 0; t < sets; ++t) {
+      I0.push_back(b.NewTensor(n0, false, rng));
+      I1.push_back(b.NewTensor(n1, false, rng));
+    }
+    auto out = b.NewTensor(nout, false, rng, 0, 0, false);
+    ConvPush p{};
+    for (int i = 0; i < 3; ++i) p.in[i] = p.out[i] = p.k[i] = 1, p.stride_dil[i] = 1 | 1 << 16;
+    p.in[1] = p.out[1] = static_cast<uint32_t>(s.h);
+    p.in[2] = p.out[2] = static_cast<uint32_t>(s.w);
+    p.k[1] = p.k[2] = static_cast<uint32_t>(s.k);
+    p.pad[1] = p.pad[2] = static_cast<int32_t>(pad);
+    p.in_c = static_cast<uint32_t>(s.ci);
+    p.out_c = static_cast<uint32_t>(s.co);
+    std::string kernel = "conv2d_" + mode + "_f32";
+    uint32_t gx, splits = 1;
+    std::unique_ptr<Tensor> partial;
+    ReducePush q{};
+    if (fwd) {
+      p.M = static_cast<uint32_t>(s.n * s.h * s.w);
+      p.K = static_cast<uint32_t>(s.k * s.k * s.ci);
+      gx = Ceil(s.co, kGemmTile);
+    } else if (bin) {
+      p.M = static_cast<uint32_t>(s.n * s.h * s.w);
+      p.K = static_cast<uint32_t>(s.k * s.k * s.co);
+      gx = Ceil(s.ci, kGemmTile);
+    } else {
+      p.M = static_cast<uint32_t>(s.k * s.k * s.ci);
+      p.K = static_cast<uint32_t>(s.n * s.h * s.w);
+      gx = Ceil(s.co, kGemmTile);
+      splits = Ceil(p.K, kConvMaxKChunk);
+    }
+    p.k_chunk = Ceil(p.K, splits);
+    const int64_t mn = nw;  // bwd_filter: M * out_c
+    if (splits > 1) {
+      // Split K: float partial filters, then their sum (reduction.cc, per-thread path).
+      kernel += "_to_f32";
+      partial = b.NewTensor(splits * mn, false, rng, 0, 0, false);
+      if (splits > 64) return *err = "too many K splits for the one-pass sum", false;
+      q.n_out = static_cast<uint32_t>(mn);
+      q.n_red = splits;
+      q.divisor = splits;
+      q.kept_rank = q.red_rank = 1;
+      q.kshape[0] = static_cast<uint32_t>(mn);
+      q.kstride[0] = 1;
+      q.rshape[0] = splits;
+      q.rstride[0] = static_cast<uint32_t>(mn);
+      q.per_thread = 1;
+      q.chunks = 1;
+      q.chunk_len = splits;
+    }
+    if (b.oom()) return *err = "out of device memory", false;
+    const uint32_t gy = Ceil(p.M, kGemmTile);
+    auto record = [&](int t) {
+      p.a = I0[t]->addr;
+      p.b = I1[t]->addr;
+      p.c = splits > 1 ? partial->addr : out->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), gx, gy, splits);
+      if (splits > 1) {
+        q.x = partial->addr;
+        q.y = out->addr;
+        b.stream()->Dispatch("reduce_sum_f32_to_f32", &q, sizeof(q), GridFor(mn));
+      }
+    };
+    record(0);
+    std::vector<float> got = b.Download(*out);
+    const std::vector<float>& A = I0[0]->host;
+    const std::vector<float>& B = I1[0]->host;
+    auto X = [&](const std::vector<float>& v, int64_t n, int64_t y, int64_t x, int64_t ch,
+                 int64_t C) { return static_cast<double>(v[((n * s.h + y) * s.w + x) * C + ch]); };
+    auto W = [&](int64_t ky, int64_t kx, int64_t i, int64_t o) {
+      return static_cast<double>(
+          B[((ky * s.k + kx) * s.ci + i) * s.co + o]);
+    };
+    Rng pick(8);
+    const int64_t samples = std::min<int64_t>(nout, fwd || bin ? 1024 : 96);
+    for (int64_t t = 0; t < samples; ++t) {
+      const int64_t idx = samples == nout ? t : static_cast<int64_t>(pick.Next() % nout);
+      Dot d;
+      if (fwd) {  // y[n, y, x, o] = sum x[n, y + ky - pad, x + kx - pad, i] * w[ky, kx, i, o]
+        const int64_t o = idx % s.co, xx = idx / s.co % s.w, yy = idx / s.co / s.w % s.h,
+                      n = idx / s.co / s.w / s.h;
+        for (int64_t ky = 0; ky < s.k; ++ky)
+          for (int64_t kx = 0; kx < s.k; ++kx) {
+            const int64_t iy = yy + ky - pad, ix = xx + kx - pad;
+            if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+            for (int64_t i = 0; i < s.ci; ++i) d.Add(X(A, n, iy, ix, i, s.ci) * W(ky, kx, i, o));
+          }
+      } else if (bin) {  // dx[n, y, x, i] = sum dy[n, y - ky + pad, x - kx + pad, o] * w[ky, kx, i, o]
+        const int64_t i = idx % s.ci, xx = idx / s.ci % s.w, yy = idx / s.ci / s.w % s.h,
+                      n = idx / s.ci / s.w / s.h;
+        for (int64_t ky = 0; ky < s.k; ++ky)
+          for (int64_t kx = 0; kx < s.k; ++kx) {
+            const int64_t oy = yy - ky + pad, ox = xx - kx + pad;
+            if (oy < 0 || oy >= s.h || ox < 0 || ox >= s.w) continue;
+            for (int64_t o = 0; o < s.co; ++o) d.Add(X(A, n, oy, ox, o, s.co) * W(ky, kx, i, o));
+          }
+      } else {  // dw[ky, kx, i, o] = sum x[n, y + ky - pad, x + kx - pad, i] * dy[n, y, x, o]
+        const int64_t o = idx % s.co, i = idx / s.co % s.ci, kx = idx / s.co / s.ci % s.k,
+                      ky = idx / s.co / s.ci / s.k;
+        for (int64_t n = 0; n < s.n; ++n)
+          for (int64_t yy = 0; yy < s.h; ++yy)
+            for (int64_t xx = 0; xx < s.w; ++xx) {
+              const int64_t iy = yy + ky - pad, ix = xx + kx - pad;
+              if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+              d.Add(X(A, n, iy, ix, i, s.ci) * X(B, n, yy, xx, o, s.co));
+            }
+      }
+      chk->Add(got[idx], d.sum, d.Tol(false), [&] { return std::string("output element " + I(idx)); });
+    }
+    *ms = b.Time([&](int t) { record(t % sets); });
+    return true;
+  };
+  return c;
+}
+
+// Host cost of recording one dispatch: `count` tiny dependent adds (x += 1),
+// host time per Dispatch call; and the GPU time per dispatch in a batch.
+Case OverheadCase(int count) {
+  Case c;
+  c.name = "dispatch_overhead";
+  c.op = "overhead";
+  c.dtype = "f32";
+  c.params = "\"count\": " + I(count);
+  c.run = [count](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(9);
+    auto x = b.NewTensor(256, false, rng);
+    auto one = b.NewTensor(1, false, rng);
+    if (b.oom()) return *err = "out of device memory", false;
+    const float v = 1.0f;
+    b.stream()->CopyHostToDevice(one->addr, &v, 4);
+    BinaryPush p{};
+    p.a = x->addr;
+    p.b = one->addr;
+    p.z = x->addr;
+    p.n = 256;
+    p.a_stride[0] = 1;
+    p.b_stride[0] = 0;
+    b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);  // pipeline created
+    b.stream()->Synchronize();
+    std::vector<double> host_us;
+    const int rounds = std::max(3, b.opt().runs / 3);
+    for (int r = 0; r < rounds; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < count; ++i) b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);
+      auto t1 = std::chrono::steady_clock::now();
+      b.stream()->Synchronize();
+      host_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / count);
+    }
+    std::sort(host_us.begin(), host_us.end());
+    // GPU time of the same batch (timestamps around it), per dispatch.
+    b.stream()->StartTimer(b.timer());
+    for (int i = 0; i < count; ++i) b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);
+    b.stream()->StopTimer(b.timer());
+    const double gpu_us = b.timer()->Nanoseconds() / 1e3 / count;
+    std::vector<float> got = b.Download(*x);
+    const double adds = 1.0 + static_cast<double>(rounds + 1) * count;
+    for (int i = 0; i < 256; ++i)
+      chk->Add(got[i], x->host[i] + adds, 1e-3 * std::fabs(x->host[i] + adds), [&] { return std::string("element " + I(i)); });
+    char buf[256];
+    std::snprintf(buf, sizeof(buf),
+                  ", \"runs\": %zu, \"host_us_per_dispatch\": %.4f, \"host_us_min\": %.4f, "
+                  "\"host_us_max\": %.4f, \"gpu_us_per_dispatch\": %.4f",
+                  host_us.size(), host_us[host_us.size() / 2], host_us.front(), host_us.back(), gpu_us);
+    chk->extra = buf;
+    return true;
+  };
+  return c;
+}
+
+std::vector<Case> AllCases(bool quick) {
+  std::vector<Case> cases;
+  cases.push_back(OverheadCase(quick ? 500 : 10000));
+  cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20)));
+  const int64_t n = quick ? (1 << 20) : (64 << 20);
+  cases.push_back(BinaryCase("add", 1, n, false));
+  cases.push_back(BinaryCase("mul", 1, n, false));
+  const int64_t R = quick ? 512 : 16384, Cn = quick ? 512 : 4096;
+  cases.push_back(BinaryCase("add", R, Cn, true));
+  cases.push_back(ReduceCase(R, Cn, 1));
+  cases.push_back(ReduceCase(R, Cn, 0));
+  cases.push_back(SoftmaxCase(quick ? 256 : 16384, quick ? 1000 : 4096));
+  if (quick) {
+    cases.push_back(MatMulCase(128, 128, 128, false));
+    cases.push_back(MatMulCase(192, 160, 200, false));  // partial tiles
+    cases.push_back(MatMulCase(128, 128, 128, true));
+  } else {
+    for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false));
+    cases.push_back(MatMulCase(4096, 4096, 4096, true));
+  }
+  std::vector<ConvShape> shapes;
+  if (quick) {
+    shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},
+              {"2x7x7x32to48_3x3", 2, 7, 7, 32, 48, 3},
+              {"2x14x14x16to32_1x1", 2, 14, 14, 16, 32, 1},
+              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // K > 16384: split
+  } else {  // ResNet-50's stride-1 convolutions at batch 64
+    shapes = {{"r50_64x56x56x64to64_3x3", 64, 56, 56, 64, 64, 3},
+              {"r50_64x28x28x128to128_3x3", 64, 28, 28, 128, 128, 3},
+              {"r50_64x14x14x256to256_3x3", 64, 14, 14, 256, 256, 3},
+              {"r50_64x7x7x512to512_3x3", 64, 7, 7, 512, 512, 3},
+              {"r50_64x56x56x64to256_1x1", 64, 56, 56, 64, 256, 1}};
+  }
+  for (const ConvShape& s : shapes)
+    for (const char* mode : {"fwd", "bwd_input", "bwd_filter"})
+      if (!s.filter_only || std::string(mode) == "bwd_filter") cases.push_back(ConvCase(s, mode));
+  return cases;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
+               "[--no-flush] [--perturb] [--list]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  bool runs_set = false, warm_set = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (a == "--quick") {
+      opt.quick = true;
+    } else if (a == "--list") {
+      opt.list = true;
+    } else if (a == "--no-flush") {
+      opt.flush = false;
+    } else if (a == "--perturb") {
+      opt.perturb = true;
+    } else if (a == "--filter") {
+      const char* v = next();
+      if (!v) return Usage();
+      opt.filter = std::regex(v);
+    } else if (a == "--runs") {
+      const char* v = next();
+      if (!v) return Usage();
+      opt.runs = std::max(1, std::atoi(v));
+      runs_set = true;
+    } else if (a == "--warmup") {
+      const char* v = next();
+      if (!v) return Usage();
+      opt.warmup = std::max(0, std::atoi(v));
+      warm_set = true;
+    } else {
+      return Usage();
+    }
+  }
+  if (opt.quick) {
+    if (!runs_set) opt.runs = 5;
+    if (!warm_set) opt.warmup = 1;
+  }
+  std::vector<Case> cases = AllCases(opt.quick);
+  if (opt.list) {
+    for (const Case& c : cases)
+      if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());
+    return 0;
+  }
+  // Any Vulkan device will do, lavapipe included (discrete GPUs come first).
+  setenv("TFMP_ALLOW_SOFTWARE_DEVICE", "1", 0);
+  std::string why;
+  auto devices = tfmp::rt::EnumerateDevices(&why);
+  if (devices.empty()) {
+    std::fprintf(stderr, "kernel_bench: no device: %s\n", why.c_str());
+    return 2;
+  }
+  Status s;
+  Device* dev = tfmp::rt::OpenDevice(0, &s);
+  if (!dev) {
+    std::fprintf(stderr, "kernel_bench: %s\n", s.message.c_str());
+    return 2;
+  }
+  const auto& info = dev->info();
+  std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
+              "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
+              "\"warmup\": %d, \"l2_flush_bytes\": %llu}\n",
+              JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
+              JsonEscape(info.vendor).c_str(), info.backend.c_str(),
+              info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
+              opt.quick ? "true" : "false", opt.runs, opt.warmup,
+              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
+  std::fflush(stdout);
+  bool all_pass = true;
+  for (const Case& c : cases) {
+    if (!std::regex_search(c.name, opt.filter)) continue;
+    Check chk;
+    std::vector<double> ms;
+    std::string err;
+    Bench b(dev, opt);  // a fresh stream per case: one failure does not poison the rest
+    if (!b.Init(&why)) {
+      Emit(c, chk, ms, why);
+      all_pass = false;
+      continue;
+    }
+    bool ok = c.run(b, &chk, &ms, &err);
+    Status st = b.stream()->status();
+    if (ok && !st.ok()) ok = false, err = st.message;
+    if (!ok && err.empty()) err = "failed";
+    Emit(c, chk, ms, ok ? "" : err);
+    all_pass = all_pass && ok && chk.pass;
+  }
+  return all_pass ? 0 : 1;
+}
