@@ -18,23 +18,24 @@ import re
 import struct
 import zlib
 
-# Targets: (case-name regex, ratio key, comparison, threshold, what it says).
+# Targets: (case-name regex, ratio key, comparison, threshold, what it says);
+# the numbers are the performance issue's.
 # Ratio keys are bench_kernels.py's: vs_ref = reference time / our time,
 # vs_copy_bw = our bytes/s / the device's measured copy bandwidth; both are
 # speeds, higher is better. host_us_per_dispatch is microseconds, lower is better.
 TARGETS = [
-    (r"^matmul_f32_4096x4096x4096$", "vs_ref", ">=", 0.5,
-     "fp32 GEMM 4096^3 at least half of cuBLAS SGEMM (TF32 off)"),
+    (r"^matmul_f32_4096x4096x4096$", "vs_ref", ">=", 0.7,
+     "fp32 GEMM 4096^3 at least 70% of cuBLAS SGEMM (TF32 off)"),
     (r"^matmul_f16_4096x4096x4096$", "vs_ref", ">=", 0.5,
      "fp16 GEMM 4096^3 at least half of cuBLAS HGEMM"),
     (r"^conv2d_fwd_f32_r50_", "vs_ref", ">=", 0.5,
      "Conv2D forward, ResNet-50 shapes at batch 64, at least half of cuDNN (channels_last, TF32 off)"),
-    (r"^conv2d_bwd_(input|filter)_f32_r50_", "vs_ref", ">=", 0.5,
-     "Conv2D gradients, ResNet-50 shapes at batch 64, at least half of cuDNN"),
+    (r"^conv2d_bwd_(input|filter)_f32_r50_", "vs_ref", ">=", 0.4,
+     "Conv2D gradients, ResNet-50 shapes at batch 64, at least 40% of cuDNN"),
     (r"^(add|mul|bcast_add)_f32_", "vs_copy_bw", ">=", 0.8,
      "elementwise ops at 80% of the device-to-device copy bandwidth"),
-    (r"^(reduce_sum|softmax)_", "vs_copy_bw", ">=", 0.6,
-     "reductions and softmax at 60% of the copy bandwidth"),
+    (r"^(reduce_sum|softmax)_", "vs_copy_bw", ">=", 0.8,
+     "reductions and softmax at 80% of the copy bandwidth"),
     (r"^dispatch_overhead$", "host_us_per_dispatch", "<=", 5.0,
      "host cost of recording one dispatch at most 5 us"),
 ]
