@@ -61,6 +61,8 @@ def on_off_cpu(fn, args):
 
 
 def check_saving(fused, d_on, d_off):
+    """Each fused op saves its ops' dispatches but one (fused_ops lists an
+    AddN of N inputs N - 1 times: the adds the plugin's AddN dispatches)."""
     saved = sum(len(f["fused_ops"]) - 1 for f in fused)
     assert d_off - d_on == saved, (d_off, d_on, fused)
 
@@ -92,6 +94,8 @@ CHAINS = {
     "swish": (swish, 1, ["Sigmoid", "Mul"]),
     "silu": (tf.nn.silu, 1, None),
     "adam_like": (adam_like, 4, None),
+    "add_n": (lambda a, b, c: tf.math.add_n([tf.exp(a), b * 3.0, tf.abs(c)]), 3,
+              ["Abs", "Exp", "Mul", "AddN", "AddN"]),
     "broadcast": (lambda x, b: tf.exp(-tf.square(x - b)) * 3.0 + tf.math.rsqrt(tf.abs(b) + 1.0), 2, None),
 }
 
@@ -130,7 +134,9 @@ def test_layer_normalization(rng):
     layer.gamma.assign(random_array((32,), "float32", rng))
     layer.beta.assign(random_array((32,), "float32", rng))
     on, off, cpu, d_on, d_off, fused = on_off_cpu(lambda t: layer(t), [x])
-    assert fused and d_on < d_off
+    # Mean, SquaredDifference, Mean, then the rest (with TF's AddN) in one dispatch
+    assert [f["fused_ops"] for f in fused] == [["Neg", "AddV2", "Rsqrt", "Mul", "Mul", "Mul", "AddN", "AddV2"]]
+    assert (d_on, d_off) == (4, 11)
     check_saving(fused, d_on, d_off)
     np.testing.assert_array_equal(on, off)
     np.testing.assert_allclose(on, cpu, rtol=1e-5, atol=1e-5)

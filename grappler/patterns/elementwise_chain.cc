@@ -60,6 +60,10 @@ const ElementwiseOp kOps[] = {
     {"TanhGrad", "tanh_grad", 2, true}, {"SqrtGrad", "sqrt_grad", 2, true},
     {"RsqrtGrad", "rsqrt_grad", 2, true}, {"ReciprocalGrad", "reciprocal_grad", 2, true},
     {"InvGrad", "reciprocal_grad", 2, true},
+    // AddN (TF's arithmetic optimizer turns add trees into it, e.g. in
+    // LayerNormalization): N - 1 adds in input order, as the plugin's AddN
+    // kernel does them; equal shapes. Arity 0: any N >= 2.
+    {"AddN", "add", 0, true},
 };
 
 constexpr int kMaxInputs = 8, kMaxRegs = 16, kMaxProgram = 64, kMaxConsts = 16, kMaxDims = 6;
@@ -82,7 +86,7 @@ bool Eligible(const NodeDef& n, int t, const std::string& device, const GraphVie
   const ElementwiseOp* e = Find(n.op());
   if (e == nullptr || n.device() != device || AttrType(n, "T") != t) return false;
   const std::vector<std::string> in = DataInputs(n);
-  if (static_cast<int>(in.size()) != e->arity) return false;
+  if (e->arity ? static_cast<int>(in.size()) != e->arity : in.size() < 2) return false;
   std::vector<int64_t> out;
   if (!g.StaticShape(n.name(), &out) || out.size() > kMaxDims) return false;
   std::vector<std::vector<int64_t>> shapes;
@@ -92,7 +96,8 @@ bool Eligible(const NodeDef& n, int t, const std::string& device, const GraphVie
     shapes.push_back(s);
   }
   if (e->same_shape) {
-    if (shapes[0] != shapes[1]) return false;
+    for (const auto& s : shapes)
+      if (s != shapes[0]) return false;
     for (int64_t d : shapes[0])
       if (d == -1) return false;
   }
@@ -205,6 +210,21 @@ bool Compile(const std::vector<NodeDef*>& nodes, const GraphView& g, Program* p)
     }
     const int a = reg[operands[k][0]];
     const int b = operands[k].size() > 1 ? reg[operands[k][1]] : 0;
+    if (operands[k].size() > 2) {  // AddN: accumulate in a fresh register, then free
+      const int dst = alloc();
+      if (dst < 0) return false;
+      emit("add", dst, a, b);
+      for (size_t j = 2; j < operands[k].size(); ++j) emit("add", dst, dst, reg[operands[k][j]]);
+      for (const std::string& v : operands[k])
+        if (last_use[v] == static_cast<int>(k) && reg.count(v)) {
+          busy[reg[v]] = false;
+          reg.erase(v);
+        }
+      reg["n:" + order[k]->name()] = dst;
+      // The report lists the dispatches replaced: AddN's N - 1 adds.
+      p->fused_ops.insert(p->fused_ops.end(), operands[k].size() - 1, order[k]->op());
+      continue;
+    }
     for (const std::string& v : operands[k])
       if (last_use[v] == static_cast<int>(k) && reg.count(v)) {
         busy[reg[v]] = false;
