@@ -95,6 +95,35 @@ void GraphView::RemoveNodes(const std::set<std::string>& names) {
   Rebuild();
 }
 
+bool GraphView::StaticShape(const std::string& tensor, std::vector<int64_t>* dims) const {
+  const TensorRef r = ParseInput(tensor);
+  if (r.control) return false;
+  if (shapes_) {
+    auto it = shapes_->find(TensorName(r.node, r.port));
+    if (it != shapes_->end()) {
+      *dims = it->second;
+      return true;
+    }
+  }
+  const NodeDef* n = node(r.node);
+  if (n == nullptr) return false;
+  auto os = n->attr().find("_output_shapes");
+  if (os != n->attr().end() && r.port < os->second.list().shape_size()) {
+    const tensorflow::TensorShapeProto& sp = os->second.list().shape(r.port);
+    if (sp.unknown_rank()) return false;
+    dims->clear();
+    for (const auto& d : sp.dim()) dims->push_back(d.size());
+    return true;
+  }
+  auto v = n->attr().find("value");
+  if (n->op() == "Const" && r.port == 0 && v != n->attr().end() && v->second.has_tensor()) {
+    dims->clear();
+    for (const auto& d : v->second.tensor().tensor_shape().dim()) dims->push_back(d.size());
+    return true;
+  }
+  return false;
+}
+
 std::string AttrString(const NodeDef& n, const std::string& name, const std::string& fallback) {
   auto it = n.attr().find(name);
   return it == n.attr().end() ? fallback : it->second.s();

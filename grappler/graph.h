@@ -4,6 +4,7 @@
 #ifndef TFMP_GRAPPLER_GRAPH_H_
 #define TFMP_GRAPPLER_GRAPH_H_
 
+#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -52,11 +53,22 @@ class GraphView {
   // Removes the named nodes (one pass over the graph) and rebuilds the maps.
   void RemoveNodes(const std::set<std::string>& names);
 
+  // Static shapes by tensor name ("node", "node:1"), from TF's shape
+  // inference (the driver fills them in; null when not computed). Dims are
+  // -1 when unknown, < -1 for symbolic dims (equal values: equal sizes).
+  using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+  void set_shapes(const ShapeMap* shapes) { shapes_ = shapes; }
+  // The static shape of a tensor, false when its rank is unknown: from the
+  // shape map, else the producer's _output_shapes attribute, else a Const's
+  // value.
+  bool StaticShape(const std::string& tensor, std::vector<int64_t>* dims) const;
+
  private:
   GraphDef* graph_;
   std::unordered_map<std::string, int> index_;
   std::unordered_map<std::string, std::vector<NodeDef*>> consumers_;
   std::set<std::string> nonzero_port_;
+  const ShapeMap* shapes_ = nullptr;
 };
 
 // Attribute readers with fallbacks.

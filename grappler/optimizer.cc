@@ -16,6 +16,7 @@
 #include "grappler/graph.h"
 #include "grappler/pattern.h"
 #include "tensorflow/core/framework/attr_value.pb.h"
+#include "tensorflow/core/grappler/costs/op_performance_data.pb.h"
 
 namespace tfmp {
 namespace grappler {
@@ -112,7 +113,7 @@ void Apply(const Match& m, NodeDef* root, NodeDef fused, std::set<std::string> r
 }  // namespace
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string>* f = new std::vector<std::string>{"conv", "matmul"};
+  static const std::vector<std::string>* f = new std::vector<std::string>{"conv", "matmul", "elementwise"};
   return *f;
 }
 
@@ -165,7 +166,7 @@ std::string ConfigJson() {
 }
 
 void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve,
-              const FusionConfig& config, RunReport* report) {
+              const FusionConfig& config, RunReport* report, const GraphView::ShapeMap* shapes) {
   report->nodes_before = graph->node_size();
   for (const NodeDef& n : graph->node()) report->device_nodes += OnPluginGpu(n.device());
   if (!config.enabled || report->device_nodes == 0) {
@@ -174,6 +175,7 @@ void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve
     return;
   }
   GraphView g(graph);
+  g.set_shapes(shapes);
   // Fixpoint: a fusion can make another possible (e.g. an activation after
   // a bias fused when the activation's input had other readers).
   for (int round = 0, changed = 1; changed && round < 8; ++round) {
@@ -188,7 +190,8 @@ void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve
           continue;
         Match m;
         std::set<std::string> removed;
-        if (!MatchPattern(p, g, root, &m) || !SafeToFuse(m, root, g, preserve, &removed) ||
+        const bool matched = p.match ? p.match(p, g, root, &m) : MatchPattern(p, g, root, &m);
+        if (!matched || !SafeToFuse(m, root, g, preserve, &removed) ||
             (p.check && !p.check(p, m, g)))
           continue;
         NodeDef fused;
@@ -301,6 +304,43 @@ std::set<std::string> NamesFrom(const TF_GrapplerItem* item, bool fetch_only) {
   return names;
 }
 
+// Static output shapes of every node (TF's shape inference on the item), for
+// patterns that need them (elementwise chains); only computed when such a
+// pattern is on.
+GraphView::ShapeMap InferShapes(const TF_GrapplerItem* item, const tensorflow::GraphDef& graph) {
+  GraphView::ShapeMap shapes;
+  TF_Status* s = TF_NewStatus();
+  TF_GraphProperties* props = TF_NewGraphProperties(item);
+  TF_InferStatically(props, /*assume_valid_feeds=*/false, /*aggressive_shape_inference=*/false,
+                     /*include_input_tensor_values=*/false, /*include_output_tensor_values=*/false, s);
+  for (int i = 0; TF_GetCode(s) == TF_OK && i < graph.node_size(); ++i) {
+    const std::string& name = graph.node(i).name();
+    int num = 0;
+    TF_GetOutputPropertiesListSize(props, name.c_str(), &num, s);
+    if (TF_GetCode(s) != TF_OK || num <= 0) {
+      TF_SetStatus(s, TF_OK, "");
+      continue;
+    }
+    std::vector<TF_Buffer*> bufs(num);
+    for (auto& b : bufs) b = TF_NewBuffer();
+    TF_GetOutputPropertiesList(props, name.c_str(), bufs.data(), num, s);
+    for (int k = 0; TF_GetCode(s) == TF_OK && k < num; ++k) {
+      tensorflow::OpInfo::TensorProperties tp;
+      if (!tp.ParseFromArray(bufs[k]->data, static_cast<int>(bufs[k]->length)) ||
+          tp.shape().unknown_rank())
+        continue;
+      std::vector<int64_t> dims;
+      for (const auto& d : tp.shape().dim()) dims.push_back(d.size());
+      shapes[TensorName(name, k)] = dims;
+    }
+    for (auto& b : bufs) TF_DeleteBuffer(b);
+    TF_SetStatus(s, TF_OK, "");
+  }
+  TF_DeleteGraphProperties(props);
+  TF_DeleteStatus(s);
+  return shapes;
+}
+
 void Dump(const std::string& tag, const tensorflow::GraphDef& g) {
   const std::string dir = Env("TFMP_FUSION_DUMP");
   if (dir.empty()) return;
@@ -328,7 +368,11 @@ void OptimizeGraph(void*, const TF_Buffer* in, const TF_GrapplerItem* item, TF_B
   for (const std::string& f : NamesFrom(item, true)) preserve.insert(f);
   Dump("before", graph);
   RunReport report;
-  Optimize(&graph, preserve, config, &report);
+  GraphView::ShapeMap shapes;
+  bool any_on_gpu = false;
+  for (const NodeDef& n : graph.node()) any_on_gpu |= OnPluginGpu(n.device());
+  if (any_on_gpu && config.Allows("elementwise", "")) shapes = InferShapes(item, graph);
+  Optimize(&graph, preserve, config, &report, &shapes);
   Record(report);
   if (report.fused.empty()) {
     SetOutput(in->data, in->length, out);

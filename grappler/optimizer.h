@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "grappler/graph.h"
 #include "tensorflow/c/experimental/grappler/grappler.h"
 #include "tensorflow/core/framework/graph.pb.h"
 
@@ -47,8 +48,10 @@ struct RunReport {
 // Applies every allowed pattern to `graph` until none fires. Never touches
 // `preserve` nodes' names away, nodes off the plugin's GPU, or nodes whose
 // output other nodes still read.
+// `shapes`: static shapes (TF's shape inference), when computed.
 void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve,
-              const FusionConfig& config, RunReport* report);
+              const FusionConfig& config, RunReport* report,
+              const GraphView::ShapeMap* shapes = nullptr);
 
 // Keeps the last runs' reports for tfmp.fusion_report().
 void Record(const RunReport& r);

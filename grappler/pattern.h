@@ -49,6 +49,9 @@ struct Pattern;
 // may add helper nodes (e.g. a reshaped constant) to the graph.
 using CheckFn = bool (*)(const Pattern&, const Match&, const GraphView&);
 using BuildFn = bool (*)(const Pattern&, const Match&, GraphView&, NodeDef* fused);
+// A pattern of variable shape matches with its own function instead of the
+// node list (which then only names the root's op types, nodes[0].ops).
+using MatchFn = bool (*)(const Pattern&, const GraphView&, NodeDef* root, Match* m);
 
 struct Pattern {
   std::string name;    // reported in the fusion report, e.g. "conv2d_bias_relu"
@@ -64,6 +67,7 @@ struct Pattern {
     return it == params.end() ? "" : it->second;
   }
   size_t size() const { return nodes.size(); }
+  MatchFn match = nullptr;  // set for variable-shape patterns (e.g. elementwise chains)
 };
 
 // Matches `p` with its root at `root`; fills *m.
@@ -90,6 +94,9 @@ const std::vector<Pattern>& AllPatterns();
 // Pattern files' registration functions (one per file).
 void AddConvPatterns(std::vector<Pattern>* out);
 void AddMatMulPatterns(std::vector<Pattern>* out);
+// Elementwise chains -> _TfmpFusedElementwise (patterns/elementwise_chain.cc);
+// its one pattern ranks last (one node), after the conv/matmul epilogues.
+void AddElementwisePatterns(std::vector<Pattern>* out);
 
 // Shared by pattern files: predicates and builders.
 bool IsFloatOrHalf(const NodeDef& n);  // attr T is float32 or float16

@@ -140,6 +140,22 @@ std::vector<int64_t> OpConstruction::GetIntList(const char* name,
   return v;
 }
 
+std::vector<float> OpConstruction::GetFloatList(const char* name) {
+  if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return {};
+  TF_Status* s = TF_NewStatus();
+  int32_t list_size = 0, total_size = 0;
+  TF_OpKernelConstruction_GetAttrSize(c_, name, &list_size, &total_size, s);
+  std::vector<float> v(list_size > 0 ? list_size : 0);
+  if (TF_GetCode(s) == TF_OK && list_size > 0)
+    TF_OpKernelConstruction_GetAttrFloatList(c_, name, v.data(), list_size, s);
+  if (TF_GetCode(s) != TF_OK) {
+    Fail(TF_GetCode(s), TF_Message(s));
+    v.clear();
+  }
+  TF_DeleteStatus(s);
+  return v;
+}
+
 std::vector<std::string> OpConstruction::GetStringList(const char* name) {
   std::vector<std::string> out;
   if (!TF_OpKernelConstruction_HasAttr(c_, name, nullptr)) return out;

@@ -74,6 +74,7 @@ class OpConstruction {
   std::vector<int64_t> GetIntList(const char* name, const std::vector<int64_t>& fallback = {});
   std::vector<std::string> GetStringList(const char* name);
   float GetFloat(const char* name, float fallback = 0.0f);
+  std::vector<float> GetFloatList(const char* name);  // empty when absent
   void Fail(TF_Code code, const std::string& message);
   bool ok() const { return ok_; }
 
@@ -189,6 +190,9 @@ void RegisterComplexKernels();
 // Indexing and scans (kernels/scan_sort.cc, kernels/scatter.cc).
 void RegisterScanSortKernels();
 void RegisterScatterKernels();
+// _TfmpFusedElementwise, the Grappler pass's fused elementwise chains
+// (kernels/fused_elementwise.cc; registers the op too).
+void RegisterFusedElementwiseKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

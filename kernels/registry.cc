@@ -34,6 +34,8 @@ void RegisterAllKernels() {
   // Indexing and scans.
   RegisterScanSortKernels();
   RegisterScatterKernels();
+  // The Grappler pass's fused elementwise chains.
+  RegisterFusedElementwiseKernels();
 }
 
 }  // namespace tfmp

@@ -13,7 +13,7 @@ from tensorflow.python.eager import context, execute
 import tensorflow_metal_plugin as tfmp
 from conftest import CPU, GPU, random_array
 
-FAMILIES = ("conv", "matmul")
+FAMILIES = ("conv", "matmul", "elementwise")
 
 
 @pytest.fixture(autouse=True)
@@ -266,7 +266,7 @@ def test_environment_switches(monkeypatch, rng):
     assert fused_nodes(report) == [] and all(r["skipped"] for r in report["runs"])
     monkeypatch.setenv("TFMP_FUSION", "1")
     monkeypatch.setenv("TFMP_FUSION_DISABLE", "matmul")
-    assert tfmp.fusion_config()["families"] == {"conv": True, "matmul": False}
+    assert tfmp.fusion_config()["families"] == {"conv": True, "matmul": False, "elementwise": True}
     _, _, report = run_traced(fn, args)
     assert fused_nodes(report) == []
     cfn, cargs = conv_elu(rng)
@@ -362,7 +362,8 @@ def test_intermediates_read_elsewhere_are_not_fused_away(rng):
     fn = lambda t: (lambda y: (y, gelu_erf(y)))(body(t))  # noqa: E731
     (pre, post), n, report = run_traced(fn, args)
     ops = fused_nodes(report)
-    assert [f["fused_ops"] for f in ops] == [["BiasAdd"]]
+    # The Gelu after it then fuses as an elementwise chain (tests/test_grappler_elementwise.py).
+    assert [f["fused_ops"] for f in ops] == [["BiasAdd"], ["Neg", "Mul", "Erfc", "Mul", "Mul"]]
     with tf.device(CPU):
         ref_pre, ref_post = [t.numpy() for t in fn(*args)]
     np.testing.assert_allclose(pre, ref_pre, rtol=1e-5, atol=1e-6)

@@ -773,6 +773,9 @@ REASONS = [
     (r"^ResourceGather$", None, "variable op: a device variable gathered and compared with a CPU "
      "variable in tests/test_gather_bmm.py"),
     (r".*", r"variant|resource|string|qint|quint", "dtype has no numeric data to compare"),
+    # The plugin's own op (no CPU kernel to compare with): programs built by the Grappler pass.
+    (r"^_TfmpFusedElementwise$", None, "the plugin's fused elementwise chain (Grappler pass); "
+     "compared with the unfused graph and TF's CPU in tests/test_grappler_elementwise.py"),
 ]
 VARIABLE_NOTE = "variable op: run on a device variable and compared with a CPU variable " \
                 "(more in tests/test_variables.py)"

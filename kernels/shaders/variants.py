@@ -385,6 +385,7 @@ def variants():
         rows.append(("resize_bilinear_grad_%s" % t, "resize.comp",
                      {"T": "float", "C": "float", "TO": store, "STORE(v)": store_fn,
                       "BILINEAR_GRAD": "1"}))
+    rows += fused_elementwise_variants()
     rows += optimizer_variants()
     return rows
 
@@ -471,3 +472,29 @@ def optimizer_variants():
                 rows.append(("scatter_%s_%s_%s" % (op, t, it), "scatter.comp",
                              dict(_types(t), IT=itype, OP=expr)))
     return rows
+
+
+# --- _TfmpFusedElementwise (kernels/fused_elementwise.cc, fused_elementwise.comp) ---
+# The interpreter's opcodes, in order: 0 loads an input, 1 a constant,
+# 2 rounds to float16 (a Cast to float16 and back); then the UNARY and BINARY
+# ops below, each with its standalone kernel's expression. The C++ kernel's
+# kFusedOps lists the same tokens in the same order (tests/test_grappler_elementwise.py
+# checks it).
+FUSED_UNARY = ["neg", "abs", "square", "exp", "log", "sqrt", "rsqrt", "relu", "sigmoid",
+               "tanh", "reciprocal", "erf", "erfc", "softplus", "log1p", "expm1", "relu6",
+               "elu", "selu", "softsign", "sign", "floor"]
+FUSED_BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "squared_difference",
+                "div_no_nan", "relu_grad", "sigmoid_grad", "tanh_grad", "sqrt_grad", "rsqrt_grad",
+                "reciprocal_grad"]
+FUSED_OPS = ["load", "const", "round_f16"] + FUSED_UNARY + FUSED_BINARY
+
+
+def fused_elementwise_variants():
+    cases = ["case 2u: r = tf_round_half(x); break;"]
+    for code, op in enumerate(FUSED_OPS):
+        if op in FUSED_UNARY:
+            cases.append("case %du: r = (%s); break;" % (code, UNARY[op][0]))
+        elif op in FUSED_BINARY:
+            cases.append("case %du: r = (%s); break;" % (code, BINARY[op][0]))
+    return [("fused_elementwise_%s" % t, "fused_elementwise.comp",
+             dict(_types(t), FUSED_CASES=" ".join(cases))) for t in FLOATS]
