@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Training-step time on the plugin's GPU against TensorFlow on the CPU, side by
-side in one run, with Keras defaults.
+"""Training-step time on the plugin's GPU, with the Grappler fusions on and
+off, against TensorFlow on the CPU, side by side in one run, with Keras
+defaults; and the plugin's dispatches per step (fusion on and off).
 
-  python tools/bench_training.py [--steps 20] [--models mlp,cnn]
+  python tools/bench_training.py [--steps 20] [--models mlp,cnn,digits,transformer]
 
-Prints, per model: the device names, the median and range of the step time
-on each (after warm-up steps), and the ratio. The models are small Keras
-models on random data (an MLP at batch 256 and a ResNet-style CNN at batch
-128 on 32x32x3 inputs); numbers from lavapipe measure only our own overhead.
+Prints, per model: the median and range of the step time (after warm-up
+steps) on the GPU with fusion on, with fusion off, and on the CPU, the
+dispatches per step both ways, and the ratios. The models are small Keras
+models on random data: an MLP at batch 256, a ResNet-style CNN at batch 128 on
+32x32x3, the demo's CNN on 8x8x1 digits at batch 32, and a 2-block Transformer
+encoder (sequence 64, width 128, 4 heads) at batch 32. Numbers from lavapipe
+measure only our own overhead; dispatch counts are the same on any device.
 """
 import argparse
 import os
@@ -46,26 +50,65 @@ def cnn():
     return keras.Model(inp, out), x, y
 
 
-def time_steps(build, device, steps):
+def digits():
+    x = np.random.rand(32, 8, 8, 1).astype("float32")
+    y = np.random.randint(0, 10, 32).astype("int32")
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.BatchNormalization(), keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+    return model, x, y
+
+
+def transformer(seq=64, dim=128, heads=4, vocab=1000):
+    x = np.random.randint(0, vocab, (32, seq)).astype("int32")
+    y = np.random.randint(0, 10, 32).astype("int32")
+    tokens = keras.Input((seq,), dtype="int32")
+    h = keras.layers.Embedding(vocab, dim)(tokens)
+    for _ in range(2):
+        a = keras.layers.MultiHeadAttention(heads, dim // heads)(h, h)
+        h = keras.layers.LayerNormalization()(h + a)
+        f = keras.layers.Dense(4 * dim, activation="gelu")(h)
+        h = keras.layers.LayerNormalization()(h + keras.layers.Dense(dim)(f))
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    return keras.Model(tokens, keras.layers.Dense(10, activation="softmax")(h)), x, y
+
+
+MODELS = {"mlp": mlp, "cnn": cnn, "digits": digits, "transformer": transformer}
+
+
+def time_steps(build, device, steps, tfmp=None):
+    """Step times (ms) and, on the GPU, dispatches per step."""
     keras.utils.set_random_seed(0)
     with tf.device(device):
         model, x, y = build()
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         xt, yt = tf.constant(x), tf.constant(y)
-        for _ in range(3):  # warm-up: tracing, pipelines
+        for _ in range(3):  # warm-up: tracing (the Grappler pass runs here), pipelines
             model.train_on_batch(xt, yt)
+        dispatches = None
+        if tfmp is not None:
+            before = tfmp.stats()["dispatches"]
+            model.train_on_batch(xt, yt)
+            dispatches = tfmp.stats()["dispatches"] - before
         times = []
         for _ in range(steps):
             t = time.perf_counter()
             loss = model.train_on_batch(xt, yt)  # returns a host value: the step is done
             times.append(time.perf_counter() - t)
-    return np.array(times) * 1e3, float(loss)
+    return np.array(times) * 1e3, float(loss), dispatches
+
+
+def summary(ms):
+    return {"ms_median": float(np.median(ms)), "ms_min": float(ms.min()), "ms_max": float(ms.max())}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--models", default="mlp,cnn,digits,transformer")
+    ap.add_argument("--no-cpu", action="store_true", help="skip the CPU runs")
     ap.add_argument("--json", help="also write the results here (for tools/make_benchmarks_md.py --training)")
     args = ap.parse_args()
     import tensorflow_metal_plugin as tfmp
@@ -77,16 +120,26 @@ def main():
                                                           tf.__version__, os.cpu_count()))
     rows = []
     for name in args.models.split(","):
-        build = {"mlp": mlp, "cnn": cnn}[name]
-        gpu, gl = time_steps(build, "/GPU:0", args.steps)
-        cpu, cl = time_steps(build, "/CPU:0", args.steps)
-        print("%-4s GPU %8.2f ms [%.2f-%.2f]  CPU %8.2f ms [%.2f-%.2f]  CPU/GPU %.2fx  (loss %.4f vs %.4f)" % (
-            name, np.median(gpu), gpu.min(), gpu.max(), np.median(cpu), cpu.min(), cpu.max(),
-            np.median(cpu) / np.median(gpu), gl, cl))
-        rows.append({"model": name, "gpu": devices[0]["name"], "gpu_ms_median": float(np.median(gpu)),
-                     "gpu_ms_min": float(gpu.min()), "gpu_ms_max": float(gpu.max()),
-                     "cpu_ms_median": float(np.median(cpu)), "cpu_ms_min": float(cpu.min()),
-                     "cpu_ms_max": float(cpu.max()), "cpu_over_gpu": float(np.median(cpu) / np.median(gpu))})
+        build = MODELS[name]
+        tfmp.set_fusion(True)
+        on, lon, d_on = time_steps(build, "/GPU:0", args.steps, tfmp)
+        tfmp.set_fusion(False)
+        off, loff, d_off = time_steps(build, "/GPU:0", args.steps, tfmp)
+        tfmp.set_fusion(None)
+        row = {"model": name, "gpu": devices[0]["name"], "cpu_cores": os.cpu_count(),
+               "fusion_on": dict(summary(on), dispatches=d_on, loss=lon),
+               "fusion_off": dict(summary(off), dispatches=d_off, loss=loff)}
+        line = "%-11s GPU fused %8.2f ms [%.2f-%.2f] %5d disp | unfused %8.2f ms [%.2f-%.2f] %5d disp (%.1fx fewer)" % (
+            name, np.median(on), on.min(), on.max(), d_on, np.median(off), off.min(), off.max(), d_off,
+            d_off / max(d_on, 1))
+        if not args.no_cpu:
+            cpu, lcpu, _ = time_steps(build, "/CPU:0", args.steps)
+            row["cpu"] = dict(summary(cpu), loss=lcpu)
+            row["cpu_over_gpu"] = float(np.median(cpu) / np.median(on))
+            line += " | CPU %8.2f ms [%.2f-%.2f] CPU/GPU %.2fx" % (np.median(cpu), cpu.min(), cpu.max(),
+                                                                   row["cpu_over_gpu"])
+        print(line, flush=True)
+        rows.append(row)
     if args.json:
         import json
         with open(args.json, "w") as f:

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """BENCHMARKS.md and its plot from tools/bench_kernels.py's results JSON.
 
-  python tools/make_benchmarks_md.py results.json [--training training.json]
+  python tools/make_benchmarks_md.py results.json [--training H100=training.json ...]
                                      [--out BENCHMARKS.md] [--png benchmarks_ratios.png]
 
 Writes the device, driver, date and method, every case's median [min-max]
 with its reference's, every ratio, and whether each target (TARGETS below)
 is met; plus a PNG bar chart of the ratios (matplotlib when importable, else
-a small built-in PNG writer). --training adds tools/bench_training.py --json
-output as a table.
+a small built-in PNG writer). --training LABEL=JSON (repeatable) adds
+tools/bench_training.py --json output as a table, one row per machine and model.
 """
 import argparse
 import json
@@ -284,14 +284,25 @@ def render(res, training, png_name):
         L.append("")
         L.append("## Training steps (tools/bench_training.py)")
         L.append("")
-        rows = training if isinstance(training, list) else training.get("models", [])
-        if rows:
-            keys = list(rows[0].keys())
-            L.append("| " + " | ".join(keys) + " |")
-            L.append("|" + "---|" * len(keys))
+        L.append("Keras `train_on_batch` with defaults (Adam), random data; step times in ms, median "
+                 "[min-max] of 20 steps after 3 warm-up steps; dispatches counted over one step by "
+                 "`tfmp.stats()`; fusion = the plugin's Grappler pass (`tfmp.set_fusion`). The CPU is "
+                 "TensorFlow's own kernels on the same machine.")
+        L.append("")
+        L.append("| machine | model | GPU, fusion on | dispatches | GPU, fusion off | dispatches | "
+                 "fewer dispatches | CPU | CPU / GPU (fused) |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+
+        def ms(d):
+            return "%.2f [%.2f-%.2f]" % (d["ms_median"], d["ms_min"], d["ms_max"]) if d else "-"
+        for label, rows in training:
             for row in rows:
-                L.append("| " + " | ".join(("%.3f" % v if isinstance(v, float) else str(v))
-                                           for v in (row.get(k) for k in keys)) + " |")
+                on, off, cpu = row["fusion_on"], row["fusion_off"], row.get("cpu")
+                L.append("| %s | %s | %s | %d | %s | %d | %.1fx | %s | %s |" % (
+                    label, row["model"], ms(on), on["dispatches"], ms(off), off["dispatches"],
+                    off["dispatches"] / max(on["dispatches"], 1),
+                    ms(cpu) + (" (%d cores)" % row["cpu_cores"] if cpu else ""),
+                    "%.2fx" % row["cpu_over_gpu"] if cpu else "-"))
     L.append("")
     return "\n".join(L)
 
@@ -299,16 +310,18 @@ def render(res, training, png_name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
-    ap.add_argument("--training", help="tools/bench_training.py --json output")
+    ap.add_argument("--training", action="append", default=[], metavar="LABEL=JSON",
+                    help="tools/bench_training.py --json output, labelled by machine (repeatable)")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--png", help="plot path (default: benchmarks_ratios.png beside --out)")
     args = ap.parse_args()
     with open(args.results) as f:
         res = json.load(f)
-    training = None
-    if args.training:
-        with open(args.training) as f:
-            training = json.load(f)
+    training = []
+    for spec in args.training:
+        label, _, path = spec.rpartition("=")
+        with open(path) as f:
+            training.append((label or os.path.basename(path), json.load(f)))
     png = args.png or os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks_ratios.png")
     labels, a, b = plot_series(res["cases"])
     try:
