@@ -189,6 +189,8 @@ void RegisterComplexKernels();
 // Indexing and scans (kernels/scan_sort.cc, kernels/scatter.cc).
 void RegisterScanSortKernels();
 void RegisterScatterKernels();
+// The Grappler pass's fused multi-tensor optimizer updates (kernels/fused_update.cc).
+void RegisterFusedUpdateKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

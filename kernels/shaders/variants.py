@@ -382,6 +382,9 @@ def variants():
                      {"T": "float", "C": "float", "TO": store, "STORE(v)": store_fn,
                       "BILINEAR_GRAD": "1"}))
     rows += optimizer_variants()
+    # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
+    # variant; float32/float16 storage is chosen per slot at run time.
+    rows.append(("fused_update", "fused_update.comp", _types("f32")))
     return rows
 
 
