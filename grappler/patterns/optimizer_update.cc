@@ -10,7 +10,8 @@
 //     (iterations + 1, its Cast) are repeated per variable; ReadVariableOps of
 //     one handle with the same control inputs (a legal schedule of the
 //     original: they have the same predecessors) and pure integer ops with the
-//     same inputs are merged, so the step's scalars are computed once.
+//     same inputs are merged, so the step's scalars are computed once (a
+//     merged node TF preserves stays, its readers moved to the kept one).
 //  2. optimizer_update: from each float32/float16 Assign*VariableOp the region
 //     of the update is grown backwards over elementwise ops (the table below),
 //     ReadVariableOps and, through control edges, the other assigns it is
@@ -24,14 +25,16 @@
 //     N entries: the whole step in one dispatch.
 //
 // Safety (the driver's rules): plugin GPU nodes only; nothing TF preserves
-// is removed (a function's assigns are its control outputs: those a fusion
-// absorbs stay, as NoOps ordered after the fused node); every removed non-assign node is read only inside the region;
+// is removed (a function's assigns and reads are kept: an absorbed assign
+// stays as a NoOp ordered after the fused node, an absorbed read as it is); every removed non-assign node is read only inside the region;
 // a variable written by AssignVariableOp is read in the region (an update,
 // never an initialization); no input of the region depends on the region;
 // the fused node carries the region's external control inputs and replaces
 // its assigns wherever they were control inputs; grouped nodes are
 // independent (no path between any two).
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -120,12 +123,15 @@ void Redirect(GraphView& g, const std::string& from, const std::string& to) {
 }
 
 // Nodes a fusion into `fused` removes: references to them move to the fused
-// node; one TF preserves stays, as a NoOp after the fused node.
+// node; one TF preserves stays: an assign as a NoOp after the fused node, a
+// read as it is (its control inputs now name the fused node).
 void Replace(GraphView& g, const std::set<std::string>& preserve, const std::string& fused,
              std::set<std::string>* removed) {
   for (const std::string& name : std::set<std::string>(*removed)) {
-    if (preserve.count(name)) {
-      NodeDef* n = g.node(name);
+    NodeDef* n = g.node(name);
+    if (preserve.count(name) && n->op() == "ReadVariableOp") {
+      removed->erase(name);  // stays, read by nobody but TF's fetch
+    } else if (preserve.count(name)) {
       const std::string device = n->device();
       n->Clear();
       n->set_name(name);
@@ -178,13 +184,15 @@ void RunCse(GraphView& g, const std::set<std::string>& preserve, std::vector<Rew
       if (key.empty()) continue;
       auto it = first.find(key);
       if (it == first.end()) first[key] = n.name();
-      else if (!preserve.count(n.name())) merges.emplace_back(n.name(), it->second);
+      // A node TF preserves stays, read by nobody.
+      else if (!preserve.count(n.name()) || !g.consumers(n.name()).empty())
+        merges.emplace_back(n.name(), it->second);
     }
     if (merges.empty()) return;
     std::set<std::string> removed;
     for (const auto& m : merges) {
       Redirect(g, m.first, m.second);
-      removed.insert(m.first);
+      if (!preserve.count(m.first)) removed.insert(m.first);
       done->push_back({m.second, g.node(m.second)->op(), "optimizer_cse", {m.first}});
     }
     g.RemoveNodes(removed);
@@ -205,7 +213,8 @@ bool Grow(const GraphView& g, NodeDef* sink, const std::set<std::string>& preser
   // Assigns may be nodes TF preserves (a function's control outputs): their
   // names stay, as NoOps after the fused node (Replace).
   auto ok_node = [&](const NodeDef* n) {
-    return n && n->device() == dev && (IsAssign(*n) || !preserve.count(n->name())) &&
+    return n && n->device() == dev &&
+           (IsAssign(*n) || n->op() == "ReadVariableOp" || !preserve.count(n->name())) &&
            !claimed.count(n->name());
   };
   std::deque<const NodeDef*> work = {sink};
@@ -450,7 +459,13 @@ void RunUpdate(GraphView& g, const std::set<std::string>& preserve,
     Region r;
     Program p;
     std::string last;
-    if (!Grow(g, sink, preserve, claimed, &r) || !Compile(g, r, &p, &last)) {
+    bool grown = false;
+    if (!(grown = Grow(g, sink, preserve, claimed, &r)) || !Compile(g, r, &p, &last)) {
+      if (getenv("TFMP_OPT_DEBUG")) {
+        fprintf(stderr, "region of %s failed (%s):", s.c_str(), grown ? "compile" : "grow");
+        for (const auto& x : r.nodes) fprintf(stderr, " %s%s", x.c_str(), preserve.count(x) ? "[P]" : "");
+        fprintf(stderr, "\n");
+      }
       claimed.insert(r.nodes.begin(), r.nodes.end());  // tried: not again from its other assigns
       continue;
     }
