@@ -33,8 +33,6 @@
 // its assigns wherever they were control inputs; grouped nodes are
 // independent (no path between any two).
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -258,6 +256,21 @@ bool Grow(const GraphView& g, NodeDef* sink, const std::set<std::string>& preser
       if (read || ElementwiseType(*p)) add(p, false);
     }
   }
+  // Only what feeds an assign is the update (a read after it, for a later
+  // computation, is not).
+  std::set<std::string> useful;
+  std::deque<std::string> back;
+  for (const std::string& name : r->nodes)
+    if (IsAssign(*g.node(name)) && useful.insert(name).second) back.push_back(name);
+  while (!back.empty()) {
+    const NodeDef* n = g.node(back.front());
+    back.pop_front();
+    for (const std::string& in : n->input()) {
+      const std::string p = ParseInput(in).node;
+      if (r->nodes.count(p) && useful.insert(p).second) back.push_back(p);
+    }
+  }
+  r->nodes = useful;
   // Closure: non-assign nodes read only inside. A read read outside stays
   // outside (an input), unless it is ordered after one of the region's
   // assigns (its control input could not be kept).
@@ -459,13 +472,7 @@ void RunUpdate(GraphView& g, const std::set<std::string>& preserve,
     Region r;
     Program p;
     std::string last;
-    bool grown = false;
-    if (!(grown = Grow(g, sink, preserve, claimed, &r)) || !Compile(g, r, &p, &last)) {
-      if (getenv("TFMP_OPT_DEBUG")) {
-        fprintf(stderr, "region of %s failed (%s):", s.c_str(), grown ? "compile" : "grow");
-        for (const auto& x : r.nodes) fprintf(stderr, " %s%s", x.c_str(), preserve.count(x) ? "[P]" : "");
-        fprintf(stderr, "\n");
-      }
+    if (!Grow(g, sink, preserve, claimed, &r) || !Compile(g, r, &p, &last)) {
       claimed.insert(r.nodes.begin(), r.nodes.end());  // tried: not again from its other assigns
       continue;
     }
