@@ -221,3 +221,66 @@ def test_custom_update_fused_and_exact():
     np.testing.assert_array_equal(out[True][0], out[False][0])
     np.testing.assert_array_equal(out[True][1], out[False][1])
     assert fused(out[True][2], "optimizer_update")
+
+
+# --- ResourceApply* ops (TF1 / tf_keras optimizers) ------------------------------
+
+def _apply_cases():
+    s = lambda v: np.array(v)  # noqa: E731
+    return {
+        # op: (slots, scalar inputs before the gradient, scalars after it, attrs)
+        "ResourceApplyGradientDescent": (0, {"alpha": 0.1}, {}, {}),
+        "ResourceApplyMomentum": (1, {"lr": 0.1}, {"momentum": 0.9}, {"use_nesterov": False}),
+        "ResourceApplyMomentum_nesterov": (1, {"lr": 0.1}, {"momentum": 0.9}, {"use_nesterov": True}),
+        "ResourceApplyKerasMomentum": (1, {"lr": 0.1}, {"momentum": 0.9}, {"use_nesterov": True}),
+        "ResourceApplyAdam": (2, {"beta1_power": 0.9 ** 3, "beta2_power": 0.999 ** 3, "lr": 0.01,
+                                  "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}, {},
+                              {"use_nesterov": False}),
+        "ResourceApplyAdam_nesterov": (2, {"beta1_power": 0.81, "beta2_power": 0.998, "lr": 0.01,
+                                           "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}, {},
+                                       {"use_nesterov": True}),
+        "ResourceApplyRMSProp": (2, {"lr": 0.01, "rho": 0.9, "momentum": 0.5, "epsilon": 1e-7}, {}, {}),
+        "ResourceApplyAdagrad": (1, {"lr": 0.1}, {}, {}),
+        "ResourceApplyAdagradV2": (1, {"lr": 0.1, "epsilon": 1e-7}, {}, {}),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("case", list(_apply_cases()))
+def test_resource_apply_ops_one_dispatch(case, dtype):
+    slots, before, after, attrs = _apply_cases()[case]
+    op = getattr(tf.raw_ops, case.split("_")[0])
+    slot_names = {"ResourceApplyMomentum": ["accum"], "ResourceApplyKerasMomentum": ["accum"],
+                  "ResourceApplyAdam": ["m", "v"], "ResourceApplyRMSProp": ["ms", "mom"],
+                  "ResourceApplyAdagrad": ["accum"], "ResourceApplyAdagradV2": ["accum"]}
+    names = slot_names.get(case.split("_")[0], [])
+    results, counts = {}, {}
+    for fusion in (False, True):
+        tfmp.set_fusion(fusion)
+        with tf.device(GPU):
+            nvars = 5
+            vs = [[tf.Variable((np.linspace(-1, 1, 3 + i) * (k + 1) + 0.5 * k).astype(dtype))
+                   for k in range(slots + 1)] for i in range(nvars)]
+            gs = [tf.constant(np.cos(np.arange(3 + i)).astype(dtype)) for i in range(nvars)]
+
+            @tf.function
+            def step():
+                for group, grad in zip(vs, gs):
+                    kw = {"var": group[0].handle}
+                    kw.update({n: v.handle for n, v in zip(names, group[1:])})
+                    kw.update({k: tf.constant(v, dtype) for k, v in before.items()})
+                    kw.update({k: tf.constant(v, dtype) for k, v in after.items()})
+                    kw["delta" if "alpha" in before else "grad"] = grad
+                    op(**kw, **attrs)
+
+            tfmp.reset_fusion_report()
+            step()
+            tfmp.reset_stats()
+            step()
+            counts[fusion] = tfmp.stats()["dispatches"]
+            results[fusion] = [v.numpy() for group in vs for v in group]
+            if fusion:
+                assert fused(tfmp.fusion_report(), "optimizer_apply")
+    assert counts[True] == 1 and counts[False] == 5, counts
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)

@@ -459,6 +459,28 @@ bool Compile(const GraphView& g, const Region& r, Program* p, std::string* last_
   return true;
 }
 
+NodeDef FusedNode(const std::string& name, const std::string& device, const Program& p,
+                  const std::set<std::string>& controls) {
+  NodeDef fused;
+  fused.set_name(name);
+  fused.set_device(device);
+  fused.set_op(kFusedOp);
+  for (const std::string& h : p.handles) fused.add_input(h);
+  for (const std::string& t : p.tensors) fused.add_input(t);
+  for (const std::string& c : controls) fused.add_input(ControlName(c));
+  auto& attr = *fused.mutable_attr();
+  attr["num_handles"].set_i(static_cast<int64_t>(p.handles.size()));
+  attr["N"].set_i(1);
+  attr["Tin"].mutable_list();
+  for (int t : p.tensor_types)
+    attr["Tin"].mutable_list()->add_type(static_cast<tensorflow::DataType>(t));
+  attr["program"].mutable_list();
+  for (int64_t c : p.code) attr["program"].mutable_list()->add_i(c);
+  attr["const_bits"].mutable_list();
+  for (int64_t c : p.const_bits) attr["const_bits"].mutable_list()->add_i(c);
+  return fused;
+}
+
 void RunUpdate(GraphView& g, const std::set<std::string>& preserve,
                std::vector<RewriteResult>* done) {
   std::set<std::string> claimed;
@@ -476,30 +498,13 @@ void RunUpdate(GraphView& g, const std::set<std::string>& preserve,
       claimed.insert(r.nodes.begin(), r.nodes.end());  // tried: not again from its other assigns
       continue;
     }
-    NodeDef fused;
-    fused.set_name(last);
-    fused.set_device(sink->device());
-    fused.set_op(kFusedOp);
-    for (const std::string& h : p.handles) fused.add_input(h);
-    for (const std::string& t : p.tensors) fused.add_input(t);
     std::set<std::string> controls;
     for (const std::string& name : r.nodes)
       for (const std::string& in : g.node(name)->input()) {
         const TensorRef ref = ParseInput(in);
         if (ref.control && !r.nodes.count(ref.node)) controls.insert(ref.node);
       }
-    for (const std::string& c : controls) fused.add_input(ControlName(c));
-    auto& attr = *fused.mutable_attr();
-    attr["num_handles"].set_i(static_cast<int64_t>(p.handles.size()));
-    attr["N"].set_i(1);
-    for (int t : p.tensor_types)
-      attr["Tin"].mutable_list()->add_type(static_cast<tensorflow::DataType>(t));
-    if (p.tensor_types.empty()) attr["Tin"].mutable_list();
-    for (int64_t c : p.code) attr["program"].mutable_list()->add_i(c);
-    attr["program"].mutable_list();
-    for (int64_t c : p.const_bits) attr["const_bits"].mutable_list()->add_i(c);
-    attr["const_bits"].mutable_list();
-    *g.node(last) = fused;
+    *g.node(last) = FusedNode(last, sink->device(), p, controls);
     std::set<std::string> removed = r.nodes;
     removed.erase(last);
     Replace(g, preserve, last, &removed);
@@ -599,11 +604,149 @@ void RunMulti(GraphView& g, const std::set<std::string>& preserve,
   }
 }
 
+// --- ResourceApply* ops (TF1 / tf_keras optimizers) --------------------------------
+// The dense ResourceApply* ops with a program per formula: the same
+// operations as kernels/optimizers.cc's apply.comp (variants.py APPLY), so
+// optimizer_multi can put the whole step in one dispatch.
+
+class ApplyBuilder {
+ public:
+  ApplyBuilder(const NodeDef& n, int handles, bool half) : half_(half), k_(handles) {
+    for (int i = 0; i < GraphView::NumDataInputs(n); ++i)
+      (i < handles ? p.handles : p.tensors).push_back(n.input(i));
+    p.tensor_types.assign(p.tensors.size(), AttrType(n, "T"));
+  }
+  int Slot(int i) const { return kSlotOperand + i; }  // input i of the op
+  int Read(int handle) { return Op(kRead, Slot(handle), 0, false); }
+  int One() {
+    p.const_bits = {0x3f800000};
+    return kConstOperand;
+  }
+  int Op(int code, int a, int b = 0, bool round = true) {
+    const int dst = next_++;
+    p.code.insert(p.code.end(), {code | (round && half_ ? kRoundHalf : 0), dst, a, b});
+    return dst;
+  }
+  void Store(int handle, int value) { p.code.insert(p.code.end(), {kStore, 0, handle, value}); }
+  bool Ok() const { return next_ <= kMaxRegisters && k_ + p.tensors.size() < 64; }
+  Program p;
+
+ private:
+  bool half_;
+  int k_, next_ = 0;
+};
+
+constexpr int kMul = 5, kDiv = 6, kSqrt = 10, kRsqrt = 11;
+
+// Fills the program for a ResourceApply* node; false for ops not handled.
+bool ApplyProgram(const NodeDef& n, Program* out) {
+  const bool half = AttrType(n, "T") == tensorflow::DT_HALF;
+  if (!FloatType(AttrType(n, "T"))) return false;
+  const std::string& op = n.op();
+  const bool nesterov = AttrBool(n, "use_nesterov");
+  if (op == "ResourceApplyGradientDescent") {  // var, alpha, delta
+    ApplyBuilder b(n, 1, half);
+    const int var = b.Read(0);
+    b.Store(0, b.Op(kSub, var, b.Op(kMul, b.Slot(2), b.Slot(1))));
+    *out = b.p;
+    return b.Ok();
+  }
+  if (op == "ResourceApplyMomentum" || op == "ResourceApplyKerasMomentum") {
+    ApplyBuilder b(n, 2, half);  // var, accum, lr, grad, momentum
+    const int var = b.Read(0), accum0 = b.Read(1), lr = b.Slot(2), g = b.Slot(3), mom = b.Slot(4);
+    int accum, nv;
+    if (op == "ResourceApplyMomentum") {
+      accum = b.Op(kAdd, b.Op(kMul, accum0, mom), g);
+      nv = nesterov ? b.Op(kSub, var, b.Op(kAdd, b.Op(kMul, g, lr), b.Op(kMul, b.Op(kMul, accum, mom), lr)))
+                    : b.Op(kSub, var, b.Op(kMul, accum, lr));
+    } else {
+      accum = b.Op(kSub, b.Op(kMul, accum0, mom), b.Op(kMul, g, lr));
+      nv = nesterov ? b.Op(kAdd, var, b.Op(kSub, b.Op(kMul, accum, mom), b.Op(kMul, g, lr)))
+                    : b.Op(kAdd, var, accum);
+    }
+    b.Store(0, nv);
+    b.Store(1, accum);
+    *out = b.p;
+    return b.Ok();
+  }
+  if (op == "ResourceApplyAdam") {
+    // var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad
+    ApplyBuilder b(n, 3, half);
+    const int one = b.One();
+    const int var = b.Read(0), m0 = b.Read(1), v0 = b.Read(2);
+    const int b1p = b.Slot(3), b2p = b.Slot(4), lr = b.Slot(5), b1 = b.Slot(6), b2 = b.Slot(7),
+              eps = b.Slot(8), g = b.Slot(9);
+    const int alpha =
+        b.Op(kDiv, b.Op(kMul, lr, b.Op(kSqrt, b.Op(kSub, one, b2p))), b.Op(kSub, one, b1p));
+    const int m = b.Op(kAdd, m0, b.Op(kMul, b.Op(kSub, g, m0), b.Op(kSub, one, b1)));
+    const int v =
+        b.Op(kAdd, v0, b.Op(kMul, b.Op(kSub, b.Op(kMul, g, g), v0), b.Op(kSub, one, b2)));
+    const int num = nesterov ? b.Op(kMul, b.Op(kAdd, b.Op(kMul, g, b.Op(kSub, one, b1)), b.Op(kMul, b1, m)), alpha)
+                             : b.Op(kMul, m, alpha);
+    b.Store(0, b.Op(kSub, var, b.Op(kDiv, num, b.Op(kAdd, b.Op(kSqrt, v), eps))));
+    b.Store(1, m);
+    b.Store(2, v);
+    *out = b.p;
+    return b.Ok();
+  }
+  if (op == "ResourceApplyRMSProp") {
+    // var, ms, mom, lr, rho, momentum, epsilon, grad
+    ApplyBuilder b(n, 3, half);
+    const int one = b.One();
+    const int var = b.Read(0), ms0 = b.Read(1), mom0 = b.Read(2);
+    const int lr = b.Slot(3), rho = b.Slot(4), momentum = b.Slot(5), eps = b.Slot(6), g = b.Slot(7);
+    const int ms =
+        b.Op(kAdd, ms0, b.Op(kMul, b.Op(kSub, b.Op(kMul, g, g), ms0), b.Op(kSub, one, rho)));
+    const int mom = b.Op(kAdd, b.Op(kMul, mom0, momentum),
+                         b.Op(kDiv, b.Op(kMul, g, lr), b.Op(kSqrt, b.Op(kAdd, ms, eps))));
+    b.Store(0, b.Op(kSub, var, mom));
+    b.Store(1, ms);
+    b.Store(2, mom);
+    *out = b.p;
+    return b.Ok();
+  }
+  if (op == "ResourceApplyAdagrad" || op == "ResourceApplyAdagradV2") {
+    // var, accum, lr, [epsilon,] grad
+    const bool v2 = op == "ResourceApplyAdagradV2";
+    ApplyBuilder b(n, 2, half);
+    const int var = b.Read(0), accum0 = b.Read(1), lr = b.Slot(2), g = b.Slot(v2 ? 4 : 3);
+    const bool update = AttrBool(n, "update_slots", true);
+    const int accum = update ? b.Op(kAdd, accum0, b.Op(kMul, g, g)) : accum0;
+    const int step = v2 ? b.Op(kDiv, b.Op(kMul, g, lr), b.Op(kAdd, b.Op(kSqrt, accum), b.Slot(3)))
+                        : b.Op(kMul, b.Op(kMul, g, lr), b.Op(kRsqrt, accum));
+    b.Store(0, b.Op(kSub, var, step));
+    if (update) b.Store(1, accum);
+    *out = b.p;
+    return b.Ok();
+  }
+  return false;
+}
+
+void RunApply(GraphView& g, const std::set<std::string>& preserve,
+              std::vector<RewriteResult>* done) {
+  std::vector<std::string> names;
+  for (const NodeDef& n : g.graph()->node())
+    if (OnPluginGpu(n.device()) && n.op().rfind("ResourceApply", 0) == 0) names.push_back(n.name());
+  for (const std::string& name : names) {
+    NodeDef* n = g.node(name);
+    Program p;
+    if (!ApplyProgram(*n, &p)) continue;
+    std::set<std::string> controls;
+    for (const std::string& in : n->input())
+      if (ParseInput(in).control) controls.insert(ParseInput(in).node);
+    const std::string op = n->op();
+    *n = FusedNode(name, n->device(), p, controls);
+    done->push_back({name, kFusedOp, "optimizer_apply", {op}});
+  }
+  g.Rebuild();
+}
+
 }  // namespace
 
 void AddOptimizerRewrites(std::vector<GraphRewrite>* out) {
   out->push_back({"optimizer_cse", "optimizer", RunCse});
   out->push_back({"optimizer_update", "optimizer", RunUpdate});
+  out->push_back({"optimizer_apply", "optimizer", RunApply});
   out->push_back({"optimizer_multi", "optimizer", RunMulti});
 }
 
