@@ -161,6 +161,11 @@ std::string ConfigJson() {
       << ", \"nodes\": " << p.size() << "}";
     first = false;
   }
+  for (const GraphRewrite& r : AllRewrites()) {
+    o << (first ? "" : ", ") << "{\"name\": " << Json(r.name) << ", \"family\": " << Json(r.family)
+      << ", \"nodes\": 0}";
+    first = false;
+  }
   o << "]}";
   return o.str();
 }

@@ -284,3 +284,42 @@ def test_resource_apply_ops_one_dispatch(case, dtype):
     assert counts[True] == 1 and counts[False] == 5, counts
     for a, b in zip(results[True], results[False]):
         np.testing.assert_array_equal(a, b)
+
+
+# --- the op itself -----------------------------------------------------------------
+
+def _fused_update(handles, tensors, program, consts=()):
+    from tensorflow.python.eager import context, execute
+    attrs = ("num_handles", len(handles), "Tin", [t.dtype.as_datatype_enum for t in tensors],
+             "N", 1, "program", list(program), "const_bits", list(consts))
+    return execute.execute(b"_TfmpFusedUpdate", 0, inputs=list(handles) + list(tensors),
+                           attrs=attrs, ctx=context.context())
+
+
+# var += g * 2: read slot 0 (var), mul slot 1 (g) by constant 0 (2.0), add, store slot 0.
+PROGRAM = [0, 0, 64, 0,  5, 1, 65, 128,  3, 2, 0, 1,  2, 0, 0, 2]
+TWO = [0x40000000]
+
+
+def test_op_eager_and_bad_input():
+    with tf.device(GPU):
+        v = tf.Variable(np.arange(5, dtype=np.float32))
+        _fused_update([v.handle], [tf.ones(5)], PROGRAM, TWO)
+        np.testing.assert_array_equal(v.numpy(), np.arange(5, dtype=np.float32) + 2)
+        # A one-element tensor broadcasts (a scalar); other sizes are an error.
+        _fused_update([v.handle], [tf.constant(0.5)], PROGRAM, TWO)
+        np.testing.assert_array_equal(v.numpy(), np.arange(5, dtype=np.float32) + 3)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="_TfmpFusedUpdate"):
+            _fused_update([v.handle], [tf.ones(4)], PROGRAM, TWO)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="_TfmpFusedUpdate"):
+            _fused_update([v.handle], [tf.ones(5)], [0, 0, 73, 0, 2, 0, 0, 0], TWO)  # no slot 9
+        with pytest.raises(tf.errors.InvalidArgumentError, match="_TfmpFusedUpdate"):
+            _fused_update([v.handle], [tf.ones(5)], [0, 0, 64, 0, 2, 0, 1, 0], TWO)  # stores a tensor
+        # float16 variables and an empty one.
+        h = tf.Variable(np.full(3, 0.1, np.float16))
+        _fused_update([h.handle], [tf.ones(3, tf.float16)], PROGRAM, TWO)
+        np.testing.assert_array_equal(h.numpy(), np.full(3, 0.1, np.float16) + np.float16(2))
+        e = tf.Variable(np.zeros((0, 3), np.float32))
+        _fused_update([e.handle], [tf.zeros((0, 3))], PROGRAM, TWO)
+        assert e.numpy().shape == (0, 3)
+        np.testing.assert_array_equal(v.numpy(), np.arange(5, dtype=np.float32) + 3)
