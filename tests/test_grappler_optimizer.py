@@ -323,3 +323,32 @@ def test_op_eager_and_bad_input():
         _fused_update([e.handle], [tf.zeros((0, 3))], PROGRAM, TWO)
         assert e.numpy().shape == (0, 3)
         np.testing.assert_array_equal(v.numpy(), np.arange(5, dtype=np.float32) + 3)
+
+
+def test_mixed_precision_conv_batchnorm():
+    """mixed_float16 (float32 variables, LossScaleOptimizer) with BatchNorm's
+    moving averages: the optimizer family on and off give the same training."""
+    out = {}
+    try:
+        for fusion in (False, True):
+            tfmp.set_fusion(None, optimizer=fusion)
+            keras.mixed_precision.set_global_policy("mixed_float16")
+            keras.utils.set_random_seed(3)
+            rng = np.random.RandomState(0)
+            x = rng.randn(8, 8, 8, 3).astype(np.float32)
+            y = rng.randn(8, 4).astype(np.float32)
+            with tf.device(GPU):
+                model = keras.Sequential([
+                    keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+                    keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(),
+                    keras.layers.Dense(4, dtype="float32")])
+                model.compile(keras.optimizers.Adam(1e-2), "mse")
+                tfmp.reset_fusion_report()
+                losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
+            out[fusion] = (losses, [w.numpy() for w in model.weights], tfmp.fusion_report())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert out[True][0] == out[False][0]
+    for a, b in zip(out[True][1], out[False][1]):
+        np.testing.assert_array_equal(a, b)
+    assert fused(out[True][2], "optimizer_multi")
