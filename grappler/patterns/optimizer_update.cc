@@ -558,11 +558,35 @@ void RunMulti(GraphView& g, const std::set<std::string>& preserve,
         }
       }
     }
+    // The variables each member reads and writes: a member joins only when
+    // it writes nothing another one touches and touches nothing another one
+    // writes (the entries of one dispatch run in no order).
+    auto variables = [&](const std::string& m, bool written) {
+      const NodeDef& n = *g.node(m);
+      const int64_t entries = n.attr().at("N").i();
+      const int64_t k_h = n.attr().at("num_handles").i() / entries;
+      std::set<int64_t> slots;
+      const auto& code = n.attr().at("program").list().i();
+      for (int k = 0; k + 3 < code.size(); k += 4)
+        if ((code[k] & 255) == kStore) slots.insert(code[k + 2]);
+      std::set<std::string> out;
+      for (int64_t i = 0; i < n.attr().at("num_handles").i(); ++i)
+        if (!written || slots.count(i % k_h)) out.insert(ParseInput(n.input(i)).node + ":" +
+                                                         std::to_string(ParseInput(n.input(i)).port));
+      return out;
+    };
     std::vector<std::string> group;
+    std::set<std::string> group_touched, group_written;
     for (const std::string& m : members) {
       bool independent = true;
       for (const std::string& o : group) independent &= !up[m].count(o) && !up[o].count(m);
-      if (independent) group.push_back(m);
+      const std::set<std::string> touched = variables(m, false), written = variables(m, true);
+      for (const std::string& v : touched) independent &= !group_written.count(v);
+      for (const std::string& v : written) independent &= !group_touched.count(v);
+      if (!independent) continue;
+      group.push_back(m);
+      group_touched.insert(touched.begin(), touched.end());
+      group_written.insert(written.begin(), written.end());
     }
     if (group.size() < 2) continue;
     const std::string keep = group[0];
