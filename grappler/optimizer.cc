@@ -113,7 +113,8 @@ void Apply(const Match& m, NodeDef* root, NodeDef fused, std::set<std::string> r
 }  // namespace
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string>* f = new std::vector<std::string>{"conv", "matmul", "elementwise"};
+  static const std::vector<std::string>* f =
+      new std::vector<std::string>{"conv", "matmul", "elementwise", "optimizer"};
   return *f;
 }
 
@@ -136,6 +137,7 @@ bool SetOverride(const std::string& name, int value) {
   bool known = name == "all" ||
                std::find(Families().begin(), Families().end(), name) != Families().end();
   for (const Pattern& p : AllPatterns()) known |= p.name == name;
+  for (const GraphRewrite& r : AllRewrites()) known |= r.name == name;
   if (!known) return false;
   std::lock_guard<std::mutex> lock(Mu());
   if (value < 0) Overrides().erase(name);
@@ -159,6 +161,11 @@ std::string ConfigJson() {
   for (const Pattern& p : AllPatterns()) {
     o << (first ? "" : ", ") << "{\"name\": " << Json(p.name) << ", \"family\": " << Json(p.family)
       << ", \"nodes\": " << p.size() << "}";
+    first = false;
+  }
+  for (const GraphRewrite& r : AllRewrites()) {
+    o << (first ? "" : ", ") << "{\"name\": " << Json(r.name) << ", \"family\": " << Json(r.family)
+      << ", \"nodes\": 0}";
     first = false;
   }
   o << "]}";
@@ -207,6 +214,16 @@ void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve
         changed = 1;
         i = -1;  // indices moved: scan again
       }
+    }
+  }
+  // Graph rewrites (pattern.h), after the patterns.
+  for (const GraphRewrite& r : AllRewrites()) {
+    if (!config.Allows(r.family, r.name)) continue;
+    std::vector<RewriteResult> done;
+    r.run(g, preserve, &done);
+    for (RewriteResult& d : done) {
+      report->fired[d.pattern]++;
+      report->fused.push_back({d.name, d.op, d.pattern, std::move(d.fused_ops)});
     }
   }
   report->nodes_after = graph->node_size();

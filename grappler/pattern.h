@@ -10,6 +10,7 @@
 #define TFMP_GRAPPLER_PATTERN_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,24 @@ void AddMatMulPatterns(std::vector<Pattern>* out);
 // Elementwise chains -> _TfmpFusedElementwise (patterns/elementwise_chain.cc);
 // its one pattern ranks last (one node), after the conv/matmul epilogues.
 void AddElementwisePatterns(std::vector<Pattern>* out);
+
+// --- Graph rewrites: fusions that are not one root's DAG ---------------------
+// (multi-sink subgraphs ordered by control edges, e.g. an optimizer's update
+// of a variable and its slots). Each runs once per optimization, after the
+// patterns, in list order, and enforces the driver's safety rules itself
+// (plugin GPU only, no `preserve` node removed, control edges kept).
+struct RewriteResult {
+  std::string name, op, pattern;
+  std::vector<std::string> fused_ops;
+};
+struct GraphRewrite {
+  std::string name;    // reported, and a switch (TFMP_FUSION_DISABLE=name)
+  std::string family;  // the family switch, e.g. "optimizer"
+  void (*run)(GraphView& g, const std::set<std::string>& preserve,
+              std::vector<RewriteResult>* done);
+};
+const std::vector<GraphRewrite>& AllRewrites();  // patterns/registry.cc
+void AddOptimizerRewrites(std::vector<GraphRewrite>* out);  // patterns/optimizer_update.cc
 
 // Shared by pattern files: predicates and builders.
 bool IsFloatOrHalf(const NodeDef& n);  // attr T is float32 or float16

@@ -193,6 +193,8 @@ void RegisterScatterKernels();
 // _TfmpFusedElementwise, the Grappler pass's fused elementwise chains
 // (kernels/fused_elementwise.cc; registers the op too).
 void RegisterFusedElementwiseKernels();
+// The Grappler pass's fused multi-tensor optimizer updates (kernels/fused_update.cc).
+void RegisterFusedUpdateKernels();
 // Calls all of the above (kernels/registry.cc).
 void RegisterAllKernels();
 

@@ -28,6 +28,7 @@ void RegisterAllKernels() {
   RegisterPadKernels();
   RegisterResizeKernels();
   RegisterOptimizerKernels();
+  RegisterFusedUpdateKernels();  // after the op definitions it registers
   RegisterFftKernels();
   RegisterLinalgKernels();
   RegisterComplexKernels();

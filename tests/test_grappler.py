@@ -13,7 +13,7 @@ from tensorflow.python.eager import context, execute
 import tensorflow_metal_plugin as tfmp
 from conftest import CPU, GPU, random_array
 
-FAMILIES = ("conv", "matmul", "elementwise")
+FAMILIES = ("conv", "matmul", "elementwise", "optimizer")  # optimizer: tests/test_grappler_optimizer.py
 
 
 @pytest.fixture(autouse=True)
@@ -266,7 +266,8 @@ def test_environment_switches(monkeypatch, rng):
     assert fused_nodes(report) == [] and all(r["skipped"] for r in report["runs"])
     monkeypatch.setenv("TFMP_FUSION", "1")
     monkeypatch.setenv("TFMP_FUSION_DISABLE", "matmul")
-    assert tfmp.fusion_config()["families"] == {"conv": True, "matmul": False, "elementwise": True}
+    assert tfmp.fusion_config()["families"] == {"conv": True, "matmul": False, "elementwise": True,
+                                                "optimizer": True}
     _, _, report = run_traced(fn, args)
     assert fused_nodes(report) == []
     cfn, cargs = conv_elu(rng)

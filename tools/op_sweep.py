@@ -772,6 +772,10 @@ REASONS = [
      "TF's own GPU registration: host-memory, runtime or test op with no device computation"),
     (r"^ResourceGather$", None, "variable op: a device variable gathered and compared with a CPU "
      "variable in tests/test_gather_bmm.py"),
+    # h-fopt: the Grappler pass's fused optimizer step (grappler/patterns/optimizer_update.cc).
+    (r"^_TfmpFusedUpdate$", None, "internal op of the Grappler pass (an optimizer step over "
+     "variables, compiled from the graph): Keras 3 optimizers trained with and without it, "
+     "bit for bit, in tests/test_grappler_optimizer.py"),
     (r".*", r"variant|resource|string|qint|quint", "dtype has no numeric data to compare"),
     # The plugin's own op (no CPU kernel to compare with): programs built by the Grappler pass.
     (r"^_TfmpFusedElementwise$", None, "the plugin's fused elementwise chain (Grappler pass); "

@@ -21,5 +21,14 @@ const std::vector<Pattern>& AllPatterns() {
   return *all;
 }
 
+const std::vector<GraphRewrite>& AllRewrites() {
+  static const std::vector<GraphRewrite>* all = [] {
+    auto* v = new std::vector<GraphRewrite>;
+    AddOptimizerRewrites(v);
+    return v;
+  }();
+  return *all;
+}
+
 }  // namespace grappler
 }  // namespace tfmp

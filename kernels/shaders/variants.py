@@ -387,6 +387,9 @@ def variants():
                       "BILINEAR_GRAD": "1"}))
     rows += fused_elementwise_variants()
     rows += optimizer_variants()
+    # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
+    # variant; float32/float16 storage is chosen per slot at run time.
+    rows.append(("fused_update", "fused_update.comp", _types("f32")))
     return rows
 
 

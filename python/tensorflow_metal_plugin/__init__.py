@@ -17,7 +17,7 @@ Environment variables (read once, when TensorFlow loads the plugin):
     TFMP_VISIBLE_DEVICES=1,0       pick and order among the usable devices
 Read at every graph optimization (so they apply to newly traced functions):
     TFMP_FUSION=0                  the plugin's Grappler fusion pass off (default on)
-    TFMP_FUSION_DISABLE=conv,matmul  fusion families (or pattern names) off
+    TFMP_FUSION_DISABLE=conv,matmul,optimizer  fusion families (or pattern names) off
     TFMP_FUSION_DUMP=/some/dir     write each graph before/after fusion (.pb)
 """
 

@@ -96,7 +96,7 @@ def set_fusion(enabled=_UNSET, **switches):
     now on (a tf.function traced before keeps its graph: trace a new one).
 
         tfmp.set_fusion(False)               # the whole pass off
-        tfmp.set_fusion(conv=False)          # one family off: conv, matmul
+        tfmp.set_fusion(conv=False)          # one family off: conv, matmul, optimizer
         tfmp.set_fusion(matmul_bias_gelu_tanh=False)   # one pattern off
         tfmp.set_fusion(conv=None)           # back to the environment's say
         tfmp.set_fusion(None)                # the whole pass back to the environment's say
