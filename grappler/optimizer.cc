@@ -183,6 +183,18 @@ void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve
   }
   GraphView g(graph);
   g.set_shapes(shapes);
+  // Graph rewrites (pattern.h) first: the optimizer updates take whole
+  // per-variable subgraphs (reads, arithmetic, assigns), which the
+  // elementwise-chain pattern would otherwise split.
+  for (const GraphRewrite& r : AllRewrites()) {
+    if (!config.Allows(r.family, r.name)) continue;
+    std::vector<RewriteResult> done;
+    r.run(g, preserve, &done);
+    for (RewriteResult& d : done) {
+      report->fired[d.pattern]++;
+      report->fused.push_back({d.name, d.op, d.pattern, std::move(d.fused_ops)});
+    }
+  }
   // Fixpoint: a fusion can make another possible (e.g. an activation after
   // a bias fused when the activation's input had other readers).
   for (int round = 0, changed = 1; changed && round < 8; ++round) {
@@ -214,16 +226,6 @@ void Optimize(tensorflow::GraphDef* graph, const std::set<std::string>& preserve
         changed = 1;
         i = -1;  // indices moved: scan again
       }
-    }
-  }
-  // Graph rewrites (pattern.h), after the patterns.
-  for (const GraphRewrite& r : AllRewrites()) {
-    if (!config.Allows(r.family, r.name)) continue;
-    std::vector<RewriteResult> done;
-    r.run(g, preserve, &done);
-    for (RewriteResult& d : done) {
-      report->fired[d.pattern]++;
-      report->fused.push_back({d.name, d.op, d.pattern, std::move(d.fused_ops)});
     }
   }
   report->nodes_after = graph->node_size();

