@@ -57,6 +57,13 @@ elif KIND in ("lstm", "gru"):  # Keras's generic recurrent loop (the hook turns 
     rnn = keras.layers.LSTM if KIND == "lstm" else keras.layers.GRU
     layers = [keras.Input((7, 3)), rnn(8, return_sequences=True), rnn(6),
               keras.layers.Dense(5, activation="softmax")]
+elif KIND == "cnn_dense":  # depthwise, dropout, global pooling, one-hot labels
+    x = rng.random((48, 10, 10, 3)).astype("float32")
+    y = np.eye(5, dtype="float32")[rng.integers(0, 5, 48)]
+    layers = [keras.Input((10, 10, 3)), keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
+              keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.BatchNormalization(),
+              keras.layers.ReLU(), keras.layers.Dropout(0.25, seed=7),
+              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5, activation="softmax")]
 else:
     x = rng.random((48, 10, 10, 3)).astype("float32"); y = rng.integers(0, 5, 48).astype("int32")
     layers = [keras.Input((10, 10, 3)), keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
@@ -66,13 +73,15 @@ else:
               keras.layers.Dense(5, activation="softmax")]
 with tf.device(DEVICE):
     model = keras.Sequential(layers)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss = "categorical_crossentropy" if KIND == "cnn_dense" else "sparse_categorical_crossentropy"
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     h = model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0)
-print("LOSSES", *h.history["loss"])
+    evaluated = model.evaluate(x, y, verbose=0)  # inference: BatchNormalization's moving statistics
+print("LOSSES", *h.history["loss"], evaluated[0])
 """
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "cnn_dense", "lstm", "gru"])
 def test_training_matches_the_cpu(kind):
     out = {}
     for device in ("/GPU:0", "/CPU:0"):
@@ -86,14 +95,17 @@ def test_training_matches_the_cpu(kind):
 
 # Ops TF keeps in host memory on every GPU (int32 shape constants and their
 # identities, function plumbing): not computation on the CPU.
-HOST_PLUMBING = {"Const", "Identity", "_Arg", "_Retval", "NoOp", "_DeviceArg", "_DeviceRetval"}
+HOST_PLUMBING = {"Const", "Identity", "_Arg", "_Retval", "NoOp", "_DeviceArg", "_DeviceRetval",
+                 # shape metadata of host-resident step inputs (the one-hot labels
+                 # Keras's iterator feeds): reads no tensor data
+                 "Shape"}
 # The gradient of Keras's recurrent loop combines its TensorList accumulators
 # (variant tensors) with ZerosLike and AddN, whose variant kernels TF registers
 # only for its own CUDA device type: they run on the CPU, on list handles.
 RNN_LIST_OPS = {"ZerosLike", "AddN"}
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "cnn_dense", "lstm", "gru"])
 def test_training_step_runs_on_the_device(kind):
     r = subprocess.run([sys.executable, "-c", TRAIN, kind, "/GPU:0", "log"], capture_output=True,
                        text=True, env=dict(os.environ, TFMP_ALLOW_SOFTWARE_DEVICE="1",
