@@ -86,6 +86,15 @@ Pattern WithActivation(Pattern contraction, const Activation& a) {
   return contraction;
 }
 
+void AddContractionPatterns(const std::vector<Pattern>& biased, const Pattern& fused,
+                            std::vector<Pattern>* out) {
+  for (const Pattern& c : biased) {
+    out->push_back(c);
+    for (const Activation& a : Activations()) out->push_back(WithActivation(c, a));
+  }
+  for (const Activation& a : Activations()) out->push_back(WithActivation(fused, a));
+}
+
 bool IsFloatOrHalf(const NodeDef& n) {
   const int t = AttrType(n, "T");
   return t == tensorflow::DT_FLOAT || t == tensorflow::DT_HALF;

@@ -89,6 +89,12 @@ const std::vector<Activation>& Activations();  // patterns/activations.cc
 // root; the activation's output becomes the root.
 Pattern WithActivation(Pattern contraction, const Activation& a);
 
+// Adds a contraction's patterns to `out`: each of `biased` (contraction + bias)
+// alone and with every activation, and `fused` (TF's own fused op with just a
+// bias) with every activation.
+void AddContractionPatterns(const std::vector<Pattern>& biased, const Pattern& fused,
+                            std::vector<Pattern>* out);
+
 // Every pattern, largest first (patterns/registry.cc).
 const std::vector<Pattern>& AllPatterns();
 

@@ -89,11 +89,7 @@ void AddConvPatterns(std::vector<Pattern>* out) {
                       {{"conv", kFusedConvOps, {"in", "filter", "b"}, false, FusedBiasOnly}},
                       CheckConv,
                       BuildConv};
-  for (const Pattern& c : {bias_add, add_const}) {
-    out->push_back(c);
-    for (const Activation& a : Activations()) out->push_back(WithActivation(c, a));
-  }
-  for (const Activation& a : Activations()) out->push_back(WithActivation(fused, a));
+  AddContractionPatterns({bias_add, add_const}, fused, out);
 }
 
 }  // namespace grappler

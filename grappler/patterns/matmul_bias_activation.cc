@@ -65,11 +65,7 @@ void AddMatMulPatterns(std::vector<Pattern>* out) {
                       {{"matmul", {"_FusedMatMul"}, {"a", "w", "b"}, false, FusedBiasOnly}},
                       CheckMatMul,
                       BuildMatMul};
-  for (const Pattern& c : {bias_add, add_const}) {
-    out->push_back(c);
-    for (const Activation& a : Activations()) out->push_back(WithActivation(c, a));
-  }
-  for (const Activation& a : Activations()) out->push_back(WithActivation(fused, a));
+  AddContractionPatterns({bias_add, add_const}, fused, out);
 }
 
 }  // namespace grappler
