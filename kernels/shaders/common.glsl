@@ -269,6 +269,21 @@ float tf_acos(float x) {
   if (x > 0.5) return 2.0 * tf_asin(sqrt(0.5 * (1.0 - x)));
   return PI_2_F - tf_asin(x);
 }
+// tan to a few ulp (Cephes' tanf: reduction by pi/4 in three exact parts, then
+// a polynomial): the H100's tan is 2.6e-6 off near the poles.
+float tf_tan(float x) {
+  if (isnan(x) || isinf(x)) return NAN_F;
+  float ax = abs(x);
+  float j = floor(ax * 1.27323954473516);  // 4 / pi
+  if (mod(j, 2.0) == 1.0) j += 1.0;
+  precise float z = ((ax - j * 0.78515625) - j * 2.4187564849853515625e-4) - j * 3.77489497744594108e-8;
+  float zz = z * z;
+  float r = zz > 1e-4 ? (((((9.38540185543e-3 * zz + 3.11992232697e-3) * zz + 2.44301354525e-2) * zz +
+                           5.34112807005e-2) * zz + 1.33387994085e-1) * zz + 3.33331568548e-1) * zz * z + z
+                      : z;
+  if (mod(j, 4.0) == 2.0) r = -1.0 / r;
+  return x < 0.0 ? -r : r;
+}
 // std::atan2, special values included.
 float tf_atan2(float y, float x) {
   if (isnan(x) || isnan(y)) return NAN_F;

@@ -47,7 +47,7 @@ UNARY = {
     "relu6": ("tf_min(tf_max(x, C(0)), C(6))", NUMBERS),
     "selu": ("tf_selu(x)", FLOATS),
     "softsign": ("x / (C(1) + abs(x))", FLOATS),
-    "tan": ("tan(x)", FLOATS),
+    "tan": ("tf_tan(x)", FLOATS),
     "atan": ("tf_atan(x)", FLOATS),
     "asin": ("tf_asin(x)", FLOATS),
     "acos": ("tf_acos(x)", FLOATS),
@@ -357,7 +357,7 @@ def variants():
     # complex64 elementwise (complex.cc). |x| as std::abs: scaled, so no overflow.
     m = "max(abs(x.x), abs(x.y))"
     cabs = ("((isinf(x.x) || isinf(x.y)) ? INF_F : ((isnan(x.x) || isnan(x.y)) ? NAN_F : "
-            "(%s == 0.0 ? 0.0 : %s * length(x / %s))))" % (m, m, m))
+            "(%s == 0.0 ? 0.0 : %s * sqrt(dot(x / %s, x / %s)))))" % (m, m, m, m))
     for op, out, expr in (("real", "f32", "x.x"), ("imag", "f32", "x.y"),
                           ("conj", "c64", "vec2(x.x, -x.y)"), ("complex_abs", "f32", cabs)):
         rows.append(("%s_c64" % op, "unary.comp", dict(_types("c64", out), OP=expr)))
