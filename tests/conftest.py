@@ -64,3 +64,16 @@ def rng(request):
     # A different seed per test case, fixed across runs (crc32 of the test id, not
     # Python's per-process salted hash), so a failure reproduces.
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+# The activations as Keras and tf.nn write them (the Grappler tests' fusion targets).
+def gelu_erf(t):
+    return tf.nn.gelu(t, approximate=False)
+
+
+def gelu_tanh(t):
+    return tf.nn.gelu(t, approximate=True)
+
+
+def swish(t):
+    return t * tf.sigmoid(t)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow.python.eager import context, execute
 
 import tensorflow_metal_plugin as tfmp
-from conftest import CPU, GPU, random_array
+from conftest import CPU, GPU, random_array, gelu_erf, gelu_tanh, swish
 
 FAMILIES = ("conv", "matmul", "elementwise", "optimizer")  # optimizer: tests/test_grappler_optimizer.py
 
@@ -47,18 +47,6 @@ def run_traced(fn, args, device=GPU):
 
 
 # --- one model per pattern ------------------------------------------------------
-
-def gelu_erf(t):
-    return tf.nn.gelu(t, approximate=False)
-
-
-def gelu_tanh(t):
-    return tf.nn.gelu(t, approximate=True)
-
-
-def swish(t):
-    return t * tf.sigmoid(t)
-
 
 ACTIVATIONS = {
     # name: (function, fused_ops name, unfused dispatches of the activation)

@@ -16,7 +16,7 @@ import keras
 from tensorflow.python.eager import context, execute
 
 import tensorflow_metal_plugin as tfmp
-from conftest import CPU, GPU, ROOT, random_array
+from conftest import CPU, GPU, ROOT, random_array, gelu_erf, gelu_tanh, swish
 
 FAMILIES = ("conv", "matmul", "elementwise")
 
@@ -69,18 +69,6 @@ def check_saving(fused, d_on, d_off):
     AddN of N inputs N - 1 times: the adds the plugin's AddN dispatches)."""
     saved = sum(len(f["fused_ops"]) - 1 for f in fused)
     assert d_off - d_on == saved, (d_off, d_on, fused)
-
-
-def gelu_tanh(t):
-    return tf.nn.gelu(t, approximate=True)
-
-
-def gelu_erf(t):
-    return tf.nn.gelu(t, approximate=False)
-
-
-def swish(t):
-    return t * tf.sigmoid(t)
 
 
 def adam_like(p, g, m, v):
