@@ -101,6 +101,10 @@ const std::vector<Pattern>& AllPatterns();
 // Pattern files' registration functions (one per file).
 void AddConvPatterns(std::vector<Pattern>* out);
 void AddMatMulPatterns(std::vector<Pattern>* out);
+// Inference BatchNorms folded into conv / matmul epilogues (patterns/batch_norm_folding.cc).
+void AddBatchNormFoldingPatterns(std::vector<Pattern>* out);
+// BatchMatMul + bias + activation, Dense on rank > 2 (patterns/batch_matmul_bias_activation.cc).
+void AddBatchMatMulPatterns(std::vector<Pattern>* out);
 // Elementwise chains -> _TfmpFusedElementwise (patterns/elementwise_chain.cc);
 // its one pattern ranks last (one node), after the conv/matmul epilogues.
 void AddElementwisePatterns(std::vector<Pattern>* out);

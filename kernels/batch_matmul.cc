@@ -1,17 +1,23 @@
 // BatchMatMul, BatchMatMulV2 (broadcast batch dims) and BatchMatMulV3 (one
 // dtype for Ta, Tb and Tout) on the tiled GEMM of matmul.cc: the batch is the
-// dispatch's z index with a stride per operand (0 where it broadcasts).
+// dispatch's z index with a stride per operand (0 where it broadcasts). And
+// _TfmpFusedBatchMatMul (registered here), what the Grappler pass makes of
+// BatchMatMulV2/V3 + BiasAdd [+ activation]: BatchMatMulV2 with _FusedMatMul's
+// attrs (fused_ops, num_args, TArgs, epsilon, leakyrelu_alpha) and epilogue.
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "kernels/epilogue.h"
 #include "kernels/matmul.h"
+#include "tensorflow/c/ops.h"
 
 namespace tfmp {
 
 void RecordBatchMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a,
                        const Shape& a_batch, uint64_t b, const Shape& b_batch, uint64_t c,
-                       const Shape& c_batch) {
+                       const Shape& c_batch, const GemmEpilogue& epilogue) {
   struct Dim {
     int64_t size, a, b, c;  // size and element strides of each operand
   };
@@ -50,22 +56,28 @@ void RecordBatchMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, ui
       oa += k * merged[i].a, ob += k * merged[i].b, oc += k * merged[i].c;
     }
     RecordMatMul(ctx, dtype, g, a + oa * esize, b + ob * esize, c + oc * esize, z.size, z.a, z.b,
-                 z.c);
+                 z.c, epilogue);
   }
 }
 
 namespace {
 
+constexpr char kFusedOp[] = "_TfmpFusedBatchMatMul";
+
 // kVersion 1: BatchMatMul (equal batch dims); 2, 3: broadcast batch dims
-// (V3's Ta, Tb and Tout are registered equal).
+// (V3's Ta, Tb and Tout are registered equal); 0: _TfmpFusedBatchMatMul,
+// BatchMatMulV2 with the epilogue (epilogue.h) of _FusedMatMul.
 template <int kVersion>
 class BatchMatMulOp : public OpKernel {
  public:
   static constexpr bool kV1 = kVersion == 1;
+  static constexpr bool kFused = kVersion == 0;
   explicit BatchMatMulOp(OpConstruction& c)
       : dtype_(c.GetType(kVersion == 3 ? "Ta" : "T")),
         adj_x_(c.GetBool("adj_x")),
-        adj_y_(c.GetBool("adj_y")) {}
+        adj_y_(c.GetBool("adj_y")) {
+    if (kFused) epilogue_ = ParseEpilogue(c, kFusedOp, false);
+  }
 
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), y = ctx.input(1);
@@ -109,16 +121,111 @@ class BatchMatMulOp : public OpKernel {
     if (!ctx.CheckElements(x.num_elements()) || !ctx.CheckElements(y.num_elements()) ||
         !ctx.CheckElements(NumElements(out)))
       return;
+    GemmEpilogue e;
+    Tensor bn_table;
+    if (kFused) {
+      Tensor bias = epilogue_.bias ? ctx.input(2) : Tensor();
+      if (!ctx.ok()) return;
+      if (bias.valid() && (bias.dims() != 1 || bias.dim(0) != N))
+        return ctx.Fail(TF_INVALID_ARGUMENT, std::string(kFusedOp) + ": bias must be a vector of " +
+                                                 std::to_string(N) + " elements, got " +
+                                                 ShapeString(bias.shape()));
+      e.bias = bias.valid() ? bias.address() : 0;
+      e.act = epilogue_.act;
+      e.alpha = epilogue_.alpha;
+      bn_table = RecordBatchNormTable(ctx, epilogue_, 2 + epilogue_.bias, N, kFusedOp);
+      e.bn = bn_table.valid() ? bn_table.address() : 0;
+      if (!ctx.ok()) return;
+    }
     Tensor z = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || z.num_elements() == 0) return;
     GemmShape g{M, N, K, adj_x_ ? 1 : K, adj_x_ ? M : 1, adj_y_ ? 1 : N, adj_y_ ? K : 1};
-    RecordBatchMatMul(ctx, dtype_, g, x.address(), xb, y.address(), yb, z.address(), cb);
+    RecordBatchMatMul(ctx, dtype_, g, x.address(), xb, y.address(), yb, z.address(), cb, e);
   }
 
  private:
   TF_DataType dtype_;
   bool adj_x_, adj_y_;
+  Epilogue epilogue_;
 };
+
+// The fused op's output shape: the broadcast batch dims, then [M, N] where
+// the inputs' last two dims give them without the adjoint flags (a shape
+// function cannot read bool attrs through TF's C API): known when both
+// candidates agree, else unknown.
+void FusedShapeFn(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  TF_ShapeHandle* x = TF_NewShapeHandle();
+  TF_ShapeHandle* y = TF_NewShapeHandle();
+  TF_ShapeHandle* out = nullptr;
+  auto done = [&]() {
+    for (TF_ShapeHandle* h : {x, y, out})
+      if (h) TF_DeleteShapeHandle(h);
+  };
+  TF_ShapeInferenceContextGetInput(ctx, 0, x, status);
+  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 1, y, status);
+  if (TF_GetCode(status) != TF_OK) return done();
+  if (!TF_ShapeInferenceContextRankKnown(ctx, x) || !TF_ShapeInferenceContextRankKnown(ctx, y)) {
+    TF_ShapeInferenceContextSetUnknownShape(ctx, status);
+    return done();
+  }
+  const int64_t xr = TF_ShapeInferenceContextRank(ctx, x), yr = TF_ShapeInferenceContextRank(ctx, y);
+  if (xr < 2 || yr < 2) {
+    TF_SetStatus(status, TF_INVALID_ARGUMENT, "_TfmpFusedBatchMatMul: inputs must be at least matrices");
+    return done();
+  }
+  auto dim = [&](TF_ShapeHandle* s, int64_t i) {
+    TF_DimensionHandle* d = TF_NewDimensionHandle();
+    TF_ShapeInferenceContextDim(ctx, s, i, d);
+    const int64_t v = TF_DimensionHandleValueKnown(d) ? TF_DimensionHandleValue(d) : -1;
+    TF_DeleteDimensionHandle(d);
+    return v;
+  };
+  // Batch dims: NumPy broadcasting; unknown where it cannot be decided.
+  const int64_t br = std::max(xr, yr) - 2;
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < br; ++d) {
+    const int64_t kx = d - (br - (xr - 2)), ky = d - (br - (yr - 2));
+    const int64_t vx = kx >= 0 ? dim(x, kx) : 1, vy = ky >= 0 ? dim(y, ky) : 1;
+    dims.push_back(vx == 1 ? vy : vy == 1 ? vx : vx == vy ? vx : -1);
+  }
+  const int64_t x0 = dim(x, xr - 2), x1 = dim(x, xr - 1), y0 = dim(y, yr - 2), y1 = dim(y, yr - 1);
+  dims.push_back(x0 == x1 ? x0 : -1);  // M: x0, or x1 when adjoint
+  dims.push_back(y0 == y1 ? y0 : -1);  // N: y1, or y0 when adjoint
+  out = TF_ShapeInferenceContextScalar(ctx);
+  for (int64_t v : dims) {
+    TF_ShapeHandle* piece = TF_ShapeInferenceContextVectorFromSize(ctx, v);  // the shape [v]
+    TF_ShapeHandle* joined = TF_NewShapeHandle();
+    TF_ShapeInferenceContextConcatenateShapes(ctx, out, piece, joined, status);
+    TF_DeleteShapeHandle(piece);
+    TF_DeleteShapeHandle(out);
+    out = joined;
+    if (TF_GetCode(status) != TF_OK) return done();
+  }
+  TF_ShapeInferenceContextSetOutput(ctx, 0, out, status);
+  done();
+}
+
+void RegisterFusedOpDef() {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kFusedOp);
+  TF_OpDefinitionBuilderAddInput(b, "x: T");
+  TF_OpDefinitionBuilderAddInput(b, "y: T");
+  TF_OpDefinitionBuilderAddInput(b, "args: TArgs");
+  TF_OpDefinitionBuilderAddOutput(b, "output: T");
+  TF_OpDefinitionBuilderAddAttr(b, "T: {float, half}");
+  TF_OpDefinitionBuilderAddAttr(b, "TArgs: list(type) >= 1");
+  TF_OpDefinitionBuilderAddAttr(b, "num_args: int >= 1");
+  TF_OpDefinitionBuilderAddAttr(b, "adj_x: bool = false");
+  TF_OpDefinitionBuilderAddAttr(b, "adj_y: bool = false");
+  TF_OpDefinitionBuilderAddAttr(b, "fused_ops: list(string) = []");
+  TF_OpDefinitionBuilderAddAttr(b, "epsilon: float = 0.0001");
+  TF_OpDefinitionBuilderAddAttr(b, "leakyrelu_alpha: float = 0.2");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &FusedShapeFn);
+  TF_Status* s = TF_NewStatus();
+  TF_RegisterOpDefinition(b, s);
+  if (TF_GetCode(s) != TF_OK)
+    std::fprintf(stderr, "tensorflow-metal-plugin: registering %s failed: %s\n", kFusedOp, TF_Message(s));
+  TF_DeleteStatus(s);
+}
 
 }  // namespace
 
@@ -128,6 +235,8 @@ void RegisterBatchMatMulKernels() {
     RegisterKernel<BatchMatMulOp<2>>("BatchMatMulV2", {{"T", t}});
     RegisterKernel<BatchMatMulOp<3>>("BatchMatMulV3", {{"Ta", t}, {"Tb", t}, {"Tout", t}});
   }
+  RegisterFusedOpDef();
+  for (TF_DataType t : {TF_FLOAT, TF_HALF}) RegisterKernel<BatchMatMulOp<0>>(kFusedOp, {{"T", t}});
 }
 
 }  // namespace tfmp

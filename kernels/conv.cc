@@ -26,9 +26,9 @@ struct ConvPush {
   uint32_t stride_dil[3];  // stride | dilation << 16
   int32_t pad[3];
   uint32_t k_chunk;
-  uint32_t flags;  // activation (bits 0-7) | channels first (bit 8)
+  uint32_t flags;  // activation (bits 0-7) | channels first (bit 8) | side is a BN table (bit 9)
   float alpha;     // LeakyRelu's
-  uint64_t bias, side;  // _FusedConv2D's epilogue inputs (0: none)
+  uint64_t bias, side;  // _FusedConv2D's epilogue inputs (0: none); side: or a BN table
 };
 static_assert(sizeof(ConvPush) <= 128, "push constants are limited to 128 bytes");
 
@@ -146,8 +146,8 @@ void DispatchGemm(OpContext& ctx, const std::string& kernel, const ConvPush& p, 
 }
 
 // Conv2D / Conv3D (kSpatial 2 / 3), and _FusedConv2D (kFused) whose
-// fused_ops are BiasAdd, optionally Add (a residual input), optionally one
-// activation.
+// fused_ops are BiasAdd, optionally Add (a residual input) or FusedBatchNorm
+// (or FusedBatchNorm alone), optionally one activation (epilogue.h).
 template <int kSpatial, bool kFused>
 class ConvOp : public OpKernel {
  public:
@@ -156,16 +156,13 @@ class ConvOp : public OpKernel {
     if (!kFused) return;
     if (c.GetString("filter_format", "HWIO") != "HWIO")
       c.Fail(TF_UNIMPLEMENTED, "_FusedConv2D: only HWIO filters are supported on this device");
-    const Epilogue e = ParseEpilogue(c, "_FusedConv2D", true);
-    has_side_ = e.side;
-    act_ = e.act;
-    alpha_ = e.alpha;
+    epilogue_ = ParseEpilogue(c, "_FusedConv2D", true);
   }
 
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), w = ctx.input(1);
-    Tensor bias = kFused ? ctx.input(2) : Tensor();
-    Tensor side = kFused && has_side_ ? ctx.input(3) : Tensor();
+    Tensor bias = kFused && epilogue_.bias ? ctx.input(2) : Tensor();
+    Tensor side = kFused && epilogue_.side ? ctx.input(3) : Tensor();
     if (!ctx.ok()) return;
     ConvPush p;
     Shape out;
@@ -175,7 +172,7 @@ class ConvOp : public OpKernel {
                                     "(i.e. all dimensions must be non-zero)");
       return;
     }
-    if (kFused && (bias.dims() != 1 || bias.dim(0) != p.out_c)) {
+    if (bias.valid() && (bias.dims() != 1 || bias.dim(0) != p.out_c)) {
       ctx.Fail(TF_INVALID_ARGUMENT, "_FusedConv2D: bias must be a vector of " +
                                         std::to_string(p.out_c) + " elements, got " +
                                         ShapeString(bias.shape()));
@@ -186,6 +183,12 @@ class ConvOp : public OpKernel {
                                         ShapeString(side.shape()) + ", expected " + ShapeString(out));
       return;
     }
+    // A folded BatchNorm's table travels in `side` (flags bit 9).
+    Tensor bn_table = kFused ? RecordBatchNormTable(ctx, epilogue_, 2 + epilogue_.bias, p.out_c,
+                                                    "_FusedConv2D")
+                             : Tensor();
+    if (!ctx.ok()) return;
+    const uint64_t bn = bn_table.valid() ? bn_table.address() : 0;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || NumElements(out) == 0) return;
     p.M = static_cast<uint32_t>(x.dim(0)) * SpatialProduct(p.out);
@@ -194,19 +197,17 @@ class ConvOp : public OpKernel {
     p.a = x.address();
     p.b = w.address();
     p.c = y.address();
-    p.flags |= act_;
-    p.alpha = alpha_;
+    p.flags |= epilogue_.act | (bn ? 0x200 : 0);
+    p.alpha = epilogue_.alpha;
     p.bias = bias.valid() ? bias.address() : 0;
-    p.side = side.valid() ? side.address() : 0;
+    p.side = bn ? bn : side.valid() ? side.address() : 0;
     DispatchGemm(ctx, Token(attrs_, "fwd", dtype_), p, p.out_c);
   }
 
  private:
   TF_DataType dtype_;
   ConvAttrs attrs_;
-  bool has_side_ = false;
-  uint32_t act_ = 0;
-  float alpha_ = 0.2f;
+  Epilogue epilogue_;
 };
 
 // Conv2DBackpropInput / Conv3DBackpropInputV2(input_sizes, filter, out_backprop).

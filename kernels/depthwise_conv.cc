@@ -5,9 +5,9 @@
 // shaders/depthwise_conv.comp ("depthwise_<mode>_<dtype>"). Long reductions
 // (the filter gradient's sum over N*OH*OW) are split into float32 partial sums
 // added up by RecordReduction, as Conv2DBackpropFilter does.
-// _FusedDepthwiseConv2dNative (DepthwiseConv2dNative + BiasAdd [+ activation],
-// made by the plugin's Grappler pass) applies the epilogue (epilogue.h) in the
-// forward dispatch.
+// _FusedDepthwiseConv2dNative (DepthwiseConv2dNative + BiasAdd and/or an
+// inference BatchNorm [+ activation], made by the plugin's Grappler pass)
+// applies the epilogue (epilogue.h) in the forward dispatch.
 #include <algorithm>
 #include <cstddef>
 #include <string>
@@ -34,8 +34,9 @@ struct DepthwisePush {
   uint64_t bias;  // FWD epilogue: bias[co] (0: none), then activation `act`
   uint32_t act;
   float alpha;
+  uint64_t bn;  // FWD epilogue: a folded BatchNorm's table (epilogue.h), or 0
 };
-static_assert(offsetof(DepthwisePush, nchw) + 4 == 100 && sizeof(DepthwisePush) == 120,
+static_assert(offsetof(DepthwisePush, nchw) + 4 == 100 && sizeof(DepthwisePush) == 128,
               "the push constants must match depthwise_conv.comp's");
 
 // Longest reduction range one invocation (FWD, BWD_INPUT) or one workgroup
@@ -236,7 +237,7 @@ void RunReduction(OpContext& ctx, const char* mode, TF_DataType dtype, Depthwise
 }
 
 // DepthwiseConv2dNative, and _FusedDepthwiseConv2dNative (kFused) with
-// fused_ops BiasAdd [, activation].
+// fused_ops [BiasAdd] [, FusedBatchNorm] [, activation] (epilogue.h).
 template <bool kFused>
 class DepthwiseConv2dNativeOp : public OpKernel {
  public:
@@ -246,13 +247,13 @@ class DepthwiseConv2dNativeOp : public OpKernel {
   }
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), w = ctx.input(1);
-    Tensor bias = kFused ? ctx.input(2) : Tensor();
+    Tensor bias = kFused && epilogue_.bias ? ctx.input(2) : Tensor();
     if (!ctx.ok()) return;
     DepthwisePush p;
     Shape out;
     if (!Geometry(ctx, attrs_, "", x.shape(), w.shape(), &p, &out)) return;
     const int64_t out_c = static_cast<int64_t>(p.in_c) * p.mult;
-    if (kFused && (bias.dims() != 1 || bias.dim(0) != out_c)) {
+    if (bias.valid() && (bias.dims() != 1 || bias.dim(0) != out_c)) {
       ctx.Fail(TF_INVALID_ARGUMENT, "_FusedDepthwiseConv2dNative: bias must be a vector of " +
                                         std::to_string(out_c) + " elements, got " +
                                         ShapeString(bias.shape()));
@@ -266,6 +267,10 @@ class DepthwiseConv2dNativeOp : public OpKernel {
                                      " taps are not supported on this device");
       return;
     }
+    Tensor bn_table = kFused ? RecordBatchNormTable(ctx, epilogue_, 2 + epilogue_.bias, out_c,
+                                                    "_FusedDepthwiseConv2dNative")
+                             : Tensor();
+    if (!ctx.ok()) return;
     Tensor y = ctx.allocate_output(0, out, dtype_);
     if (!ctx.ok() || NumElements(out) == 0) return;
     p.a = x.address();
@@ -273,7 +278,8 @@ class DepthwiseConv2dNativeOp : public OpKernel {
     p.n = static_cast<uint32_t>(NumElements(out));
     p.k_len = p.k_h * p.k_w;
     if (kFused) {
-      p.bias = bias.address();
+      p.bias = bias.valid() ? bias.address() : 0;
+      p.bn = bn_table.valid() ? bn_table.address() : 0;
       p.act = epilogue_.act;
       p.alpha = epilogue_.alpha;
     }

@@ -1,6 +1,6 @@
-// MatMul with transposes; _FusedMatMul (MatMul + BiasAdd [+ activation], made
-// by the plugin's Grappler pass) with the epilogue (epilogue.h) in the GEMM's
-// dispatch; and RecordMatMul (matmul.h), the batched GEMM that
+// MatMul with transposes; _FusedMatMul (MatMul + BiasAdd and/or an inference
+// BatchNorm [+ activation], made by the plugin's Grappler pass) with the
+// epilogue (epilogue.h) in the GEMM's dispatch; and RecordMatMul (matmul.h), the batched GEMM that
 // BatchMatMul and Einsum record too. Shader: shaders/matmul.comp ("matmul_<dtype>").
 #include "kernels/matmul.h"
 
@@ -19,12 +19,13 @@ struct MatMulPush {
   uint64_t bias;
   uint32_t act;
   float alpha;
+  uint64_t bn;
 };
-static_assert(sizeof(MatMulPush) == 80, "the push constants must match matmul.comp's");
+static_assert(sizeof(MatMulPush) == 88, "the push constants must match matmul.comp's");
 
 constexpr uint32_t kTile = 64;
 
-// MatMul, and _FusedMatMul (kFused) with fused_ops BiasAdd [, activation].
+// MatMul, and _FusedMatMul (kFused) with fused_ops [BiasAdd] [, FusedBatchNorm] [, activation].
 template <bool kFused>
 class MatMulOp : public OpKernel {
  public:
@@ -37,7 +38,7 @@ class MatMulOp : public OpKernel {
 
   void Compute(OpContext& ctx) override {
     Tensor a = ctx.input(0), b = ctx.input(1);
-    Tensor bias = kFused ? ctx.input(2) : Tensor();
+    Tensor bias = kFused && epilogue_.bias ? ctx.input(2) : Tensor();
     if (!ctx.ok()) return;
     if (a.dims() != 2) {
       ctx.Fail(TF_INVALID_ARGUMENT, "In[0] is not a matrix. Instead it has shape " +
@@ -56,16 +57,24 @@ class MatMulOp : public OpKernel {
                                         ", In[1]: " + ShapeString(b.shape()));
       return;
     }
-    if (kFused && (bias.dims() != 1 || bias.dim(0) != N)) {
+    if (bias.valid() && (bias.dims() != 1 || bias.dim(0) != N)) {
       ctx.Fail(TF_INVALID_ARGUMENT, "_FusedMatMul: bias must be a vector of " + std::to_string(N) +
                                         " elements, got " + ShapeString(bias.shape()));
       return;
     }
     if (!ctx.CheckElements(M * K) || !ctx.CheckElements(K * N) || !ctx.CheckElements(M * N)) return;
+    GemmEpilogue e;
+    Tensor bn_table;
+    if (kFused) {
+      e.bias = bias.valid() ? bias.address() : 0;
+      e.act = epilogue_.act;
+      e.alpha = epilogue_.alpha;
+      bn_table = RecordBatchNormTable(ctx, epilogue_, 2 + epilogue_.bias, N, "_FusedMatMul");
+      e.bn = bn_table.valid() ? bn_table.address() : 0;
+    }
+    if (!ctx.ok()) return;
     Tensor c = ctx.allocate_output(0, {M, N}, dtype_);
     if (!ctx.ok() || M == 0 || N == 0) return;
-    GemmEpilogue e;
-    if (kFused) e = {bias.address(), epilogue_.act, epilogue_.alpha};
     // A[m, k] = a[m * a_m + k * a_k]; a is stored [M, K], or [K, M] transposed.
     GemmShape g{M, N, K, transpose_a_ ? 1 : K, transpose_a_ ? M : 1,
                 transpose_b_ ? 1 : N, transpose_b_ ? K : 1};
@@ -85,7 +94,7 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
                   const GemmEpilogue& epilogue) {
   if (!ctx.ok() || g.M == 0 || g.N == 0 || batch == 0) return;
   const size_t esize = DtypeSize(dtype);
-  const bool has_epilogue = epilogue.bias != 0 || epilogue.act != 0;
+  const bool has_epilogue = epilogue.bias != 0 || epilogue.act != 0 || epilogue.bn != 0;
   if (g.K == 0 && !has_epilogue) {  // an empty sum: zeros (c is contiguous over the batch here)
     for (int64_t z = 0; z < batch; ++z)
       ctx.stream()->Fill(c + z * c_batch * esize, 0, g.M * g.N * esize);
@@ -105,6 +114,7 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
   p.bias = epilogue.bias;
   p.act = epilogue.act;
   p.alpha = epilogue.alpha;
+  p.bn = epilogue.bn;
   const std::string kernel = std::string("matmul_") + DtypeToken(dtype);
   constexpr int64_t kMaxZ = 65535;
   for (int64_t z0 = 0; z0 < batch; z0 += kMaxZ) {

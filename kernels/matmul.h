@@ -14,11 +14,12 @@ struct GemmShape {
   int64_t a_m, a_k, b_k, b_n;
 };
 
-// The fused epilogue of a GEMM: C = act(A x B + bias[n]) (epilogue.h's codes).
+// The fused epilogue of a GEMM: C = act(BN(A x B + bias[n])) (epilogue.h's codes).
 struct GemmEpilogue {
   uint64_t bias = 0;  // device address of N elements, or 0
   uint32_t act = 0;
   float alpha = 0.2f;
+  uint64_t bn = 0;    // a folded BatchNorm's table (RecordBatchNormTable), or 0
 };
 
 // Records `batch` GEMMs (gl_WorkGroupID.z = batch entry, split into several
@@ -36,7 +37,7 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
 // else a loop on the host over the outer batch dims.
 void RecordBatchMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a,
                        const Shape& a_batch, uint64_t b, const Shape& b_batch, uint64_t c,
-                       const Shape& c_batch);
+                       const Shape& c_batch, const GemmEpilogue& epilogue = GemmEpilogue());
 
 }  // namespace tfmp
 

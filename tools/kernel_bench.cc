@@ -79,6 +79,7 @@ struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
   uint64_t bias;
   uint32_t act;
   float alpha;
+  uint64_t bn;  // a folded BatchNorm's table (kernels/epilogue.h), 0 here
 };
 
 struct ConvPush {  // kernels/conv.cc, shaders/conv.comp

@@ -13,6 +13,8 @@ const std::vector<Pattern>& AllPatterns() {
     auto* v = new std::vector<Pattern>;
     AddConvPatterns(v);
     AddMatMulPatterns(v);
+    AddBatchNormFoldingPatterns(v);
+    AddBatchMatMulPatterns(v);
     AddElementwisePatterns(v);
     std::stable_sort(v->begin(), v->end(),
                      [](const Pattern& a, const Pattern& b) { return a.size() > b.size(); });

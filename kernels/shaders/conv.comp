@@ -13,7 +13,8 @@
 // [k..., in_c, out_c].
 // FWD epilogue (_FusedConv2D): y = act(conv + bias[co] + side[y index]) with
 // act = flags & 0xff, the codes of epilogue.glsl (kernels/epilogue.h); bias
-// and side are used when their address is not 0.
+// and side are used when their address is not 0. With flags bit 9, side is
+// instead the table of a folded BatchNorm: y = act(BN(conv + bias[co])).
 // Workgroup z sums K in [z * k_chunk, (z + 1) * k_chunk) into slice z of C:
 // the host splits long K ranges (BWD_FILTER) and adds the slices up.
 #include "common.glsl"
@@ -150,10 +151,9 @@ void main() {
       if (n >= GEMM_N) continue;
       const uint o = out_index(m, n);
 #if defined(FWD)
-      float v = acc[i][j];
-      if (uint64_t(pc.bias) != 0) v += float(pc.bias.v[n]);
-      if (uint64_t(pc.side) != 0) v += float(pc.side.v[o]);
-      v = tf_activation(v, pc.flags & 0xffu, pc.alpha);
+      const bool bn = (pc.flags & 0x200u) != 0;  // `side` is a BatchNorm table
+      const float v = tf_epilogue(acc[i][j], n, o, uint64_t(pc.bias), bn ? 0ul : uint64_t(pc.side),
+                                  bn ? uint64_t(pc.side) : 0ul, pc.flags & 0xffu, pc.alpha);
       pc.c.v[o] = TO(v);
 #else
       pc.c.v[o] = TO(acc[i][j]);

@@ -12,8 +12,9 @@
 // Workgroup row y (split s) sums k in [s * k_chunk, (s + 1) * k_chunk) into
 // c[s * n + i]: the host keeps k_chunk short (every loop stays bounded) and,
 // when there is more than one split, adds the float32 partial sums up.
-// FWD epilogue (_FusedDepthwiseConv2dNative, one split only): y = act(sum +
-// bias[co]) with act an epilogue.glsl code; bias is used when not 0.
+// FWD epilogue (_FusedDepthwiseConv2dNative, one split only): y = act(BN(sum +
+// bias[co])) with act an epilogue.glsl code; bias and bn (a folded
+// BatchNorm's table) are used when not 0.
 #include "common.glsl"
 #include "epilogue.glsl"
 layout(local_size_x = 256) in;
@@ -31,6 +32,7 @@ layout(push_constant) uniform Push {
   TBuf bias;
   uint act;
   float alpha;
+  uint64_t bn;  // FWD epilogue: a folded BatchNorm's table (epilogue.glsl), or 0
 } pc;
 
 uint act(uint n, uint h, uint w, uint c, uint dim_h, uint dim_w, uint dim_c) {
@@ -70,8 +72,7 @@ void main() {
       acc += float(pc.a.v[act(o.x, uint(ih), uint(iw), c, pc.in_h, pc.in_w, pc.in_c)]) *
              float(pc.b.v[(k * pc.in_c + c) * pc.mult + m]);
     }
-    if (uint64_t(pc.bias) != 0) acc += float(pc.bias.v[o.w]);
-    acc = tf_activation(acc, pc.act, pc.alpha);
+    acc = tf_epilogue(acc, o.w, i, uint64_t(pc.bias), 0ul, pc.bn, pc.act, pc.alpha);
 #else
     uvec4 p = coords(i, pc.in_h, pc.in_w, pc.in_c);
     int top = int(p.y) + pc.pad_top, left = int(p.z) + pc.pad_left;

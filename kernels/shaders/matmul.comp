@@ -2,8 +2,9 @@
 // C[b] = A[b] x B[b], a 64x64 output tile per workgroup, each of the 16x16
 // invocations computing a 4x4 block; accumulation in float. Operands are read
 // through strides, so transposes cost nothing: A[m, k] = a[m * a_m + k * a_k].
-// Epilogue (_FusedMatMul): C = act(A x B + bias[n]) with act an epilogue.glsl
-// code; bias is used when its address is not 0. K may be 0 (C = act(bias)).
+// Epilogue (_FusedMatMul): C = act(BN(A x B + bias[n])) with act an
+// epilogue.glsl code; bias and bn (a folded BatchNorm's table) are used when
+// their address is not 0. K may be 0 (C = act(bias)).
 #include "common.glsl"
 #include "epilogue.glsl"
 layout(local_size_x = 16, local_size_y = 16) in;
@@ -17,6 +18,7 @@ layout(push_constant) uniform Push {
   TBuf bias;
   uint act;
   float alpha;
+  uint64_t bn;  // a folded BatchNorm's table (epilogue.glsl), or 0
 } pc;
 
 const uint TILE = 64;
@@ -58,9 +60,8 @@ void main() {
     for (int j = 0; j < 4; ++j) {
       const uint n = n0 + tx + 16 * j;
       if (n >= pc.N) continue;
-      float v = acc[i][j];
-      if (uint64_t(pc.bias) != 0) v += float(pc.bias.v[n]);
-      pc.c.v[cb + m * pc.N + n] = T(tf_activation(v, pc.act, pc.alpha));
+      const float v = tf_epilogue(acc[i][j], n, 0u, uint64_t(pc.bias), 0ul, pc.bn, pc.act, pc.alpha);
+      pc.c.v[cb + m * pc.N + n] = T(v);
     }
   }
 }
