@@ -95,11 +95,11 @@ def cpu_result(model, x, training=False):
 
 # --- BatchNorm folding, Keras 3 (tf.nn.batch_normalization arithmetic) ------------
 
-def conv_bn(channels, use_bias, act):
+def conv_bn(channels, use_bias, act, axis=-1):
     import keras
 
     layers = [keras.layers.Conv2D(channels, 3, padding="same", use_bias=use_bias),
-              keras.layers.BatchNormalization()]
+              keras.layers.BatchNormalization(axis=axis)]
     return layers + ([keras.layers.Activation(act)] if act else [])
 
 
@@ -112,6 +112,9 @@ KERAS_CASES = {
                           ["conv_bias_batchnorm_relu"]),
     "conv_bias_bn": (lambda: conv_bn(33, True, None), (1, 5, 5, 2), ["conv_bias_batchnorm"]),
     "conv_bn_gelu": (lambda: conv_bn(1, False, "gelu"), (2, 7, 7, 3), ["conv_batchnorm_gelu_erf"]),
+    # ResNet50's BatchNormalization(axis=3): Keras reshapes the vectors to [1, 1, 1, C].
+    "conv_bias_bn_axis3_relu": (lambda: conv_bn(6, True, "relu", axis=3), (2, 6, 5, 3),
+                                ["conv_bias_batchnorm_relu"]),
 }
 
 

@@ -15,7 +15,8 @@
 //     inv = Rsqrt(variance + epsilon) * gamma
 //     y = x * inv + (beta - mean * inv)
 //   channels-last, float32, gamma and beta present (scale=True,
-//   center=True, Keras' defaults), every vector of static shape [C].
+//   center=True, Keras' defaults), every vector of static shape [C] (or a
+//   Reshape of one to [1, ..., 1, C], as Keras makes for an explicit axis).
 // Training graphs are never folded: FusedBatchNorm with is_training=True is
 // not matched, and a training step's batch statistics and gradients read the
 // contraction's output, which the driver's safety rule then keeps.
@@ -103,6 +104,28 @@ std::vector<PatternNode> ArithmeticBatchNormNodes() {
           {"bn_mul_mean", kMul, {"mean", "bn_inv"}, true}};
 }
 
+// The [C] vector a BatchNorm leaf holds: the tensor itself when of static
+// shape [C], or what a Reshape to [1, ..., 1, C] reads when that is [C]
+// (Keras' BatchNormalization with an explicit axis, e.g. axis=3, reshapes its
+// vectors so); "" otherwise.
+std::string VectorOf(const GraphView& g, const std::string& tensor, int64_t c) {
+  std::vector<int64_t> v;
+  if (!g.StaticShape(tensor, &v) || v.empty() || v.back() != c) return "";
+  if (v.size() == 1) return tensor;
+  for (size_t i = 0; i + 1 < v.size(); ++i)
+    if (v[i] != 1) return "";
+  const NodeDef* r = g.producer(tensor);
+  if (r == nullptr || r->op() != "Reshape" || ParseInput(tensor).port != 0) return "";
+  return VectorOf(g, r->input(0), c) == r->input(0) ? r->input(0) : "";
+}
+
+// The channel count of an arithmetic BatchNorm's input (its last dim), or 0.
+int64_t Channels(const Pattern& p, const Match& m, const GraphView& g) {
+  std::vector<int64_t> x;
+  if (!g.StaticShape(m.node(p.param("out"))->name(), &x) || x.empty() || x.back() <= 0) return 0;
+  return x.back();
+}
+
 bool Check(const Pattern& p, const Match& m, const GraphView& g) {
   const NodeDef* main = m.node(p.param("main"));
   const NodeDef* bn = m.node("bn");
@@ -127,12 +150,9 @@ bool Check(const Pattern& p, const Match& m, const GraphView& g) {
   // a per-channel affine when the contraction is channels-last and every
   // vector is [C] with C its channel count.
   if (format != "NHWC") return false;
-  std::vector<int64_t> x;
-  if (!g.StaticShape(m.node(p.param("out"))->name(), &x) || x.empty() || x.back() <= 0) return false;
-  for (const char* leaf : {"scale", "offset", "mean", "var"}) {
-    std::vector<int64_t> v;
-    if (!g.StaticShape(m.leaf(leaf), &v) || v != std::vector<int64_t>{x.back()}) return false;
-  }
+  const int64_t c = Channels(p, m, g);
+  for (const char* leaf : {"scale", "offset", "mean", "var"})
+    if (c == 0 || VectorOf(g, m.leaf(leaf), c).empty()) return false;
   return true;
 }
 
@@ -149,7 +169,13 @@ bool Build(const Pattern& p, const Match& m, GraphView& g, NodeDef* fused) {
   fused->add_input(main->input(0));
   fused->add_input(main->input(1));
   if (has_bias) fused->add_input(bias ? bias->input(1) : main->input(2));
-  for (const char* leaf : {"scale", "offset", "mean", "var"}) fused->add_input(m.leaf(leaf));
+  const bool arithmetic = p.param("form") == "arithmetic";
+  const int64_t c = arithmetic ? Channels(p, m, g) : 0;
+  for (const char* leaf : {"scale", "offset", "mean", "var"}) {
+    const std::string v = arithmetic ? VectorOf(g, m.leaf(leaf), c) : m.leaf(leaf);
+    if (v.empty()) return false;
+    fused->add_input(v);
+  }
   auto& attr = *fused->mutable_attr();
   std::vector<const char*> copy = {"T", "transpose_a", "transpose_b"};
   if (is_conv) copy = {"T", "strides", "padding", "data_format", "dilations"};
@@ -172,7 +198,7 @@ bool Build(const Pattern& p, const Match& m, GraphView& g, NodeDef* fused) {
     act = AttrString(*bn, "activation_mode");
   if (!act.empty()) ops->add_s(act);
   float epsilon = 1e-4f;
-  if (p.param("form") == "arithmetic") {
+  if (arithmetic) {
     std::vector<float> v;
     std::vector<int64_t> shape;
     if (!ConstFloats(*m.node("bn_eps"), &v, &shape) || v.size() != 1) return false;
