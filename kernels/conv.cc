@@ -185,7 +185,7 @@ class ConvOp : public OpKernel {
     }
     // A folded BatchNorm's table travels in `side` (flags bit 9).
     Tensor bn_table = kFused ? RecordBatchNormTable(ctx, epilogue_, 2 + epilogue_.bias, p.out_c,
-                                                    "_FusedConv2D")
+                                                    "_FusedConv2D", out)
                              : Tensor();
     if (!ctx.ok()) return;
     const uint64_t bn = bn_table.valid() ? bn_table.address() : 0;

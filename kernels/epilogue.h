@@ -5,6 +5,8 @@
 //   BiasAdd [, Add] [, activation]                bias [, the added tensor]
 //   FusedBatchNorm [, activation]                 scale, offset, mean, variance
 //   BiasAdd, FusedBatchNorm [, activation]        bias, then the four above
+//   [BiasAdd,] FusedBatchNorm, Add [, activation]  ... then a residual added
+//                                                 after the BatchNorm (_FusedConv2D)
 // FusedBatchNorm is an inference BatchNormalization folded in per output
 // channel (TF's _FusedConv2D convention; the BiasAdd before it is the
 // plugin's extension, for convolutions with a bias): its four vectors are
@@ -26,10 +28,11 @@ struct Epilogue {
   bool bias = false;
   bool side = false;        // _FusedConv2D's residual Add
   bool batch_norm = false;  // FusedBatchNorm: 4 args after the bias
+  bool bn_residual = false;  // an Add after the FusedBatchNorm: 1 more arg
   uint32_t act = 0;         // 0: none
   float alpha = 0.2f;       // LeakyRelu's
   float epsilon = 1e-4f;    // FusedBatchNorm's
-  int num_args() const { return bias + side + 4 * batch_norm; }
+  int num_args() const { return bias + side + 4 * batch_norm + bn_residual; }
 };
 
 constexpr struct {
@@ -49,7 +52,10 @@ inline Epilogue ParseEpilogue(OpConstruction& c, const std::string& op, bool all
   size_t i = 0;
   if (i < ops.size() && ops[i] == "BiasAdd") e.bias = true, ++i;
   if (e.bias && allow_side && i < ops.size() && ops[i] == "Add") e.side = true, ++i;
-  if (!e.side && i < ops.size() && ops[i] == "FusedBatchNorm") e.batch_norm = true, ++i;
+  if (!e.side && i < ops.size() && ops[i] == "FusedBatchNorm") {
+    e.batch_norm = true, ++i;
+    if (allow_side && i < ops.size() && ops[i] == "Add") e.bn_residual = true, ++i;
+  }
   if (i < ops.size())
     for (const auto& a : kEpilogueActivations)
       if (ops[i] == a.op) {
@@ -72,15 +78,16 @@ inline Epilogue ParseEpilogue(OpConstruction& c, const std::string& op, bool all
 
 // Records the table of a folded BatchNorm (shaders/epilogue.glsl: the
 // addresses of scale, offset, mean and variance, inputs first .. first + 3,
-// and epsilon) into a temporary the caller holds until its dispatch is
-// recorded (so that no output of the op reuses its memory). Invalid without
-// a BatchNorm, or with the op failed when a vector is not float32 of
-// `channels` elements.
+// epsilon, and the residual, input first + 4, of shape `out`) into a
+// temporary the caller holds until its dispatch is recorded (so that no
+// output of the op reuses its memory). Invalid without a BatchNorm, or with
+// the op failed when a vector is not float32 of `channels` elements or the
+// residual not of shape `out`.
 inline Tensor RecordBatchNormTable(OpContext& ctx, const Epilogue& e, int first, int64_t channels,
-                                   const std::string& op) {
+                                   const std::string& op, const Shape& out = Shape()) {
   if (!e.batch_norm) return Tensor();
   static const char* const kNames[] = {"scale", "offset", "mean", "variance"};
-  uint32_t words[9];
+  uint32_t words[11] = {};
   for (int k = 0; k < 4; ++k) {
     Tensor t = ctx.input(first + k);
     if (!ctx.ok()) return Tensor();
@@ -100,6 +107,18 @@ inline Tensor RecordBatchNormTable(OpContext& ctx, const Epilogue& e, int first,
     words[2 * k + 1] = static_cast<uint32_t>(t.address() >> 32);
   }
   std::memcpy(&words[8], &e.epsilon, 4);
+  if (e.bn_residual) {
+    Tensor r = ctx.input(first + 4);
+    if (!ctx.ok()) return Tensor();
+    if (r.dtype() != ctx.input(0).dtype() || r.shape() != out) {
+      ctx.Fail(TF_INVALID_ARGUMENT, op + ": the input added after FusedBatchNorm is " +
+                                        DtypeName(r.dtype()) + " " + ShapeString(r.shape()) +
+                                        ", expected the output's dtype and shape " + ShapeString(out));
+      return Tensor();
+    }
+    words[9] = static_cast<uint32_t>(r.address());
+    words[10] = static_cast<uint32_t>(r.address() >> 32);
+  }
   Tensor table = ctx.allocate_temp({static_cast<int64_t>(sizeof(words))}, TF_UINT8);
   if (!ctx.ok()) return Tensor();
   ctx.stream()->CopyHostToDevice(table.address(), words, sizeof(words));

@@ -158,6 +158,37 @@ def test_keras_batchnorm_folds_in_inference(case, rng):
     assert n_off > n
 
 
+@pytest.mark.parametrize("use_bias,act,expected", [
+    (True, "relu", "conv_bias_batchnorm_add_relu"),   # ResNet50's block end
+    (False, None, "conv_batchnorm_add"),              # MobileNetV2's projection + residual
+])
+def test_keras_residual_block_folds(use_bias, act, expected, rng):
+    """conv -> BatchNorm -> Add(block input) [-> act]: the residual joins the
+    epilogue after the BatchNorm (fused_ops [..., FusedBatchNorm, Add, act])."""
+    import keras
+
+    keras.utils.set_random_seed(int(rng.integers(1 << 30)))
+    with tf.device(GPU):
+        i = keras.Input((6, 5, 7))
+        y = keras.layers.Conv2D(7, 3, padding="same", use_bias=use_bias)(i)
+        y = keras.layers.BatchNormalization(axis=3 if use_bias else -1)(y)
+        y = keras.layers.Add()([i, y])
+        if act:
+            y = keras.layers.Activation(act)(y)
+        model = keras.Model(i, y)
+    randomize_batchnorms(model, rng)
+    x = random_array((2, 6, 5, 7), "float32", rng, -1, 1)
+    fn = lambda t: model(t, training=False)  # noqa: E731
+    out, n, report, unfused, n_off = fused_and_unfused(fn, [x])
+    assert patterns(report) == [expected]
+    assert fused_nodes(report)[0]["fused_ops"] == (["BiasAdd"] if use_bias else []) + [
+        "FusedBatchNorm", "Add"] + (["Relu"] if act else [])
+    want = cpu_result(model, x)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(unfused, want, rtol=1e-5, atol=1e-5)
+    assert n == 1
+
+
 def test_keras_training_graph_is_not_folded(rng):
     """training=True: batch statistics read the conv's output; with a
     gradient, so do the gradient ops. Neither graph folds the BatchNorm."""
@@ -495,6 +526,26 @@ def test_fused_conv_bias_batchnorm_kernel(dtype, rng):
     want = v / (1 + np.exp(-v))
     tol = 1e-5 if dtype == "float32" else 4e-3
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_fused_conv_batchnorm_residual_kernel(dtype, rng):
+    """[BiasAdd, FusedBatchNorm, Add, Relu]: the residual after the BatchNorm."""
+    x = random_array((2, 7, 9, 4), dtype, rng, -1, 1)
+    w = random_array((3, 3, 4, 65), dtype, rng, -1, 1)
+    bias = random_array((65,), dtype, rng, -1, 1)
+    vecs = bn_vectors(65, rng)
+    res = random_array((2, 7, 5, 65), dtype, rng, -1, 1)
+    attrs = conv_attrs(dtype, 6, ["BiasAdd", "FusedBatchNorm", "Add", "Relu"],
+                       [dtype] + ["float32"] * 4 + [dtype])
+    got = call("_FusedConv2D", [x, w, bias] + vecs + [res], attrs).astype("float64")
+    with tf.device(CPU):
+        v = tf.nn.conv2d(x.astype("float32"), w.astype("float32"), [1, 1, 2, 1], "SAME").numpy()
+    want = np.maximum(numpy_bn(v.astype("float64") + bias, *vecs, 1e-3) + res.astype("float64"), 0)
+    tol = 1e-5 if dtype == "float32" else 4e-3
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="added after FusedBatchNorm"):
+        call("_FusedConv2D", [x, w, bias] + vecs + [res[:, :, :4]], attrs)
 
 
 def test_fused_depthwise_and_matmul_batchnorm_kernels(rng):

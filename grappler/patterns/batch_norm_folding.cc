@@ -93,7 +93,19 @@ std::vector<PatternNode> FusedBatchNormExNodes() {
   return {{"bn", {"_FusedBatchNormEx"}, {"x", "scale", "offset", "mean", "var"}, false,
            IsInferenceBatchNormEx}};
 }
-std::vector<PatternNode> ArithmeticBatchNormNodes() {
+std::vector<PatternNode> ArithmeticBatchNormNodes(bool residual = false) {
+  // A residual added after it (a ResNet / MobileNetV2 block's Add): TF's
+  // arithmetic optimizer regroups (x * inv + shift) + r as shift + AddN(x * inv, r).
+  if (residual)
+    return {{"bn", kAdd, {"bn_shift", "bn_sum"}, true},
+            {"bn_sum", {"AddN"}, {"bn_mul_x", "residual"}, true},
+            {"bn_mul_x", kMul, {"x", "bn_inv"}, true},
+            {"bn_inv", kMul, {"bn_rsqrt", "scale"}, true},
+            {"bn_rsqrt", {"Rsqrt"}, {"bn_var_eps"}},
+            {"bn_var_eps", kAdd, {"var", "bn_eps"}, true},
+            {"bn_eps", {"Const"}, {}, false, IsScalarFloat},
+            {"bn_shift", {"Sub"}, {"offset", "bn_mul_mean"}},
+            {"bn_mul_mean", kMul, {"mean", "bn_inv"}, true}};
   return {{"bn", kAdd, {"bn_mul_x", "bn_shift"}, true},
           {"bn_mul_x", kMul, {"x", "bn_inv"}, true},
           {"bn_inv", kMul, {"bn_rsqrt", "scale"}, true},
@@ -129,7 +141,8 @@ int64_t Channels(const Pattern& p, const Match& m, const GraphView& g) {
 bool Check(const Pattern& p, const Match& m, const GraphView& g) {
   const NodeDef* main = m.node(p.param("main"));
   const NodeDef* bn = m.node("bn");
-  const bool arithmetic = p.param("form") == "arithmetic";
+  const bool residual = p.param("form") == "residual";
+  const bool arithmetic = p.param("form") == "arithmetic" || residual;
   const int t = AttrType(*main, "T");
   const bool depthwise = main->op().find("Depthwise") != std::string::npos;
   const bool is_conv = main->op().find("Conv") != std::string::npos;
@@ -137,7 +150,7 @@ bool Check(const Pattern& p, const Match& m, const GraphView& g) {
   // (_FusedDepthwiseConv2dNative's and _FusedMatMul's args are num_args * T).
   if (t != tensorflow::DT_FLOAT && !(t == tensorflow::DT_HALF && is_conv && !depthwise && !arithmetic))
     return false;
-  if (AttrType(*bn, "T") != t) return false;
+  if (AttrType(*bn, "T") != t || (residual && depthwise)) return false;
   if (is_conv) {
     if (AttrString(*main, "filter_format", "HWIO") != "HWIO") return false;
     if (depthwise && AttrString(*main, "padding") == "EXPLICIT") return false;
@@ -153,7 +166,14 @@ bool Check(const Pattern& p, const Match& m, const GraphView& g) {
   const int64_t c = Channels(p, m, g);
   for (const char* leaf : {"scale", "offset", "mean", "var"})
     if (c == 0 || VectorOf(g, m.leaf(leaf), c).empty()) return false;
-  return true;
+  if (!residual) return true;
+  // The residual: exactly the output's static shape (no broadcast).
+  std::vector<int64_t> x, r;
+  if (!g.StaticShape(m.node(p.param("out"))->name(), &x) || !g.StaticShape(m.leaf("residual"), &r))
+    return false;
+  for (int64_t d : x)
+    if (d < 0) return false;
+  return x == r;
 }
 
 bool Build(const Pattern& p, const Match& m, GraphView& g, NodeDef* fused) {
@@ -169,13 +189,15 @@ bool Build(const Pattern& p, const Match& m, GraphView& g, NodeDef* fused) {
   fused->add_input(main->input(0));
   fused->add_input(main->input(1));
   if (has_bias) fused->add_input(bias ? bias->input(1) : main->input(2));
-  const bool arithmetic = p.param("form") == "arithmetic";
+  const bool residual = p.param("form") == "residual";
+  const bool arithmetic = p.param("form") == "arithmetic" || residual;
   const int64_t c = arithmetic ? Channels(p, m, g) : 0;
   for (const char* leaf : {"scale", "offset", "mean", "var"}) {
     const std::string v = arithmetic ? VectorOf(g, m.leaf(leaf), c) : m.leaf(leaf);
     if (v.empty()) return false;
     fused->add_input(v);
   }
+  if (residual) fused->add_input(m.leaf("residual"));
   auto& attr = *fused->mutable_attr();
   std::vector<const char*> copy = {"T", "transpose_a", "transpose_b"};
   if (is_conv) copy = {"T", "strides", "padding", "data_format", "dilations"};
@@ -186,13 +208,15 @@ bool Build(const Pattern& p, const Match& m, GraphView& g, NodeDef* fused) {
     auto* targs = attr["TArgs"].mutable_list();
     if (has_bias) targs->add_type(t);
     for (int i = 0; i < 4; ++i) targs->add_type(tensorflow::DT_FLOAT);
+    if (residual) targs->add_type(t);
     attr["num_host_args"].set_i(0);
     attr["filter_format"].set_s("HWIO");
   }
-  attr["num_args"].set_i(has_bias + 4);
+  attr["num_args"].set_i(has_bias + 4 + residual);
   auto* ops = attr["fused_ops"].mutable_list();
   if (has_bias) ops->add_s("BiasAdd");
   ops->add_s("FusedBatchNorm");
+  if (residual) ops->add_s("Add");
   std::string act = p.param("activation");
   if (bn->op() == "_FusedBatchNormEx" && AttrString(*bn, "activation_mode") != "Identity")
     act = AttrString(*bn, "activation_mode");
@@ -214,7 +238,8 @@ bool Build(const Pattern& p, const Match& m, GraphView& g, NodeDef* fused) {
 Pattern Compose(const Contraction& c, const std::vector<PatternNode>& bn, const std::string& form,
                 bool conv) {
   Pattern p;
-  p.name = c.name + (form == "arithmetic" ? "_batchnorm" : "_" + form);
+  p.name = c.name + (form == "arithmetic" ? "_batchnorm" : form == "residual" ? "_batchnorm_add"
+                                                                               : "_" + form);
   p.family = conv ? "conv" : "matmul";
   p.nodes = bn;
   for (PatternNode& n : p.nodes)
@@ -234,6 +259,8 @@ void AddBatchNormFoldingPatterns(std::vector<Pattern>* out) {
     for (const Contraction& c : Contractions(conv)) {
       std::vector<Pattern> base = {Compose(c, ArithmeticBatchNormNodes(), "arithmetic", conv)};
       if (conv) base.push_back(Compose(c, FusedBatchNormNodes(), "fusedbatchnorm", conv));
+      // _FusedConv2D only: _FusedDepthwiseConv2dNative and _FusedMatMul take no Add.
+      if (conv) base.push_back(Compose(c, ArithmeticBatchNormNodes(true), "residual", conv));
       for (const Pattern& b : base) {
         out->push_back(b);
         for (const Activation& a : Activations()) out->push_back(WithActivation(b, a));

@@ -20,12 +20,13 @@ float tf_activation(float v, uint code, float alpha) {
 }
 
 // An inference BatchNormalization folded into the epilogue (fused_ops
-// FusedBatchNorm): `bn` is the address of a table of 9 words that
+// FusedBatchNorm [, Add]): `bn` is the address of a table of 11 words that
 // kernels/epilogue.h uploads: the device addresses (lo, hi) of the float32
-// scale, offset, mean and variance vectors, then epsilon's float bits. Per
-// output channel n, as TF's FusedBatchNorm and tf.nn.batch_normalization
-// compute it: inv = rsqrt(variance + epsilon) * scale,
-// y = v * inv + (offset - mean * inv).
+// scale, offset, mean and variance vectors, epsilon's float bits, then the
+// address of a tensor added after it (a residual, of the output's shape and
+// T storage; 0: none). Per output channel n, as TF's FusedBatchNorm and
+// tf.nn.batch_normalization compute it: inv = rsqrt(variance + epsilon) *
+// scale, y = v * inv + (offset - mean * inv) [+ residual[o]].
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer EpiWords { uint v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer EpiFloats { float v[]; };
 
@@ -33,20 +34,23 @@ float tf_epilogue_bn_vec(EpiWords t, uint i, uint n) {
   return EpiFloats(uint64_t(t.v[2u * i]) | (uint64_t(t.v[2u * i + 1u]) << 32)).v[n];
 }
 
-float tf_batch_norm(float v, uint n, uint64_t bn) {
+float tf_batch_norm(float v, uint n, uint o, uint64_t bn) {
   EpiWords t = EpiWords(bn);
   const float inv = tf_rsqrt(tf_epilogue_bn_vec(t, 3u, n) + uintBitsToFloat(t.v[8])) *
                     tf_epilogue_bn_vec(t, 0u, n);
-  return v * inv + (tf_epilogue_bn_vec(t, 1u, n) - tf_epilogue_bn_vec(t, 2u, n) * inv);
+  v = v * inv + (tf_epilogue_bn_vec(t, 1u, n) - tf_epilogue_bn_vec(t, 2u, n) * inv);
+  const uint64_t residual = uint64_t(t.v[9]) | (uint64_t(t.v[10]) << 32);
+  if (residual != 0ul) v += float(TBuf(residual).v[o]);
+  return v;
 }
 
 // The whole epilogue of a contraction's output element (channel n, flat
 // index o): act(BN(v + bias[n] + side[o])), each step only where its address
-// is not 0 (the shader's T storage for bias and side).
+// is not 0 (the shader's T storage for bias, side and BN's residual).
 float tf_epilogue(float v, uint n, uint o, uint64_t bias, uint64_t side, uint64_t bn, uint act,
                   float alpha) {
   if (bias != 0ul) v += float(TBuf(bias).v[n]);
   if (side != 0ul) v += float(TBuf(side).v[o]);
-  if (bn != 0ul) v = tf_batch_norm(v, n, bn);
+  if (bn != 0ul) v = tf_batch_norm(v, n, o, bn);
   return tf_activation(v, act, alpha);
 }

@@ -60,8 +60,8 @@ void main() {
     for (int j = 0; j < 4; ++j) {
       const uint n = n0 + tx + 16 * j;
       if (n >= pc.N) continue;
-      const float v = tf_epilogue(acc[i][j], n, 0u, uint64_t(pc.bias), 0ul, pc.bn, pc.act, pc.alpha);
-      pc.c.v[cb + m * pc.N + n] = T(v);
+      const uint o = cb + m * pc.N + n;
+      pc.c.v[o] = T(tf_epilogue(acc[i][j], n, o, uint64_t(pc.bias), 0ul, pc.bn, pc.act, pc.alpha));
     }
   }
 }
