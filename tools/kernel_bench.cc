@@ -413,9 +413,9 @@ std::string I(int64_t v) { return std::to_string(v); }
 
 // --- cases ------------------------------------------------------------------------
 
-// A device-to-device copy of n bytes: vkCmdCopyBuffer (the runtime's
-// CopyDeviceToDevice), or the shader copy (unary.comp's copy_b32, four words
-// per invocation).
+// A device-to-device copy of n bytes: the runtime's CopyDeviceToDevice (the
+// copy_b32 shader for whole words, else vkCmdCopyBuffer), or that shader
+// dispatched directly (unary.comp's copy_b32, four words per invocation).
 Case CopyCase(int64_t bytes, bool shader) {
   Case c;
   c.name = std::string(shader ? "copy_shader_d2d_" : "copy_d2d_") + I(bytes >> 20) + "MiB";

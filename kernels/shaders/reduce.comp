@@ -120,8 +120,18 @@ void rows() {
           s3 = COMBINE(s3, ACC(v.w));
         }
         s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
-      } else {
-        for (uint r = base + begin + lane; r < base + end; r += lanes) s = COMBINE(s, ACC(pc.x.v[r]));
+      } else {  // four independent loads per step (memory-level parallelism)
+        ACC s1 = INIT, s2 = INIT, s3 = INIT;
+        const uint stop = base + end;
+        uint r = base + begin + lane;
+        for (; r + 3 * lanes < stop; r += 4 * lanes) {
+          s = COMBINE(s, ACC(pc.x.v[r]));
+          s1 = COMBINE(s1, ACC(pc.x.v[r + lanes]));
+          s2 = COMBINE(s2, ACC(pc.x.v[r + 2 * lanes]));
+          s3 = COMBINE(s3, ACC(pc.x.v[r + 3 * lanes]));
+        }
+        for (; r < stop; r += lanes) s = COMBINE(s, ACC(pc.x.v[r]));
+        s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
       }
     }
     partial[t] = s;
@@ -158,8 +168,17 @@ void columns() {
           s2 = COMBINE(s2, ACC(v.z));
           s3 = COMBINE(s3, ACC(v.w));
         }
-      } else {
-        for (uint r = begin + ly; r < end; r += cy, off += step) s0 = COMBINE(s0, ACC(pc.x.v[off]));
+      } else {  // four independent loads per step (memory-level parallelism)
+        ACC t1 = INIT, t2 = INIT, t3 = INIT;
+        uint r = begin + ly;
+        for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {
+          s0 = COMBINE(s0, ACC(pc.x.v[off]));
+          t1 = COMBINE(t1, ACC(pc.x.v[off + step]));
+          t2 = COMBINE(t2, ACC(pc.x.v[off + 2 * step]));
+          t3 = COMBINE(t3, ACC(pc.x.v[off + 3 * step]));
+        }
+        for (; r < end; r += cy, off += step) s0 = COMBINE(s0, ACC(pc.x.v[off]));
+        s0 = COMBINE(COMBINE(s0, t1), COMBINE(t2, t3));
       }
     }
     // partial[ly * 64 + column in the strip]
