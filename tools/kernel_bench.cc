@@ -2,7 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
-//                [--no-flush] [--perturb] [--grid-cap N] [--experiments]
+//                [--no-flush] [--perturb] [--grid-cap N]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -16,8 +16,7 @@
 // every result by 1.01 before its check (every check must then fail: a test
 // of the checks); --no-flush skips the L2 flush; --grid-cap N caps the
 // workgroups of grid-stride kernels at N instead of OpContext::GridFor's 65535
-// (an experiment: what the kernels record is unchanged); --experiments runs
-// the speed experiments instead of the cases (ExperimentCases).
+// (an experiment: what the kernels record is unchanged).
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -458,7 +457,7 @@ enum class Bcast { kNone, kRow, kCol };
 // z = a OP b (add or mul) on [rows, cols], float32 or float16; `offset`
 // elements into every buffer (1: misaligned, the scalar path).
 Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half = false,
-                int64_t offset = 0, const std::string& kernel_override = "") {
+                int64_t offset = 0) {
   Case c;
   const int64_t n = rows * cols;
   const char* dt = half ? "f16" : "f32";
@@ -466,7 +465,6 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
   c.name = prefix + op + "_" + dt + "_" +
            (bc == Bcast::kNone ? (n % (1 << 20) ? I(n) : I(n >> 20) + "M") : I(rows) + "x" + I(cols)) +
            (offset ? "_off" + I(offset) : "");
-  if (!kernel_override.empty()) c.name = "x_" + kernel_override + "_" + I(n >> 20) + "M";
   c.op = prefix + op;
   c.dtype = dt;
   c.params = bc != Bcast::kNone ? "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) : "\"n\": " + I(n);
@@ -498,7 +496,7 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
       p.rank = 0;
       p.a_stride[0] = p.b_stride[0] = 1;
     }
-    const std::string kernel = kernel_override.empty() ? opname + "_" + dt : kernel_override;
+    const std::string kernel = opname + "_" + dt;
     const uint32_t last = p.rank == 0 ? 0 : p.rank - 1;
     auto record = [&](int s) {
       p.a = A[s]->addr + offset * es;
@@ -527,11 +525,10 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
 }
 
 // y = relu(x), [n] float32 or float16 (unary.comp, elementwise.cc DispatchUnary).
-Case UnaryCase(int64_t n, bool half, const std::string& kernel_override = "", bool copy = false) {
+Case UnaryCase(int64_t n, bool half) {
   Case c;
   const char* dt = half ? "f16" : "f32";
-  c.name = kernel_override.empty() ? std::string("relu_") + dt + "_" + I(n >> 20) + "M"
-                                   : "x_" + kernel_override + "_" + I(n >> 20) + "M";
+  c.name = std::string("relu_") + dt + "_" + I(n >> 20) + "M";
   c.op = "relu";
   c.dtype = dt;
   c.params = "\"n\": " + I(n);
@@ -544,7 +541,7 @@ Case UnaryCase(int64_t n, bool half, const std::string& kernel_override = "", bo
     for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng));
     auto y = b.NewTensor(n, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    const std::string kernel = kernel_override.empty() ? std::string("relu_") + dt : kernel_override;
+    const std::string kernel = std::string("relu_") + dt;
     auto record = [&](int s) {
       const bool vec = Aligned4(X[s]->addr, es) && Aligned4(y->addr, es);
       UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec ? 1u : 0u};
@@ -553,8 +550,8 @@ Case UnaryCase(int64_t n, bool half, const std::string& kernel_override = "", bo
     record(0);
     std::vector<float> got = b.Download(*y);
     for (int64_t i = 0; i < n; ++i) {
-      const double want = copy ? X[0]->host[i] : std::max(0.0f, X[0]->host[i]);
-      chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * std::fabs(want), [&] { return std::string("element " + I(i)); });
+      const double want = std::max(0.0f, X[0]->host[i]);
+      chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * want, [&] { return std::string("element " + I(i)); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
@@ -566,8 +563,7 @@ Case UnaryCase(int64_t n, bool half, const std::string& kernel_override = "", bo
 // the passes kernels/reduction.cc records (kernels/reduce_plan.h): rows when
 // inner = 1 ("rows": x [rows, cols] over axis 1), columns otherwise ("cols":
 // x [rows, cols] over axis 0 when outer = 1; "mid" for [outer, len, inner]).
-Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false,
-                const std::string& kernel_override = "") {
+Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false) {
   Case c;
   const char* dt = half ? "f16" : "f32";
   const bool rows = inner == 1, cols = !rows && outer == 1;
@@ -584,7 +580,6 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false,
     c.name = std::string("reduce_sum_mid_") + dt + "_" + I(outer) + "x" + I(len) + "x" + I(inner);
     c.params = "\"outer\": " + I(outer) + ", \"len\": " + I(len) + ", \"inner\": " + I(inner);
   }
-  if (!kernel_override.empty()) c.name = "x_" + kernel_override + "_" + I(outer) + "x" + I(len) + "x" + I(inner);
   const int es = half ? 2 : 4;
   const int64_t n = outer * len * inner, n_out = outer * inner;
   c.bytes = es * static_cast<double>(n + n_out);
@@ -614,10 +609,6 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false,
                               : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
         const bool last = pass.p.chunks == 1;
         pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
-        if (!kernel_override.empty()) {  // one pass only
-          if (!last) return *err = "the experiment needs one pass", false;
-          pass.kernel = kernel_override;
-        }
         passes.push_back(pass);
         if (last) break;
         temps.push_back(b.NewTensor(o * in * pass.p.chunks, false, rng, 0, 0, false));
@@ -659,11 +650,10 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false,
   return c;
 }
 
-Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false, const std::string& kernel_override = "") {
+Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
   Case c;
   const std::string op = log ? "log_softmax" : "softmax";
-  c.name = kernel_override.empty() ? op + "_f32_" + I(rows) + "x" + I(cols)
-                                   : "x_" + kernel_override + "_" + I(rows) + "x" + I(cols);
+  c.name = op + "_f32_" + I(rows) + "x" + I(cols);
   c.op = op;
   c.dtype = "f32";
   c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols);
@@ -678,7 +668,7 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false, const std::string
     SoftmaxPush p{};
     p.rows = static_cast<uint32_t>(rows);
     p.cols = static_cast<uint32_t>(cols);
-    const std::string kernel = kernel_override.empty() ? op + "_f32" : kernel_override;
+    const std::string kernel = op + "_f32";
     uint32_t groups = 0;
     auto record = [&](int s) {
       p.x = X[s]->addr;
@@ -956,30 +946,6 @@ Case OverheadCase(int count) {
   return c;
 }
 
-// --experiments: the same kernels built differently (kernels/shaders/variants.py
-// experiment_variants: float vs integer copies, float controls off), interleaved.
-std::vector<Case> ExperimentCases(bool quick) {
-  std::vector<Case> cases;
-  const int64_t n = quick ? (1 << 20) : (32 << 20);
-  for (const char* k : {"copy_b32", "exp_copy_f32", "exp_copy_f32_nofc", "relu_f32", "exp_relu_f32_nofc"})
-    cases.push_back(UnaryCase(n, false, k, std::string(k).find("copy") != std::string::npos));
-  for (const char* k : {"copy_b16", "exp_copy_f16", "exp_copy_f16_nofc", "relu_f16", "exp_relu_f16_nofc"})
-    cases.push_back(UnaryCase(n, true, k, std::string(k).find("copy") != std::string::npos));
-  for (const char* k : {"add_f32", "exp_add_f32_nofc"})
-    cases.push_back(BinaryCase("add", 1, n, Bcast::kNone, false, 0, k));
-  for (const char* k : {"add_f16", "exp_add_f16_nofc"})
-    cases.push_back(BinaryCase("add", 1, n, Bcast::kNone, true, 0, k));
-  const int64_t R = quick ? 512 : 8192, Cn = quick ? 512 : 4096;
-  for (const char* k : {"reduce_sum_f32_to_f32", "exp_reduce_sum_f32_to_f32_nofc"})
-    cases.push_back(ReduceCase(R, Cn, 1, false, k));
-  for (const char* k : {"reduce_sum_f16_to_f16", "exp_reduce_sum_f16_to_f16_nofc"})
-    cases.push_back(ReduceCase(R, Cn, 1, true, k));
-  for (const char* k : {"softmax_f32", "exp_softmax_f32_nofc"})
-    cases.push_back(SoftmaxCase(R, Cn, false, k));
-  cases.push_back(UnaryCase(n, false, "copy_b32", true));  // again, last: drift
-  return cases;
-}
-
 std::vector<Case> AllCases(bool quick) {
   std::vector<Case> cases;
   cases.push_back(OverheadCase(quick ? 500 : 10000));
@@ -1044,7 +1010,7 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--experiments]\n");
+               "[--no-flush] [--perturb] [--list] [--grid-cap N]\n");
   return 2;
 }
 
@@ -1052,7 +1018,7 @@ int Usage() {
 
 int main(int argc, char** argv) {
   Options opt;
-  bool runs_set = false, warm_set = false, experiments = false;
+  bool runs_set = false, warm_set = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -1062,8 +1028,6 @@ int main(int argc, char** argv) {
       opt.list = true;
     } else if (a == "--no-flush") {
       opt.flush = false;
-    } else if (a == "--experiments") {
-      experiments = true;
     } else if (a == "--grid-cap") {
       const char* v = next();
       if (!v) return Usage();
@@ -1092,7 +1056,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = experiments ? ExperimentCases(opt.quick) : AllCases(opt.quick);
+  std::vector<Case> cases = AllCases(opt.quick);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());

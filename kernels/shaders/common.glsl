@@ -13,10 +13,8 @@
 // Keep NaN, infinities and signed zeros through float32 arithmetic
 // (SPV_KHR_float_controls): without it drivers may fold x < 0 ? 0 : x into a
 // NaN-dropping max (the H100's does), where TF's kernels keep NaN.
-#ifndef TFMP_NO_FLOAT_CONTROLS  // (a speed experiment only: kernels need them)
 spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4466], 4461, 32);
-#endif
-#if defined(TFMP_FP16) && !defined(TFMP_NO_FLOAT_CONTROLS)
+#ifdef TFMP_FP16
 // float -> float16 conversions round to nearest even, as on the CPU (Vulkan
 // leaves the mode to the driver; the H100's truncates).
 spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);

@@ -390,28 +390,11 @@ def variants():
         rows.append(("resize_bilinear_grad_%s" % t, "resize.comp",
                      {"T": "float", "C": "float", "TO": store, "STORE(v)": store_fn,
                       "BILINEAR_GRAD": "1"}))
-    rows += experiment_variants()
     rows += fused_elementwise_variants()
     rows += optimizer_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
-    return rows
-
-
-def experiment_variants():
-    """exp_*: speed experiments of tools/kernel_bench --experiments (helper mem;
-    temporary): float vs integer copies, with and without float controls."""
-    nofc = {"TFMP_NO_FLOAT_CONTROLS": "1"}
-    rows = []
-    for t in ("f32", "f16"):
-        rows.append(("exp_copy_%s" % t, "unary.comp", dict(_types(t), OP="x")))
-        rows.append(("exp_copy_%s_nofc" % t, "unary.comp", dict(_types(t), OP="x", **nofc)))
-        rows.append(("exp_relu_%s_nofc" % t, "unary.comp", dict(_types(t), OP="tf_relu(x)", **nofc)))
-        rows.append(("exp_add_%s_nofc" % t, "binary.comp", dict(_types(t), OP="a + b", **nofc)))
-        rows.append(("exp_reduce_sum_%s_to_%s_nofc" % (t, t), "reduce.comp",
-                     dict(_types(t), ACC="float", INIT="ACC(0)", **{"COMBINE(a,b)": "((a) + (b))"}, **nofc)))
-    rows.append(("exp_softmax_f32_nofc", "softmax.comp", dict(_types("f32"), **nofc)))
     return rows
 
 
