@@ -3,7 +3,7 @@
 CUDA equivalents (cuBLAS, cuDNN) on the same GPU, in one run.
 
   python tools/bench_kernels.py [--bin PATH] [--quick] [--filter REGEX]
-                                [--runs N] [--out results.json] [--no-torch]
+                                [--runs N] [--out results.json] [--no-torch] [--isolate]
 
 Runs kernel_bench (every case checked against a float64 CPU reference, timed
 with GPU timestamps), then, where torch with CUDA is importable, times each
@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -44,7 +45,27 @@ def find_binary():
     raise SystemExit("kernel_bench not found: bazel build //tools:kernel_bench (or pass --bin)")
 
 
+def run_isolated(binary, args):
+    """run_kernel_bench with each case in its own process (--isolate): speed
+    drifts within one process after a few GB of allocations (kernel_bench.cc)."""
+    cmd = [binary, "--list"] + (["--quick"] if args.quick else []) + (
+        ["--filter", args.filter] if args.filter else [])
+    names = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    header, cases, rc = None, [], 0
+    for name in names:
+        one = argparse.Namespace(**dict(vars(args), filter="^%s$" % re.escape(name), isolate=False))
+        h, c, r = run_kernel_bench(binary, one)
+        header = header or h
+        cases += c
+        rc = rc or r
+    if header is None:
+        raise SystemExit("kernel_bench: no case matches")
+    return header, cases, rc
+
+
 def run_kernel_bench(binary, args):
+    if getattr(args, "isolate", False):
+        return run_isolated(binary, args)
     cmd = [binary]
     if args.quick:
         cmd.append("--quick")
@@ -280,6 +301,8 @@ def main():
     ap.add_argument("--out", default="bench_results.json")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch references")
     ap.add_argument("--grid-cap", type=int, help="kernel_bench --grid-cap (an experiment)")
+    ap.add_argument("--isolate", action="store_true",
+                    help="each case in its own kernel_bench process (speed drifts within one)")
     args = ap.parse_args()
 
     binary = args.bin or find_binary()

@@ -2,7 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
-//                [--no-flush] [--perturb] [--grid-cap N]
+//                [--no-flush] [--perturb] [--grid-cap N] [--repeat N]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -16,7 +16,14 @@
 // every result by 1.01 before its check (every check must then fail: a test
 // of the checks); --no-flush skips the L2 flush; --grid-cap N caps the
 // workgroups of grid-stride kernels at N instead of OpContext::GridFor's 65535
-// (an experiment: what the kernels record is unchanged).
+// (an experiment: what the kernels record is unchanged); --repeat N runs the
+// selected cases N times over.
+//
+// Speed drifts within one process: on the H200 (driver 580) every case ran at
+// full speed until ~1.5-2.5 GB had been allocated and freed by earlier cases,
+// then at ~40% (the same kernel, first and last in one run: 3.8 vs 1.5 TB/s);
+// a fresh process is fast again. tools/bench_kernels.py --isolate runs each
+// case in its own process.
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -1010,7 +1017,7 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list] [--grid-cap N]\n");
+               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N]\n");
   return 2;
 }
 
@@ -1019,6 +1026,7 @@ int Usage() {
 int main(int argc, char** argv) {
   Options opt;
   bool runs_set = false, warm_set = false;
+  int repeat = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -1028,6 +1036,10 @@ int main(int argc, char** argv) {
       opt.list = true;
     } else if (a == "--no-flush") {
       opt.flush = false;
+    } else if (a == "--repeat") {
+      const char* v = next();
+      if (!v) return Usage();
+      repeat = std::max(1, std::atoi(v));
     } else if (a == "--grid-cap") {
       const char* v = next();
       if (!v) return Usage();
@@ -1087,6 +1099,7 @@ int main(int argc, char** argv) {
               opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
   std::fflush(stdout);
   bool all_pass = true;
+  for (int rep = 0; rep < repeat; ++rep)
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
     Check chk;
