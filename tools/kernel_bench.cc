@@ -532,14 +532,10 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
 }
 
 // y = relu(x), [n] float32 or float16 (unary.comp, elementwise.cc DispatchUnary).
-// kernel: another unary.comp variant of relu (or, copy, of the identity) for
-// the speed experiments, `per` elements per invocation on its vector path.
-Case UnaryCase(int64_t n, bool half, const std::string& kernel_override = "", bool copy = false,
-               int per = 4) {
+Case UnaryCase(int64_t n, bool half) {
   Case c;
   const char* dt = half ? "f16" : "f32";
-  c.name = kernel_override.empty() ? std::string("relu_") + dt + "_" + I(n >> 20) + "M"
-                                   : "x_" + kernel_override + "_" + I(n >> 20) + "M";
+  c.name = std::string("relu_") + dt + "_" + I(n >> 20) + "M";
   c.op = "relu";
   c.dtype = dt;
   c.params = "\"n\": " + I(n);
@@ -552,16 +548,16 @@ Case UnaryCase(int64_t n, bool half, const std::string& kernel_override = "", bo
     for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng));
     auto y = b.NewTensor(n, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    const std::string kernel = kernel_override.empty() ? std::string("relu_") + dt : kernel_override;
+    const std::string kernel = std::string("relu_") + dt;
     auto record = [&](int s) {
-      const bool vec = X[s]->addr % (per * es) == 0 && y->addr % (per * es) == 0;
+      const bool vec = Aligned4(X[s]->addr, es) && Aligned4(y->addr, es);
       UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec ? 1u : 0u};
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), GridFor(vec ? (n + per - 1) / per : n));
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
     };
     record(0);
     std::vector<float> got = b.Download(*y);
     for (int64_t i = 0; i < n; ++i) {
-      const double want = copy ? X[0]->host[i] : std::max(0.0f, X[0]->host[i]);
+      const double want = std::max(0.0f, X[0]->host[i]);
       chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * want, [&] { return std::string("element " + I(i)); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
@@ -957,20 +953,6 @@ Case OverheadCase(int count) {
   return c;
 }
 
-// --experiments (temporary, helper mem): float16 moved as 16-bit vectors
-// (relu_f16, copy_b16) or as 32-bit words (exp_*_f16_w4/w8), float32 for scale.
-std::vector<Case> ExperimentCases(bool quick) {
-  std::vector<Case> cases;
-  const int64_t n = quick ? (1 << 20) : (64 << 20);
-  cases.push_back(UnaryCase(n, true, "relu_f16"));
-  cases.push_back(UnaryCase(n, true, "copy_b16", true));
-  cases.push_back(UnaryCase(n, true, "exp_relu_f16_w4"));
-  cases.push_back(UnaryCase(n, true, "exp_relu_f16_w8", false, 8));
-  cases.push_back(UnaryCase(n, true, "exp_copy_f16_w8", true, 8));
-  cases.push_back(UnaryCase(n, false, "copy_b32", true));
-  return cases;
-}
-
 std::vector<Case> AllCases(bool quick) {
   std::vector<Case> cases;
   cases.push_back(OverheadCase(quick ? 500 : 10000));
@@ -1045,7 +1027,6 @@ int main(int argc, char** argv) {
   Options opt;
   bool runs_set = false, warm_set = false;
   int repeat = 1;
-  bool experiments = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -1055,8 +1036,6 @@ int main(int argc, char** argv) {
       opt.list = true;
     } else if (a == "--no-flush") {
       opt.flush = false;
-    } else if (a == "--experiments") {
-      experiments = true;
     } else if (a == "--repeat") {
       const char* v = next();
       if (!v) return Usage();
@@ -1089,7 +1068,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = experiments ? ExperimentCases(opt.quick) : AllCases(opt.quick);
+  std::vector<Case> cases = AllCases(opt.quick);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());

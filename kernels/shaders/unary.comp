@@ -20,31 +20,7 @@ layout(push_constant) uniform Push {
 
 TO op(C x) { return TO(OP); }
 
-#ifdef PACK16
-// (A speed experiment, helper mem: 16-bit elements moved as 32-bit words,
-// PACK16 elements per invocation in WORDS, instead of 16-bit vector loads.)
-layout(buffer_reference, std430, buffer_reference_align = PACK16 * 2) buffer WBuf { WORDS v[]; };
-float16_t lo16(uint u) { return uint16BitsToFloat16(uint16_t(u & 0xffffu)); }
-float16_t hi16(uint u) { return uint16BitsToFloat16(uint16_t(u >> 16)); }
-uint pack2(TO a, TO b) { return uint(float16BitsToUint16(a)) | (uint(float16BitsToUint16(b)) << 16); }
-#endif
-
 void main() {
-#ifdef PACK16
-  if (pc.vec != 0) {
-    const uint nv = pc.n / PACK16;
-    WBuf xw = WBuf(pc.x), yw = WBuf(pc.y);
-    FOR_EACH(q, nv) {
-      WORDS w = xw.v[q];
-      WORDS r;
-      for (int k = 0; k < PACK16 / 2; ++k) r[k] = pack2(op(C(lo16(w[k]))), op(C(hi16(w[k]))));
-      yw.v[q] = r;
-    }
-    const uint i = nv * PACK16 + gl_GlobalInvocationID.x;
-    if (gl_GlobalInvocationID.x < PACK16 && i < pc.n) pc.y.v[i] = op(C(pc.x.v[i]));
-    return;
-  }
-#endif
 #ifndef SCALAR_ONLY
   if (pc.vec != 0) {
     const uint nv = pc.n >> 2;

@@ -390,11 +390,6 @@ def variants():
         rows.append(("resize_bilinear_grad_%s" % t, "resize.comp",
                      {"T": "float", "C": "float", "TO": store, "STORE(v)": store_fn,
                       "BILINEAR_GRAD": "1"}))
-    # Speed experiment (helper mem, temporary): 16-bit elements as 32-bit words.
-    for name, op in (("relu", "tf_relu(x)"), ("copy", "x")):
-        for pack, words in ((4, "uvec2"), (8, "uvec4")):
-            rows.append(("exp_%s_f16_w%d" % (name, pack), "unary.comp",
-                         dict(_types("f16"), OP=op, PACK16=str(pack), WORDS=words)))
     rows += fused_elementwise_variants()
     rows += optimizer_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
