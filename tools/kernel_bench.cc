@@ -31,9 +31,10 @@
 // push-constant size mismatch, and any other drift shows as a failed check
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
-//   BinaryPush  kernels/elementwise.cc   ReducePush  kernels/reduction.cc
-//   SoftmaxPush kernels/softmax.cc       MatMulPush  kernels/matmul.cc
-//   ConvPush    kernels/conv.cc
+//   BinaryPush, UnaryPush  kernels/elementwise.cc   MatMulPush  kernels/matmul.cc
+//   SoftmaxPush            kernels/softmax.cc       ConvPush    kernels/conv.cc
+// The reductions' push constants and passes are not repeated: they come from
+// kernels/reduce_plan.h, which kernels/reduction.cc uses too.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
