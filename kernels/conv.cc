@@ -17,6 +17,7 @@
 #include "kernels/kernel.h"
 #include "kernels/reduction.h"
 #include "kernels/window.h"
+#include "tensorflow/c/ops.h"
 
 namespace tfmp {
 namespace {
