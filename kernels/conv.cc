@@ -132,24 +132,19 @@ void RunConv(OpContext& ctx, ConvMode mode, const ConvAttrs& a, TF_DataType dtyp
     ctx.Fail(TF_UNIMPLEMENTED, plan.error + " on this device");
     return;
   }
-  if (plan.splits == 1) {
-    p.c = out;
-    if (mode == ConvMode::kBwdFilter) p.bias = db;
-    ctx.Dispatch(plan.kernel, p, plan.gx, plan.gy, plan.gz);
-    return;
+  std::vector<Tensor> temps;  // float32 scratch (split sums, Winograd's transforms)
+  std::vector<uint64_t> scratch;
+  for (uint64_t bytes : ConvScratch(mode, plan, p, db != 0)) {
+    temps.push_back(ctx.allocate_temp({static_cast<int64_t>(bytes / 4)}, TF_FLOAT));
+    if (!ctx.ok()) return;
+    scratch.push_back(temps.back().address());
   }
-  // Split K (the filter gradient): float32 partial sums, then their sum
-  // (stored as the output dtype) in one more dispatch.
-  const int64_t mn = static_cast<int64_t>(p.M) * p.out_c, n2 = db ? p.out_c : 0;
-  Tensor partial = ctx.allocate_temp({plan.splits * (mn + n2)}, TF_FLOAT);
-  if (!ctx.ok()) return;
-  p.c = partial.address();
-  p.bias = db ? partial.address() + 4 * plan.splits * mn : 0;
-  ctx.Dispatch(plan.kernel, p, plan.gx, plan.gy, plan.gz);
-  ConvSplitSumPush q{partial.address(), out, db, static_cast<uint32_t>(mn),
-                     static_cast<uint32_t>(n2), plan.splits};
-  ctx.Dispatch(std::string("conv_splitk_sum_") + DtypeToken(dtype), q,
-               OpContext::GridFor(mn + n2));
+  for (const ConvLaunch& l : ConvLaunches(mode, plan, p, out, db, scratch, DtypeToken(dtype))) {
+    if (l.sum)
+      ctx.Dispatch(l.kernel, l.sum_push, l.gx, l.gy, l.gz);
+    else
+      ctx.Dispatch(l.kernel, l.push, l.gx, l.gy, l.gz);
+  }
 }
 
 // Conv2D / Conv3D (kSpatial 2 / 3), and _FusedConv2D (kFused) whose

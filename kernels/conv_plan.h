@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace tfmp {
 
@@ -44,7 +45,9 @@ struct ConvTile {
   const char* name;
   uint32_t bm, bn;
 };
-constexpr ConvTile kConvTiles[] = {{"128x128", 128, 128}, {"128x64", 128, 64}, {"64x64", 64, 64}};
+constexpr ConvTile kConvTiles[] = {{"128x128", 128, 128}, {"128x64", 128, 64}, {"64x64", 64, 64},
+                                   {"128x128k16", 128, 128}, {"64x128", 64, 128}};
+constexpr int kConvAutoTiles = 3;  // the first ones are chosen from; the rest by name only
 
 struct ConvPlan {
   std::string kernel;       // conv.comp variant
@@ -52,12 +55,25 @@ struct ConvPlan {
   uint32_t splits = 1;      // > 1: float partial sums [splits][M * N] (+ [splits][N] with a
                             // bias gradient) that conv_splitk_sum adds up
   bool vec = false;
+  bool winograd = false;    // F(2x2, 3x3): four dispatches (ConvLaunches)
+  std::string tile;         // the GEMM's tile (vector variants)
   std::string error;        // non-empty: cannot run (too large)
 };
 
-// Enough workgroups to keep a large GPU busy (an H100/H200 has 132 SMs; two
-// workgroups of 256 invocations fit on each).
-constexpr uint32_t kConvTargetGroups = 264;
+// One dispatch of a convolution: conv.comp's push constants (ConvPush), or
+// the split sum's (ConvSplitSumPush) when `sum`.
+struct ConvLaunch {
+  std::string kernel;
+  ConvPush push{};
+  ConvSplitSumPush sum_push{};
+  bool sum = false;
+  uint32_t gx = 1, gy = 1, gz = 1;
+};
+
+// Enough workgroups to keep a large GPU busy: an H100/H200 has 132 SMs, and
+// 128-row tiles measured faster than 64x64 ones there only from about four
+// workgroups per SM on.
+constexpr uint32_t kConvTargetGroups = 528;
 // The filter gradient's K split aims at this many workgroups ...
 constexpr uint32_t kConvSplitGroups = 528;
 // ... with at least this many K elements per slice.
@@ -71,6 +87,25 @@ inline uint32_t ConvCeil(uint64_t a, uint64_t b) { return static_cast<uint32_t>(
 inline const char* ConvEnv(const char* name) {
   const char* v = std::getenv(name);
   return v && *v ? v : nullptr;
+}
+
+// The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 forward and
+// input-gradient convolutions (vector variants) whose outputs are large
+// enough for the transforms to pay (TFMP_CONV_WINOGRAD=0 / 1 overrides).
+// `p`: the convolution's geometry.
+inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
+  if (!vec || mode == ConvMode::kBwdFilter || p.k[1] != 3 || p.k[2] != 3 ||
+      p.stride_dil[1] != (1 | 1 << 16) || p.stride_dil[2] != (1 | 1 << 16))
+    return false;
+  const bool fwd = mode == ConvMode::kFwd;
+  const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
+  const uint64_t batch = p.M / std::max<uint64_t>(oh * ow, 1);  // M = batch * output positions
+  const uint64_t tiles = batch * ((oh + 1) / 2) * ((ow + 1) / 2);
+  if (tiles == 0 || tiles > 65535ull * 64 ||
+      16 * tiles * std::max(p.in_c, p.out_c) >= (1ull << 31) || 16ull * p.in_c * p.out_c >= (1ull << 31))
+    return false;
+  if (const char* w = ConvEnv("TFMP_CONV_WINOGRAD")) return w[0] != '0';
+  return oh * ow >= 100 && p.in_c >= 32 && p.out_c >= 32;
 }
 
 // Fills p->k_chunk and returns the launch. p holds the geometry (M, K,
@@ -93,7 +128,8 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     if (!chosen) {
       // The largest tile that keeps the GPU busy and does not waste half of
       // itself on a small N or M.
-      for (const ConvTile& t : kConvTiles) {
+      for (int i = 0; i < kConvAutoTiles; ++i) {
+        const ConvTile& t = kConvTiles[i];
         if ((t.bn > 64 && n <= 64) || (t.bm > 64 && p->M <= 64)) continue;
         const uint64_t groups = static_cast<uint64_t>(ConvCeil(p->M, t.bm)) * ConvCeil(n, t.bn);
         if (mode == ConvMode::kBwdFilter || groups >= kConvTargetGroups) {
@@ -132,7 +168,130 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
                 "_" + dtype;
   if (plan.splits > 1) plan.kernel += "_to_f32";
   if (plan.vec) plan.kernel += std::string("_v4_") + tile.name;
+  plan.tile = tile.name;
+  plan.winograd = ConvWinograd(mode, *p, plan.vec);
   return plan;
+}
+
+// The float32 scratch buffers (bytes) that `plan` needs, in the order
+// ConvLaunches takes their addresses: the split sums [splits][M * N] (+
+// [splits][N] with a bias gradient); Winograd's U, V and M.
+inline std::vector<uint64_t> ConvScratch(ConvMode mode, const ConvPlan& plan, const ConvPush& p,
+                                         bool bias_grad) {
+  if (plan.winograd) {
+    const bool fwd = mode == ConvMode::kFwd;
+    const uint64_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
+    const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
+    const uint64_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
+    return {64 * k * n, 64 * tiles * k, 64 * tiles * n};
+  }
+  if (plan.splits > 1)
+    return {4ull * plan.splits * (static_cast<uint64_t>(p.M) * p.out_c + (bias_grad ? p.out_c : 0))};
+  return {};
+}
+
+// The dispatches of `plan` for the operands in p (a, b; bias, side, flags
+// of the forward epilogue): the result goes to `out`, the bias gradient (the
+// filter gradient's, 0: none) to `db`; `scratch`: addresses of ConvScratch's
+// buffers. `dtype`: "f32" or "f16".
+inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan, ConvPush p,
+                                            uint64_t out, uint64_t db,
+                                            const std::vector<uint64_t>& scratch, const char* dtype) {
+  auto grid = [](uint64_t n) {  // OpContext::GridFor: 256 invocations, at most 65535 groups
+    return static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>((n + 255) / 256, 65535)));
+  };
+  std::vector<ConvLaunch> launches;
+  const std::string t = dtype;
+  if (plan.winograd) {
+    const bool fwd = mode == ConvMode::kFwd;
+    // The forward convolution computed: input (x or dy) of k channels, n output channels.
+    const uint32_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
+    const uint32_t ih = fwd ? p.in[1] : p.out[1], iw = fwd ? p.in[2] : p.out[2];
+    const uint32_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
+    const int32_t ph = fwd ? p.pad[1] : 2 - p.pad[1], pw = fwd ? p.pad[2] : 2 - p.pad[2];
+    const uint32_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
+    const uint64_t u = scratch[0], v = scratch[1], m = scratch[2];
+    ConvPush q{};
+    for (int i = 0; i < 3; ++i) q.in[i] = q.out[i] = q.k[i] = 1, q.stride_dil[i] = 1 | 1 << 16;
+    q.in_c = k;
+    q.out_c = n;
+    ConvLaunch l;
+    // U = G g G^T (a: the filter)
+    l.kernel = "conv2d_wino_filter_" + std::string(fwd ? "" : "bwd_input_") + t;
+    l.push = q;
+    l.push.a = p.b;
+    l.push.c = u;
+    l.gx = grid(static_cast<uint64_t>(k) * n / 4);
+    launches.push_back(l);
+    // V = B^T d B (a: x or dy)
+    ConvPush in = q;
+    in.a = p.a;
+    in.c = v;
+    in.M = tiles;
+    in.in[1] = ih, in.in[2] = iw, in.out[1] = oh, in.out[2] = ow;
+    in.pad[1] = ph, in.pad[2] = pw;
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wino_in_" + t;
+    l.push = in;
+    l.gx = grid(static_cast<uint64_t>(tiles) * k / 4);
+    launches.push_back(l);
+    // M[xi] = V[xi] x U[xi]: 16 GEMMs [tiles, k] x [k, n], as 1x1 convolutions
+    ConvPush g = q;
+    g.a = v;
+    g.b = u;
+    g.c = m;
+    g.M = tiles;
+    g.K = k;
+    g.k_chunk = k;
+    g.in[1] = g.out[1] = tiles;
+    ConvPlan gp = PlanConv(ConvMode::kFwd, 2, "f32", true, &g);
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wgemm_f32_v4_" + gp.tile;
+    l.push = g;
+    l.gx = gp.gx;
+    l.gy = gp.gy * gp.gz;  // tiles <= 65535 * 64: one row of M tiles
+    l.gz = 16;
+    launches.push_back(l);
+    // y = A^T M A + epilogue
+    ConvPush o = in;
+    o.a = m;
+    o.c = out;
+    o.bias = p.bias;
+    o.side = p.side;
+    o.flags = p.flags;
+    o.alpha = p.alpha;
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wino_out_" + t;
+    l.push = o;
+    l.gx = grid(static_cast<uint64_t>(tiles) * n / 4);
+    launches.push_back(l);
+    return launches;
+  }
+  ConvLaunch l;
+  l.kernel = plan.kernel;
+  l.gx = plan.gx, l.gy = plan.gy, l.gz = plan.gz;
+  if (plan.splits == 1) {
+    p.c = out;
+    if (mode == ConvMode::kBwdFilter) p.bias = db;
+    l.push = p;
+    launches.push_back(l);
+    return launches;
+  }
+  // Split K (the filter gradient): float32 partial sums, then their sum
+  // (stored as the output dtype) in one more dispatch.
+  const uint64_t mn = static_cast<uint64_t>(p.M) * p.out_c, n2 = db ? p.out_c : 0;
+  p.c = scratch[0];
+  p.bias = db ? scratch[0] + 4 * plan.splits * mn : 0;
+  l.push = p;
+  launches.push_back(l);
+  ConvLaunch s;
+  s.kernel = "conv_splitk_sum_" + t;
+  s.sum = true;
+  s.sum_push = ConvSplitSumPush{scratch[0], out, db, static_cast<uint32_t>(mn),
+                                static_cast<uint32_t>(n2), plan.splits};
+  s.gx = grid(mn + n2);
+  launches.push_back(s);
+  return launches;
 }
 
 }  // namespace tfmp

@@ -113,12 +113,17 @@ def test_filter_gradient_with_a_long_reduction(rng):
 
 # Launch overrides (kernels/conv_plan.h): every tile of the vector variants,
 # the general variants, and K splits of the filter gradient.
-PLANS = [{"TFMP_CONV_TILE": t} for t in ("128x128", "128x64", "64x64")] + [
+# Winograd F(2x2, 3x3) (3x3, stride 1) forced on and off.
+PLANS = [{"TFMP_CONV_TILE": t, "TFMP_CONV_WINOGRAD": "0"}
+         for t in ("128x128", "128x64", "64x64", "128x128k16", "64x128")] + [
     {"TFMP_CONV_VEC": "0"}, {"TFMP_CONV_SPLITS": "1"}, {"TFMP_CONV_SPLITS": "3"},
-    {"TFMP_CONV_SPLITS": "7", "TFMP_CONV_TILE": "128x128"}]
+    {"TFMP_CONV_SPLITS": "7", "TFMP_CONV_TILE": "128x128"},
+    {"TFMP_CONV_WINOGRAD": "1"}, {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "128x128"}]
 PLAN_CASES = [((2, 17, 15, 8), (3, 3, 132), (1, 1), "SAME"),
               ((3, 9, 9, 132), (3, 3, 12), (2, 2), "VALID"),
-              ((5, 12, 13, 4), (1, 1, 68), (1, 1), "VALID")]
+              ((5, 12, 13, 4), (1, 1, 68), (1, 1), "VALID"),
+              ((2, 10, 9, 12), (3, 3, 8), (1, 1), "VALID"),
+              ((1, 4, 3, 4), (3, 3, 4), (1, 1), [[0, 0], [3, 0], [1, 2], [0, 0]])]
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: ",".join("%s=%s" % kv for kv in p.items()))
@@ -131,15 +136,16 @@ def test_conv2d_tiles_and_splits(plan, case, dtype, rng, monkeypatch):
     x = tf.constant(random_array(xs, dtype, rng, -1, 1))
     w = tf.constant(random_array((kh, kw, xs[3], co), dtype, rng, -1, 1))
     st = [1, *strides, 1]
-    ref = on(CPU, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=st, padding=padding), x, w)
+    pad = padding_args(padding)
+    ref = on(CPU, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=st, **pad), x, w)
     dy = tf.constant(random_array(ref.shape, dtype, rng, -1, 1))
     for fn, args, k in [
-            (lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=st, padding=padding), (x, w),
+            (lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=st, **pad), (x, w),
              kh * kw * xs[3]),
             (lambda f, g: tf.raw_ops.Conv2DBackpropInput(input_sizes=list(xs), filter=f, out_backprop=g,
-                                                         strides=st, padding=padding), (w, dy), kh * kw * co),
+                                                         strides=st, **pad), (w, dy), kh * kw * co),
             (lambda t, g: tf.raw_ops.Conv2DBackpropFilter(input=t, filter_sizes=[kh, kw, xs[3], co],
-                                                          out_backprop=g, strides=st, padding=padding),
+                                                          out_backprop=g, strides=st, **pad),
              (x, dy), dy.shape.num_elements() // co)]:
         close(on(GPU, fn, *args).numpy(), on(CPU, fn, *args).numpy(), dtype, k)
 
@@ -242,11 +248,18 @@ ACTIVATIONS = {"Relu": tf.nn.relu, "Relu6": tf.nn.relu6, "Elu": tf.nn.elu,
 @pytest.mark.parametrize("fused", [["BiasAdd"], ["BiasAdd", "Add"]] +
                          [["BiasAdd", a] for a in ACTIVATIONS] + [["BiasAdd", "Add", "Relu"]], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_fused_conv2d_epilogues(fused, dtype, rng):
-    x = tf.constant(random_array((2, 9, 7, 3), dtype, rng, -1, 1))
-    w = tf.constant(random_array((3, 3, 3, 5), dtype, rng, -1, 1))
-    bias = tf.constant(random_array((5,), dtype, rng, -1, 1))
-    side = tf.constant(random_array((2, 9, 7, 5), dtype, rng, -1, 1))
+@pytest.mark.parametrize("chans,plan", [
+    ((3, 5), {}),  # the general variant
+    ((8, 12), {"TFMP_CONV_WINOGRAD": "1"}),  # Winograd's output transform
+    ((8, 12), {"TFMP_CONV_WINOGRAD": "0", "TFMP_CONV_TILE": "128x128"})], ids=str)
+def test_fused_conv2d_epilogues(fused, dtype, chans, plan, rng, monkeypatch):
+    for k, v in plan.items():
+        monkeypatch.setenv(k, v)
+    ci, co = chans
+    x = tf.constant(random_array((2, 9, 7, ci), dtype, rng, -1, 1))
+    w = tf.constant(random_array((3, 3, ci, co), dtype, rng, -1, 1))
+    bias = tf.constant(random_array((co,), dtype, rng, -1, 1))
+    side = tf.constant(random_array((2, 9, 7, co), dtype, rng, -1, 1))
     args = [bias, side] if "Add" in fused else [bias]
     with tf.device(GPU):
         out = fused_conv2d(*[tf.identity(t) for t in (x, w)], [tf.identity(a) for a in args], fused, alpha=0.3)
@@ -257,7 +270,7 @@ def test_fused_conv2d_epilogues(fused, dtype, rng):
             ref = ref + side
         if fused[-1] in ACTIVATIONS:
             ref = ACTIVATIONS[fused[-1]](ref)
-    close(out.numpy(), ref.numpy(), dtype, 27)
+    close(out.numpy(), ref.numpy(), dtype, 9 * ci)
 
 
 def test_fused_conv2d_rejects_unsupported_fusions():

@@ -687,29 +687,29 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     // conv.cc RunConv (device allocations are 256-byte aligned).
     const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p);
     if (!plan.error.empty()) return *err = plan.error, false;
-    const int64_t mn = nw, n2 = with_db ? s.co : 0;  // bwd_filter: M * out_c
-    std::unique_ptr<Tensor> partial;
-    if (plan.splits > 1) partial = b.NewTensor(plan.splits * (mn + n2), false, rng, 0, 0, false);
+    std::vector<std::unique_ptr<Tensor>> scratch;
+    std::vector<uint64_t> scratch_addr;
+    for (uint64_t bytes : tfmp::ConvScratch(cmode, plan, p, with_db)) {
+      scratch.push_back(b.NewTensor(static_cast<int64_t>(bytes / 4), false, rng, 0, 0, false));
+      scratch_addr.push_back(scratch.back()->addr);
+    }
     if (b.oom()) return *err = "out of device memory", false;
-    char info[160];
-    std::snprintf(info, sizeof(info), ", \"kernel\": \"%s\", \"grid\": [%u, %u, %u], \"splits\": %u",
-                  plan.kernel.c_str(), plan.gx, plan.gy, plan.gz, plan.splits);
+    char info[200];
+    std::snprintf(info, sizeof(info),
+                  ", \"kernel\": \"%s\", \"grid\": [%u, %u, %u], \"splits\": %u, \"winograd\": %s",
+                  plan.kernel.c_str(), plan.gx, plan.gy, plan.gz, plan.splits,
+                  plan.winograd ? "true" : "false");
     chk->extra = info;
     auto record = [&](int t) {
       p.a = I0[t]->addr;
       p.b = I1[t]->addr;
-      if (plan.splits == 1) {
-        p.c = out->addr;
-        if (with_db) p.bias = db->addr;
-        b.stream()->Dispatch(plan.kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, plan.gz);
-        return;
+      for (const tfmp::ConvLaunch& l : tfmp::ConvLaunches(cmode, plan, p, out->addr,
+                                                          with_db ? db->addr : 0, scratch_addr, "f32")) {
+        if (l.sum)
+          b.stream()->Dispatch(l.kernel.c_str(), &l.sum_push, sizeof(l.sum_push), l.gx, l.gy, l.gz);
+        else
+          b.stream()->Dispatch(l.kernel.c_str(), &l.push, sizeof(l.push), l.gx, l.gy, l.gz);
       }
-      p.c = partial->addr;
-      p.bias = with_db ? partial->addr + 4 * plan.splits * mn : 0;
-      b.stream()->Dispatch(plan.kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, plan.gz);
-      tfmp::ConvSplitSumPush q{partial->addr, out->addr, with_db ? db->addr : 0,
-                               static_cast<uint32_t>(mn), static_cast<uint32_t>(n2), plan.splits};
-      b.stream()->Dispatch("conv_splitk_sum_f32", &q, sizeof(q), GridFor(mn + n2));
     };
     record(0);
     std::vector<float> got = b.Download(*out);
@@ -854,6 +854,7 @@ std::vector<Case> AllCases(bool quick) {
               {"2x7x7x32to48_3x3", 2, 7, 7, 32, 48, 3},
               {"2x14x14x16to32_1x1", 2, 14, 14, 16, 32, 1},
               {"2x9x9x3to5_3x3", 2, 9, 9, 3, 5, 3},  // odd channels: the general variants
+              {"2x11x13x32to36_3x3", 2, 11, 13, 32, 36, 3},  // Winograd, partial 2x2 tiles
               {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // long K: split
   } else {  // ResNet-50's stride-1 convolutions at batch 64
     shapes = {{"r50_64x56x56x64to64_3x3", 64, 56, 56, 64, 64, 3},

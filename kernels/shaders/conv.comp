@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : enable
 // Conv2D / Conv3D (channels-last input, [k..., in_c, out_c] filter) and their
 // two gradients as implicit GEMMs: C[M, N] = A[M, K] x B[K, N], accumulation
 // in float. Positions p are (d, h, w) (window.glsl; the 2-D variants have
@@ -61,6 +62,137 @@ void main() {
       ps.out2.v[j] = TO(s);
     }
   }
+}
+#elif defined(WINO_IN) || defined(WINO_FILTER) || defined(WINO_OUT)
+// Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1, channels last with
+// channel counts that are multiples of 4 (kernels/conv_plan.h decides): the
+// convolution is V = B^T d B of every 4x4 input patch d (WINO_IN), U = G g G^T
+// of every filter (WINO_FILTER), 16 GEMMs M[xi] = V[xi] x U[xi] (conv.comp
+// FWD with BATCHED), and y = A^T M A of each 2x2 output tile plus the epilogue
+// (WINO_OUT): 2.25x fewer multiplications than the direct convolution. V, U,
+// M are float: [16][tiles][c]. The input gradient is the same forward
+// convolution over dy with the filter turned 180 degrees and transposed
+// (WINO_FILTER with BWD_INPUT) and padding 2 - pad.
+// Push (ConvPush's fields): a: input (x, or dy), c: output, b: filter (U for
+// WINO_OUT), M: tiles (n, ty, tx) of 2x2 outputs, in_c / out_c: the channels
+// of that forward convolution, in_h/in_w, out_h/out_w its sizes, pad_h/pad_w
+// its leading padding; WINO_OUT also bias, side, flags, alpha (the epilogue).
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer F4Buf { vec4 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer T4Buf { T4 v[]; };
+layout(push_constant) uniform Push {
+  TBuf a;
+  TBuf b;
+  TOBuf c;
+  uint M, K;
+  uint in_c, out_c;
+  uint in_d, in_h, in_w;
+  uint out_d, out_h, out_w;
+  uint k_d, k_h, k_w;
+  uint stride_dil_d, stride_dil_h, stride_dil_w;
+  int pad_d, pad_h, pad_w;
+  uint k_chunk;
+  uint flags;
+  float alpha;
+  TBuf bias;
+  TBuf side;
+} pc;
+#ifdef WINO_OUT  // T is float (M); bias and side have the output's type
+float fwd_epilogue(float v, uint n, uint o) {
+  if (uint64_t(pc.bias) != 0) v += float(TOBuf(uint64_t(pc.bias)).v[n]);
+  if (uint64_t(pc.side) != 0) v += float(TOBuf(uint64_t(pc.side)).v[o]);
+  return tf_activation(v, pc.flags & 0xffu, pc.alpha);
+}
+#endif
+void main() {
+#if defined(WINO_IN)
+  const uint c4s = pc.in_c / 4, tw = (pc.out_w + 1) / 2, th = (pc.out_h + 1) / 2;
+  T4Buf x = T4Buf(uint64_t(pc.a));
+  F4Buf v = F4Buf(uint64_t(pc.c));
+  FOR_EACH(i, pc.M * c4s) {
+    const uint c4 = i % c4s, t = i / c4s;
+    const uint tx = t % tw, ty = (t / tw) % th, n = t / tw / th;
+    const int h0 = int(2 * ty) - pc.pad_h, w0 = int(2 * tx) - pc.pad_w;
+    vec4 d[4][4], e[4][4];
+    [[unroll]] for (int r = 0; r < 4; ++r)
+      [[unroll]] for (int q = 0; q < 4; ++q) {
+        const int ih = h0 + r, iw = w0 + q;
+        d[r][q] = (ih >= 0 && iw >= 0 && ih < int(pc.in_h) && iw < int(pc.in_w))
+                      ? vec4(x.v[((n * pc.in_h + uint(ih)) * pc.in_w + uint(iw)) * c4s + c4])
+                      : vec4(0.0);
+      }
+    [[unroll]] for (int q = 0; q < 4; ++q) {  // B^T d
+      e[0][q] = d[0][q] - d[2][q];
+      e[1][q] = d[1][q] + d[2][q];
+      e[2][q] = d[2][q] - d[1][q];
+      e[3][q] = d[1][q] - d[3][q];
+    }
+    [[unroll]] for (int r = 0; r < 4; ++r) {  // (B^T d) B
+      const uint base = (uint(r * 4) * pc.M + t) * c4s + c4, step = pc.M * c4s;
+      v.v[base] = e[r][0] - e[r][2];
+      v.v[base + step] = e[r][1] + e[r][2];
+      v.v[base + 2 * step] = e[r][2] - e[r][1];
+      v.v[base + 3 * step] = e[r][1] - e[r][3];
+    }
+  }
+#elif defined(WINO_FILTER)
+  // U[xi][k][n] of the forward convolution's filter g[r][q][k][n]; for the
+  // input gradient g[r][q][co][ci] = w[2 - r][2 - q][ci][co].
+  const uint n4s = pc.out_c / 4;
+  F4Buf u = F4Buf(uint64_t(pc.c));
+  FOR_EACH(i, pc.in_c * n4s) {
+    const uint n4 = i % n4s, k = i / n4s;
+    vec4 g[3][3], t[4][3];
+    [[unroll]] for (int r = 0; r < 3; ++r)
+      [[unroll]] for (int q = 0; q < 3; ++q) {
+#ifdef BWD_INPUT  // w is [3, 3, out_c (= ci), in_c (= co)]
+        const uint tap = uint((2 - r) * 3 + (2 - q));
+        [[unroll]] for (uint j = 0; j < 4; ++j)
+          g[r][q][j] = float(pc.a.v[(tap * pc.out_c + n4 * 4 + j) * pc.in_c + k]);
+#else
+        g[r][q] = vec4(T4Buf(uint64_t(pc.a)).v[(uint(r * 3 + q) * pc.in_c + k) * n4s + n4]);
+#endif
+      }
+    [[unroll]] for (int q = 0; q < 3; ++q) {  // G g
+      t[0][q] = g[0][q];
+      t[1][q] = 0.5 * (g[0][q] + g[1][q] + g[2][q]);
+      t[2][q] = 0.5 * (g[0][q] - g[1][q] + g[2][q]);
+      t[3][q] = g[2][q];
+    }
+    [[unroll]] for (int r = 0; r < 4; ++r) {  // (G g) G^T
+      const uint base = (uint(r * 4) * pc.in_c + k) * n4s + n4, step = pc.in_c * n4s;
+      u.v[base] = t[r][0];
+      u.v[base + step] = 0.5 * (t[r][0] + t[r][1] + t[r][2]);
+      u.v[base + 2 * step] = 0.5 * (t[r][0] - t[r][1] + t[r][2]);
+      u.v[base + 3 * step] = t[r][2];
+    }
+  }
+#else  // WINO_OUT: y = A^T M A (+ epilogue) of tile t, channels n4 * 4 ..
+  const uint n4s = pc.out_c / 4, tw = (pc.out_w + 1) / 2, th = (pc.out_h + 1) / 2;
+  F4Buf mm = F4Buf(uint64_t(pc.a));
+  FOR_EACH(i, pc.M * n4s) {
+    const uint n4 = i % n4s, t = i / n4s;
+    const uint tx = t % tw, ty = (t / tw) % th, n = t / tw / th;
+    vec4 s[2][4];
+    [[unroll]] for (int q = 0; q < 4; ++q) {  // A^T M
+      const uint base = (uint(q) * pc.M + t) * n4s + n4, step = 4 * pc.M * n4s;
+      const vec4 m0 = mm.v[base], m1 = mm.v[base + step], m2 = mm.v[base + 2 * step],
+                 m3 = mm.v[base + 3 * step];
+      s[0][q] = m0 + m1 + m2;
+      s[1][q] = m1 - m2 - m3;
+    }
+    [[unroll]] for (uint r = 0; r < 2; ++r) {  // (A^T M) A
+      const uint oh = 2 * ty + r;
+      if (oh >= pc.out_h) continue;
+      [[unroll]] for (uint q = 0; q < 2; ++q) {
+        const uint ow = 2 * tx + q;
+        if (ow >= pc.out_w) continue;
+        const vec4 y = q == 0 ? s[r][0] + s[r][1] + s[r][2] : s[r][1] - s[r][2] - s[r][3];
+        const uint o = ((n * pc.out_h + oh) * pc.out_w + ow) * pc.out_c + n4 * 4;
+        [[unroll]] for (uint j = 0; j < 4; ++j) pc.c.v[o + j] = TO(fwd_epilogue(y[j], n4 * 4 + j, o + j));
+      }
+    }
+  }
+#endif
 }
 #else
 
@@ -199,6 +331,7 @@ layout(buffer_reference, std430, buffer_reference_align = 8) buffer T4Buf { T4 v
 // B along N: [BK][BN/4]; B along K: [BN columns][KQ quads]. Element e = tid +
 // r * 256 of a view is what an invocation loads in its r-th load.
 uint tid;
+uint64_t a_addr, b_addr;  // the operands (BATCHED: of this workgroup's GEMM)
 uint k_cur;  // first K index of the tile being loaded
 vec4 ra[A_LOADS], rb[B_LOADS];
 #ifdef VEC4
@@ -235,7 +368,7 @@ void init_state(uint m0, uint k_begin) {
   s_kc = k - s_kp * CH;
   s_kh = s_kp / pc.k_w;
   s_kw = s_kp - s_kh * pc.k_w;
-  for (uint r = 0; r < A_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     const uint m = m0 + (tid + r * 256) / KQ;
     r_ok[r] = m < pc.M;
 #ifdef FWD
@@ -257,7 +390,7 @@ void init_state(uint m0, uint k_begin) {
   f_ci = m - tap * pc.in_c;
   f_h = int(kh * (pc.stride_dil_h >> 16)) - pc.pad_h;
   f_w = int(kw * (pc.stride_dil_w >> 16)) - pc.pad_w;
-  for (uint r = 0; r < A_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     const uint k = k_begin + (tid + r * 256) / (BM / 4);
     s_ow[r] = k % pc.out_w;
     const uint t = k / pc.out_w;
@@ -288,7 +421,7 @@ void advance() {
     }
   }
 #else
-  for (uint r = 0; r < A_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     s_ow[r] += BK;
     while (s_ow[r] >= pc.out_w) {
       s_ow[r] -= pc.out_w;
@@ -305,12 +438,12 @@ void advance() {
 // Loads the tile at k_cur into ra / rb (zeros outside C's range or the slice).
 void load_tile(uint m0, uint n0, uint k_end) {
 #ifdef VEC4
-  T4Buf a4 = T4Buf(uint64_t(pc.a)), b4 = T4Buf(uint64_t(pc.b));
+  T4Buf a4 = T4Buf(a_addr), b4 = T4Buf(b_addr);
 #if defined(FWD) || defined(BWD_INPUT)
   const uint k = k_cur + (tid % KQ) * 4;
   const bool k_ok = k < k_end;
   const uint dh = pc.stride_dil_h >> 16, dw = pc.stride_dil_w >> 16;
-  for (uint r = 0; r < A_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     ra[r] = vec4(0.0);
     if (!k_ok || !r_ok[r]) continue;
 #ifdef FWD
@@ -331,13 +464,13 @@ void load_tile(uint m0, uint n0, uint k_end) {
 #endif
   }
 #ifdef FWD
-  for (uint r = 0; r < B_LOADS; ++r) {  // w[k, n], along n
+  [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // w[k, n], along n
     const uint e = tid + r * 256, kk = e / (BN / 4), n = n0 + (e % (BN / 4)) * 4;
     const uint kb = k_cur + kk;
     rb[r] = (kb < k_end && n < GEMM_N) ? vec4(b4.v[(kb * pc.out_c + n) >> 2]) : vec4(0.0);
   }
 #else
-  for (uint r = 0; r < B_LOADS; ++r) {  // w[kp, ci = n, co], along co
+  [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // w[kp, ci = n, co], along co
     const uint n = n0 + (tid + r * 256) / KQ;
     rb[r] = (k_ok && n < GEMM_N)
                 ? vec4(b4.v[((s_kp * pc.in_c + n) * pc.out_c + s_kc) >> 2])
@@ -346,7 +479,7 @@ void load_tile(uint m0, uint n0, uint k_end) {
 #endif
 #else  // BWD_FILTER
   const uint sh = pc.stride_dil_h & 0xffffu, sw = pc.stride_dil_w & 0xffffu;
-  for (uint r = 0; r < A_LOADS; ++r) {  // x[n, oh * s + f_h, ow * s + f_w, ci], along ci
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {  // x[n, oh * s + f_h, ow * s + f_w, ci], along ci
     const uint k = k_cur + (tid + r * 256) / (BM / 4);
     ra[r] = vec4(0.0);
     if (!f_ok || k >= k_end) continue;
@@ -354,34 +487,34 @@ void load_tile(uint m0, uint n0, uint k_end) {
     if (ih < 0 || iw < 0 || ih >= int(pc.in_h) || iw >= int(pc.in_w)) continue;
     ra[r] = vec4(a4.v[(((s_n[r] * pc.in_h + uint(ih)) * pc.in_w + uint(iw)) * pc.in_c + f_ci) >> 2]);
   }
-  for (uint r = 0; r < B_LOADS; ++r) {  // dy[k, n], along n
+  [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // dy[k, n], along n
     const uint e = tid + r * 256, kk = e / (BN / 4), n = n0 + (e % (BN / 4)) * 4;
     const uint kb = k_cur + kk;
     rb[r] = (kb < k_end && n < GEMM_N) ? vec4(b4.v[(kb * pc.out_c + n) >> 2]) : vec4(0.0);
   }
 #endif
 #else  // general: 4 scalar gathers per load
-  for (uint r = 0; r < A_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     const uint e = tid + r * 256;
 #ifdef A_ALONG_M
     const uint k = k_cur + e / (BM / 4), m = m0 + (e % (BM / 4)) * 4;
-    for (uint j = 0; j < 4; ++j)
+    [[unroll]] for (uint j = 0; j < 4; ++j)
       ra[r][j] = (m + j < pc.M && k < k_end) ? load_a(m + j, k) : 0.0;
 #else
     const uint m = m0 + e / KQ, k = k_cur + (e % KQ) * 4;
-    for (uint j = 0; j < 4; ++j)
+    [[unroll]] for (uint j = 0; j < 4; ++j)
       ra[r][j] = (m < pc.M && k + j < k_end) ? load_a(m, k + j) : 0.0;
 #endif
   }
-  for (uint r = 0; r < B_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
     const uint e = tid + r * 256;
 #ifdef B_ALONG_K
     const uint n = n0 + e / KQ, k = k_cur + (e % KQ) * 4;
-    for (uint j = 0; j < 4; ++j)
+    [[unroll]] for (uint j = 0; j < 4; ++j)
       rb[r][j] = (n < GEMM_N && k + j < k_end) ? load_b(k + j, n) : 0.0;
 #else
     const uint k = k_cur + e / (BN / 4), n = n0 + (e % (BN / 4)) * 4;
-    for (uint j = 0; j < 4; ++j)
+    [[unroll]] for (uint j = 0; j < 4; ++j)
       rb[r][j] = (n + j < GEMM_N && k < k_end) ? load_b(k, n + j) : 0.0;
 #endif
   }
@@ -389,20 +522,20 @@ void load_tile(uint m0, uint n0, uint k_end) {
 }
 
 void store_tile(uint buf) {
-  for (uint r = 0; r < A_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     const uint e = tid + r * 256;
 #ifdef A_ALONG_M
     As[buf][e / (BM / 4)][e % (BM / 4)] = ra[r];
 #else
     const uint m = e / KQ, kq = (e % KQ) * 4;
-    for (uint j = 0; j < 4; ++j) As[buf][kq + j][m >> 2][m & 3u] = ra[r][j];
+    [[unroll]] for (uint j = 0; j < 4; ++j) As[buf][kq + j][m >> 2][m & 3u] = ra[r][j];
 #endif
   }
-  for (uint r = 0; r < B_LOADS; ++r) {
+  [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
     const uint e = tid + r * 256;
 #ifdef B_ALONG_K
     const uint n = e / KQ, kq = (e % KQ) * 4;
-    for (uint j = 0; j < 4; ++j) Bs[buf][kq + j][n >> 2][n & 3u] = rb[r][j];
+    [[unroll]] for (uint j = 0; j < 4; ++j) Bs[buf][kq + j][n >> 2][n & 3u] = rb[r][j];
 #else
     Bs[buf][e / (BN / 4)][e % (BN / 4)] = rb[r];
 #endif
@@ -411,10 +544,17 @@ void store_tile(uint buf) {
 
 void main() {
   tid = gl_LocalInvocationIndex;
+  a_addr = uint64_t(pc.a);
+  b_addr = uint64_t(pc.b);
   const uint tx = tid % 16, ty = tid / 16;
 #ifdef BWD_FILTER
   const uint slice = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * BM;
   const uint k_begin = slice * pc.k_chunk, k_end = min(k_begin + pc.k_chunk, pc.K);
+#elif defined(BATCHED)  // z: GEMM z of a batch of dense [M, K] x [K, N] (Winograd's 16)
+  const uint slice = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * BM;
+  const uint k_begin = 0, k_end = pc.K;
+  a_addr += uint64_t(slice) * pc.M * pc.K * 4u;  // float operands
+  b_addr += uint64_t(slice) * pc.K * GEMM_N * 4u;
 #else  // z extends y (more than 65535 M tiles); K is not split
   const uint slice = 0, m0 = (gl_WorkGroupID.z * gl_NumWorkGroups.y + gl_WorkGroupID.y) * BM;
   const uint k_begin = 0, k_end = pc.K;
@@ -422,21 +562,21 @@ void main() {
 #endif
   const uint n0 = gl_WorkGroupID.x * BN;
   vec4 acc[TM][TN / 4];
-  for (uint i = 0; i < TM; ++i)
-    for (uint j = 0; j < TN / 4; ++j) acc[i][j] = vec4(0.0);
+  [[unroll]] for (uint i = 0; i < TM; ++i)
+    [[unroll]] for (uint j = 0; j < TN / 4; ++j) acc[i][j] = vec4(0.0);
   const uint ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 #ifdef BWD_FILTER
   // BiasAddGrad: the first M tile's workgroups also sum their B (dy) tiles.
   const bool want_db = uint64_t(pc.bias) != 0 && gl_WorkGroupID.y == 0;
   vec4 dsum[B_LOADS];
-  for (uint r = 0; r < B_LOADS; ++r) dsum[r] = vec4(0.0);
+  [[unroll]] for (uint r = 0; r < B_LOADS; ++r) dsum[r] = vec4(0.0);
 #endif
   if (ntiles > 0) {
     init_state(m0, k_begin);
     load_tile(m0, n0, k_end);
 #ifdef BWD_FILTER
     if (want_db)
-      for (uint r = 0; r < B_LOADS; ++r) dsum[r] += rb[r];
+      [[unroll]] for (uint r = 0; r < B_LOADS; ++r) dsum[r] += rb[r];
 #endif
     store_tile(0);
   }
@@ -449,27 +589,27 @@ void main() {
       load_tile(m0, n0, k_end);  // in flight during the multiply below
 #ifdef BWD_FILTER
       if (want_db)
-        for (uint r = 0; r < B_LOADS; ++r) dsum[r] += rb[r];
+        [[unroll]] for (uint r = 0; r < B_LOADS; ++r) dsum[r] += rb[r];
 #endif
     }
-    for (uint kk = 0; kk < BK; ++kk) {
+    [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
       vec4 av[TM / 4], bv[TN / 4];
-      for (uint g = 0; g < TM / 4; ++g) av[g] = As[cur][kk][g * 16 + ty];
-      for (uint g = 0; g < TN / 4; ++g) bv[g] = Bs[cur][kk][g * 16 + tx];
-      for (uint g = 0; g < TM / 4; ++g)
-        for (uint i = 0; i < 4; ++i)
-          for (uint h = 0; h < TN / 4; ++h) acc[g * 4 + i][h] += av[g][i] * bv[h];
+      [[unroll]] for (uint g = 0; g < TM / 4; ++g) av[g] = As[cur][kk][g * 16 + ty];
+      [[unroll]] for (uint g = 0; g < TN / 4; ++g) bv[g] = Bs[cur][kk][g * 16 + tx];
+      [[unroll]] for (uint g = 0; g < TM / 4; ++g)
+        [[unroll]] for (uint i = 0; i < 4; ++i)
+          [[unroll]] for (uint h = 0; h < TN / 4; ++h) acc[g * 4 + i][h] += av[g][i] * bv[h];
     }
     if (more) store_tile(cur ^ 1u);
     barrier();
   }
   // C[m, n] for m = m0 + g * 64 + ty * 4 + i, n = n0 + h * 64 + tx * 4 + j.
-  for (uint g = 0; g < TM / 4; ++g)
-    for (uint i = 0; i < 4; ++i) {
+  [[unroll]] for (uint g = 0; g < TM / 4; ++g)
+    [[unroll]] for (uint i = 0; i < 4; ++i) {
       const uint m = m0 + g * 64 + ty * 4 + i;
       if (m >= pc.M) continue;
-      for (uint h = 0; h < TN / 4; ++h)
-        for (uint j = 0; j < 4; ++j) {
+      [[unroll]] for (uint h = 0; h < TN / 4; ++h)
+        [[unroll]] for (uint j = 0; j < 4; ++j) {
           const uint n = n0 + h * 64 + tx * 4 + j;
           if (n >= GEMM_N) continue;
 #ifdef VEC4  // channels last: C is row-major [M, N] (per K slice)
@@ -486,16 +626,16 @@ void main() {
     }
 #ifdef BWD_FILTER
   if (want_db) {  // column sums of this slice's dy: over the BK rows of the B view
-    for (uint r = 0; r < B_LOADS; ++r) {
+    [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
       const uint e = tid + r * 256;
       Bs[0][e / (BN / 4)][e % (BN / 4)] = dsum[r];
     }
     barrier();
     if (tid < BN / 4) {
       vec4 s = vec4(0.0);
-      for (uint kk = 0; kk < BK; ++kk) s += Bs[0][kk][tid];
+      [[unroll]] for (uint kk = 0; kk < BK; ++kk) s += Bs[0][kk][tid];
       TOBuf db = TOBuf(uint64_t(pc.bias));
-      for (uint j = 0; j < 4; ++j) {
+      [[unroll]] for (uint j = 0; j < 4; ++j) {
         const uint n = n0 + tid * 4 + j;
         if (n < GEMM_N) db.v[slice * GEMM_N + n] = TO(s[j]);
       }

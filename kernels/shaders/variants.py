@@ -63,7 +63,8 @@ UNARY = {
 
 # Convolution tiles (conv.comp): name -> (BM, BN, BK); kernels/conv_plan.h
 # lists the same names.
-CONV_TILES = {"128x128": (128, 128, 8), "128x64": (128, 64, 16), "64x64": (64, 64, 16)}
+CONV_TILES = {"128x128": (128, 128, 8), "128x64": (128, 64, 16), "64x64": (64, 64, 16),
+              "128x128k16": (128, 128, 16), "64x128": (64, 128, 16)}
 
 # Unary ops with a bool result: op token -> (expression, input dtypes)
 UNARY_PREDICATES = {
@@ -292,6 +293,17 @@ def variants():
                              dict(_types(t), **{mode.upper(): "1"}, **cfg)))
             rows.append(("conv2d_bwd_filter_%s_to_f32_v4_%s" % (t, tile), "conv.comp",
                          dict(_types(t, "f32"), BWD_FILTER="1", **cfg)))
+            if t == "f32":
+                rows.append(("conv2d_wgemm_f32_v4_%s" % tile, "conv.comp",
+                             dict(_types(t), FWD="1", BATCHED="1", **cfg)))
+        # Winograd F(2x2, 3x3) transforms (float intermediates) and their
+        # batched GEMM (float operands and result).
+        rows.append(("conv2d_wino_in_%s" % t, "conv.comp", dict(_types(t), WINO_IN="1", **t4)))
+        rows.append(("conv2d_wino_filter_%s" % t, "conv.comp", dict(_types(t), WINO_FILTER="1", **t4)))
+        rows.append(("conv2d_wino_filter_bwd_input_%s" % t, "conv.comp",
+                     dict(_types(t), WINO_FILTER="1", BWD_INPUT="1", **t4)))
+        rows.append(("conv2d_wino_out_%s" % t, "conv.comp", dict(_types("f32", t), WINO_OUT="1",
+                                                                  T4="vec4", VEC4="1")))
         # The sum of split-K float partial sums (filter and bias gradients).
         rows.append(("conv_splitk_sum_%s" % t, "conv.comp", dict(_types("f32", t), SPLITK_SUM="1")))
     # Depthwise convolutions, direct. A long reduction (the filter gradient's;
