@@ -47,7 +47,7 @@ struct ConvTile {
 };
 constexpr ConvTile kConvTiles[] = {{"128x128", 128, 128}, {"128x64", 128, 64}, {"64x64", 64, 64},
                                    {"128x128k16", 128, 128}, {"64x128", 64, 128}};
-constexpr int kConvAutoTiles = 3;  // the first ones are chosen from; the rest by name only
+enum { kTile128x128, kTile128x64, kTile64x64, kTile128x128k16, kTile64x128 };
 
 struct ConvPlan {
   std::string kernel;       // conv.comp variant
@@ -89,6 +89,22 @@ inline const char* ConvEnv(const char* name) {
   return v && *v ? v : nullptr;
 }
 
+// The tile of the vector variants for a GEMM of M x N (index into
+// kConvTiles), from the H200 measurements (docs/benchmarks.md): the filter
+// gradient (split K fills the GPU) takes the largest tile that does not waste
+// half of itself on a small M or N; the forward and input-gradient GEMMs take
+// 128x128 with BK = 16 from N > 64 on, else 128x64 while that gives four
+// workgroups per SM of an H200, else 64x64.
+inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n) {
+  if (mode == ConvMode::kBwdFilter) {
+    if (m > 64) return n > 64 ? kTile128x128 : kTile128x64;
+    return n > 64 ? kTile64x128 : kTile64x64;
+  }
+  if (n > 64 && m > 64) return kTile128x128k16;
+  if (m > 64 && ConvCeil(m, 128) * ConvCeil(n, 64) >= kConvTargetGroups) return kTile128x64;
+  return kTile64x64;
+}
+
 // The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 forward and
 // input-gradient convolutions (vector variants) whose outputs are large
 // enough for the transforms to pay (TFMP_CONV_WINOGRAD=0 / 1 overrides).
@@ -101,8 +117,9 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
   const uint64_t batch = p.M / std::max<uint64_t>(oh * ow, 1);  // M = batch * output positions
   const uint64_t tiles = batch * ((oh + 1) / 2) * ((ow + 1) / 2);
-  if (tiles == 0 || tiles > 65535ull * 64 ||
-      16 * tiles * std::max(p.in_c, p.out_c) >= (1ull << 31) || 16ull * p.in_c * p.out_c >= (1ull << 31))
+  // Scratch: V and M are 16 floats per tile and channel; at most 1 GiB of them.
+  if (tiles == 0 || tiles > 65535ull * 64 || 64 * tiles * (p.in_c + p.out_c) > (1ull << 30) ||
+      16ull * p.in_c * p.out_c >= (1ull << 31))
     return false;
   if (const char* w = ConvEnv("TFMP_CONV_WINOGRAD")) return w[0] != '0';
   return oh * ow >= 100 && p.in_c >= 32 && p.out_c >= 32;
@@ -125,19 +142,7 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     bool chosen = false;
     for (const ConvTile& t : kConvTiles)
       if (forced && std::string(forced) == t.name) tile = t, chosen = true;
-    if (!chosen) {
-      // The largest tile that keeps the GPU busy and does not waste half of
-      // itself on a small N or M.
-      for (int i = 0; i < kConvAutoTiles; ++i) {
-        const ConvTile& t = kConvTiles[i];
-        if ((t.bn > 64 && n <= 64) || (t.bm > 64 && p->M <= 64)) continue;
-        const uint64_t groups = static_cast<uint64_t>(ConvCeil(p->M, t.bm)) * ConvCeil(n, t.bn);
-        if (mode == ConvMode::kBwdFilter || groups >= kConvTargetGroups) {
-          tile = t;
-          break;
-        }
-      }
-    }
+    if (!chosen) tile = kConvTiles[ConvAutoTile(mode, p->M, n)];
   }
   const uint64_t m_tiles = ConvCeil(p->M, tile.bm);
   plan.gx = ConvCeil(n, tile.bn);

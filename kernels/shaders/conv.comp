@@ -617,13 +617,30 @@ void main() {
 #else
           const uint o = out_index(m, n);
 #endif
-#ifdef FWD
-          pc.c.v[o] = TO(fwd_epilogue(acc[g * 4 + i][h][j], n, o));
-#else
           pc.c.v[o] = TO(acc[g * 4 + i][h][j]);
-#endif
         }
     }
+#if defined(FWD) && !defined(BATCHED)
+  // _FusedConv2D's epilogue, applied to the values this invocation just
+  // stored (program order makes them visible to it). A second pass, so that
+  // the loops over acc stay plain stores: with the epilogue inlined in them,
+  // NVIDIA's compiler (driver 580) kept acc in local memory (the driver's
+  // statistics: 256 bytes at 128x128) and the whole convolution ran ~10x
+  // slower.
+  if (uint64_t(pc.bias) != 0 || uint64_t(pc.side) != 0 || (pc.flags & 0xffu) != 0) {
+    for (uint e = 0; e < TM * TN; ++e) {
+      const uint m = m0 + (e / TN / 4) * 64 + ty * 4 + (e / TN) % 4;
+      const uint n = n0 + ((e % TN) / 4) * 64 + tx * 4 + e % 4;
+      if (m >= pc.M || n >= GEMM_N) continue;
+#ifdef VEC4
+      const uint o = m * GEMM_N + n;
+#else
+      const uint o = out_index(m, n);
+#endif
+      pc.c.v[o] = TO(fwd_epilogue(float(pc.c.v[o]), n, o));
+    }
+  }
+#endif
 #ifdef BWD_FILTER
   if (want_db) {  // column sums of this slice's dy: over the BK rows of the B view
     [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
