@@ -90,17 +90,19 @@ inline const char* ConvEnv(const char* name) {
 }
 
 // The tile of the vector variants for a GEMM of M x N (index into
-// kConvTiles), from the H200 measurements (docs/benchmarks.md): the filter
-// gradient (split K fills the GPU) takes the largest tile that does not waste
-// half of itself on a small M or N; the forward and input-gradient GEMMs take
-// 128x128 with BK = 16 from N > 64 on, else 128x64 while that gives four
-// workgroups per SM of an H200, else 64x64.
+// kConvTiles), from the H200 measurements (docs/benchmarks.md, ResNet-50's
+// shapes at batch 64): the filter gradient (split K fills the GPU) takes the
+// largest tile that does not waste half of itself on a small M or N; the
+// input gradient 128x128 with BK = 16 from N > 64 on (0.49-0.60 ms where
+// 64x64 took 0.66); otherwise 128x64 while that gives four workgroups per SM
+// of an H200, else 64x64 (the forward convolution's 128x128 tiles were
+// slower than 128x64 on every shape but 28x28x128, which Winograd takes).
 inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n) {
   if (mode == ConvMode::kBwdFilter) {
     if (m > 64) return n > 64 ? kTile128x128 : kTile128x64;
     return n > 64 ? kTile64x128 : kTile64x64;
   }
-  if (n > 64 && m > 64) return kTile128x128k16;
+  if (mode == ConvMode::kBwdInput && n > 64 && m > 64) return kTile128x128k16;
   if (m > 64 && ConvCeil(m, 128) * ConvCeil(n, 64) >= kConvTargetGroups) return kTile128x64;
   return kTile64x64;
 }
@@ -122,7 +124,9 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
       16ull * p.in_c * p.out_c >= (1ull << 31))
     return false;
   if (const char* w = ConvEnv("TFMP_CONV_WINOGRAD")) return w[0] != '0';
-  return oh * ow >= 100 && p.in_c >= 32 && p.out_c >= 32;
+  // H200: 0.42 / 0.37 ms (28x28x128 / 14x14x256) where the direct GEMM took
+  // 0.52 / 0.59; at 56x56x64 (64 channels: short GEMMs) 0.59 against 0.54.
+  return oh * ow >= 100 && p.in_c >= 128 && p.out_c >= 128;
 }
 
 // Fills p->k_chunk and returns the launch. p holds the geometry (M, K,
@@ -249,12 +253,17 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     g.K = k;
     g.k_chunk = k;
     g.in[1] = g.out[1] = tiles;
-    ConvPlan gp = PlanConv(ConvMode::kFwd, 2, "f32", true, &g);
+    // The tile: 128x64 (H200: 0.42 ms at 28x28x128, where 64x64 took 0.45
+    // and 128x128 with BK = 16 0.53), TFMP_CONV_TILE to measure others.
+    ConvTile tile = kConvTiles[tiles > 64 ? kTile128x64 : kTile64x64];
+    if (const char* forced = ConvEnv("TFMP_CONV_TILE"))
+      for (const ConvTile& c : kConvTiles)
+        if (std::string(forced) == c.name) tile = c;
     l = ConvLaunch{};
-    l.kernel = "conv2d_wgemm_f32_v4_" + gp.tile;
+    l.kernel = std::string("conv2d_wgemm_f32_v4_") + tile.name;
     l.push = g;
-    l.gx = gp.gx;
-    l.gy = gp.gy * gp.gz;  // tiles <= 65535 * 64: one row of M tiles
+    l.gx = ConvCeil(n, tile.bn);
+    l.gy = ConvCeil(tiles, tile.bm);  // tiles <= 65535 * 64: one row of M tiles
     l.gz = 16;
     launches.push_back(l);
     // y = A^T M A + epilogue

@@ -854,7 +854,7 @@ std::vector<Case> AllCases(bool quick) {
               {"2x7x7x32to48_3x3", 2, 7, 7, 32, 48, 3},
               {"2x14x14x16to32_1x1", 2, 14, 14, 16, 32, 1},
               {"2x9x9x3to5_3x3", 2, 9, 9, 3, 5, 3},  // odd channels: the general variants
-              {"2x11x13x32to36_3x3", 2, 11, 13, 32, 36, 3},  // Winograd, partial 2x2 tiles
+              {"2x11x13x128to132_3x3", 2, 11, 13, 128, 132, 3},  // Winograd, partial 2x2 tiles
               {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // long K: split
   } else {  // ResNet-50's stride-1 convolutions at batch 64
     shapes = {{"r50_64x56x56x64to64_3x3", 64, 56, 56, 64, 64, 3},
@@ -868,7 +868,7 @@ std::vector<Case> AllCases(bool quick) {
       const std::string m = mode;
       if (s.filter_only && m.compare(0, 10, "bwd_filter") != 0) continue;
       // The bias gradient: the 3x3 shapes; two of the small ones.
-      if (m == "bwd_filter_bias" && (quick ? s.ci != 32 : s.k != 3)) continue;
+      if (m == "bwd_filter_bias" && (quick ? s.ci != 32 && s.ci != 128 : s.k != 3)) continue;
       cases.push_back(ConvCase(s, mode));
     }
   return cases;
