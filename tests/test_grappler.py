@@ -188,6 +188,75 @@ def test_keras_dense_and_conv_layers_fuse(rng):
     assert n == 4  # one dispatch per layer (Flatten is a reshape: no dispatch)
 
 
+def test_conv_filter_and_bias_gradients_fuse_in_a_training_step(rng, monkeypatch):
+    """Keras Conv2D layers with biases: each Conv2DBackpropFilter and the
+    BiasAddGrad of the same dy become one _TfmpConv2DBackpropFilterBiasGrad
+    (rewrite conv_bias_grad); the gradients match the CPU and the step saves
+    the BiasAddGrads' dispatches."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    with tf.device(GPU):
+        model = keras.Sequential([keras.Input((9, 9, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                                  keras.layers.Conv2D(12, 3, padding="same", activation="tanh"),
+                                  keras.layers.Flatten(), keras.layers.Dense(3)])
+    x = random_array((4, 9, 9, 3), "float32", rng, -1, 1)
+
+    def step(t):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(model(t)))
+        return tape.gradient(loss, model.trainable_variables)
+
+    grads, n_fused, report = run_traced(step, [x])
+    fused = [f for f in fused_nodes(report) if f["pattern"] == "conv_bias_grad"]
+    assert len(fused) == 2, fused_nodes(report)
+    assert all(f["op"] == "_TfmpConv2DBackpropFilterBiasGrad" for f in fused)
+    monkeypatch.setenv("TFMP_FUSION_DISABLE", "conv_bias_grad")
+    grads_off, n_unfused, report_off = run_traced(step, [x])
+    assert not [f for f in fused_nodes(report_off) if f["pattern"] == "conv_bias_grad"]
+    with tf.device(CPU):
+        grads_cpu = [g.numpy() for g in step(tf.constant(x))]
+    for g, g_off, g_cpu in zip(grads, grads_off, grads_cpu):
+        np.testing.assert_allclose(g, g_cpu, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(g, g_off, rtol=1e-5, atol=1e-6)
+    # What the two BiasAddGrads cost alone (dy of (4, 7, 7, 8) and (4, 7, 7, 12)).
+    saved = 0
+    with tf.device(GPU):
+        for shape in [(4, 7, 7, 8), (4, 7, 7, 12)]:
+            dy = tf.identity(random_array(shape, "float32", rng, -1, 1))
+            tfmp.reset_stats()
+            tf.raw_ops.BiasAddGrad(out_backprop=dy).numpy()
+            saved += tfmp.stats()["dispatches"]
+    assert saved >= 2
+    assert n_unfused - n_fused == saved
+
+
+def test_conv_bias_grad_switches(monkeypatch, rng):
+    """The rewrite obeys the conv family switch and its own name."""
+    x = tf.constant(random_array((2, 6, 6, 4), "float32", rng, -1, 1))
+    dy = tf.constant(random_array((2, 6, 6, 8), "float32", rng, -1, 1))
+
+    def grads(t, g):
+        dw = tf.raw_ops.Conv2DBackpropFilter(input=t, filter_sizes=[3, 3, 4, 8], out_backprop=g,
+                                             strides=[1, 1, 1, 1], padding="SAME")
+        return dw, tf.raw_ops.BiasAddGrad(out_backprop=g)
+
+    out, _, report = run_traced(grads, [x, dy])
+    assert [f["pattern"] for f in fused_nodes(report)] == ["conv_bias_grad"]
+    with tf.device(CPU):
+        ref = grads(x, dy)
+    for o, r in zip(out, ref):
+        np.testing.assert_allclose(o, r.numpy(), rtol=1e-4, atol=1e-4)
+    for off in ("conv", "conv_bias_grad"):
+        monkeypatch.setenv("TFMP_FUSION_DISABLE", off)
+        _, _, report = run_traced(grads, [x, dy])
+        assert not fused_nodes(report)
+    monkeypatch.delenv("TFMP_FUSION_DISABLE")
+    tfmp.set_fusion(conv=False)
+    _, _, report = run_traced(grads, [x, dy])
+    assert not fused_nodes(report)
+
+
 # --- training: the same losses with fusion on and off -------------------------------
 
 def train_losses(kind, fusion):

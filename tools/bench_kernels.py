@@ -196,12 +196,13 @@ class TorchBench:
             if op == "conv2d_fwd":
                 return "cuDNN forward (F.conv2d, channels_last, TF32 off)", self.time(
                     lambda i: F.conv2d(x[i % 2], wt[i % 2], padding=pad))
-            mask = [True, False, False] if op == "conv2d_bwd_input" else [False, True, False]
-            what = "backward data" if mask[0] else "backward filter"
+            bias = op == "conv2d_bwd_filter_bias"  # with the bias gradient
+            mask = [True, False, False] if op == "conv2d_bwd_input" else [False, True, bias]
+            what = "backward data" if mask[0] else "backward filter" + (" + bias" if bias else "")
             conv_bwd = t.ops.aten.convolution_backward
             return "cuDNN %s (channels_last, TF32 off)" % what, self.time(
-                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], None, [1, 1], [pad, pad], [1, 1],
-                                   False, [0, 0], 1, mask))
+                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], [co] if bias else None, [1, 1],
+                                   [pad, pad], [1, 1], False, [0, 0], 1, mask))
         if op == "overhead":
             return "PyTorch eager launch (torch.add on 256 floats)", self.overhead(p["count"])
         return None

@@ -32,9 +32,9 @@
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
 //   BinaryPush, UnaryPush  kernels/elementwise.cc   MatMulPush  kernels/matmul.cc
-//   SoftmaxPush            kernels/softmax.cc       ConvPush    kernels/conv.cc
-// The reductions' push constants and passes are not repeated: they come from
-// kernels/reduce_plan.h, which kernels/reduction.cc uses too.
+//   SoftmaxPush            kernels/softmax.cc
+// The reductions' push constants and passes come from kernels/reduce_plan.h,
+// the convolutions' from kernels/conv_plan.h: the kernels include them too.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -48,6 +48,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv_plan.h"  // ConvPush and the launch of kernels/conv.cc
 #include "kernels/reduce_plan.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 
@@ -103,21 +104,7 @@ struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
   float alpha;
 };
 
-struct ConvPush {  // kernels/conv.cc, shaders/conv.comp
-  uint64_t a, b, c;
-  uint32_t M, K;
-  uint32_t in_c, out_c;
-  uint32_t in[3], out[3], k[3];
-  uint32_t stride_dil[3];
-  int32_t pad[3];
-  uint32_t k_chunk;
-  uint32_t flags;
-  float alpha;
-  uint64_t bias, side;
-};
-
-constexpr uint32_t kGemmTile = 64;        // matmul.cc / conv.cc kTile
-constexpr uint32_t kConvMaxKChunk = 16384;  // conv.cc kMaxKChunk
+constexpr uint32_t kGemmTile = 64;        // matmul.cc kTile
 
 // OpContext::GridFor's cap on workgroups (--grid-cap changes it, for experiments).
 int64_t g_grid_cap = 65535;
@@ -764,7 +751,10 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
 }
 
 // A stride-1 SAME 2-D convolution, NHWC activations, HWIO filter; mode
-// "fwd", "bwd_input" or "bwd_filter" (kernels/conv.cc).
+// "fwd", "bwd_input", "bwd_filter" or "bwd_filter_bias" (the filter gradient
+// with the bias gradient of _TfmpConv2DBackpropFilterBiasGrad), launched as
+// kernels/conv.cc does (kernels/conv_plan.h; TFMP_CONV_TILE, TFMP_CONV_SPLITS
+// and TFMP_CONV_VEC override its choices there and here).
 struct ConvShape {
   const char* tag;
   int64_t n, h, w, ci, co, k;
@@ -786,7 +776,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
                   nw = s.k * s.k * s.ci * s.co;
     const int64_t pad = (s.k - 1) / 2;
     // Inputs of this mode: fwd (x, w) -> y; bwd_input (dy, w) -> dx; bwd_filter (x, dy) -> dw.
-    const bool fwd = mode == "fwd", bin = mode == "bwd_input";
+    const bool fwd = mode == "fwd", bin = mode == "bwd_input", with_db = mode == "bwd_filter_bias";
     const int64_t n0 = fwd || !bin ? nx : ny, n1 = fwd || bin ? nw : ny;
     const int64_t nout = fwd ? ny : bin ? nx : nw;
     const int sets = b.Sets(4 * (n0 + n1));
@@ -796,7 +786,8 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       I1.push_back(b.NewTensor(n1, false, rng));
     }
     auto out = b.NewTensor(nout, false, rng, 0, 0, false);
-    ConvPush p{};
+    auto db = b.NewTensor(with_db ? s.co : 1, false, rng, 0, 0, false);
+    tfmp::ConvPush p{};
     for (int i = 0; i < 3; ++i) p.in[i] = p.out[i] = p.k[i] = 1, p.stride_dil[i] = 1 | 1 << 16;
     p.in[1] = p.out[1] = static_cast<uint32_t>(s.h);
     p.in[2] = p.out[2] = static_cast<uint32_t>(s.w);
@@ -804,48 +795,45 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     p.pad[1] = p.pad[2] = static_cast<int32_t>(pad);
     p.in_c = static_cast<uint32_t>(s.ci);
     p.out_c = static_cast<uint32_t>(s.co);
-    std::string kernel = "conv2d_" + mode + "_f32";
-    uint32_t gx, splits = 1;
-    std::unique_ptr<Tensor> partial;
-    ReducePush q{};
-    uint32_t q_groups = 0;
+    tfmp::ConvMode cmode;
     if (fwd) {
+      cmode = tfmp::ConvMode::kFwd;
       p.M = static_cast<uint32_t>(s.n * s.h * s.w);
       p.K = static_cast<uint32_t>(s.k * s.k * s.ci);
-      gx = Ceil(s.co, kGemmTile);
     } else if (bin) {
+      cmode = tfmp::ConvMode::kBwdInput;
       p.M = static_cast<uint32_t>(s.n * s.h * s.w);
       p.K = static_cast<uint32_t>(s.k * s.k * s.co);
-      gx = Ceil(s.ci, kGemmTile);
     } else {
+      cmode = tfmp::ConvMode::kBwdFilter;
       p.M = static_cast<uint32_t>(s.k * s.k * s.ci);
       p.K = static_cast<uint32_t>(s.n * s.h * s.w);
-      gx = Ceil(s.co, kGemmTile);
-      splits = Ceil(p.K, kConvMaxKChunk);
     }
-    p.k_chunk = Ceil(p.K, splits);
-    const int64_t mn = nw;  // bwd_filter: M * out_c
-    if (splits > 1) {
-      // Split K: float partial filters, then their sum (reduction.cc).
-      kernel += "_to_f32";
-      partial = b.NewTensor(splits * mn, false, rng, 0, 0, false);
-      if (splits > 64) return *err = "too many K splits for the one-pass sum", false;
-      // reduction.cc: [splits, mn] over axis 0, a columns pass.
-      q.divisor = splits;
-      q_groups = tfmp::PlanColumnsPass(1, splits, mn, partial->addr, 4, &q);
-      if (q.chunks != 1) return *err = "the split sum needs two passes", false;
+    // conv.cc RunConv (device allocations are 256-byte aligned).
+    const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p);
+    if (!plan.error.empty()) return *err = plan.error, false;
+    std::vector<std::unique_ptr<Tensor>> scratch;
+    std::vector<uint64_t> scratch_addr;
+    for (uint64_t bytes : tfmp::ConvScratch(cmode, plan, p, with_db)) {
+      scratch.push_back(b.NewTensor(static_cast<int64_t>(bytes / 4), false, rng, 0, 0, false));
+      scratch_addr.push_back(scratch.back()->addr);
     }
     if (b.oom()) return *err = "out of device memory", false;
-    const uint32_t gy = Ceil(p.M, kGemmTile);
+    char info[200];
+    std::snprintf(info, sizeof(info),
+                  ", \"kernel\": \"%s\", \"grid\": [%u, %u, %u], \"splits\": %u, \"winograd\": %s",
+                  plan.kernel.c_str(), plan.gx, plan.gy, plan.gz, plan.splits,
+                  plan.winograd ? "true" : "false");
+    chk->extra = info;
     auto record = [&](int t) {
       p.a = I0[t]->addr;
       p.b = I1[t]->addr;
-      p.c = splits > 1 ? partial->addr : out->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), gx, gy, splits);
-      if (splits > 1) {
-        q.x = partial->addr;
-        q.y = out->addr;
-        b.stream()->Dispatch("reduce_sum_f32_to_f32", &q, sizeof(q), q_groups);
+      for (const tfmp::ConvLaunch& l : tfmp::ConvLaunches(cmode, plan, p, out->addr,
+                                                          with_db ? db->addr : 0, scratch_addr, "f32")) {
+        if (l.sum)
+          b.stream()->Dispatch(l.kernel.c_str(), &l.sum_push, sizeof(l.sum_push), l.gx, l.gy, l.gz);
+        else
+          b.stream()->Dispatch(l.kernel.c_str(), &l.push, sizeof(l.push), l.gx, l.gy, l.gz);
       }
     };
     record(0);
@@ -861,7 +849,10 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     Rng pick(8);
     const int64_t samples = std::min<int64_t>(nout, fwd || bin ? 1024 : 96);
     for (int64_t t = 0; t < samples; ++t) {
-      const int64_t idx = samples == nout ? t : static_cast<int64_t>(pick.Next() % nout);
+      // The first and last elements (tile edges), then random ones.
+      const int64_t idx = samples == nout ? t
+                          : t < 2         ? (t ? nout - 1 : 0)
+                                          : static_cast<int64_t>(pick.Next() % nout);
       Dot d;
       if (fwd) {  // y[n, y, x, o] = sum x[n, y + ky - pad, x + kx - pad, i] * w[ky, kx, i, o]
         const int64_t o = idx % s.co, xx = idx / s.co % s.w, yy = idx / s.co / s.w % s.h,
@@ -893,6 +884,14 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
             }
       }
       chk->Add(got[idx], d.sum, d.Tol(false), [&] { return std::string("output element " + I(idx)); });
+    }
+    if (with_db) {  // db[o] = sum dy[n, y, x, o], every channel
+      std::vector<float> got_db = b.Download(*db);
+      for (int64_t o = 0; o < s.co; ++o) {
+        Dot d;
+        for (int64_t r = 0; r < s.n * s.h * s.w; ++r) d.Add(B[r * s.co + o]);
+        chk->Add(got_db[o], d.sum, d.Tol(false), [&] { return std::string("bias gradient " + I(o)); });
+      }
     }
     *ms = b.Time([&](int t) { record(t % sets); });
     return true;
@@ -1001,7 +1000,9 @@ std::vector<Case> AllCases(bool quick) {
     shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},
               {"2x7x7x32to48_3x3", 2, 7, 7, 32, 48, 3},
               {"2x14x14x16to32_1x1", 2, 14, 14, 16, 32, 1},
-              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // K > 16384: split
+              {"2x9x9x3to5_3x3", 2, 9, 9, 3, 5, 3},  // odd channels: the general variants
+              {"2x11x13x128to132_3x3", 2, 11, 13, 128, 132, 3},  // Winograd, partial 2x2 tiles
+              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // long K: split
   } else {  // ResNet-50's stride-1 convolutions at batch 64
     shapes = {{"r50_64x56x56x64to64_3x3", 64, 56, 56, 64, 64, 3},
               {"r50_64x28x28x128to128_3x3", 64, 28, 28, 128, 128, 3},
@@ -1010,8 +1011,13 @@ std::vector<Case> AllCases(bool quick) {
               {"r50_64x56x56x64to256_1x1", 64, 56, 56, 64, 256, 1}};
   }
   for (const ConvShape& s : shapes)
-    for (const char* mode : {"fwd", "bwd_input", "bwd_filter"})
-      if (!s.filter_only || std::string(mode) == "bwd_filter") cases.push_back(ConvCase(s, mode));
+    for (const char* mode : {"fwd", "bwd_input", "bwd_filter", "bwd_filter_bias"}) {
+      const std::string m = mode;
+      if (s.filter_only && m.compare(0, 10, "bwd_filter") != 0) continue;
+      // The bias gradient: the 3x3 shapes; two of the small ones.
+      if (m == "bwd_filter_bias" && (quick ? s.ci != 32 && s.ci != 128 : s.k != 3)) continue;
+      cases.push_back(ConvCase(s, mode));
+    }
   return cases;
 }
 

@@ -61,6 +61,11 @@ UNARY = {
     "leaky_relu": ("x > C(0) ? x : x * ALPHA", FLOATS),
 }
 
+# Convolution tiles (conv.comp): name -> (BM, BN, BK); kernels/conv_plan.h
+# lists the same names.
+CONV_TILES = {"128x128": (128, 128, 8), "128x64": (128, 64, 16), "64x64": (64, 64, 16),
+              "128x128k16": (128, 128, 16), "64x128": (64, 128, 16)}
+
 # Unary ops with a bool result: op token -> (expression, input dtypes)
 UNARY_PREDICATES = {
     "isnan": ("isnan(x)", FLOATS),
@@ -280,6 +285,31 @@ def variants():
                          dict(_types(t), BWD_FILTER="1", **spatial)))
             rows.append(("%s_bwd_filter_%s_to_f32" % (conv, t), "conv.comp",
                          dict(_types(t, "f32"), BWD_FILTER="1", **spatial)))
+    # 2-D channels-last convolutions with channel counts that are multiples
+    # of 4: vector loads and hoisted index math, one row per tile
+    # (kernels/conv_plan.h CONV_TILES picks it): "conv2d_fwd_f32_v4_128x128".
+    for t in FLOATS:
+        t4 = {"T4": "vec4" if t == "f32" else "f16vec4", "VEC4": "1"}
+        for tile, (bm, bn, bk) in CONV_TILES.items():
+            cfg = dict(t4, BM=str(bm), BN=str(bn), BK=str(bk))
+            for mode in ("fwd", "bwd_input", "bwd_filter"):
+                rows.append(("conv2d_%s_%s_v4_%s" % (mode, t, tile), "conv.comp",
+                             dict(_types(t), **{mode.upper(): "1"}, **cfg)))
+            rows.append(("conv2d_bwd_filter_%s_to_f32_v4_%s" % (t, tile), "conv.comp",
+                         dict(_types(t, "f32"), BWD_FILTER="1", **cfg)))
+            if t == "f32":
+                rows.append(("conv2d_wgemm_f32_v4_%s" % tile, "conv.comp",
+                             dict(_types(t), FWD="1", BATCHED="1", **cfg)))
+        # Winograd F(2x2, 3x3) transforms (float intermediates) and their
+        # batched GEMM (float operands and result).
+        rows.append(("conv2d_wino_in_%s" % t, "conv.comp", dict(_types(t), WINO_IN="1", **t4)))
+        rows.append(("conv2d_wino_filter_%s" % t, "conv.comp", dict(_types(t), WINO_FILTER="1", **t4)))
+        rows.append(("conv2d_wino_filter_bwd_input_%s" % t, "conv.comp",
+                     dict(_types(t), WINO_FILTER="1", BWD_INPUT="1", **t4)))
+        rows.append(("conv2d_wino_out_%s" % t, "conv.comp", dict(_types("f32", t), WINO_OUT="1",
+                                                                  T4="vec4", VEC4="1")))
+        # The sum of split-K float partial sums (filter and bias gradients).
+        rows.append(("conv_splitk_sum_%s" % t, "conv.comp", dict(_types("f32", t), SPLITK_SUM="1")))
     # Depthwise convolutions, direct. A long reduction (the filter gradient's;
     # the others' only for huge filters) is split into float32 partial sums
     # that the host adds up: "<token>_to_f32" for float16 (float32 partials
