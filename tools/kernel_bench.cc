@@ -347,6 +347,7 @@ class Bench {
 struct Case {
   std::string name, op, dtype, params;
   double flops = 0, bytes = 0;  // per run, for FLOP/s and bytes/s
+  bool coopmat = false;  // needs DeviceInfo::coopmat_f16: left out (with a note) where absent
   // Sets up, checks and times; fills the result fields.
   std::function<bool(Bench&, Check*, std::vector<double>*, std::string*)> run;
 };
@@ -637,6 +638,93 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
   return c;
 }
 
+// float16 GEMMs on matrix units: shaders/matmul_coopmat.comp as kernels/matmul.cc's
+// RecordCoopMatMul dispatches it (same push constants as MatMulPush; 128x128
+// tiles for the default variant; `tile` picks one of variants.py's
+// COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
+// [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
+// 5 Tanh) with a bias vector; batch entries with their own strides.
+Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
+                    int64_t batch = 1, const std::string& tile = "", uint32_t bm = 128,
+                    uint32_t bn = 128) {
+  Case c;
+  c.coopmat = true;
+  c.name = "coopmat_f16" + tile + "_" + I(M) + "x" + I(N) + "x" + I(K) + (ta ? "_ta" : "") +
+           (tb ? "_tb" : "") + (act ? "_bias_act" + I(act) : "") + (batch > 1 ? "_b" + I(batch) : "");
+  c.op = "matmul";
+  c.dtype = "f16";
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) + ", \"transpose_a\": " +
+             (ta ? "true" : "false") + ", \"transpose_b\": " + (tb ? "true" : "false") +
+             ", \"act\": " + I(act) + ", \"batch\": " + I(batch);
+  c.flops = 2.0 * M * N * K * batch;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(11);
+    const int sets = b.Sets(2 * batch * (M * K + K * N));
+    std::vector<std::unique_ptr<Tensor>> A, B;
+    for (int s = 0; s < sets; ++s) {
+      A.push_back(b.NewTensor(batch * M * K, true, rng));
+      B.push_back(b.NewTensor(batch * K * N, true, rng));
+    }
+    auto C = b.NewTensor(batch * M * N, true, rng, 0, 0, false);
+    auto bias = b.NewTensor(N, true, rng);
+    if (b.oom()) return *err = "out of device memory", false;
+    MatMulPush p{};
+    p.M = static_cast<uint32_t>(M);
+    p.N = static_cast<uint32_t>(N);
+    p.K = static_cast<uint32_t>(K);
+    // A[m, k] = a[m * a_m + k * a_k], B[k, n] = b[k * b_k + n * b_n] (matmul.cc's GemmShape).
+    p.a_m = static_cast<uint32_t>(ta ? 1 : K);
+    p.a_k = static_cast<uint32_t>(ta ? M : 1);
+    p.b_k = static_cast<uint32_t>(tb ? 1 : N);
+    p.b_n = static_cast<uint32_t>(tb ? K : 1);
+    p.a_batch = static_cast<uint32_t>(M * K);
+    p.b_batch = static_cast<uint32_t>(K * N);
+    p.c_batch = static_cast<uint32_t>(M * N);
+    p.bias = act ? bias->addr : 0;
+    p.act = act;
+    p.alpha = 0.2f;
+    const std::string kernel =
+        std::string("matmul_coopmat_f16_") + (ta ? "t" : "n") + (tb ? "t" : "n") + tile;
+    auto record = [&](int s) {
+      p.a = A[s]->addr;
+      p.b = B[s]->addr;
+      p.c = C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, bn), Ceil(M, bm),
+                           static_cast<uint32_t>(batch));
+    };
+    record(0);
+    std::vector<float> got = b.Download(*C);
+    const std::vector<float>& a = A[0]->host;
+    const std::vector<float>& bb = B[0]->host;
+    Rng pick(12);
+    const int64_t total = batch * M * N;
+    const int64_t samples = std::min<int64_t>(total, 2048);
+    for (int64_t t = 0; t < samples; ++t) {
+      // Corners of the first and last batch entries first (tile edges), then random elements.
+      int64_t z, m, n;
+      if (t < 8) z = t & 4 ? batch - 1 : 0, m = t & 1 ? M - 1 : 0, n = t & 2 ? N - 1 : 0;
+      else if (samples == total) z = t / (M * N), m = t / N % M, n = t % N;
+      else z = pick.Next() % batch, m = pick.Next() % M, n = pick.Next() % N;
+      Dot d;
+      for (int64_t k = 0; k < K; ++k)
+        d.Add(static_cast<double>(a[z * M * K + m * p.a_m + k * p.a_k]) *
+              bb[z * K * N + k * p.b_k + n * p.b_n]);
+      double want = d.sum, tol = d.Tol(true);
+      if (act) {  // + bias, then the activation (1-Lipschitz: the tolerance carries over)
+        want += bias->host[n];
+        want = act == 1 ? std::max(want, 0.0) : std::tanh(want);
+        tol += kEps16 * std::fabs(want) + kEps16 * std::fabs(bias->host[n]);
+      }
+      chk->Add(got[z * M * N + m * N + n], want, tol, [&] {
+        return std::string("C[" + I(z) + ", " + I(m) + ", " + I(n) + "]");
+      });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
 // A stride-1 SAME 2-D convolution, NHWC activations, HWIO filter; mode
 // "fwd", "bwd_input" or "bwd_filter" (kernels/conv.cc).
 struct ConvShape {
@@ -854,6 +942,33 @@ std::vector<Case> AllCases(bool quick) {
     for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false));
     cases.push_back(MatMulCase(4096, 4096, 4096, true));
   }
+  // Matrix-unit float16 GEMMs (only where the device has them): edges, every
+  // transpose, the epilogue, batches; full size: the speed sizes and the
+  // tile configurations.
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) cases.push_back(CoopMatMulCase(200, 136, 72, ta, tb, 0));
+  cases.push_back(CoopMatMulCase(1, 1, 1, false, false, 0));
+  cases.push_back(CoopMatMulCase(129, 127, 33, false, false, 1));   // tile +-1, K % 16 != 0
+  cases.push_back(CoopMatMulCase(130, 250, 17, true, true, 5));
+  cases.push_back(CoopMatMulCase(7, 9, 0, false, false, 1));        // K == 0: act(bias)
+  cases.push_back(CoopMatMulCase(96, 80, 36, false, true, 0, 3));   // batched, unaligned rows
+  cases.push_back(CoopMatMulCase(256, 256, 1025, true, false, 0));
+  if (!quick) {
+    for (int64_t s : {1024, 2048, 4096, 8192}) cases.push_back(CoopMatMulCase(s, s, s, false, false, 0));
+    cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, false, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, true, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, true, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 1));
+    cases.push_back(CoopMatMulCase(4096, 4096, 1024, false, false, 0, 4));
+    const struct { const char* tile; uint32_t bm, bn; } tiles[] = {
+        {"_128x256_64x64", 128, 256}, {"_256x128_64x64", 256, 128},
+        {"_128x128_64x64", 128, 128}, {"_64x128_32x32", 64, 128}};
+    for (const auto& t : tiles) {
+      cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1, t.tile, t.bm, t.bn));
+      cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0, 1, t.tile, t.bm, t.bn));
+    }
+  }
   std::vector<ConvShape> shapes;
   if (quick) {
     shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},
@@ -941,16 +1056,23 @@ int main(int argc, char** argv) {
   const auto& info = dev->info();
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
-              "\"warmup\": %d, \"l2_flush_bytes\": %llu}\n",
+              "\"warmup\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
+              "\"cooperative_matrix\": \"%s\"}\n",
               JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
               JsonEscape(info.vendor).c_str(), info.backend.c_str(),
               info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
               opt.quick ? "true" : "false", opt.runs, opt.warmup,
-              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
+              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
+              info.coopmat_f16 ? "true" : "false", JsonEscape(info.coopmat).c_str());
   std::fflush(stdout);
   bool all_pass = true;
+  int left_out = 0;
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
+    if (c.coopmat && !info.coopmat_f16) {
+      ++left_out;
+      continue;
+    }
     Check chk;
     std::vector<double> ms;
     std::string err;
@@ -967,5 +1089,8 @@ int main(int argc, char** argv) {
     Emit(c, chk, ms, ok ? "" : err);
     all_pass = all_pass && ok && chk.pass;
   }
+  if (left_out)
+    std::fprintf(stderr, "kernel_bench: %d cooperative-matrix cases left out: %s\n", left_out,
+                 info.coopmat.empty() ? "the device has no cooperative matrices" : info.coopmat.c_str());
   return all_pass ? 0 : 1;
 }

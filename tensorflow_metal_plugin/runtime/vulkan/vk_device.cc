@@ -75,6 +75,72 @@ std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& p
   return "no compute queue";
 }
 
+// Cooperative matrices for the "coopmat_nv" kernels (kernels/shaders/
+// matmul_coopmat.comp): VK_NV_cooperative_matrix offering float16 x float16
+// -> float32 16x16x16 at subgroup scope in compute shaders, subgroups of 32
+// with the basic operations, the Vulkan memory model (the shaders declare it)
+// and 16-bit storage. Fills info->coopmat_f16 and info->coopmat (the offer,
+// or why it is unused). TFMP_COOPMAT=0 turns the path off.
+void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperties& subgroup,
+                     bool vulkan_memory_model, DeviceInfo* info) {
+  if (!HasExtension(DeviceExtensions(pd), VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+    return;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrixPropertiesNV props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  uint32_t n = 0;
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesNV> shapes(
+      n, VkCooperativeMatrixPropertiesNV{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, shapes.data());
+  shapes.resize(n);
+  auto type = [](VkComponentTypeNV t) -> std::string {
+    switch (t) {
+      case VK_COMPONENT_TYPE_FLOAT16_NV: return "f16";
+      case VK_COMPONENT_TYPE_FLOAT32_NV: return "f32";
+      case VK_COMPONENT_TYPE_FLOAT64_NV: return "f64";
+      case VK_COMPONENT_TYPE_SINT8_NV: return "s8";
+      case VK_COMPONENT_TYPE_SINT32_NV: return "s32";
+      case VK_COMPONENT_TYPE_UINT8_NV: return "u8";
+      case VK_COMPONENT_TYPE_UINT32_NV: return "u32";
+      default: return "t" + std::to_string(static_cast<int>(t));
+    }
+  };
+  bool f16_16x16x16 = false;
+  std::string offer = "VK_NV_cooperative_matrix:";
+  for (const auto& s : shapes) {
+    offer += " " + type(s.AType) + "*" + type(s.BType) + "+" + type(s.CType) + "->" + type(s.DType) +
+             " " + std::to_string(s.MSize) + "x" + std::to_string(s.NSize) + "x" +
+             std::to_string(s.KSize) + (s.scope == VK_SCOPE_SUBGROUP_NV ? "" : " (not subgroup)") + ",";
+    if (s.MSize == 16 && s.NSize == 16 && s.KSize == 16 && s.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        s.BType == VK_COMPONENT_TYPE_FLOAT16_NV && s.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        s.DType == VK_COMPONENT_TYPE_FLOAT32_NV && s.scope == VK_SCOPE_SUBGROUP_NV)
+      f16_16x16x16 = true;
+  }
+  if (!offer.empty() && offer.back() == ',') offer.pop_back();
+  std::string why_not;
+  if (!features.cooperativeMatrix) why_not = "the cooperativeMatrix feature is absent";
+  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    why_not = "not in compute shaders";
+  else if (!f16_16x16x16) why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  else if (subgroup.subgroupSize != 32) why_not = "subgroup size is not 32";
+  else if (!(subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+           !(subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT))
+    why_not = "no basic subgroup operations in compute shaders";
+  else if (!vulkan_memory_model) why_not = "no Vulkan memory model";
+  else if (!info->fp16) why_not = "no 16-bit storage";
+  const char* env = std::getenv("TFMP_COOPMAT");
+  if (why_not.empty() && env && std::strcmp(env, "0") == 0) why_not = "off by TFMP_COOPMAT=0";
+  info->coopmat_f16 = why_not.empty();
+  info->coopmat = offer + (why_not.empty() ? "" : " (unused: " + why_not + ")");
+}
+
 DeviceInfo Describe(VkPhysicalDevice pd) {
   VkPhysicalDeviceFloatControlsProperties floats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &floats};
@@ -124,6 +190,7 @@ DeviceInfo Describe(VkPhysicalDevice pd) {
   info.subgroup_size = subgroup.subgroupSize;
   info.max_push_constants = p.limits.maxPushConstantsSize;
   info.ieee_nan = floats.shaderSignedZeroInfNanPreserveFloat32;
+  DescribeCoopMat(pd, subgroup, f12.vulkanMemoryModel, &info);
   return info;
 }
 
@@ -282,6 +349,15 @@ Status VkDevice_::Init() {
   auto available = DeviceExtensions(physical_);
   if (HasExtension(available, "VK_KHR_portability_subset"))
     exts.push_back("VK_KHR_portability_subset");  // required where present (MoltenVK)
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  if (info_.coopmat_f16) {  // DescribeCoopMat checked all of it
+    exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    coopmat.cooperativeMatrix = VK_TRUE;
+    coopmat.pNext = f12.pNext;
+    f12.pNext = &coopmat;
+    f12.vulkanMemoryModel = VK_TRUE;
+  }
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -498,6 +574,12 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
     status->message = std::string(name) + " needs 8-bit storage, which this device lacks";
     return {};
   }
+  if (!HasFeature(bin->requires_feature)) {
+    status->code = kInternal;
+    status->message = std::string(name) + " needs the device feature " + bin->requires_feature +
+                      ", which this device lacks or has turned off";
+    return {};
+  }
   VkShaderModuleCreateInfo smci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   smci.codeSize = bin->spirv_bytes;
   smci.pCode = bin->spirv;
@@ -528,7 +610,14 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
 
 bool VkDevice_::HasKernel(const std::string& name) const {
   const KernelBinary* bin = FindKernelBinary(name.c_str());
-  return bin && (!bin->needs_fp16 || info_.fp16) && (!bin->needs_int8 || info_.int8);
+  return bin && (!bin->needs_fp16 || info_.fp16) && (!bin->needs_int8 || info_.int8) &&
+         HasFeature(bin->requires_feature);
+}
+
+bool VkDevice_::HasFeature(const char* feature) const {
+  if (!feature || !*feature) return true;
+  if (std::strcmp(feature, "coopmat_nv") == 0) return info_.coopmat_f16;
+  return false;  // a feature this runtime does not know
 }
 
 VkResult VkDevice_::Submit(const VkSubmitInfo& info) {

@@ -26,7 +26,8 @@
   X(vkGetPhysicalDeviceQueueFamilyProperties)  \
   X(vkEnumerateDeviceExtensionProperties)      \
   X(vkCreateDevice)                            \
-  X(vkGetDeviceProcAddr)
+  X(vkGetDeviceProcAddr)                       \
+  X(vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)  /* null without the extension */
 
 #define TFMP_VK_DEVICE_FUNCTIONS(X)    \
   X(vkDestroyDevice)                   \
