@@ -85,7 +85,8 @@ class MatMulOp : public OpKernel {
 // TFMP_COOPMAT=0 turns them off) and each operand is contiguous along one of
 // its dimensions (any transposes), float16 GEMMs of every shape (ragged edges,
 // K == 0 with an epilogue, batches) run "matmul_coopmat_f16_<a><b>" (a, b:
-// "n" row-major, "t" transposed) instead of matmul.comp. Its own push
+// "n" row-major, "t" transposed; "matmul_coopmat_khr_..." through
+// VK_KHR_cooperative_matrix) instead of matmul.comp. Its own push
 // constants (today the same layout as matmul.comp's) keep it independent of
 // the portable shader's.
 struct CoopMatPush {
@@ -111,14 +112,15 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
   static std::once_flag logged;
   std::call_once(logged, [&] {
     std::fprintf(stderr, "tensorflow-metal-plugin: float16 GEMMs on %s: %s%s%s\n", info.name.c_str(),
-                 info.coopmat_f16 ? "cooperative matrices (matmul_coopmat)" : "portable tiled shader",
+                 info.coopmat_f16 ? "cooperative matrices (matmul_coopmat.comp)" : "portable tiled shader",
                  info.coopmat.empty() ? "" : "; ", info.coopmat.c_str());
   });
   if (!info.coopmat_f16) return false;
   const char* la = g.a_k == 1 ? "n" : g.a_m == 1 ? "t" : nullptr;
   const char* lb = g.b_n == 1 ? "n" : g.b_k == 1 ? "t" : nullptr;
   if (!la || !lb) return false;
-  const std::string kernel = std::string("matmul_coopmat_f16_") + la + lb;
+  const std::string kernel =
+      std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb;
   CoopMatPush p{};
   p.M = static_cast<uint32_t>(g.M);
   p.N = static_cast<uint32_t>(g.N);

@@ -251,9 +251,12 @@ int CoopMat(Device* dev) {
   std::printf("device %s: cooperative_matrix_f16=%d %s\n", info.name.c_str(), info.coopmat_f16 ? 1 : 0,
               info.coopmat.c_str());
   const char* layouts[] = {"nn", "nt", "tn", "tt"};
+  // The variants of the extension in use (NV or KHR), and not the other's.
+  const std::string prefix = info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_";
+  const std::string other = info.coopmat_khr ? "matmul_coopmat_f16_" : "matmul_coopmat_khr_f16_";
   for (const char* l : layouts)
-    if (dev->HasKernel(std::string("matmul_coopmat_f16_") + l) != info.coopmat_f16)
-      return Fail(std::string("HasKernel(matmul_coopmat_f16_") + l + ") disagrees with the device info");
+    if (dev->HasKernel(prefix + l) != info.coopmat_f16 || dev->HasKernel(other + l))
+      return Fail("HasKernel(" + prefix + l + ") disagrees with the device info");
   if (!dev->HasKernel("matmul_f16") && info.fp16) return Fail("no portable matmul_f16");
   Status s;
   if (!info.coopmat_f16) {
@@ -299,7 +302,7 @@ int CoopMat(Device* dev) {
                  static_cast<uint32_t>(M * K), static_cast<uint32_t>(K * N), static_cast<uint32_t>(M * N),
                  sh.act ? bias : 0, sh.act, 0.2f};
       const uint32_t z = static_cast<uint32_t>(Z);
-      stream->Dispatch((std::string("matmul_coopmat_f16_") + l).c_str(), &p, sizeof(p),
+      stream->Dispatch((prefix + l).c_str(), &p, sizeof(p),
                        static_cast<uint32_t>((N + 127) / 128), static_cast<uint32_t>((M + 127) / 128), z);
       p.c = c2;
       stream->Dispatch("matmul_f16", &p, sizeof(p), static_cast<uint32_t>((N + 63) / 64),
@@ -342,8 +345,8 @@ int CoopMat(Device* dev) {
       for (uint64_t x : {a, b, bias, c1, c2}) dev->Free(x);
     }
   }
-  std::printf("coopmat OK: %d elements of %zu shapes x 4 layouts match\n", checked,
-              sizeof(shapes) / sizeof(shapes[0]));
+  std::printf("coopmat OK (%s): %d elements of %zu shapes x 4 layouts match\n",
+              info.coopmat_khr ? "KHR" : "NV", checked, sizeof(shapes) / sizeof(shapes[0]));
   return 0;
 }
 

@@ -20,6 +20,7 @@ import argparse
 import concurrent.futures
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -103,12 +104,115 @@ class Module:
     def push_constant_bytes(self):
         return sum(self.size(t) for t in self.variables("PushConstant"))
 
+    def dynamic_coopmat_indexing(self):
+        """True if an OpAccessChain indexes a Function array of cooperative
+        matrices with a non-constant index."""
+        consts = {i for i, (op, _) in self.ops.items() if op in ("OpConstant", "OpSpecConstant")}
+        for op, rest in self.ops.values():
+            if op != "OpAccessChain" or len(rest) < 3:
+                continue
+            base = self.ops.get(rest[1])
+            if not base or base[0] != "OpVariable" or base[1][1] != "Function":
+                continue
+            pointee = self.ops[self.ops[base[1][0]][1][1]]
+            while pointee[0] == "OpTypeArray":
+                pointee = self.ops[pointee[1][0]]
+            if pointee[0] == "OpTypeCooperativeMatrixNV" and any(i not in consts for i in rest[2:]):
+                return True
+        return False
+
     def local_size(self):
         for line in self.lines:
             m = re.search(r"OpExecutionMode %\S+ LocalSize (\d+) (\d+) (\d+)", line)
             if m:
                 return [int(g) for g in m.groups()]
         return [1, 1, 1]
+
+
+# SPIR-V opcodes and capabilities of the cooperative-matrix rewrite below.
+OP_CAPABILITY, OP_EXTENSION, OP_TYPE_INT, OP_CONSTANT_TRUE, OP_CONSTANT_FALSE, OP_CONSTANT = \
+    17, 10, 21, 41, 42, 43
+NV_TYPE, NV_LOAD, NV_STORE, NV_MULADD, NV_LENGTH, NV_CAPABILITY = 5358, 5359, 5360, 5361, 5362, 5357
+KHR_TYPE, KHR_LOAD, KHR_STORE, KHR_MULADD, KHR_CAPABILITY = 4456, 4457, 4458, 4459, 6022
+# Instructions laid out <result type> <result> ... that may carry a coop-matrix value.
+_TYPED_RESULT_OPS = {1, 44, 46, 61, 80, 81, 83, 169, 245, NV_LOAD, NV_MULADD}
+
+
+def coopmat_nv_to_khr(code):
+    """Rewrites a SPV_NV_cooperative_matrix module into SPV_KHR_cooperative_matrix.
+
+    glslang 11 (Debian 12's) compiles only the NV extension; the KHR one
+    (AMD, Intel, newer drivers) differs in form, not in meaning: each matrix
+    type also names its use (MatrixA, MatrixB, Accumulator), loads and stores
+    take a layout constant instead of a column-major bool, before the stride.
+    The use of each type is read off the OpCooperativeMatrixMulAddNV operands;
+    the shader must therefore give A and B fragments distinct types
+    (matmul_coopmat.comp's COOPMAT_KHR does) and use each type in one role
+    only, or this raises. The NV module is validated before the rewrite; the
+    result cannot be (spirv-val 2022.4 predates the KHR extension).
+    """
+    words = list(struct.unpack("<%dI" % (len(code) // 4), code))
+    header, bound = words[:5], words[3]
+    insts, i = [], 5
+    while i < len(words):
+        count, op = words[i] >> 16, words[i] & 0xFFFF
+        insts.append([op, words[i + 1:i + count]])
+        i += count
+    uint_type, bools, uints, result_type, use = None, {}, {}, {}, {}
+    for op, w in insts:
+        if op == OP_TYPE_INT and w[1:] == [32, 0]:
+            uint_type = w[0]
+        elif op in (OP_CONSTANT_TRUE, OP_CONSTANT_FALSE):
+            bools[w[1]] = op == OP_CONSTANT_TRUE
+        elif op == OP_CONSTANT and w[0] == uint_type and len(w) == 3:
+            uints.setdefault(w[2], w[1])
+        if op in _TYPED_RESULT_OPS:
+            result_type[w[1]] = w[0]
+        if op == NV_LENGTH:
+            raise ValueError("OpCooperativeMatrixLengthNV is not rewritten")
+    for op, w in insts:
+        if op == NV_MULADD:
+            for role, value in ((0, w[2]), (1, w[3]), (2, w[4]), (2, w[0])):
+                if value not in result_type and value != w[0]:
+                    raise ValueError("MulAdd operand %%%d comes from an unexpected instruction" % value)
+                t = result_type.get(value, value)
+                if use.setdefault(t, role) != role:
+                    raise ValueError("cooperative matrix type %%%d is used as both %s and %s" %
+                                     (t, "ABC"[use[t]], "ABC"[role]))
+    nv_types = [w[0] for op, w in insts if op == NV_TYPE]
+    if not nv_types or uint_type is None or any(t not in use for t in nv_types):
+        raise ValueError("cooperative matrix types without a MulAdd role: %s" %
+                         [t for t in nv_types if t not in use])
+    new_consts = []
+    for v in (0, 1, 2):
+        if v not in uints:
+            uints[v] = bound
+            new_consts.append([OP_CONSTANT, [uint_type, bound, v]])
+            bound += 1
+    out = []
+    for op, w in insts:
+        if op == NV_TYPE:
+            op, w = KHR_TYPE, w + [uints[use[w[0]]]]
+        elif op == NV_LOAD:  # type result ptr stride colmajor [memory] -> type result ptr layout stride [memory]
+            op, w = KHR_LOAD, [w[0], w[1], w[2], uints[int(bools[w[4]])], w[3]] + w[5:]
+        elif op == NV_STORE:  # ptr obj stride colmajor [memory] -> ptr obj layout stride [memory]
+            op, w = KHR_STORE, [w[0], w[1], uints[int(bools[w[3]])], w[2]] + w[4:]
+        elif op == NV_MULADD:
+            op = KHR_MULADD
+        elif op == OP_CAPABILITY and w == [NV_CAPABILITY]:
+            w = [KHR_CAPABILITY]
+        elif op == OP_EXTENSION:
+            name = struct.pack("<%dI" % len(w), *w).rstrip(b"\0")
+            if name == b"SPV_NV_cooperative_matrix":
+                raw = b"SPV_KHR_cooperative_matrix\0"
+                raw += b"\0" * (-len(raw) % 4)
+                w = list(struct.unpack("<%dI" % (len(raw) // 4), raw))
+        out.append([op, w])
+        if op == OP_TYPE_INT and w[0] == uint_type:
+            out += new_consts  # constants right after their type, before any use
+    header[3] = bound
+    words = header + [x for op, w in out for x in [(len(w) + 1) << 16 | op] + w]
+    return struct.pack("<%dI" % len(words), *words)
 
 
 def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
@@ -138,6 +242,10 @@ def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
     push = mod.push_constant_bytes()
     if push > MAX_PUSH_CONSTANTS:
         problems.append("has %d bytes of push constants (> %d)" % (push, MAX_PUSH_CONSTANTS))
+    if requires and mod.dynamic_coopmat_indexing():
+        # Drivers then keep every cooperative matrix of the array in local memory
+        # (the H200's did: 10x slower); index with constants (unrolled code).
+        problems.append("indexes an array of cooperative matrices with a non-constant index")
     if problems:
         raise RuntimeError("%s (%s): %s" % (token, source, "; ".join(problems)))
     if msl_dir and not requires:
@@ -145,6 +253,8 @@ def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
              "--output", os.path.join(msl_dir, token + ".metal")])
     with open(spv, "rb") as f:
         code = f.read()
+    if requires == "coopmat_khr":
+        code = coopmat_nv_to_khr(code)
     types = " ".join(defines.get(k, "") for k in ("T", "TO"))
     return token, code, push, "float16_t" in types, "uint8_t" in types, requires
 

@@ -347,7 +347,9 @@ class Bench {
 struct Case {
   std::string name, op, dtype, params;
   double flops = 0, bytes = 0;  // per run, for FLOP/s and bytes/s
-  bool coopmat = false;  // needs DeviceInfo::coopmat_f16: left out (with a note) where absent
+  // Needs DeviceInfo::coopmat_f16 (1), through VK_NV_cooperative_matrix (2):
+  // left out (with a note) where absent.
+  int coopmat = 0;
   // Sets up, checks and times; fills the result fields.
   std::function<bool(Bench&, Check*, std::vector<double>*, std::string*)> run;
 };
@@ -644,11 +646,13 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
 // COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
 // [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
 // 5 Tanh) with a bias vector; batch entries with their own strides.
+bool g_coopmat_khr = false;  // DeviceInfo::coopmat_khr: the "matmul_coopmat_khr_" variants
+
 Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
                     int64_t batch = 1, const std::string& tile = "", uint32_t bm = 128,
                     uint32_t bn = 128) {
   Case c;
-  c.coopmat = true;
+  c.coopmat = tile.empty() ? 1 : 2;  // the tile configurations exist for NV only
   c.name = "coopmat_f16" + tile + "_" + I(M) + "x" + I(N) + "x" + I(K) + (ta ? "_ta" : "") +
            (tb ? "_tb" : "") + (act ? "_bias_act" + I(act) : "") + (batch > 1 ? "_b" + I(batch) : "");
   c.op = "matmul";
@@ -683,8 +687,8 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
     p.bias = act ? bias->addr : 0;
     p.act = act;
     p.alpha = 0.2f;
-    const std::string kernel =
-        std::string("matmul_coopmat_f16_") + (ta ? "t" : "n") + (tb ? "t" : "n") + tile;
+    const std::string kernel = std::string(g_coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
+                               (ta ? "t" : "n") + (tb ? "t" : "n") + tile;
     auto record = [&](int s) {
       p.a = A[s]->addr;
       p.b = B[s]->addr;
@@ -1065,11 +1069,12 @@ int main(int argc, char** argv) {
               opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
               info.coopmat_f16 ? "true" : "false", JsonEscape(info.coopmat).c_str());
   std::fflush(stdout);
+  g_coopmat_khr = info.coopmat_khr;
   bool all_pass = true;
   int left_out = 0;
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
-    if (c.coopmat && !info.coopmat_f16) {
+    if ((c.coopmat && !info.coopmat_f16) || (c.coopmat == 2 && info.coopmat_khr)) {
       ++left_out;
       continue;
     }

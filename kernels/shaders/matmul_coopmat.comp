@@ -107,7 +107,18 @@ shared uvec4 Bs[B_SIZE];
 #error "the epilogue scratch does not fit in the staging tiles"
 #endif
 
+#if COOPMAT_KHR
+// Built for VK_KHR_cooperative_matrix by rewriting this (NV) module
+// (tools/gen_shaders.py coopmat_nv_to_khr), which must tell MatrixA from
+// MatrixB by type: the K dimension is a specialization constant (16), so the
+// A (16 x K) and B (K x 16) fragments are distinct SPIR-V types.
+layout(constant_id = 0) const uint FRAG_K = 16;
+#define FRAG_A fcoopmatNV<16, gl_ScopeSubgroup, 16, FRAG_K>
+#define FRAG_B fcoopmatNV<16, gl_ScopeSubgroup, FRAG_K, 16>
+#else
 #define FRAG_A fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define FRAG_B FRAG_A
+#endif
 #define FRAG_ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 
 uvec4 pack8(float16_t h[8]) {
@@ -127,6 +138,38 @@ uvec4 load8(TBuf buf, bool vec_ok, uint base, uint outer, uint outer_n, uint out
   [[unroll]] for (uint j = 0; j < 8; ++j)
     h[j] = inner + j < inner_n ? float16_t(buf.v[idx + j]) : float16_t(0.0);
   return pack8(h);
+}
+
+// The epilogue of one accumulator fragment (row block i, column block j of
+// this subgroup's WM x WN block at (g_m0, g_n0)): through the subgroup's
+// slice of Cs, each invocation finishes 8 elements of one row.
+uint g_m0, g_n0, g_cb;
+bool g_c_vec;
+void store_fragment(FRAG_ACC frag, uint i, uint j) {
+  const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+  const uint row = lane >> 1, col = (lane & 1u) * 8;
+  coopMatStoreNV(frag, Cs, sg * 64, 4, false);  // uvec4 units
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  const uint m = g_m0 + i * 16 + row, n = g_n0 + j * 16 + col;
+  if (m < pc.M && n < pc.N) {
+    float16_t h[8];
+    [[unroll]] for (uint e = 0; e < 8; ++e) {
+      const uint s = sg * 256 + row * 16 + col + e;
+      float v = uintBitsToFloat(Cs[s >> 2][s & 3u]);
+      if (uint64_t(pc.bias) != 0 && n + e < pc.N) v += float(pc.bias.v[n + e]);
+      h[e] = float16_t(tf_activation(v, pc.act, pc.alpha));
+    }
+    const uint idx = g_cb + m * pc.N + n;
+    if (g_c_vec && n + 8 <= pc.N) {
+      V4Buf(uint64_t(pc.c)).v[idx >> 3] = pack8(h);
+    } else {
+      [[unroll]] for (uint e = 0; e < 8; ++e)
+        if (n + e < pc.N) pc.c.v[idx + e] = T(h[e]);
+    }
+  }
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
 }
 
 void main() {
@@ -184,7 +227,7 @@ void main() {
     }
     [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
       FRAG_A fa[FI];
-      FRAG_A fb[FJ];
+      FRAG_B fb[FJ];
       [[unroll]] for (uint i = 0; i < FI; ++i) {
         const uint m = wm0 + i * 16;
 #if A_COL
@@ -208,35 +251,62 @@ void main() {
     barrier();
   }
 
-  // Epilogue, one fragment at a time through this subgroup's Cs slice.
-  const uint cb = gl_WorkGroupID.z * pc.c_batch;
-  const bool has_bias = uint64_t(pc.bias) != 0;
-  const bool c_vec = (uint(uint64_t(pc.c)) & 15u) == 0u && (pc.N & 7u) == 0u && (cb & 7u) == 0u;
-  const uint row = lane >> 1, col = (lane & 1u) * 8;
-  [[unroll]] for (uint i = 0; i < FI; ++i) {
-    [[unroll]] for (uint j = 0; j < FJ; ++j) {
-      coopMatStoreNV(acc[i * FJ + j], Cs, sg * 64, 4, false);  // uvec4 units
-      subgroupMemoryBarrierShared();
-      subgroupBarrier();
-      const uint m = m0 + wm0 + i * 16 + row, n = n0 + wn0 + j * 16 + col;
-      if (m < pc.M && n < pc.N) {
-        float16_t h[8];
-        [[unroll]] for (uint e = 0; e < 8; ++e) {
-          const uint s = sg * 256 + row * 16 + col + e;
-          float v = uintBitsToFloat(Cs[s >> 2][s & 3u]);
-          if (has_bias && n + e < pc.N) v += float(pc.bias.v[n + e]);
-          h[e] = float16_t(tf_activation(v, pc.act, pc.alpha));
-        }
-        const uint idx = cb + m * pc.N + n;
-        if (c_vec && n + 8 <= pc.N) {
-          V4Buf(uint64_t(pc.c)).v[idx >> 3] = pack8(h);
-        } else {
-          [[unroll]] for (uint e = 0; e < 8; ++e)
-            if (n + e < pc.N) pc.c.v[idx + e] = T(h[e]);
-        }
-      }
-      subgroupMemoryBarrierShared();
-      subgroupBarrier();
-    }
-  }
+  // Epilogue, one fragment at a time through this subgroup's Cs slice. Each
+  // fragment by a constant index (EPILOGUE): a loop index into acc[] would
+  // force the accumulators out of registers into local memory (the H200's
+  // compiler does that: 10x slower).
+  g_m0 = m0 + wm0;
+  g_n0 = n0 + wn0;
+  g_cb = gl_WorkGroupID.z * pc.c_batch;
+  g_c_vec = (uint(uint64_t(pc.c)) & 15u) == 0u && (pc.N & 7u) == 0u && (g_cb & 7u) == 0u;
+#define EPILOGUE(f) store_fragment(acc[f], (f) / FJ, (f) % FJ);
+  EPILOGUE(0)
+#if FI * FJ > 1
+  EPILOGUE(1)
+#endif
+#if FI * FJ > 2
+  EPILOGUE(2)
+#endif
+#if FI * FJ > 3
+  EPILOGUE(3)
+#endif
+#if FI * FJ > 4
+  EPILOGUE(4)
+#endif
+#if FI * FJ > 5
+  EPILOGUE(5)
+#endif
+#if FI * FJ > 6
+  EPILOGUE(6)
+#endif
+#if FI * FJ > 7
+  EPILOGUE(7)
+#endif
+#if FI * FJ > 8
+  EPILOGUE(8)
+#endif
+#if FI * FJ > 9
+  EPILOGUE(9)
+#endif
+#if FI * FJ > 10
+  EPILOGUE(10)
+#endif
+#if FI * FJ > 11
+  EPILOGUE(11)
+#endif
+#if FI * FJ > 12
+  EPILOGUE(12)
+#endif
+#if FI * FJ > 13
+  EPILOGUE(13)
+#endif
+#if FI * FJ > 14
+  EPILOGUE(14)
+#endif
+#if FI * FJ > 15
+  EPILOGUE(15)
+#endif
+#if FI * FJ > 16
+#error "at most 16 accumulator fragments per subgroup"
+#endif
 }

@@ -388,6 +388,7 @@ def variants():
     rows += fused_elementwise_variants()
     rows += optimizer_variants()
     rows += coopmat_variants()
+    rows += coopmat_khr_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
@@ -517,6 +518,11 @@ def fused_elementwise_variants():
 #                 16x16x16 at subgroup scope, subgroup size 32, the Vulkan
 #                 memory model (DeviceInfo::coopmat_f16; TFMP_COOPMAT=0 off).
 #                 Metal's counterpart would be simdgroup_matrix (not written).
+#   "coopmat_khr" the same through VK_KHR_cooperative_matrix (AMD, Intel, newer
+#                 drivers; DeviceInfo::coopmat_khr). glslang 11 cannot compile
+#                 it: gen_shaders.py compiles the NV shader (with COOPMAT_KHR
+#                 set: distinct A and B fragment types) and rewrites the SPIR-V
+#                 (coopmat_nv_to_khr).
 REQUIRES = {}
 
 # matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN); ""
@@ -546,4 +552,13 @@ def coopmat_variants():
     return rows
 
 
+def coopmat_khr_variants():
+    """matmul_coopmat_khr_f16_<ab>: the default tile for VK_KHR_cooperative_matrix."""
+    return [(token.replace("matmul_coopmat_", "matmul_coopmat_khr_"), source,
+             dict(defines, COOPMAT_KHR="1"))
+            for token, source, defines in coopmat_variants()
+            if token[len("matmul_coopmat_f16_nn"):] == ""]
+
+
 REQUIRES.update({row[0]: "coopmat_nv" for row in coopmat_variants()})
+REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})

@@ -45,11 +45,13 @@ struct DeviceInfo {
   uint32_t subgroup_size = 0;
   uint32_t max_push_constants = 0;
   // Matrix units in shaders: float16 x float16 -> float32 16x16x16 products
-  // at subgroup scope (VK_NV_cooperative_matrix, subgroup size 32, Vulkan
-  // memory model), enabled at device creation; kernels tagged "coopmat_nv"
-  // (kernels/shaders/variants.py REQUIRES) run only then. TFMP_COOPMAT=0
-  // turns it off (A/B comparisons).
+  // at subgroup scope (VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix,
+  // subgroup size 32, Vulkan memory model), enabled at device creation;
+  // kernels tagged "coopmat_nv" / "coopmat_khr" (kernels/shaders/variants.py
+  // REQUIRES) run only then, through the extension enabled (coopmat_khr).
+  // TFMP_COOPMAT=0 turns it off (A/B comparisons), =nv / =khr picks one.
   bool coopmat_f16 = false;
+  bool coopmat_khr = false;
   // What the device offers, for logs: e.g. "VK_NV_cooperative_matrix: f16*f16+f32 16x16x16, ...";
   // "" when it has no cooperative matrices, or why they are off.
   std::string coopmat;

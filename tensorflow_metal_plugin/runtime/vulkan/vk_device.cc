@@ -75,17 +75,50 @@ std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& p
   return "no compute queue";
 }
 
-// Cooperative matrices for the "coopmat_nv" kernels (kernels/shaders/
-// matmul_coopmat.comp): VK_NV_cooperative_matrix offering float16 x float16
-// -> float32 16x16x16 at subgroup scope in compute shaders, subgroups of 32
-// with the basic operations, the Vulkan memory model (the shaders declare it)
-// and 16-bit storage. Fills info->coopmat_f16 and info->coopmat (the offer,
-// or why it is unused). TFMP_COOPMAT=0 turns the path off.
-void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperties& subgroup,
-                     bool vulkan_memory_model, DeviceInfo* info) {
-  if (!HasExtension(DeviceExtensions(pd), VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+// Cooperative matrices for the matmul_coopmat kernels (kernels/shaders/
+// matmul_coopmat.comp, variants.py REQUIRES "coopmat_nv" / "coopmat_khr"):
+// VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix offering float16 x
+// float16 -> float32 16x16x16 at subgroup scope in compute shaders, subgroups
+// of 32 with the basic operations, the Vulkan memory model (the shaders
+// declare it) and 16-bit storage. Fills info->coopmat_f16, coopmat_khr (which
+// extension serves it: NV where both qualify, unless TFMP_COOPMAT=khr) and
+// coopmat (the offers, and what is used or why not). TFMP_COOPMAT=0 turns the
+// path off, =nv / =khr allow only that extension.
+std::string ComponentName(int t) {
+  switch (t) {
+    case 0: return "f16";
+    case 1: return "f32";
+    case 2: return "f64";
+    case 3: return "s8";
+    case 5: return "s32";
+    case 7: return "u8";
+    case 9: return "u32";
+    default: return "t" + std::to_string(t);
+  }
+}
+
+// One extension's offer: its f16*f16+f32 16x16x16 subgroup shape or why not.
+struct CoopOffer {
+  bool present = false, usable = false;
+  std::string shapes, why_not;
+};
+
+template <typename Props>
+void AddShape(const Props& s, CoopOffer* o) {
+  o->shapes += " " + ComponentName(s.AType) + "*" + ComponentName(s.BType) + "+" +
+               ComponentName(s.CType) + " " + std::to_string(s.MSize) + "x" + std::to_string(s.NSize) +
+               "x" + std::to_string(s.KSize) + (s.scope == 3 ? "" : " (not subgroup)") + ",";
+  if (s.MSize == 16 && s.NSize == 16 && s.KSize == 16 && s.AType == 0 && s.BType == 0 &&
+      s.CType == 1 && s.scope == 3)
+    o->usable = true;
+}
+
+CoopOffer QueryCoopNV(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
+  CoopOffer o;
+  if (!HasExtension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
       !vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
-    return;
+    return o;
+  o.present = true;
   VkPhysicalDeviceCooperativeMatrixFeaturesNV features{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
@@ -100,45 +133,79 @@ void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperti
       n, VkCooperativeMatrixPropertiesNV{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
   vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, shapes.data());
   shapes.resize(n);
-  auto type = [](VkComponentTypeNV t) -> std::string {
-    switch (t) {
-      case VK_COMPONENT_TYPE_FLOAT16_NV: return "f16";
-      case VK_COMPONENT_TYPE_FLOAT32_NV: return "f32";
-      case VK_COMPONENT_TYPE_FLOAT64_NV: return "f64";
-      case VK_COMPONENT_TYPE_SINT8_NV: return "s8";
-      case VK_COMPONENT_TYPE_SINT32_NV: return "s32";
-      case VK_COMPONENT_TYPE_UINT8_NV: return "u8";
-      case VK_COMPONENT_TYPE_UINT32_NV: return "u32";
-      default: return "t" + std::to_string(static_cast<int>(t));
-    }
-  };
-  bool f16_16x16x16 = false;
-  std::string offer = "VK_NV_cooperative_matrix:";
-  for (const auto& s : shapes) {
-    offer += " " + type(s.AType) + "*" + type(s.BType) + "+" + type(s.CType) + "->" + type(s.DType) +
-             " " + std::to_string(s.MSize) + "x" + std::to_string(s.NSize) + "x" +
-             std::to_string(s.KSize) + (s.scope == VK_SCOPE_SUBGROUP_NV ? "" : " (not subgroup)") + ",";
-    if (s.MSize == 16 && s.NSize == 16 && s.KSize == 16 && s.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-        s.BType == VK_COMPONENT_TYPE_FLOAT16_NV && s.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-        s.DType == VK_COMPONENT_TYPE_FLOAT32_NV && s.scope == VK_SCOPE_SUBGROUP_NV)
-      f16_16x16x16 = true;
-  }
-  if (!offer.empty() && offer.back() == ',') offer.pop_back();
-  std::string why_not;
-  if (!features.cooperativeMatrix) why_not = "the cooperativeMatrix feature is absent";
+  for (const auto& s : shapes) AddShape(s, &o);
+  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
   else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
-    why_not = "not in compute shaders";
-  else if (!f16_16x16x16) why_not = "no f16*f16+f32 16x16x16 subgroup shape";
-  else if (subgroup.subgroupSize != 32) why_not = "subgroup size is not 32";
+    o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
+CoopOffer QueryCoopKHR(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
+  CoopOffer o;
+  if (!HasExtension(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
+    return o;
+  o.present = true;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrixPropertiesKHR props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  uint32_t n = 0;
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesKHR> shapes(
+      n, VkCooperativeMatrixPropertiesKHR{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR});
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, shapes.data());
+  shapes.resize(n);
+  for (const auto& s : shapes) AddShape(s, &o);
+  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
+  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
+void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperties& subgroup,
+                     bool vulkan_memory_model, DeviceInfo* info) {
+  const auto exts = DeviceExtensions(pd);
+  CoopOffer nv = QueryCoopNV(pd, exts), khr = QueryCoopKHR(pd, exts);
+  if (!nv.present && !khr.present) return;
+  std::string common;  // requirements beyond the extension
+  if (subgroup.subgroupSize != 32) common = "subgroup size is not 32";
   else if (!(subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
            !(subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT))
-    why_not = "no basic subgroup operations in compute shaders";
-  else if (!vulkan_memory_model) why_not = "no Vulkan memory model";
-  else if (!info->fp16) why_not = "no 16-bit storage";
+    common = "no basic subgroup operations in compute shaders";
+  else if (!vulkan_memory_model) common = "no Vulkan memory model";
+  else if (!info->fp16) common = "no 16-bit storage";
   const char* env = std::getenv("TFMP_COOPMAT");
-  if (why_not.empty() && env && std::strcmp(env, "0") == 0) why_not = "off by TFMP_COOPMAT=0";
+  const std::string mode = env ? env : "";
+  std::string why_not = common;
+  bool use_khr = false;
+  if (why_not.empty()) {
+    if (mode == "0") why_not = "off by TFMP_COOPMAT=0";
+    else if (mode != "khr" && nv.usable) use_khr = false;
+    else if (mode != "nv" && khr.usable) use_khr = true;
+    else why_not = mode == "nv" || mode == "khr" ? "TFMP_COOPMAT=" + mode + " and that extension does not qualify"
+                                                 : "no extension qualifies";
+  }
+  std::string offer;
+  for (const auto* o : {&nv, &khr}) {
+    if (!o->present) continue;
+    std::string sh = o->shapes;
+    if (!sh.empty() && sh.back() == ',') sh.pop_back();
+    offer += std::string(offer.empty() ? "" : "; ") + (o == &nv ? "VK_NV_cooperative_matrix:" : "VK_KHR_cooperative_matrix:") +
+             sh + (o->why_not.empty() ? "" : " (" + o->why_not + ")");
+  }
   info->coopmat_f16 = why_not.empty();
-  info->coopmat = offer + (why_not.empty() ? "" : " (unused: " + why_not + ")");
+  info->coopmat_khr = info->coopmat_f16 && use_khr;
+  info->coopmat = offer + (why_not.empty() ? std::string("; using ") + (use_khr ? "KHR" : "NV")
+                                           : "; unused: " + why_not);
 }
 
 DeviceInfo Describe(VkPhysicalDevice pd) {
@@ -349,14 +416,22 @@ Status VkDevice_::Init() {
   auto available = DeviceExtensions(physical_);
   if (HasExtension(available, "VK_KHR_portability_subset"))
     exts.push_back("VK_KHR_portability_subset");  // required where present (MoltenVK)
-  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat{
+  // Cooperative matrices through one extension (DescribeCoopMat checked it all).
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-  if (info_.coopmat_f16) {  // DescribeCoopMat checked all of it
-    exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
-    coopmat.cooperativeMatrix = VK_TRUE;
-    coopmat.pNext = f12.pNext;
-    f12.pNext = &coopmat;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat_khr{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  if (info_.coopmat_f16) {
     f12.vulkanMemoryModel = VK_TRUE;
+    if (info_.coopmat_khr) {
+      exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_khr.cooperativeMatrix = VK_TRUE;
+      f12.pNext = &coopmat_khr;
+    } else {
+      exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_nv.cooperativeMatrix = VK_TRUE;
+      f12.pNext = &coopmat_nv;
+    }
   }
 
   float priority = 1.0f;
@@ -616,7 +691,8 @@ bool VkDevice_::HasKernel(const std::string& name) const {
 
 bool VkDevice_::HasFeature(const char* feature) const {
   if (!feature || !*feature) return true;
-  if (std::strcmp(feature, "coopmat_nv") == 0) return info_.coopmat_f16;
+  if (std::strcmp(feature, "coopmat_nv") == 0) return info_.coopmat_f16 && !info_.coopmat_khr;
+  if (std::strcmp(feature, "coopmat_khr") == 0) return info_.coopmat_f16 && info_.coopmat_khr;
   return false;  // a feature this runtime does not know
 }
 
