@@ -12,6 +12,9 @@ cooperative matrices): they are compiled, validated and limit-checked like the
 others but not translated to Metal (SPIRV-Cross has no equivalent), and the
 embedded library tags them with the feature so the runtime creates their
 pipelines only on devices that have it. Each op must keep a portable variant.
+"coopmat_khr" variants are compiled as NV cooperative-matrix shaders and
+rewritten to VK_KHR_cooperative_matrix (coopmat_nv_to_khr); set SPIRV_VAL_KHR
+to a spirv-val that knows that extension to validate the result too.
 
   gen_shaders.py --out kernel_library.cc      # what the Bazel build runs
   gen_shaders.py --msl OUTDIR                 # Metal portability check (tests)
@@ -164,8 +167,6 @@ def coopmat_nv_to_khr(code):
             uint_type = w[0]
         elif op in (OP_CONSTANT_TRUE, OP_CONSTANT_FALSE):
             bools[w[1]] = op == OP_CONSTANT_TRUE
-        elif op == OP_CONSTANT and w[0] == uint_type and len(w) == 3:
-            uints.setdefault(w[2], w[1])
         if op in _TYPED_RESULT_OPS:
             result_type[w[1]] = w[0]
         if op == NV_LENGTH:
@@ -183,12 +184,13 @@ def coopmat_nv_to_khr(code):
     if not nv_types or uint_type is None or any(t not in use for t in nv_types):
         raise ValueError("cooperative matrix types without a MulAdd role: %s" %
                          [t for t in nv_types if t not in use])
+    # The use and layout operands: fresh uint constants 0, 1, 2 placed right after
+    # the uint type, so that they precede the matrix types that name them.
     new_consts = []
     for v in (0, 1, 2):
-        if v not in uints:
-            uints[v] = bound
-            new_consts.append([OP_CONSTANT, [uint_type, bound, v]])
-            bound += 1
+        uints[v] = bound
+        new_consts.append([OP_CONSTANT, [uint_type, bound, v]])
+        bound += 1
     out = []
     for op, w in insts:
         if op == NV_TYPE:
@@ -210,6 +212,13 @@ def coopmat_nv_to_khr(code):
         out.append([op, w])
         if op == OP_TYPE_INT and w[0] == uint_type:
             out += new_consts  # constants right after their type, before any use
+    # Self-check: every matrix type names ids defined before it (drivers crash
+    # on forward references; the H200's did).
+    seen = set()
+    for op, w in out:
+        if op == KHR_TYPE and not set(w[1:]) <= seen:
+            raise ValueError("a cooperative matrix type refers to later ids: %s" % (set(w[1:]) - seen))
+        seen.update(w[:2])
     header[3] = bound
     words = header + [x for op, w in out for x in [(len(w) + 1) << 16 | op] + w]
     return struct.pack("<%dI" % len(words), *words)
@@ -255,6 +264,13 @@ def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
         code = f.read()
     if requires == "coopmat_khr":
         code = coopmat_nv_to_khr(code)
+        # spirv-val 2022.4 (Debian 12) predates the KHR extension; a newer one
+        # (SPIRV-Tools 2023.4+) validates the rewritten module when named here.
+        if os.environ.get("SPIRV_VAL_KHR"):
+            khr = os.path.join(workdir, token + ".khr.spv")
+            with open(khr, "wb") as f:
+                f.write(code)
+            run([os.environ["SPIRV_VAL_KHR"], "--target-env", "vulkan1.2", khr])
     types = " ".join(defines.get(k, "") for k in ("T", "TO"))
     return token, code, push, "float16_t" in types, "uint8_t" in types, requires
 

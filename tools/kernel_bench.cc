@@ -2,6 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
+//                [--warmup-ms MS]
 //                [--no-flush] [--perturb]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
@@ -14,7 +15,11 @@
 // first the device, then one per case (median/min/max milliseconds, FLOP/s
 // or bytes/s, the check). Exit status 1 if any check failed. --perturb scales
 // every result by 1.01 before its check (every check must then fail: a test
-// of the checks); --no-flush skips the L2 flush.
+// of the checks); --no-flush skips the L2 flush. --warmup-ms MS keeps
+// repeating the warm-up runs until MS milliseconds have passed: GPUs that
+// lower their clocks while the host prepares a case's inputs (the H200 sat
+// at 345 MHz of 1980 through kernel_bench's short bursts) time at full
+// clocks only after some busy time.
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -197,6 +202,7 @@ struct Tensor {
 struct Options {
   bool quick = false;
   int runs = 30, warmup = 3;
+  int warmup_ms = 0;  // repeat the warm-up runs for at least this long
   std::regex filter{".*"};
   bool list = false;
   bool flush = true;
@@ -319,6 +325,15 @@ class Bench {
   std::vector<double> Time(const std::function<void(int)>& record) {
     for (int i = 0; i < opt_.warmup; ++i) record(i);
     stream_->Synchronize();
+    if (opt_.warmup_ms > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(opt_.warmup_ms);
+           ++i) {
+        record(i);
+        if (i % 4 == 3) stream_->Synchronize();  // bounded queue, busy GPU
+      }
+      stream_->Synchronize();
+    }
     std::vector<double> ms;
     for (int i = 0; i < opt_.runs; ++i) {
       if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
@@ -965,13 +980,9 @@ std::vector<Case> AllCases(bool quick) {
     cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, true, 0));
     cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 1));
     cases.push_back(CoopMatMulCase(4096, 4096, 1024, false, false, 0, 4));
-    const struct { const char* tile; uint32_t bm, bn; } tiles[] = {
-        {"_128x256_64x64", 128, 256}, {"_256x128_64x64", 256, 128},
-        {"_128x128_64x64", 128, 128}, {"_64x128_32x32", 64, 128}};
-    for (const auto& t : tiles) {
-      cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1, t.tile, t.bm, t.bn));
-      cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0, 1, t.tile, t.bm, t.bn));
-    }
+    // A tuning configuration added to variants.py's COOPMAT_TILES is timed by
+    // a case like CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1,
+    // "_128x256_64x64", 128, 256) here.
   }
   std::vector<ConvShape> shapes;
   if (quick) {
@@ -994,7 +1005,7 @@ std::vector<Case> AllCases(bool quick) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
+               "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--warmup-ms MS] "
                "[--no-flush] [--perturb] [--list]\n");
   return 2;
 }
@@ -1024,6 +1035,10 @@ int main(int argc, char** argv) {
       if (!v) return Usage();
       opt.runs = std::max(1, std::atoi(v));
       runs_set = true;
+    } else if (a == "--warmup-ms") {
+      const char* v = next();
+      if (!v) return Usage();
+      opt.warmup_ms = std::max(0, std::atoi(v));
     } else if (a == "--warmup") {
       const char* v = next();
       if (!v) return Usage();
@@ -1060,12 +1075,12 @@ int main(int argc, char** argv) {
   const auto& info = dev->info();
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
-              "\"warmup\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
+              "\"warmup\": %d, \"warmup_ms\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
               "\"cooperative_matrix\": \"%s\"}\n",
               JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
               JsonEscape(info.vendor).c_str(), info.backend.c_str(),
               info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
-              opt.quick ? "true" : "false", opt.runs, opt.warmup,
+              opt.quick ? "true" : "false", opt.runs, opt.warmup, opt.warmup_ms,
               opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
               info.coopmat_f16 ? "true" : "false", JsonEscape(info.coopmat).c_str());
   std::fflush(stdout);

@@ -49,7 +49,8 @@ struct DeviceInfo {
   // subgroup size 32, Vulkan memory model), enabled at device creation;
   // kernels tagged "coopmat_nv" / "coopmat_khr" (kernels/shaders/variants.py
   // REQUIRES) run only then, through the extension enabled (coopmat_khr).
-  // TFMP_COOPMAT=0 turns it off (A/B comparisons), =nv / =khr picks one.
+  // NV by default; KHR only with TFMP_COOPMAT=khr (not yet verified on a
+  // device). TFMP_COOPMAT=0 turns it off (A/B comparisons).
   bool coopmat_f16 = false;
   bool coopmat_khr = false;
   // What the device offers, for logs: e.g. "VK_NV_cooperative_matrix: f16*f16+f32 16x16x16, ...";

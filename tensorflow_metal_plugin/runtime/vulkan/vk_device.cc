@@ -81,9 +81,11 @@ std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& p
 // float16 -> float32 16x16x16 at subgroup scope in compute shaders, subgroups
 // of 32 with the basic operations, the Vulkan memory model (the shaders
 // declare it) and 16-bit storage. Fills info->coopmat_f16, coopmat_khr (which
-// extension serves it: NV where both qualify, unless TFMP_COOPMAT=khr) and
-// coopmat (the offers, and what is used or why not). TFMP_COOPMAT=0 turns the
-// path off, =nv / =khr allow only that extension.
+// extension serves it) and coopmat (the offers, and what is used or why not).
+// NV by default; the KHR kernels (a build-time SPIR-V rewrite, validated
+// offline but not yet run on a device: its first H200 run crashed the driver
+// on a since-fixed forward reference) only with TFMP_COOPMAT=khr. TFMP_COOPMAT=0
+// turns the path off.
 std::string ComponentName(int t) {
   switch (t) {
     case 0: return "f16";
@@ -190,9 +192,10 @@ void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperti
   if (why_not.empty()) {
     if (mode == "0") why_not = "off by TFMP_COOPMAT=0";
     else if (mode != "khr" && nv.usable) use_khr = false;
-    else if (mode != "nv" && khr.usable) use_khr = true;
-    else why_not = mode == "nv" || mode == "khr" ? "TFMP_COOPMAT=" + mode + " and that extension does not qualify"
-                                                 : "no extension qualifies";
+    else if (mode == "khr" && khr.usable) use_khr = true;
+    else if (mode == "khr") why_not = "TFMP_COOPMAT=khr and VK_KHR_cooperative_matrix does not qualify";
+    else if (khr.usable) why_not = "the KHR path is opt-in (TFMP_COOPMAT=khr): not yet verified on a device";
+    else why_not = "no extension qualifies";
   }
   std::string offer;
   for (const auto* o : {&nv, &khr}) {
