@@ -43,7 +43,9 @@ std::string DevicesJson() {
       << ", \"float16\": " << (d.fp16 ? "true" : "false")
       << ", \"preserves_nan\": " << (d.ieee_nan ? "true" : "false")
       << ", \"max_shared_memory\": " << d.max_shared_memory
-      << ", \"subgroup_size\": " << d.subgroup_size << "}";
+      << ", \"subgroup_size\": " << d.subgroup_size
+      << ", \"cooperative_matrix_f16\": " << (d.coopmat_f16 ? "true" : "false")
+      << ", \"cooperative_matrix\": \"" << JsonEscape(d.coopmat) << "\"}";
   }
   o << "], \"why_none\": \"" << JsonEscape(why) << "\"}";
   return o.str();

@@ -4,7 +4,12 @@
 //   runtime_test overhead N  host cost per recorded dispatch (prints us/op)
 //   runtime_test timer       GPU timestamps bracket work and grow with it
 //   runtime_test callback    host callbacks run in stream order, after prior work
+//   runtime_test coopmat     the cooperative-matrix GEMM kernels: where the device has
+//                            them, every layout and edge shape against the portable
+//                            matmul_f16 (every element) and float64 (sampled); where
+//                            not, they are unavailable and fail cleanly
 // Exits non-zero with a message on the first mismatch.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -195,6 +200,156 @@ int Callback(Device* dev) {
   return 0;
 }
 
+// --- cooperative-matrix GEMMs (kernels/shaders/matmul_coopmat.comp) ---------------
+
+struct GemmPush {  // kernels/matmul.cc MatMulPush / CoopMatPush
+  uint64_t a, b, c;
+  uint32_t M, N, K;
+  uint32_t a_m, a_k, b_k, b_n;
+  uint32_t a_batch, b_batch, c_batch;
+  uint64_t bias;
+  uint32_t act;
+  float alpha;
+};
+
+uint16_t ToHalf(float f) {  // round to nearest even; |f| <= 1 here (no overflow)
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const int e = static_cast<int>((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = (x & 0x7fffffu) | 0x800000u;
+  if (e < -10) return static_cast<uint16_t>(sign);
+  const int shift = e <= 0 ? 14 - e : 13;
+  uint32_t h = mant >> shift;
+  const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+  if (rem > half || (rem == half && (h & 1))) ++h;
+  if (e > 0) h = (static_cast<uint32_t>(e) << 10) + (h - 0x400);
+  return static_cast<uint16_t>(sign | h);
+}
+
+float FromHalf(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff, x;
+  if (e == 0) {
+    if (m == 0) {
+      x = sign;
+    } else {
+      e = 113;
+      while (!(m & 0x400)) m <<= 1, --e;
+      x = sign | (e << 23) | ((m & 0x3ff) << 13);
+    }
+  } else {
+    x = sign | ((e == 31 ? 255 : e + 112) << 23) | (m << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+int CoopMat(Device* dev) {
+  const auto& info = dev->info();
+  std::printf("device %s: cooperative_matrix_f16=%d %s\n", info.name.c_str(), info.coopmat_f16 ? 1 : 0,
+              info.coopmat.c_str());
+  const char* layouts[] = {"nn", "nt", "tn", "tt"};
+  // The variants of the extension in use (NV or KHR), and not the other's.
+  const std::string prefix = info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_";
+  const std::string other = info.coopmat_khr ? "matmul_coopmat_f16_" : "matmul_coopmat_khr_f16_";
+  for (const char* l : layouts)
+    if (dev->HasKernel(prefix + l) != info.coopmat_f16 || dev->HasKernel(other + l))
+      return Fail("HasKernel(" + prefix + l + ") disagrees with the device info");
+  if (!dev->HasKernel("matmul_f16") && info.fp16) return Fail("no portable matmul_f16");
+  Status s;
+  if (!info.coopmat_f16) {
+    // Dispatching it fails the stream with a message naming the feature.
+    auto stream = dev->CreateStream(&s);
+    if (!stream) return Fail(s.message);
+    GemmPush p{};
+    stream->Dispatch("matmul_coopmat_f16_nn", &p, sizeof(p), 1);
+    Status st = stream->status();
+    if (st.ok() || st.message.find("coopmat_nv") == std::string::npos)
+      return Fail("dispatching a cooperative-matrix kernel without the feature: '" + st.message + "'");
+    std::printf("coopmat unavailable, refused cleanly: %s\n", st.message.c_str());
+    return 0;
+  }
+  struct Shape { int64_t M, N, K, batch; uint32_t act; };
+  const Shape shapes[] = {{1, 1, 1, 1, 0},   {7, 33, 16, 1, 0},     {129, 127, 33, 1, 1},
+                          {128, 128, 32, 1, 0}, {200, 136, 72, 2, 5}, {256, 264, 1025, 1, 0},
+                          {64, 8, 8, 3, 0},  {17, 9, 0, 1, 1},      {1000, 1000, 1000, 1, 0}};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  int checked = 0;
+  for (const Shape& sh : shapes) {
+    for (const char* l : layouts) {
+      const bool ta = l[0] == 't', tb = l[1] == 't';
+      const int64_t M = sh.M, N = sh.N, K = sh.K, Z = sh.batch;
+      auto stream = dev->CreateStream(&s);
+      if (!stream) return Fail(s.message);
+      std::vector<uint16_t> ha(std::max<int64_t>(Z * M * K, 1)), hb(std::max<int64_t>(Z * K * N, 1)),
+          hbias(N);
+      for (auto& v : ha) v = ToHalf(uni(rng));
+      for (auto& v : hb) v = ToHalf(uni(rng));
+      for (auto& v : hbias) v = ToHalf(uni(rng));
+      const uint64_t cbytes = Z * M * N * 2;
+      uint64_t a = dev->Allocate(ha.size() * 2), b = dev->Allocate(hb.size() * 2),
+               bias = dev->Allocate(N * 2), c1 = dev->Allocate(cbytes), c2 = dev->Allocate(cbytes);
+      if (!a || !b || !bias || !c1 || !c2) return Fail("allocation failed");
+      stream->CopyHostToDevice(a, ha.data(), ha.size() * 2);
+      stream->CopyHostToDevice(b, hb.data(), hb.size() * 2);
+      stream->CopyHostToDevice(bias, hbias.data(), N * 2);
+      GemmPush p{a, b, c1, static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
+                 static_cast<uint32_t>(ta ? 1 : K), static_cast<uint32_t>(ta ? M : 1),
+                 static_cast<uint32_t>(tb ? 1 : N), static_cast<uint32_t>(tb ? K : 1),
+                 static_cast<uint32_t>(M * K), static_cast<uint32_t>(K * N), static_cast<uint32_t>(M * N),
+                 sh.act ? bias : 0, sh.act, 0.2f};
+      const uint32_t z = static_cast<uint32_t>(Z);
+      stream->Dispatch((prefix + l).c_str(), &p, sizeof(p),
+                       static_cast<uint32_t>((N + 127) / 128), static_cast<uint32_t>((M + 127) / 128), z);
+      p.c = c2;
+      stream->Dispatch("matmul_f16", &p, sizeof(p), static_cast<uint32_t>((N + 63) / 64),
+                       static_cast<uint32_t>((M + 63) / 64), z);
+      std::vector<uint16_t> r1(Z * M * N), r2(Z * M * N);
+      stream->CopyDeviceToHost(r1.data(), c1, cbytes);
+      stream->CopyDeviceToHost(r2.data(), c2, cbytes);
+      Status st = stream->Synchronize();
+      if (!st.ok()) return Fail(st.message);
+      const std::string what = std::string(l) + " " + std::to_string(M) + "x" + std::to_string(N) +
+                               "x" + std::to_string(K) + " batch " + std::to_string(Z);
+      for (int64_t zz = 0; zz < Z; ++zz)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            const int64_t i = zz * M * N + m * N + n;
+            const float x1 = FromHalf(r1[i]), x2 = FromHalf(r2[i]);
+            // Both accumulate in float32 (in different orders) and round once to
+            // float16; every 64th element also against float64.
+            double tol = 2 * 9.765625e-4 * std::max(std::fabs(x1), std::fabs(x2)) +
+                         64 * 1.2e-7 * std::sqrt(static_cast<double>(K) + 1) + 1e-30;
+            if (!(std::fabs(x1 - x2) <= tol))
+              return Fail(what + ": C[" + std::to_string(zz) + ", " + std::to_string(m) + ", " +
+                          std::to_string(n) + "] = " + std::to_string(x1) + ", portable " +
+                          std::to_string(x2));
+            if (i % 64 == 0) {
+              double sum = 0;
+              for (int64_t k = 0; k < K; ++k)
+                sum += static_cast<double>(FromHalf(ha[zz * M * K + m * p.a_m + k * p.a_k])) *
+                       FromHalf(hb[zz * K * N + k * p.b_k + n * p.b_n]);
+              if (sh.act) {
+                sum += FromHalf(hbias[n]);
+                sum = sh.act == 1 ? std::max(sum, 0.0) : std::tanh(sum);
+              }
+              if (!(std::fabs(x1 - sum) <= tol))
+                return Fail(what + ": C[" + std::to_string(i) + "] = " + std::to_string(x1) +
+                            ", float64 " + std::to_string(sum));
+            }
+            ++checked;
+          }
+      for (uint64_t x : {a, b, bias, c1, c2}) dev->Free(x);
+    }
+  }
+  std::printf("coopmat OK (%s): %d elements of %zu shapes x 4 layouts match\n",
+              info.coopmat_khr ? "KHR" : "NV", checked, sizeof(shapes) / sizeof(shapes[0]));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -212,5 +367,6 @@ int main(int argc, char** argv) {
   if (cmd == "overhead") return Overhead(dev, n);
   if (cmd == "timer") return Timer(dev);
   if (cmd == "callback") return Callback(dev);
+  if (cmd == "coopmat") return CoopMat(dev);
   return Fail("unknown command " + cmd);
 }

@@ -73,6 +73,8 @@ def run_kernel_bench(binary, args):
         cmd += ["--filter", args.filter]
     if args.runs:
         cmd += ["--runs", str(args.runs)]
+    if args.warmup_ms:
+        cmd += ["--warmup-ms", str(args.warmup_ms)]
     if args.grid_cap:
         cmd += ["--grid-cap", str(args.grid_cap)]
     env = dict(os.environ)
@@ -299,6 +301,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes (lavapipe)")
     ap.add_argument("--filter", help="regex over case names")
     ap.add_argument("--runs", type=int, help="timed runs per case (default: kernel_bench's, 30)")
+    ap.add_argument("--warmup-ms", type=int,
+                    help="keep warming up each case this long before timing (kernel_bench "
+                         "--warmup-ms; GPUs that idle their clocks between short bursts need it)")
     ap.add_argument("--out", default="bench_results.json")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch references")
     ap.add_argument("--grid-cap", type=int, help="kernel_bench --grid-cap (an experiment)")

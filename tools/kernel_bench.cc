@@ -2,7 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
-//                [--no-flush] [--perturb] [--grid-cap N] [--repeat N]
+//                [--no-flush] [--perturb] [--grid-cap N] [--repeat N] [--warmup-ms MS]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -17,7 +17,10 @@
 // of the checks); --no-flush skips the L2 flush; --grid-cap N caps the
 // workgroups of grid-stride kernels at N instead of OpContext::GridFor's 65535
 // (an experiment: what the kernels record is unchanged); --repeat N runs the
-// selected cases N times over.
+// selected cases N times over. --warmup-ms MS keeps repeating the warm-up
+// runs until MS milliseconds have passed (nvidia-smi showed the H200 at 345
+// MHz of 1980 through parts of kernel_bench runs: the GPU idles while the
+// host prepares each case's inputs).
 //
 // Speed drifts within one process: on the H200 (driver 580) every case ran at
 // full speed until ~1.5-2.5 GB had been allocated and freed by earlier cases,
@@ -210,6 +213,7 @@ struct Tensor {
 struct Options {
   bool quick = false;
   int runs = 30, warmup = 3;
+  int warmup_ms = 0;  // repeat the warm-up runs for at least this long
   std::regex filter{".*"};
   bool list = false;
   bool flush = true;
@@ -332,6 +336,15 @@ class Bench {
   std::vector<double> Time(const std::function<void(int)>& record) {
     for (int i = 0; i < opt_.warmup; ++i) record(i);
     stream_->Synchronize();
+    if (opt_.warmup_ms > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(opt_.warmup_ms);
+           ++i) {
+        record(i);
+        if (i % 4 == 3) stream_->Synchronize();  // bounded queue, busy GPU
+      }
+      stream_->Synchronize();
+    }
     std::vector<double> ms;
     for (int i = 0; i < opt_.runs; ++i) {
       if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
@@ -360,6 +373,9 @@ class Bench {
 struct Case {
   std::string name, op, dtype, params;
   double flops = 0, bytes = 0;  // per run, for FLOP/s and bytes/s
+  // Needs DeviceInfo::coopmat_f16 (1), through VK_NV_cooperative_matrix (2):
+  // left out (with a note) where absent.
+  int coopmat = 0;
   // Sets up, checks and times; fills the result fields.
   std::function<bool(Bench&, Check*, std::vector<double>*, std::string*)> run;
 };
@@ -750,6 +766,95 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
   return c;
 }
 
+// float16 GEMMs on matrix units: shaders/matmul_coopmat.comp as kernels/matmul.cc's
+// RecordCoopMatMul dispatches it (same push constants as MatMulPush; 128x128
+// tiles for the default variant; `tile` picks one of variants.py's
+// COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
+// [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
+// 5 Tanh) with a bias vector; batch entries with their own strides.
+bool g_coopmat_khr = false;  // DeviceInfo::coopmat_khr: the "matmul_coopmat_khr_" variants
+
+Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
+                    int64_t batch = 1, const std::string& tile = "", uint32_t bm = 128,
+                    uint32_t bn = 128) {
+  Case c;
+  c.coopmat = tile.empty() ? 1 : 2;  // the tile configurations exist for NV only
+  c.name = "coopmat_f16" + tile + "_" + I(M) + "x" + I(N) + "x" + I(K) + (ta ? "_ta" : "") +
+           (tb ? "_tb" : "") + (act ? "_bias_act" + I(act) : "") + (batch > 1 ? "_b" + I(batch) : "");
+  c.op = "matmul";
+  c.dtype = "f16";
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) + ", \"transpose_a\": " +
+             (ta ? "true" : "false") + ", \"transpose_b\": " + (tb ? "true" : "false") +
+             ", \"act\": " + I(act) + ", \"batch\": " + I(batch);
+  c.flops = 2.0 * M * N * K * batch;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(11);
+    const int sets = b.Sets(2 * batch * (M * K + K * N));
+    std::vector<std::unique_ptr<Tensor>> A, B;
+    for (int s = 0; s < sets; ++s) {
+      A.push_back(b.NewTensor(batch * M * K, true, rng));
+      B.push_back(b.NewTensor(batch * K * N, true, rng));
+    }
+    auto C = b.NewTensor(batch * M * N, true, rng, 0, 0, false);
+    auto bias = b.NewTensor(N, true, rng);
+    if (b.oom()) return *err = "out of device memory", false;
+    MatMulPush p{};
+    p.M = static_cast<uint32_t>(M);
+    p.N = static_cast<uint32_t>(N);
+    p.K = static_cast<uint32_t>(K);
+    // A[m, k] = a[m * a_m + k * a_k], B[k, n] = b[k * b_k + n * b_n] (matmul.cc's GemmShape).
+    p.a_m = static_cast<uint32_t>(ta ? 1 : K);
+    p.a_k = static_cast<uint32_t>(ta ? M : 1);
+    p.b_k = static_cast<uint32_t>(tb ? 1 : N);
+    p.b_n = static_cast<uint32_t>(tb ? K : 1);
+    p.a_batch = static_cast<uint32_t>(M * K);
+    p.b_batch = static_cast<uint32_t>(K * N);
+    p.c_batch = static_cast<uint32_t>(M * N);
+    p.bias = act ? bias->addr : 0;
+    p.act = act;
+    p.alpha = 0.2f;
+    const std::string kernel = std::string(g_coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
+                               (ta ? "t" : "n") + (tb ? "t" : "n") + tile;
+    auto record = [&](int s) {
+      p.a = A[s]->addr;
+      p.b = B[s]->addr;
+      p.c = C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, bn), Ceil(M, bm),
+                           static_cast<uint32_t>(batch));
+    };
+    record(0);
+    std::vector<float> got = b.Download(*C);
+    const std::vector<float>& a = A[0]->host;
+    const std::vector<float>& bb = B[0]->host;
+    Rng pick(12);
+    const int64_t total = batch * M * N;
+    const int64_t samples = std::min<int64_t>(total, 2048);
+    for (int64_t t = 0; t < samples; ++t) {
+      // Corners of the first and last batch entries first (tile edges), then random elements.
+      int64_t z, m, n;
+      if (t < 8) z = t & 4 ? batch - 1 : 0, m = t & 1 ? M - 1 : 0, n = t & 2 ? N - 1 : 0;
+      else if (samples == total) z = t / (M * N), m = t / N % M, n = t % N;
+      else z = pick.Next() % batch, m = pick.Next() % M, n = pick.Next() % N;
+      Dot d;
+      for (int64_t k = 0; k < K; ++k)
+        d.Add(static_cast<double>(a[z * M * K + m * p.a_m + k * p.a_k]) *
+              bb[z * K * N + k * p.b_k + n * p.b_n]);
+      double want = d.sum, tol = d.Tol(true);
+      if (act) {  // + bias, then the activation (1-Lipschitz: the tolerance carries over)
+        want += bias->host[n];
+        want = act == 1 ? std::max(want, 0.0) : std::tanh(want);
+        tol += kEps16 * std::fabs(want) + kEps16 * std::fabs(bias->host[n]);
+      }
+      chk->Add(got[z * M * N + m * N + n], want, tol, [&] {
+        return std::string("C[" + I(z) + ", " + I(m) + ", " + I(n) + "]");
+      });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
 // A stride-1 SAME 2-D convolution, NHWC activations, HWIO filter; mode
 // "fwd", "bwd_input", "bwd_filter" or "bwd_filter_bias" (the filter gradient
 // with the bias gradient of _TfmpConv2DBackpropFilterBiasGrad), launched as
@@ -995,6 +1100,29 @@ std::vector<Case> AllCases(bool quick) {
     for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false));
     cases.push_back(MatMulCase(4096, 4096, 4096, true));
   }
+  // Matrix-unit float16 GEMMs (only where the device has them): edges, every
+  // transpose, the epilogue, batches; full size: the speed sizes and the
+  // tile configurations.
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) cases.push_back(CoopMatMulCase(200, 136, 72, ta, tb, 0));
+  cases.push_back(CoopMatMulCase(1, 1, 1, false, false, 0));
+  cases.push_back(CoopMatMulCase(129, 127, 33, false, false, 1));   // tile +-1, K % 16 != 0
+  cases.push_back(CoopMatMulCase(130, 250, 17, true, true, 5));
+  cases.push_back(CoopMatMulCase(7, 9, 0, false, false, 1));        // K == 0: act(bias)
+  cases.push_back(CoopMatMulCase(96, 80, 36, false, true, 0, 3));   // batched, unaligned rows
+  cases.push_back(CoopMatMulCase(256, 256, 1025, true, false, 0));
+  if (!quick) {
+    for (int64_t s : {1024, 2048, 4096, 8192}) cases.push_back(CoopMatMulCase(s, s, s, false, false, 0));
+    cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, false, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, true, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, true, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 1));
+    cases.push_back(CoopMatMulCase(4096, 4096, 1024, false, false, 0, 4));
+    // A tuning configuration added to variants.py's COOPMAT_TILES is timed by
+    // a case like CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1,
+    // "_128x256_64x64", 128, 256) here.
+  }
   std::vector<ConvShape> shapes;
   if (quick) {
     shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},
@@ -1024,7 +1152,7 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N]\n");
+               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n");
   return 2;
 }
 
@@ -1062,6 +1190,10 @@ int main(int argc, char** argv) {
       if (!v) return Usage();
       opt.runs = std::max(1, std::atoi(v));
       runs_set = true;
+    } else if (a == "--warmup-ms") {
+      const char* v = next();
+      if (!v) return Usage();
+      opt.warmup_ms = std::max(0, std::atoi(v));
     } else if (a == "--warmup") {
       const char* v = next();
       if (!v) return Usage();
@@ -1098,17 +1230,25 @@ int main(int argc, char** argv) {
   const auto& info = dev->info();
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
-              "\"warmup\": %d, \"l2_flush_bytes\": %llu}\n",
+              "\"warmup\": %d, \"warmup_ms\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
+              "\"cooperative_matrix\": \"%s\"}\n",
               JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
               JsonEscape(info.vendor).c_str(), info.backend.c_str(),
               info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
-              opt.quick ? "true" : "false", opt.runs, opt.warmup,
-              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
+              opt.quick ? "true" : "false", opt.runs, opt.warmup, opt.warmup_ms,
+              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
+              info.coopmat_f16 ? "true" : "false", JsonEscape(info.coopmat).c_str());
   std::fflush(stdout);
+  g_coopmat_khr = info.coopmat_khr;
   bool all_pass = true;
+  int left_out = 0;
   for (int rep = 0; rep < repeat; ++rep)
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
+    if ((c.coopmat && !info.coopmat_f16) || (c.coopmat == 2 && info.coopmat_khr)) {
+      ++left_out;
+      continue;
+    }
     Check chk;
     std::vector<double> ms;
     std::string err;
@@ -1125,5 +1265,8 @@ int main(int argc, char** argv) {
     Emit(c, chk, ms, ok ? "" : err);
     all_pass = all_pass && ok && chk.pass;
   }
+  if (left_out)
+    std::fprintf(stderr, "kernel_bench: %d cooperative-matrix cases left out: %s\n", left_out,
+                 info.coopmat.empty() ? "the device has no cooperative matrices" : info.coopmat.c_str());
   return all_pass ? 0 : 1;
 }

@@ -422,6 +422,8 @@ def variants():
                       "BILINEAR_GRAD": "1"}))
     rows += fused_elementwise_variants()
     rows += optimizer_variants()
+    rows += coopmat_variants()
+    rows += coopmat_khr_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
@@ -536,3 +538,62 @@ def fused_elementwise_variants():
             cases.append("case %du: r = (%s); break;" % (code, BINARY[op][0]))
     return [("fused_elementwise_%s" % t, "fused_elementwise.comp",
              dict(_types(t), FUSED_CASES=" ".join(cases))) for t in FLOATS]
+
+
+# --- Device-feature variants (Vulkan only) ---
+# REQUIRES maps a variant token to the device feature it needs. Such a
+# variant uses SPIR-V that only some Vulkan devices accept and that SPIRV-Cross
+# cannot translate to Metal: tools/gen_shaders.py compiles and validates it
+# (and holds it to the same Apple limits, so tiles stay portable in size) but
+# skips the MSL translation; the runtime creates its pipeline only on a device
+# that reports the feature (KernelBinary::requires_feature, DeviceInfo), and the op
+# kernel dispatches it only then. Every op keeps a portable variant that
+# serves everywhere else (lavapipe, MoltenVK). Features:
+#   "coopmat_nv"  VK_NV_cooperative_matrix with float16 x float16 -> float32
+#                 16x16x16 at subgroup scope, subgroup size 32, the Vulkan
+#                 memory model (DeviceInfo::coopmat_f16; TFMP_COOPMAT=0 off).
+#                 Metal's counterpart would be simdgroup_matrix (not written).
+#   "coopmat_khr" the same through VK_KHR_cooperative_matrix (AMD, Intel, newer
+#                 drivers; DeviceInfo::coopmat_khr). glslang 11 cannot compile
+#                 it: gen_shaders.py compiles the NV shader (with COOPMAT_KHR
+#                 set: distinct A and B fragment types) and rewrites the SPIR-V
+#                 (coopmat_nv_to_khr). Opt-in (TFMP_COOPMAT=khr) until it has
+#                 run on a device.
+REQUIRES = {}
+
+# matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN); ""
+# is the one kernels/matmul.cc dispatches. Tuning configurations go here as
+# "_<BM>x<BN>_<WM>x<WN>" (kernel_bench times each as coopmat_f16<name>_*);
+# 128x256/256x128/128x128 with 64x64 subgroup blocks and 64x128 with 32x32
+# were tried on the H200 and not kept (no clear difference at the clocks the
+# runs got: see kernels/matmul.cc).
+COOPMAT_TILES = {
+    "": (128, 128, 32, 64, 32),
+}
+
+
+def coopmat_variants():
+    """matmul_coopmat_f16_<ab><tile>: a and b "n" (row-major: A contiguous in
+    k, B in n) or "t" (transposed: A contiguous in m, B in k)."""
+    rows = []
+    for tile, (bm, bn, bk, wm, wn) in COOPMAT_TILES.items():
+        for la in "nt":
+            for lb in "nt":
+                token = "matmul_coopmat_f16_%s%s%s" % (la, lb, tile)
+                rows.append((token, "matmul_coopmat.comp",
+                             dict(_types("f16"), A_COL="1" if la == "t" else "0",
+                                  B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
+                                  BK=str(bk), WM=str(wm), WN=str(wn))))
+    return rows
+
+
+def coopmat_khr_variants():
+    """matmul_coopmat_khr_f16_<ab>: the default tile for VK_KHR_cooperative_matrix."""
+    return [(token.replace("matmul_coopmat_", "matmul_coopmat_khr_"), source,
+             dict(defines, COOPMAT_KHR="1"))
+            for token, source, defines in coopmat_variants()
+            if token[len("matmul_coopmat_f16_nn"):] == ""]
+
+
+REQUIRES.update({row[0]: "coopmat_nv" for row in coopmat_variants()})
+REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})

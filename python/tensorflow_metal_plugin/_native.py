@@ -59,7 +59,9 @@ def built_for_tensorflow():
 def devices():
     """The devices the plugin offers, as dicts: name, backend, driver, vendor,
     memory_bytes, software, unified_memory, float16, max_shared_memory,
-    subgroup_size. The i-th entry is TensorFlow's '/GPU:i'."""
+    subgroup_size, cooperative_matrix_f16 (float16 GEMMs on matrix units) and
+    cooperative_matrix (what the device offers, or why it is unused). The i-th
+    entry is TensorFlow's '/GPU:i'."""
     _, core = _libs()
     if core is None:
         return []

@@ -44,6 +44,18 @@ struct DeviceInfo {
   uint32_t max_workgroup_invocations = 0;
   uint32_t subgroup_size = 0;
   uint32_t max_push_constants = 0;
+  // Matrix units in shaders: float16 x float16 -> float32 16x16x16 products
+  // at subgroup scope (VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix,
+  // subgroup size 32, Vulkan memory model), enabled at device creation;
+  // kernels tagged "coopmat_nv" / "coopmat_khr" (kernels/shaders/variants.py
+  // REQUIRES) run only then, through the extension enabled (coopmat_khr).
+  // NV by default; KHR only with TFMP_COOPMAT=khr (not yet verified on a
+  // device). TFMP_COOPMAT=0 turns it off (A/B comparisons).
+  bool coopmat_f16 = false;
+  bool coopmat_khr = false;
+  // What the device offers, for logs: e.g. "VK_NV_cooperative_matrix: f16*f16+f32 16x16x16, ...";
+  // "" when it has no cooperative matrices, or why they are off.
+  std::string coopmat;
 };
 
 class Stream;
@@ -85,6 +97,8 @@ class Device {
 class Stream {
  public:
   virtual ~Stream() = default;
+  // The device the stream records for (capabilities: device()->info()).
+  virtual Device* device() = 0;
 
   // Records a compute dispatch of kernel `name` with `push_bytes` of push
   // constants (at most 128) over `groups` workgroups.

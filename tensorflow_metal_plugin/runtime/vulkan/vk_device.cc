@@ -75,6 +75,142 @@ std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& p
   return "no compute queue";
 }
 
+// Cooperative matrices for the matmul_coopmat kernels (kernels/shaders/
+// matmul_coopmat.comp, variants.py REQUIRES "coopmat_nv" / "coopmat_khr"):
+// VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix offering float16 x
+// float16 -> float32 16x16x16 at subgroup scope in compute shaders, subgroups
+// of 32 with the basic operations, the Vulkan memory model (the shaders
+// declare it) and 16-bit storage. Fills info->coopmat_f16, coopmat_khr (which
+// extension serves it) and coopmat (the offers, and what is used or why not).
+// NV by default; the KHR kernels (a build-time SPIR-V rewrite, validated
+// offline but not yet run on a device: its first H200 run crashed the driver
+// on a since-fixed forward reference) only with TFMP_COOPMAT=khr. TFMP_COOPMAT=0
+// turns the path off.
+std::string ComponentName(int t) {
+  switch (t) {
+    case 0: return "f16";
+    case 1: return "f32";
+    case 2: return "f64";
+    case 3: return "s8";
+    case 5: return "s32";
+    case 7: return "u8";
+    case 9: return "u32";
+    default: return "t" + std::to_string(t);
+  }
+}
+
+// One extension's offer: its f16*f16+f32 16x16x16 subgroup shape or why not.
+struct CoopOffer {
+  bool present = false, usable = false;
+  std::string shapes, why_not;
+};
+
+template <typename Props>
+void AddShape(const Props& s, CoopOffer* o) {
+  o->shapes += " " + ComponentName(s.AType) + "*" + ComponentName(s.BType) + "+" +
+               ComponentName(s.CType) + " " + std::to_string(s.MSize) + "x" + std::to_string(s.NSize) +
+               "x" + std::to_string(s.KSize) + (s.scope == 3 ? "" : " (not subgroup)") + ",";
+  if (s.MSize == 16 && s.NSize == 16 && s.KSize == 16 && s.AType == 0 && s.BType == 0 &&
+      s.CType == 1 && s.scope == 3)
+    o->usable = true;
+}
+
+CoopOffer QueryCoopNV(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
+  CoopOffer o;
+  if (!HasExtension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+    return o;
+  o.present = true;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrixPropertiesNV props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  uint32_t n = 0;
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesNV> shapes(
+      n, VkCooperativeMatrixPropertiesNV{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, shapes.data());
+  shapes.resize(n);
+  for (const auto& s : shapes) AddShape(s, &o);
+  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
+  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
+CoopOffer QueryCoopKHR(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
+  CoopOffer o;
+  if (!HasExtension(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
+    return o;
+  o.present = true;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrixPropertiesKHR props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  uint32_t n = 0;
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesKHR> shapes(
+      n, VkCooperativeMatrixPropertiesKHR{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR});
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, shapes.data());
+  shapes.resize(n);
+  for (const auto& s : shapes) AddShape(s, &o);
+  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
+  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
+void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperties& subgroup,
+                     bool vulkan_memory_model, DeviceInfo* info) {
+  const auto exts = DeviceExtensions(pd);
+  CoopOffer nv = QueryCoopNV(pd, exts), khr = QueryCoopKHR(pd, exts);
+  if (!nv.present && !khr.present) return;
+  std::string common;  // requirements beyond the extension
+  if (subgroup.subgroupSize != 32) common = "subgroup size is not 32";
+  else if (!(subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+           !(subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT))
+    common = "no basic subgroup operations in compute shaders";
+  else if (!vulkan_memory_model) common = "no Vulkan memory model";
+  else if (!info->fp16) common = "no 16-bit storage";
+  const char* env = std::getenv("TFMP_COOPMAT");
+  const std::string mode = env ? env : "";
+  std::string why_not = common;
+  bool use_khr = false;
+  if (why_not.empty()) {
+    if (mode == "0") why_not = "off by TFMP_COOPMAT=0";
+    else if (mode != "khr" && nv.usable) use_khr = false;
+    else if (mode == "khr" && khr.usable) use_khr = true;
+    else if (mode == "khr") why_not = "TFMP_COOPMAT=khr and VK_KHR_cooperative_matrix does not qualify";
+    else if (khr.usable) why_not = "the KHR path is opt-in (TFMP_COOPMAT=khr): not yet verified on a device";
+    else why_not = "no extension qualifies";
+  }
+  std::string offer;
+  for (const auto* o : {&nv, &khr}) {
+    if (!o->present) continue;
+    std::string sh = o->shapes;
+    if (!sh.empty() && sh.back() == ',') sh.pop_back();
+    offer += std::string(offer.empty() ? "" : "; ") + (o == &nv ? "VK_NV_cooperative_matrix:" : "VK_KHR_cooperative_matrix:") +
+             sh + (o->why_not.empty() ? "" : " (" + o->why_not + ")");
+  }
+  info->coopmat_f16 = why_not.empty();
+  info->coopmat_khr = info->coopmat_f16 && use_khr;
+  info->coopmat = offer + (why_not.empty() ? std::string("; using ") + (use_khr ? "KHR" : "NV")
+                                           : "; unused: " + why_not);
+}
+
 DeviceInfo Describe(VkPhysicalDevice pd) {
   VkPhysicalDeviceFloatControlsProperties floats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &floats};
@@ -124,6 +260,7 @@ DeviceInfo Describe(VkPhysicalDevice pd) {
   info.subgroup_size = subgroup.subgroupSize;
   info.max_push_constants = p.limits.maxPushConstantsSize;
   info.ieee_nan = floats.shaderSignedZeroInfNanPreserveFloat32;
+  DescribeCoopMat(pd, subgroup, f12.vulkanMemoryModel, &info);
   return info;
 }
 
@@ -282,6 +419,23 @@ Status VkDevice_::Init() {
   auto available = DeviceExtensions(physical_);
   if (HasExtension(available, "VK_KHR_portability_subset"))
     exts.push_back("VK_KHR_portability_subset");  // required where present (MoltenVK)
+  // Cooperative matrices through one extension (DescribeCoopMat checked it all).
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat_khr{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  if (info_.coopmat_f16) {
+    f12.vulkanMemoryModel = VK_TRUE;
+    if (info_.coopmat_khr) {
+      exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_khr.cooperativeMatrix = VK_TRUE;
+      f12.pNext = &coopmat_khr;
+    } else {
+      exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_nv.cooperativeMatrix = VK_TRUE;
+      f12.pNext = &coopmat_nv;
+    }
+  }
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -498,6 +652,12 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
     status->message = std::string(name) + " needs 8-bit storage, which this device lacks";
     return {};
   }
+  if (!HasFeature(bin->requires_feature)) {
+    status->code = kInternal;
+    status->message = std::string(name) + " needs the device feature " + bin->requires_feature +
+                      ", which this device lacks or has turned off";
+    return {};
+  }
   VkShaderModuleCreateInfo smci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   smci.codeSize = bin->spirv_bytes;
   smci.pCode = bin->spirv;
@@ -528,7 +688,15 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
 
 bool VkDevice_::HasKernel(const std::string& name) const {
   const KernelBinary* bin = FindKernelBinary(name.c_str());
-  return bin && (!bin->needs_fp16 || info_.fp16) && (!bin->needs_int8 || info_.int8);
+  return bin && (!bin->needs_fp16 || info_.fp16) && (!bin->needs_int8 || info_.int8) &&
+         HasFeature(bin->requires_feature);
+}
+
+bool VkDevice_::HasFeature(const char* feature) const {
+  if (!feature || !*feature) return true;
+  if (std::strcmp(feature, "coopmat_nv") == 0) return info_.coopmat_f16 && !info_.coopmat_khr;
+  if (std::strcmp(feature, "coopmat_khr") == 0) return info_.coopmat_f16 && info_.coopmat_khr;
+  return false;  // a feature this runtime does not know
 }
 
 VkResult VkDevice_::Submit(const VkSubmitInfo& info) {

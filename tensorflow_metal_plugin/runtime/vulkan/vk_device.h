@@ -49,6 +49,9 @@ class VkDevice_ final : public Device {
   std::unique_ptr<Stream> CreateStream(Status* status) override;
   std::unique_ptr<Timer> CreateTimer(Status* status) override;
   bool HasKernel(const std::string& name) const override;
+  // True for "" and for the kernel-library feature tags (variants.py
+  // REQUIRES) this device has enabled.
+  bool HasFeature(const char* feature) const;
 
   // For streams and timers.
   VkDevice device() const { return device_; }

@@ -56,6 +56,8 @@ uint64_t VkTimer::Nanoseconds() {
 // ---------------------------------------------------------------------------
 // VkStream
 
+Device* VkStream::device() { return dev_; }
+
 Status VkStream::Init() {
   VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
