@@ -46,6 +46,10 @@
   X(vkDestroyPipelineLayout)           \
   X(vkCreateComputePipelines)          \
   X(vkDestroyPipeline)                 \
+  X(vkCreatePipelineCache)             \
+  X(vkDestroyPipelineCache)            \
+  X(vkGetPipelineCacheData)            \
+  X(vkMergePipelineCaches)             \
   X(vkCreateCommandPool)               \
   X(vkDestroyCommandPool)              \
   X(vkAllocateCommandBuffers)          \
