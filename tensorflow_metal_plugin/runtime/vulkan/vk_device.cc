@@ -645,6 +645,7 @@ void AtExit() {
   }
   for (vk::VkDevice_* d : devices) d->SaveIfChanged();
   if (ProfileActive() && std::getenv("TFMP_PROFILE")) {
+    StopProfile();  // waits for the timed work still in flight
     std::string text = ProfileText(25);
     std::fprintf(stderr, "%s", text.c_str());
   }
@@ -685,24 +686,31 @@ Device* OpenDevice(int ordinal, Status* status) {
     status->message = "no device " + std::to_string(ordinal);
     return nullptr;
   }
-  std::lock_guard<std::mutex> lock(inst.open_mu);
-  if (inst.opened.size() < inst.devices.size()) inst.opened.resize(inst.devices.size());
-  if (!inst.opened[ordinal]) {
-    auto dev = std::make_unique<vk::VkDevice_>(inst.devices[ordinal].physical,
-                                               inst.devices[ordinal].info);
-    *status = dev->Init();
-    if (!status->ok()) return nullptr;
-    inst.opened[ordinal] = std::move(dev);
-    // At exit: write the pipeline caches, print the profile of TFMP_PROFILE=1.
-    static bool registered = false;
-    if (!registered) {
+  bool first_open = false;
+  Device* dev_out = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    if (inst.opened.size() < inst.devices.size()) inst.opened.resize(inst.devices.size());
+    if (!inst.opened[ordinal]) {
+      auto dev = std::make_unique<vk::VkDevice_>(inst.devices[ordinal].physical,
+                                                 inst.devices[ordinal].info);
+      *status = dev->Init();
+      if (!status->ok()) return nullptr;
+      inst.opened[ordinal] = std::move(dev);
+      static bool registered = false;
+      first_open = !registered;
       registered = true;
-      const char* prof = std::getenv("TFMP_PROFILE");
-      if (prof && std::strcmp(prof, "1") == 0) StartProfile();
-      std::atexit(AtExit);
     }
+    dev_out = inst.opened[ordinal].get();
   }
-  return inst.opened[ordinal].get();
+  if (first_open) {
+    // At exit: write the pipeline caches, print the profile of TFMP_PROFILE=1
+    // (started here, outside open_mu: starting synchronizes open devices).
+    const char* prof = std::getenv("TFMP_PROFILE");
+    if (prof && std::strcmp(prof, "1") == 0) StartProfile();
+    std::atexit(AtExit);
+  }
+  return dev_out;
 }
 
 }  // namespace rt
