@@ -5,7 +5,7 @@
 //   runtime_test timer       GPU timestamps bracket work and grow with it
 //   runtime_test callback    host callbacks run in stream order, after prior work
 //   runtime_test barriers    barriers only where declared accesses overlap
-//   runtime_test hazards N   N random dispatches and copies over overlapping
+//   runtime_test hazards N [SEED [LEN]]  N random dispatches and copies over overlapping
 //                            slices, declared, checked against the host
 //   runtime_test profile     per-command GPU timestamps reach the profile
 // Exits non-zero with a message on the first mismatch.
@@ -314,15 +314,15 @@ int Barriers(Device* dev) {
 // at random, in place too), fills and copies, all declared, checked against
 // the same sequence on the host. On a GPU that overlaps independent work a
 // missing barrier shows as a wrong value.
-int Hazards(Device* dev, int steps) {
+int Hazards(Device* dev, int steps, unsigned seed, uint32_t len) {
   Status s;
   auto stream = dev->CreateStream(&s);
   if (!stream) return Fail(s.message);
   const int kBufs = 4;
-  const uint32_t kLen = 1 << 16;  // floats per buffer
+  const uint32_t kLen = len;  // floats per buffer
   std::vector<uint64_t> buf(kBufs);
   std::vector<std::vector<float>> host(kBufs, std::vector<float>(kLen));
-  std::mt19937 rng(7);
+  std::mt19937 rng(seed);
   for (int i = 0; i < kBufs; ++i) {
     buf[i] = dev->Allocate(4ull * kLen);
     for (auto& x : host[i]) x = static_cast<float>(static_cast<int>(rng() % 17) - 8);
@@ -434,7 +434,9 @@ int main(int argc, char** argv) {
   if (cmd == "timer") return Timer(dev);
   if (cmd == "callback") return Callback(dev);
   if (cmd == "barriers") return Barriers(dev);
-  if (cmd == "hazards") return Hazards(dev, n);
+  if (cmd == "hazards")
+    return Hazards(dev, n, argc > 3 ? std::atoi(argv[3]) : 7,
+                   argc > 4 ? static_cast<uint32_t>(std::atoi(argv[4])) : (1u << 16));
   if (cmd == "profile") return Profile(dev);
   return Fail("unknown command " + cmd);
 }
