@@ -23,6 +23,14 @@ def test_runtime(check):
     assert "OK" in r.stdout
 
 
+def test_full_barriers_switch():
+    # TFMP_BARRIERS=full: a barrier before every command again, same results.
+    r = subprocess.run([RUNTIME_TEST, "hazards", "2000"], capture_output=True, text=True, timeout=900,
+                       env=dict(os.environ, TFMP_ALLOW_SOFTWARE_DEVICE="1", TFMP_BARRIERS="full"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 avoided" in r.stdout, r.stdout
+
+
 @pytest.fixture
 def no_fusion():
     tfmp.set_fusion(False)  # keep one dispatch per op

@@ -23,6 +23,8 @@ Environment variables (read once, when TensorFlow loads the plugin):
     TFMP_CACHE_DIR=/some/dir       where the pipeline cache lives (default
                                    $XDG_CACHE_HOME or ~/.cache, /tensorflow_metal_plugin)
     TFMP_PIPELINE_CACHE=0          no pipeline cache on disk
+    TFMP_BARRIERS=full             a barrier before every GPU command (default: only
+                                   where commands' memory overlaps)
 Read at every graph optimization (so they apply to newly traced functions):
     TFMP_FUSION=0                  the plugin's Grappler fusion pass off (default on)
     TFMP_FUSION_DISABLE=conv,matmul,optimizer  fusion families (or pattern names) off

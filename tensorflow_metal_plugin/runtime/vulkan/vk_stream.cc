@@ -1,5 +1,6 @@
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_stream.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "tensorflow_metal_plugin/profile.h"
@@ -20,6 +21,16 @@ constexpr uint32_t kBatchQueries = kMaxBatchCommands + 8;
 // Ranges tracked since the last barrier; past this a barrier is cheaper than
 // the overlap checks.
 constexpr size_t kMaxPendingRanges = 64;
+
+// TFMP_BARRIERS=full: every command ordered after the one before (the old
+// scheme), for comparisons and as a fallback.
+bool FullBarriers() {
+  static const bool full = [] {
+    const char* v = std::getenv("TFMP_BARRIERS");
+    return v && std::strcmp(v, "full") == 0;
+  }();
+  return full;
+}
 
 bool Overlaps(const MemRange& r, const std::vector<MemRange>& set) {
   for (const MemRange& p : set)
@@ -173,6 +184,7 @@ bool VkStream::EnsureOpenLocked() {
 
 void VkStream::OrderLocked(const MemRange* reads, uint32_t num_reads, const MemRange* writes,
                            uint32_t num_writes, bool declared) {
+  if (FullBarriers()) declared = false;
   const bool pending = unknown_pending_ || !pending_writes_.empty() || !pending_reads_.empty();
   // Another stream submitted work since we last looked: its writes are
   // unknown here, so order after it.
