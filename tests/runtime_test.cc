@@ -8,6 +8,10 @@
 //                            them, every layout and edge shape against the portable
 //                            matmul_f16 (every element) and float64 (sampled); where
 //                            not, they are unavailable and fail cleanly
+//   runtime_test barriers    barriers only where declared accesses overlap
+//   runtime_test hazards N [SEED [LEN]]  N random dispatches and copies over overlapping
+//                            slices, declared, checked against the host
+//   runtime_test profile     per-command GPU timestamps reach the profile
 // Exits non-zero with a message on the first mismatch.
 #include <algorithm>
 #include <chrono>
@@ -19,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 #include "tensorflow_metal_plugin/stats.h"
 
@@ -350,10 +355,226 @@ int CoopMat(Device* dev) {
   return 0;
 }
 
+using tfmp::rt::MemAccess;
+using tfmp::rt::MemRange;
+
+uint64_t Barriers() { return tfmp::GlobalStats().barriers.load(); }
+
+// z[0:n] = a[0:n] + b[0] (b broadcast), declaring what it touches.
+void AddScalar(Stream* s, uint64_t z, uint64_t a, uint64_t b, uint32_t n, bool declare = true) {
+  AddPush p{};
+  p.a = a;
+  p.b = b;
+  p.z = z;
+  p.n = n;
+  p.a_stride[0] = 1;
+  p.b_stride[0] = 0;
+  MemRange reads[2] = {{a, a + 4ull * n}, {b, b + 4}};
+  MemRange writes[1] = {{z, z + 4ull * n}};
+  MemAccess acc;
+  acc.reads = reads;
+  acc.num_reads = 2;
+  acc.writes = writes;
+  acc.num_writes = 1;
+  s->Dispatch("add_f32", &p, sizeof(p), (n + 255) / 256, 1, 1, declare ? &acc : nullptr);
+}
+
+int Barriers(Device* dev) {
+  Status s;
+  auto stream = dev->CreateStream(&s);
+  if (!stream) return Fail(s.message);
+  const uint32_t n = 256;
+  uint64_t x = dev->Allocate(4 * n), one = dev->Allocate(4), warm = dev->Allocate(4 * n);
+  uint64_t outs = dev->Allocate(4ull * n * 16);
+  std::vector<float> init(n);
+  for (uint32_t i = 0; i < n; ++i) init[i] = static_cast<float>(i);
+  const float v = 1.0f;
+  stream->CopyHostToDevice(x, init.data(), 4 * n);
+  stream->CopyHostToDevice(one, &v, 4);
+  AddScalar(stream.get(), warm, x, one, n);
+  Status st = stream->Synchronize();
+  if (!st.ok()) return Fail(st.message);
+
+  // 1. Independent dispatches (same inputs, distinct outputs): no barrier.
+  uint64_t b0 = Barriers();
+  for (int i = 0; i < 16; ++i) AddScalar(stream.get(), outs + 4ull * n * i, x, one, n);
+  if (Barriers() != b0)
+    return Fail("16 independent dispatches recorded " + std::to_string(Barriers() - b0) +
+                " barriers");
+  // 2. A dispatch reading what one of them wrote: one barrier (read after write).
+  b0 = Barriers();
+  AddScalar(stream.get(), warm, outs + 4ull * n * 3, one, n);
+  if (Barriers() != b0 + 1) return Fail("read-after-write got no barrier");
+  // 3. Write after read: overwriting x, which the next dispatch reads ...
+  b0 = Barriers();
+  AddScalar(stream.get(), outs, warm, one, n);       // reads warm (written in 2: barrier)
+  AddScalar(stream.get(), warm + 0, x, one, n);      // writes warm, read just before: barrier
+  if (Barriers() != b0 + 2) return Fail("write-after-read / write-after-write got no barrier");
+  // 4. Copies declare their ranges: a copy from an output just written waits,
+  // a copy into an untouched buffer does not.
+  uint64_t spare = dev->Allocate(4 * n);
+  b0 = Barriers();
+  stream->CopyHostToDevice(spare, init.data(), 4 * n);
+  if (Barriers() != b0) return Fail("an independent host-to-device copy got a barrier");
+  stream->CopyDeviceToDevice(spare, warm, 4 * n);  // reads warm (just written), rewrites spare
+  if (Barriers() != b0 + 1) return Fail("a copy of fresh output got no barrier");
+  // 5. An undeclared dispatch orders after everything, and the next after it.
+  b0 = Barriers();
+  AddScalar(stream.get(), outs + 4ull * n * 5, x, one, n, /*declare=*/false);
+  AddScalar(stream.get(), outs + 4ull * n * 6, x, one, n);
+  if (Barriers() != b0 + 2) return Fail("an undeclared dispatch was not fenced on both sides");
+  // 6. An address in the push constants outside the declared ranges makes a
+  // dispatch undeclared (a kernel reaching memory it did not declare).
+  const uint64_t undeclared0 = tfmp::GlobalStats().undeclared_commands;
+  {
+    AddPush p{};
+    p.a = x;
+    p.b = one;
+    p.z = outs + 4ull * n * 7;
+    p.n = n;
+    p.a_stride[0] = 1;
+    MemRange reads[1] = {{x, x + 4ull * n}};  // `one` left out
+    MemRange writes[1] = {{p.z, p.z + 4ull * n}};
+    MemAccess acc;
+    acc.reads = reads;
+    acc.num_reads = 1;
+    acc.writes = writes;
+    acc.num_writes = 1;
+    stream->Dispatch("add_f32", &p, sizeof(p), 1, 1, 1, &acc);
+  }
+  if (tfmp::GlobalStats().undeclared_commands != undeclared0 + 1)
+    return Fail("a push-constant address outside the declared ranges went unnoticed");
+  // The results are right.
+  std::vector<float> got(16ull * n);
+  stream->CopyDeviceToHost(got.data(), outs, 4ull * n * 16);
+  std::vector<float> w(n);
+  stream->CopyDeviceToHost(w.data(), warm, 4 * n);
+  st = stream->Synchronize();
+  if (!st.ok()) return Fail(st.message);
+  for (int k = 0; k < 16; ++k)
+    for (uint32_t i = 0; i < n; ++i) {
+      float want = init[i] + 1.0f;
+      if (k == 0) want = init[i] + 3.0f;  // outs[0] = warm(after 2) + 1 = x + 1 + 1 + 1
+      if (got[k * n + i] != want)
+        return Fail("slice " + std::to_string(k) + " element " + std::to_string(i) + " is " +
+                    std::to_string(got[k * n + i]) + ", expected " + std::to_string(want));
+    }
+  for (uint32_t i = 0; i < n; ++i)
+    if (w[i] != init[i] + 1.0f) return Fail("warm is wrong at " + std::to_string(i));
+  std::printf("barriers OK\n");
+  return 0;
+}
+
+// Random dispatches (z = a + b over slices of 4 buffers, slices overlapping
+// at random, in place too), fills and copies, all declared, checked against
+// the same sequence on the host. On a GPU that overlaps independent work a
+// missing barrier shows as a wrong value.
+int Hazards(Device* dev, int steps, unsigned seed, uint32_t len) {
+  Status s;
+  auto stream = dev->CreateStream(&s);
+  if (!stream) return Fail(s.message);
+  const int kBufs = 4;
+  const uint32_t kLen = len;  // floats per buffer
+  std::vector<uint64_t> buf(kBufs);
+  std::vector<std::vector<float>> host(kBufs, std::vector<float>(kLen));
+  std::mt19937 rng(seed);
+  for (int i = 0; i < kBufs; ++i) {
+    buf[i] = dev->Allocate(4ull * kLen);
+    for (auto& x : host[i]) x = static_cast<float>(static_cast<int>(rng() % 17) - 8);
+    stream->CopyHostToDevice(buf[i], host[i].data(), 4ull * kLen);
+  }
+  const uint64_t b0 = Barriers(), avoided0 = tfmp::GlobalStats().barriers_avoided;
+  for (int step = 0; step < steps; ++step) {
+    const int kind = rng() % 10;
+    const uint32_t n = 1 + rng() % (kLen / 4);
+    const int ib = rng() % kBufs, ia = rng() % kBufs, iz = rng() % kBufs;
+    uint32_t oa = rng() % (kLen - n), oz = rng() % (kLen - n), ob = rng() % kLen;
+    // Within one command, what is written is either exactly what is read
+    // (in place) or disjoint from it: anything else races inside the command
+    // (and vkCmdCopyBuffer forbids overlapping regions).
+    auto overlap = [](uint32_t a0, uint32_t a1, uint32_t b0, uint32_t b1) {
+      return a0 < b1 && b0 < a1;
+    };
+    if (iz == ia && oz != oa && overlap(oz, oz + n, oa, oa + n)) oz = oa;
+    if (iz == ib && overlap(oz, oz + n, ob, ob + 1)) ob = oz < kLen / 2 ? kLen - 1 : 0;
+    if (iz == ib && overlap(oz, oz + n, ob, ob + 1)) continue;
+    if (kind >= 7 && kind < 9 && iz == ia && oz == oa) continue;
+    if (kind < 7) {
+      // z[oz:oz+n] = a[oa:oa+n] + b[ob]; the host mirrors it (reads first).
+      std::vector<float> a(host[ia].begin() + oa, host[ia].begin() + oa + n);
+      const float b = host[ib][ob];
+      AddScalar(stream.get(), buf[iz] + 4ull * oz, buf[ia] + 4ull * oa, buf[ib] + 4ull * ob, n);
+      for (uint32_t i = 0; i < n; ++i) host[iz][oz + i] = a[i] + b;
+    } else if (kind < 9) {
+      std::vector<float> a(host[ia].begin() + oa, host[ia].begin() + oa + n);
+      stream->CopyDeviceToDevice(buf[iz] + 4ull * oz, buf[ia] + 4ull * oa, 4ull * n);
+      if (buf[iz] + 4ull * oz != buf[ia] + 4ull * oa)
+        for (uint32_t i = 0; i < n; ++i) host[iz][oz + i] = a[i];
+    } else {
+      const float v = static_cast<float>(step % 5);
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      stream->Fill(buf[iz] + 4ull * oz, bits, 4ull * n);
+      for (uint32_t i = 0; i < n; ++i) host[iz][oz + i] = v;
+    }
+  }
+  std::vector<std::vector<float>> got(kBufs, std::vector<float>(kLen));
+  for (int i = 0; i < kBufs; ++i) stream->CopyDeviceToHost(got[i].data(), buf[i], 4ull * kLen);
+  Status st = stream->Synchronize();
+  if (!st.ok()) return Fail(st.message);
+  for (int b = 0; b < kBufs; ++b)
+    for (uint32_t i = 0; i < kLen; ++i)
+      if (got[b][i] != host[b][i])
+        return Fail("hazards: buffer " + std::to_string(b) + " element " + std::to_string(i) +
+                    " is " + std::to_string(got[b][i]) + ", expected " +
+                    std::to_string(host[b][i]));
+  std::printf("hazards OK: %d commands, %llu barriers, %llu avoided (%s)\n", steps,
+              static_cast<unsigned long long>(Barriers() - b0),
+              static_cast<unsigned long long>(tfmp::GlobalStats().barriers_avoided - avoided0),
+              dev->info().name.c_str());
+  for (uint64_t b : buf) dev->Free(b);
+  return 0;
+}
+
+int Profile(Device* dev) {
+  Status s;
+  auto stream = dev->CreateStream(&s);
+  if (!stream) return Fail(s.message);
+  const uint32_t n = 1 << 20;
+  uint64_t x = dev->Allocate(4 * n), one = dev->Allocate(4), y = dev->Allocate(4 * n);
+  stream->Fill(one, 0x3f800000u, 4);
+  stream->Fill(x, 0, 4ull * n);
+  stream->Synchronize();
+  tfmp::StartProfile();
+  for (int i = 0; i < 20; ++i) AddScalar(stream.get(), y, x, one, n);
+  std::vector<float> back(n);
+  stream->CopyDeviceToHost(back.data(), y, 4ull * n);
+  Status st = stream->Synchronize();
+  tfmp::StopProfile();
+  if (!st.ok()) return Fail(st.message);
+  const std::string json = tfmp::ProfileJson();
+  if (json.find("\"name\": \"add_f32\", \"count\": 20,") == std::string::npos)
+    return Fail("profile lacks 20 add_f32 dispatches: " + json);
+  if (json.find("\"kind\": \"device_to_host\", \"count\": 1, \"bytes\": 4194304") ==
+      std::string::npos)
+    return Fail("profile lacks the device-to-host copy: " + json);
+  if (json.find("\"gpu_ms\": 0.0000,") != std::string::npos)
+    return Fail("a profiled command took no time: " + json);
+  // Off again: nothing more is recorded.
+  for (int i = 0; i < 5; ++i) AddScalar(stream.get(), y, x, one, n);
+  stream->Synchronize();
+  if (tfmp::ProfileJson() != json) return Fail("profiling went on after StopProfile");
+  std::printf("%s", tfmp::ProfileText(10).c_str());
+  std::printf("profile OK\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return Fail("usage: runtime_test copies|chain N|overhead N");
+  if (argc < 2)
+    return Fail("usage: runtime_test copies|chain N|overhead N|timer|callback|coopmat|barriers|hazards N|"
+                "profile");
   std::string why;
   auto devices = tfmp::rt::EnumerateDevices(&why);
   if (devices.empty()) return Fail("no device: " + why);
@@ -368,5 +589,10 @@ int main(int argc, char** argv) {
   if (cmd == "timer") return Timer(dev);
   if (cmd == "callback") return Callback(dev);
   if (cmd == "coopmat") return CoopMat(dev);
+  if (cmd == "barriers") return Barriers(dev);
+  if (cmd == "hazards")
+    return Hazards(dev, n, argc > 3 ? std::atoi(argv[3]) : 7,
+                   argc > 4 ? static_cast<uint32_t>(std::atoi(argv[4])) : (1u << 16));
+  if (cmd == "profile") return Profile(dev);
   return Fail("unknown command " + cmd);
 }

@@ -3,6 +3,8 @@
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
 //                [--no-flush] [--perturb] [--grid-cap N] [--repeat N] [--warmup-ms MS]
+//   kernel_bench --pipelines [--threads N] [--offset N] [--limit N]   (pipeline creation
+//                time, cold or warm on-disk cache: see CreateAllPipelines)
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -39,6 +41,7 @@
 // The reductions' push constants and passes come from kernels/reduce_plan.h,
 // the convolutions' from kernels/conv_plan.h: the kernels include them too.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -49,11 +52,14 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/conv_plan.h"  // ConvPush and the launch of kernels/conv.cc
 #include "kernels/reduce_plan.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
+#include "tensorflow_metal_plugin/runtime/kernel_library.h"
+#include "tensorflow_metal_plugin/stats.h"
 
 using tfmp::ReducePush;  // kernels/reduce_plan.h, shared with kernels/reduction.cc
 using tfmp::rt::Device;
@@ -1004,18 +1010,27 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
   return c;
 }
 
-// Host cost of recording one dispatch: `count` tiny dependent adds (x += 1),
-// host time per Dispatch call; and the GPU time per dispatch in a batch.
-Case OverheadCase(int count) {
+// Host cost of recording one dispatch, and the GPU time per dispatch in a
+// batch, over `count` tiny dispatches (add_f32 on 256 floats):
+//   dispatch_overhead              x += 1, declaring nothing (a full barrier
+//                                  before each: the runtime's safe default)
+//   dispatch_overhead_declared     x += 1, declaring x read+written: the same
+//                                  barriers, plus the cost of tracking ranges
+//   dispatch_overhead_independent  z_i = x + 1 into `count` distinct slices,
+//                                  declared: no barrier between them
+Case OverheadCase(int count, const std::string& mode) {
   Case c;
-  c.name = "dispatch_overhead";
+  c.name = mode.empty() ? "dispatch_overhead" : "dispatch_overhead_" + mode;
   c.op = "overhead";
   c.dtype = "f32";
   c.params = "\"count\": " + I(count);
-  c.run = [count](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+  c.run = [count, mode](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(9);
+    const bool independent = mode == "independent", declared = !mode.empty();
     auto x = b.NewTensor(256, false, rng);
     auto one = b.NewTensor(1, false, rng);
+    std::unique_ptr<Tensor> z;
+    if (independent) z = b.NewTensor(256 * static_cast<int64_t>(count), false, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
     const float v = 1.0f;
     b.stream()->CopyHostToDevice(one->addr, &v, 4);
@@ -1026,41 +1041,113 @@ Case OverheadCase(int count) {
     p.n = 256;
     p.a_stride[0] = 1;
     p.b_stride[0] = 0;
-    b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);  // pipeline created
+    tfmp::rt::MemRange reads[2] = {{x->addr, x->addr + 1024}, {one->addr, one->addr + 4}};
+    tfmp::rt::MemRange writes[1] = {{x->addr, x->addr + 1024}};
+    tfmp::rt::MemAccess access;
+    access.reads = reads;
+    access.num_reads = 2;
+    access.writes = writes;
+    access.num_writes = 1;
+    auto record = [&](int i) {
+      if (independent) {
+        p.z = z->addr + 1024ull * i;
+        writes[0] = {p.z, p.z + 1024};
+      }
+      b.stream()->Dispatch("add_f32", &p, sizeof(p), 1, 1, 1, declared ? &access : nullptr);
+    };
+    record(0);  // pipeline created
     b.stream()->Synchronize();
     std::vector<double> host_us;
     const int rounds = std::max(3, b.opt().runs / 3);
+    const uint64_t barriers0 = tfmp::GlobalStats().barriers;
     for (int r = 0; r < rounds; ++r) {
       auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < count; ++i) b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);
+      for (int i = 0; i < count; ++i) record(i);
       auto t1 = std::chrono::steady_clock::now();
       b.stream()->Synchronize();
       host_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / count);
     }
+    const double barriers_per_dispatch =
+        static_cast<double>(tfmp::GlobalStats().barriers - barriers0) / (rounds * count);
     std::sort(host_us.begin(), host_us.end());
     // GPU time of the same batch (timestamps around it), per dispatch.
     b.stream()->StartTimer(b.timer());
-    for (int i = 0; i < count; ++i) b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);
+    for (int i = 0; i < count; ++i) record(i);
     b.stream()->StopTimer(b.timer());
     const double gpu_us = b.timer()->Nanoseconds() / 1e3 / count;
-    std::vector<float> got = b.Download(*x);
-    const double adds = 1.0 + static_cast<double>(rounds + 1) * count;
-    for (int i = 0; i < 256; ++i)
-      chk->Add(got[i], x->host[i] + adds, 1e-3 * std::fabs(x->host[i] + adds), [&] { return std::string("element " + I(i)); });
-    char buf[256];
+    if (independent) {
+      std::vector<float> got = b.Download(*z);
+      for (int64_t i = 0; i < 256 * static_cast<int64_t>(count); i += 97)
+        chk->Add(got[i], x->host[i % 256] + 1.0, 1e-6 + 1e-6 * std::fabs(x->host[i % 256]),
+                 [&] { return std::string("element " + I(i)); });
+    } else {
+      std::vector<float> got = b.Download(*x);
+      const double adds = 1.0 + static_cast<double>(rounds + 1) * count;
+      for (int i = 0; i < 256; ++i)
+        chk->Add(got[i], x->host[i] + adds, 1e-3 * std::fabs(x->host[i] + adds),
+                 [&] { return std::string("element " + I(i)); });
+    }
+    char buf[320];
     std::snprintf(buf, sizeof(buf),
                   ", \"runs\": %zu, \"host_us_per_dispatch\": %.4f, \"host_us_min\": %.4f, "
-                  "\"host_us_max\": %.4f, \"gpu_us_per_dispatch\": %.4f",
-                  host_us.size(), host_us[host_us.size() / 2], host_us.front(), host_us.back(), gpu_us);
+                  "\"host_us_max\": %.4f, \"gpu_us_per_dispatch\": %.4f, "
+                  "\"barriers_per_dispatch\": %.4f",
+                  host_us.size(), host_us[host_us.size() / 2], host_us.front(), host_us.back(),
+                  gpu_us, barriers_per_dispatch);
     chk->extra = buf;
     return true;
   };
   return c;
 }
 
+// --pipelines: creates the pipeline of every kernel the device supports
+// (threads in parallel) and reports the time, with the on-disk pipeline cache
+// cold or warm (run twice with the same TFMP_CACHE_DIR).
+int CreateAllPipelines(Device* dev, int threads, int offset, int limit) {
+  size_t count = 0;
+  const tfmp::rt::KernelBinary* bins = tfmp::rt::KernelBinaries(&count);
+  std::vector<const char*> names;
+  for (size_t i = 0; i < count; ++i)
+    if (dev->HasKernel(bins[i].name)) names.push_back(bins[i].name);
+  names.erase(names.begin(), names.begin() + std::min(names.size(), static_cast<size_t>(offset)));
+  if (limit > 0 && names.size() > static_cast<size_t>(limit)) names.resize(limit);
+  const bool loaded = dev->PipelineCacheLoaded();
+  std::atomic<size_t> next{0};
+  std::atomic<int> failed{0};
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < names.size();) {
+        Status s;
+        if (!dev->PrepareKernel(names[i], &s)) {
+          std::fprintf(stderr, "kernel_bench: %s: %s\n", names[i], s.message.c_str());
+          failed++;
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  const double create_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto t1 = std::chrono::steady_clock::now();
+  Status saved = dev->SavePipelineCache();
+  const double save_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  std::printf("{\"name\": \"pipeline_create_all\", \"kernels\": %zu, \"threads\": %d, "
+              "\"create_ms\": %.2f, \"per_kernel_ms\": %.3f, \"cache_path\": \"%s\", "
+              "\"cache_loaded\": %s, \"cache_hits\": %llu, \"save_ms\": %.2f, "
+              "\"save_error\": \"%s\", \"failed\": %d}\n",
+              names.size(), threads, create_ms, names.empty() ? 0.0 : create_ms / names.size(),
+              JsonEscape(dev->PipelineCachePath()).c_str(), loaded ? "true" : "false",
+              static_cast<unsigned long long>(tfmp::GlobalStats().pipeline_cache_hits.load()),
+              save_ms, JsonEscape(saved.message).c_str(), failed.load());
+  return failed ? 1 : 0;
+}
+
 std::vector<Case> AllCases(bool quick) {
   std::vector<Case> cases;
-  cases.push_back(OverheadCase(quick ? 500 : 10000));
+  for (const char* mode : {"", "declared", "independent"})
+    cases.push_back(OverheadCase(quick ? 500 : 10000, mode));
   cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), false));
   cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), true));
   const int64_t n = quick ? (1 << 20) : (64 << 20);
@@ -1152,7 +1239,8 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n");
+               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n"
+               "       kernel_bench --pipelines [--threads N] [--offset N] [--limit N]\n");
   return 2;
 }
 
@@ -1160,7 +1248,8 @@ int Usage() {
 
 int main(int argc, char** argv) {
   Options opt;
-  bool runs_set = false, warm_set = false;
+  bool runs_set = false, warm_set = false, pipelines = false;
+  int threads = 0, offset = 0, limit = 0;
   int repeat = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -1194,6 +1283,12 @@ int main(int argc, char** argv) {
       const char* v = next();
       if (!v) return Usage();
       opt.warmup_ms = std::max(0, std::atoi(v));
+    } else if (a == "--pipelines") {
+      pipelines = true;
+    } else if (a == "--threads" || a == "--limit" || a == "--offset") {
+      const char* v = next();
+      if (!v) return Usage();
+      (a == "--threads" ? threads : a == "--limit" ? limit : offset) = std::max(0, std::atoi(v));
     } else if (a == "--warmup") {
       const char* v = next();
       if (!v) return Usage();
@@ -1228,6 +1323,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto& info = dev->info();
+  if (pipelines) {
+    if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    return CreateAllPipelines(dev, threads, offset, limit);
+  }
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
               "\"warmup\": %d, \"warmup_ms\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "

@@ -2,11 +2,14 @@
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_device.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "tensorflow_metal_plugin/runtime/kernel_library.h"
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_stream.h"
 #include "tensorflow_metal_plugin/stats.h"
 
@@ -398,6 +401,7 @@ Status VkDevice_::Init() {
       }
   queue_family_ = static_cast<uint32_t>(family);
   const uint32_t ts_bits = qs[family].timestampValidBits;
+  timestamp_bits_ = ts_bits;
   timestamp_mask_ = ts_bits >= 64 ? ~0ull : ((1ull << ts_bits) - 1);
 
   VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
@@ -435,6 +439,11 @@ Status VkDevice_::Init() {
       coopmat_nv.cooperativeMatrix = VK_TRUE;
       f12.pNext = &coopmat_nv;
     }
+  }
+  // Tells whether a pipeline came from the pipeline cache (stats).
+  if (HasExtension(available, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
+    exts.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
+    creation_feedback_ = true;
   }
 
   float priority = 1.0f;
@@ -493,6 +502,16 @@ Status VkDevice_::Init() {
   lci.pPushConstantRanges = &range;
   r = vkCreatePipelineLayout(device_, &lci, nullptr, &layout_);
   if (r != VK_SUCCESS) return VkError(r, "vkCreatePipelineLayout");
+
+  // The kernel table: name -> index, built once and only read afterwards.
+  bins_ = KernelBinaries(&num_bins_);
+  pipelines_.reset(new std::atomic<VkPipeline>[num_bins_]);
+  kernel_index_.reserve(num_bins_);
+  for (size_t i = 0; i < num_bins_; ++i) {
+    pipelines_[i].store(VK_NULL_HANDLE, std::memory_order_relaxed);
+    kernel_index_.emplace(bins_[i].name, static_cast<int32_t>(i));
+  }
+  InitPipelineCache();
   return Status::Ok();
 }
 
@@ -553,6 +572,13 @@ uint64_t VkDevice_::Allocate(uint64_t bytes) {
   Allocation a;
   if (!CreateBuffer(bytes, device_memory_type_, false, &a)) return 0;
   GlobalStats().allocations++;
+  // The span of addresses ever allocated (only grows): push-constant scans.
+  uint64_t lo = address_lo_.load();
+  while (a.address < lo && !address_lo_.compare_exchange_weak(lo, a.address)) {
+  }
+  uint64_t hi = address_hi_.load();
+  while (a.address + bytes > hi && !address_hi_.compare_exchange_weak(hi, a.address + bytes)) {
+  }
   std::unique_lock<std::shared_mutex> lock(alloc_mu_);
   allocated_bytes_ += bytes;
   allocations_[a.address] = a;
@@ -632,16 +658,18 @@ void VkDevice_::ReleaseStaging(Allocation* chunk) {
   delete chunk;
 }
 
-VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
-  std::lock_guard<std::mutex> lock(pipeline_mu_);
-  auto it = pipelines_.find(name);
-  if (it != pipelines_.end()) return it->second;
-  const KernelBinary* bin = FindKernelBinary(name);
-  if (!bin) {
-    status->code = kInternal;
-    status->message = std::string("no compute kernel named ") + name + " in the kernel library";
-    return {};
-  }
+int32_t VkDevice_::KernelIndex(const char* name) const {
+  auto it = kernel_index_.find(std::string_view(name));
+  return it == kernel_index_.end() ? -1 : it->second;
+}
+
+VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
+  // Different kernels are created in parallel; the same one once.
+  std::lock_guard<std::mutex> lock(create_mu_[index % 16]);
+  const KernelBinary* bin = &bins_[index];
+  VkPipeline existing = pipelines_[index].load(std::memory_order_acquire);
+  if (existing) return {existing, bin->push_constant_bytes};
+  const char* name = bin->name;
   if (bin->needs_fp16 && !info_.fp16) {
     status->code = kInternal;
     status->message = std::string(name) + " needs 16-bit storage, which this device lacks";
@@ -658,6 +686,7 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
                       ", which this device lacks or has turned off";
     return {};
   }
+  const auto t0 = std::chrono::steady_clock::now();
   VkShaderModuleCreateInfo smci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   smci.codeSize = bin->spirv_bytes;
   smci.pCode = bin->spirv;
@@ -667,23 +696,46 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
     *status = VkError(r, std::string("vkCreateShaderModule(") + name + ")");
     return {};
   }
-  VkComputePipelineCreateInfo cci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  VkPipelineCreationFeedbackEXT feedback{};
+  VkPipelineCreationFeedbackEXT stage_feedback{};
+  VkPipelineCreationFeedbackCreateInfoEXT fci{
+      VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO_EXT};
+  fci.pPipelineCreationFeedback = &feedback;
+  fci.pipelineStageCreationFeedbackCount = 1;
+  fci.pPipelineStageCreationFeedbacks = &stage_feedback;
+  VkComputePipelineCreateInfo cci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                  creation_feedback_ ? &fci : nullptr};
   cci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   cci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   cci.stage.module = module;
   cci.stage.pName = "main";
   cci.layout = layout_;
   VkPipeline pipeline = VK_NULL_HANDLE;
-  r = vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &cci, nullptr, &pipeline);
+  r = vkCreateComputePipelines(device_, cache_, 1, &cci, nullptr, &pipeline);
   vkDestroyShaderModule(device_, module, nullptr);
   if (r != VK_SUCCESS) {
     *status = VkError(r, std::string("vkCreateComputePipelines(") + name + ")");
     return {};
   }
   GlobalStats().pipelines_created++;
-  Pipeline entry{pipeline, bin->push_constant_bytes};
-  pipelines_.emplace(name, entry);
-  return entry;
+  GlobalStats().pipeline_create_us += static_cast<uint64_t>(
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  if (creation_feedback_ && (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT_EXT) &&
+      (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT))
+    GlobalStats().pipeline_cache_hits++;
+  created_since_save_++;
+  pipelines_[index].store(pipeline, std::memory_order_release);
+  return {pipeline, bin->push_constant_bytes};
+}
+
+bool VkDevice_::PrepareKernel(const char* name, Status* status) {
+  const int32_t index = KernelIndex(name);
+  if (index < 0) {
+    status->code = kInternal;
+    status->message = std::string("no compute kernel named ") + name + " in the kernel library";
+    return false;
+  }
+  return GetPipeline(index, status).pipeline != VK_NULL_HANDLE;
 }
 
 bool VkDevice_::HasKernel(const std::string& name) const {
@@ -699,8 +751,9 @@ bool VkDevice_::HasFeature(const char* feature) const {
   return false;  // a feature this runtime does not know
 }
 
-VkResult VkDevice_::Submit(const VkSubmitInfo& info) {
+VkResult VkDevice_::Submit(const VkSubmitInfo& info, uint64_t* before) {
   std::lock_guard<std::mutex> lock(queue_mu_);
+  *before = submissions_.fetch_add(1, std::memory_order_acq_rel);
   return vkQueueSubmit(queue_, 1, &info, VK_NULL_HANDLE);
 }
 
@@ -747,6 +800,45 @@ std::unique_ptr<Timer> VkDevice_::CreateTimer(Status* status) {
 // ---------------------------------------------------------------------------
 // Backend entry points.
 
+namespace {
+std::atomic<bool> g_profiling{false};
+
+void AtExit() {
+  vk::Instance& inst = vk::GetInstance();
+  std::vector<vk::VkDevice_*> devices;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    for (auto& d : inst.opened)
+      if (d) devices.push_back(d.get());
+  }
+  for (vk::VkDevice_* d : devices) d->SaveIfChanged();
+  if (ProfileActive() && std::getenv("TFMP_PROFILE")) {
+    StopProfile();  // waits for the timed work still in flight
+    std::string text = ProfileText(25);
+    std::fprintf(stderr, "%s", text.c_str());
+  }
+}
+}  // namespace
+
+void SetProfiling(bool on) { g_profiling.store(on, std::memory_order_release); }
+bool Profiling() { return g_profiling.load(std::memory_order_acquire); }
+
+Status SynchronizeOpenDevices() {
+  vk::Instance& inst = vk::GetInstance();
+  std::vector<vk::VkDevice_*> devices;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    for (auto& d : inst.opened)
+      if (d) devices.push_back(d.get());
+  }
+  Status first;
+  for (vk::VkDevice_* d : devices) {
+    Status s = d->SynchronizeAll();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
 std::vector<DeviceInfo> EnumerateDevices(std::string* why_none) {
   vk::Instance& inst = vk::GetInstance();
   std::vector<DeviceInfo> out;
@@ -762,16 +854,31 @@ Device* OpenDevice(int ordinal, Status* status) {
     status->message = "no device " + std::to_string(ordinal);
     return nullptr;
   }
-  std::lock_guard<std::mutex> lock(inst.open_mu);
-  if (inst.opened.size() < inst.devices.size()) inst.opened.resize(inst.devices.size());
-  if (!inst.opened[ordinal]) {
-    auto dev = std::make_unique<vk::VkDevice_>(inst.devices[ordinal].physical,
-                                               inst.devices[ordinal].info);
-    *status = dev->Init();
-    if (!status->ok()) return nullptr;
-    inst.opened[ordinal] = std::move(dev);
+  bool first_open = false;
+  Device* dev_out = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    if (inst.opened.size() < inst.devices.size()) inst.opened.resize(inst.devices.size());
+    if (!inst.opened[ordinal]) {
+      auto dev = std::make_unique<vk::VkDevice_>(inst.devices[ordinal].physical,
+                                                 inst.devices[ordinal].info);
+      *status = dev->Init();
+      if (!status->ok()) return nullptr;
+      inst.opened[ordinal] = std::move(dev);
+      static bool registered = false;
+      first_open = !registered;
+      registered = true;
+    }
+    dev_out = inst.opened[ordinal].get();
   }
-  return inst.opened[ordinal].get();
+  if (first_open) {
+    // At exit: write the pipeline caches, print the profile of TFMP_PROFILE=1
+    // (started here, outside open_mu: starting synchronizes open devices).
+    const char* prof = std::getenv("TFMP_PROFILE");
+    if (prof && std::strcmp(prof, "1") == 0) StartProfile();
+    std::atexit(AtExit);
+  }
+  return dev_out;
 }
 
 }  // namespace rt

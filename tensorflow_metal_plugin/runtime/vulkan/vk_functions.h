@@ -87,6 +87,10 @@ typedef VkResult(VKAPI_PTR* PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKH
   X(vkDestroyPipelineLayout)           \
   X(vkCreateComputePipelines)          \
   X(vkDestroyPipeline)                 \
+  X(vkCreatePipelineCache)             \
+  X(vkDestroyPipelineCache)            \
+  X(vkGetPipelineCacheData)            \
+  X(vkMergePipelineCaches)             \
   X(vkCreateCommandPool)               \
   X(vkDestroyCommandPool)              \
   X(vkAllocateCommandBuffers)          \
