@@ -44,6 +44,7 @@ struct DeviceInfo {
   uint32_t max_workgroup_invocations = 0;
   uint32_t subgroup_size = 0;
   uint32_t max_push_constants = 0;
+  uint32_t compute_units = 0;     // multiprocessors (SMs, CUs), 0 when the driver does not say
 };
 
 class Stream;
@@ -85,6 +86,8 @@ class Device {
 class Stream {
  public:
   virtual ~Stream() = default;
+  // The device the stream runs on (kernels size their dispatches by it).
+  virtual const DeviceInfo& device_info() const = 0;
 
   // Records a compute dispatch of kernel `name` with `push_bytes` of push
   // constants (at most 128) over `groups` workgroups.

@@ -80,6 +80,7 @@ class VkDevice_ final : public Device {
  private:
   bool CreateBuffer(uint64_t bytes, uint32_t memory_type, bool map, Allocation* out);
   void DestroyBuffer(Allocation* a);
+  void PrintPipelineStats(const char* name, VkPipeline pipeline);  // TFMP_PIPELINE_STATS=1
 
   VkPhysicalDevice physical_;
   DeviceInfo info_;
@@ -95,6 +96,7 @@ class VkDevice_ final : public Device {
   uint64_t timestamp_mask_ = ~0ull;
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   uint32_t push_bytes_ = 128;
+  bool pipeline_stats_ = false;
 
   std::shared_mutex alloc_mu_;
   std::map<uint64_t, Allocation> allocations_;  // by device address

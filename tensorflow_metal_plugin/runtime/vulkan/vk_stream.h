@@ -45,6 +45,7 @@ class VkStream final : public Stream {
   ~VkStream() override;
   Status Init();
 
+  const DeviceInfo& device_info() const override;
   void Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                 uint32_t gy, uint32_t gz) override;
   void CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) override;
