@@ -2,7 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
-//                [--no-flush] [--perturb]
+//                [--no-flush] [--perturb] [--matmul-configs TILE[:SPLITS],...]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -23,8 +23,9 @@
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
 //   BinaryPush  kernels/elementwise.cc   ReducePush  kernels/reduction.cc
-//   SoftmaxPush kernels/softmax.cc       MatMulPush  kernels/matmul.cc
-//   ConvPush    kernels/conv.cc
+//   SoftmaxPush kernels/softmax.cc       ConvPush    kernels/conv.cc
+// The GEMM (kernels/matmul.cc) shares its push constants and its choice of
+// tile config and split-K with this file: kernels/matmul_config.h.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -38,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/matmul_config.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 
 using tfmp::rt::Device;
@@ -71,16 +73,6 @@ struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
   uint32_t rows, cols;
 };
 
-struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
-  uint64_t a, b, c;
-  uint32_t M, N, K;
-  uint32_t a_m, a_k, b_k, b_n;
-  uint32_t a_batch, b_batch, c_batch;
-  uint64_t bias;
-  uint32_t act;
-  float alpha;
-};
-
 struct ConvPush {  // kernels/conv.cc, shaders/conv.comp
   uint64_t a, b, c;
   uint32_t M, K;
@@ -94,7 +86,7 @@ struct ConvPush {  // kernels/conv.cc, shaders/conv.comp
   uint64_t bias, side;
 };
 
-constexpr uint32_t kGemmTile = 64;        // matmul.cc / conv.cc kTile
+constexpr uint32_t kGemmTile = 64;        // conv.cc kTile
 constexpr uint32_t kConvMaxKChunk = 16384;  // conv.cc kMaxKChunk
 constexpr uint32_t kReduceChunk = 256 * 256;  // reduction.cc kChunk
 
@@ -201,6 +193,7 @@ struct Options {
   bool list = false;
   bool flush = true;
   bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
+  std::vector<std::string> matmul_configs;  // --matmul-configs: GEMM cases per config
 };
 
 // The outcome of a correctness check.
@@ -308,6 +301,7 @@ class Bench {
   }
 
   Stream* stream() { return stream_.get(); }
+  const tfmp::rt::DeviceInfo& device_info() const { return dev_->info(); }
   bool oom() const { return oom_; }
   const Options& opt() const { return opt_; }
   // How many input sets alternate between runs: two if they fit in `budget`.
@@ -580,14 +574,21 @@ Case SoftmaxCase(int64_t rows, int64_t cols) {
   return c;
 }
 
-// C[M, N] = A[M, K] x B[K, N], row-major.
-Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
+// C[M, N] = A[M, K] x B[K, N], row-major; A stored [K, M] when ta, B stored
+// [N, K] when tb. Dispatched as kernels/matmul.cc records it (matmul_config.h's
+// plan; `config` is a TFMP_MATMUL_CONFIG spec, "" for the default choice,
+// which TFMP_MATMUL_CONFIG overrides as in the plugin).
+Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, bool tb = false,
+                const std::string& config = "") {
   Case c;
   const char* dt = half ? "f16" : "f32";
-  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K);
+  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K) +
+           (ta || tb ? std::string("_") + (ta ? "t" : "n") + (tb ? "t" : "n") : "") +
+           (config.empty() ? "" : "@" + config);
   c.op = "matmul";
   c.dtype = dt;
-  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K);
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) +
+             ", \"ta\": " + (ta ? "true" : "false") + ", \"tb\": " + (tb ? "true" : "false");
   c.flops = 2.0 * M * N * K;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(5);
@@ -600,24 +601,48 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
     }
     auto C = b.NewTensor(M * N, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    MatMulPush p{};
-    p.M = static_cast<uint32_t>(M);
-    p.N = static_cast<uint32_t>(N);
-    p.K = static_cast<uint32_t>(K);
-    p.a_m = static_cast<uint32_t>(K);
-    p.a_k = 1;
-    p.b_k = static_cast<uint32_t>(N);
-    p.b_n = 1;
-    p.alpha = 0.2f;  // GemmEpilogue's default
-    const std::string kernel = std::string("matmul_") + dt;
+    tfmp::GemmProblem prob{M, N, K, ta ? 1 : K, ta ? M : 1, tb ? 1 : N, tb ? K : 1,
+                           A[0]->addr, B[0]->addr, C->addr, 1, 0, 0, 0,
+                           static_cast<uint32_t>(es)};
+    const char* env = std::getenv("TFMP_MATMUL_CONFIG");
+    const tfmp::GemmPlan plan = tfmp::PlanGemm(prob, b.device_info().compute_units,
+                                               config.empty() ? env : config.c_str());
+    char plan_json[160];
+    std::snprintf(plan_json, sizeof(plan_json),
+                  ", \"tile\": \"%s\", \"splits\": %u, \"flags\": %u", plan.tile->name, plan.splits,
+                  plan.flags);
+    chk->extra = plan_json;
+    std::unique_ptr<Tensor> P;
+    if (plan.splits > 1) {
+      P = b.NewTensor(M * N * plan.splits, false, rng, 0, 0, false);
+      if (b.oom()) return *err = "out of device memory", false;
+    }
+    tfmp::MatMulPush p = tfmp::GemmPush(prob, plan, 0, 0, 0.2f);  // GemmEpilogue's alpha
+    const std::string kernel = std::string("matmul_") + plan.tile->name + "_" + dt;
+    const std::string reduce = std::string("matmul_reduce_") + dt;
     auto record = [&](int s) {
       p.a = A[s]->addr;
       p.b = B[s]->addr;
-      p.c = C->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, kGemmTile), Ceil(M, kGemmTile), 1);
+      p.c = plan.splits > 1 ? P->addr : C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, plan.splits);
+      if (plan.splits > 1) {
+        tfmp::MatMulReducePush r{};
+        r.p = P->addr;
+        r.c = C->addr;
+        r.mn = static_cast<uint32_t>(M * N);
+        r.pmn = r.mn;
+        r.n = static_cast<uint32_t>(N);
+        r.batch = 1;
+        r.splits = plan.splits;
+        r.c_batch = static_cast<uint32_t>(M * N);
+        r.alpha = 0.2f;
+        b.stream()->Dispatch(reduce.c_str(), &r, sizeof(r), GridFor(M * N));
+      }
     };
     record(0);
     std::vector<float> got = b.Download(*C);
+    auto a_at = [&](int64_t m, int64_t k) { return A[0]->host[ta ? k * M + m : m * K + k]; };
+    auto b_at = [&](int64_t k, int64_t n) { return B[0]->host[tb ? n * K + k : k * N + n]; };
     Rng pick(6);
     const int64_t samples = std::min<int64_t>(M * N, 1024);
     for (int64_t t = 0; t < samples; ++t) {
@@ -627,8 +652,7 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
       else if (samples == M * N) m = t / N, n = t % N;
       else m = pick.Next() % M, n = pick.Next() % N;
       Dot d;
-      for (int64_t k = 0; k < K; ++k)
-        d.Add(static_cast<double>(A[0]->host[m * K + k]) * B[0]->host[k * N + n]);
+      for (int64_t k = 0; k < K; ++k) d.Add(static_cast<double>(a_at(m, k)) * b_at(k, n));
       chk->Add(got[m * N + n], d.sum, d.Tol(half), [&] { return std::string("C[" + I(m) + ", " + I(n) + "]"); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
@@ -834,7 +858,7 @@ Case OverheadCase(int count) {
   return c;
 }
 
-std::vector<Case> AllCases(bool quick) {
+std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
   std::vector<Case> cases;
   cases.push_back(OverheadCase(quick ? 500 : 10000));
   cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20)));
@@ -846,13 +870,27 @@ std::vector<Case> AllCases(bool quick) {
   cases.push_back(ReduceCase(R, Cn, 1));
   cases.push_back(ReduceCase(R, Cn, 0));
   cases.push_back(SoftmaxCase(quick ? 256 : 16384, quick ? 1000 : 4096));
+  // The GEMM: every config of --matmul-configs, else the default choice.
+  std::vector<std::string> configs = matmul_configs;
+  if (configs.empty()) configs.push_back("");
   if (quick) {
-    cases.push_back(MatMulCase(128, 128, 128, false));
-    cases.push_back(MatMulCase(192, 160, 200, false));  // partial tiles
-    cases.push_back(MatMulCase(128, 128, 128, true));
+    for (const std::string& cfg : configs) {
+      cases.push_back(MatMulCase(128, 128, 128, false, false, false, cfg));
+      cases.push_back(MatMulCase(192, 160, 200, false, false, false, cfg));  // partial tiles
+      cases.push_back(MatMulCase(128, 128, 128, true, false, false, cfg));
+      cases.push_back(MatMulCase(129, 65, 257, false, true, false, cfg));  // scalar paths
+      cases.push_back(MatMulCase(96, 132, 516, false, true, true, cfg));   // vec4 transposed
+      cases.push_back(MatMulCase(64, 256, 1024, false, false, true, cfg));  // split-K by default
+      cases.push_back(MatMulCase(127, 33, 255, true, false, true, cfg));
+    }
   } else {
-    for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false));
-    cases.push_back(MatMulCase(4096, 4096, 4096, true));
+    for (const std::string& cfg : configs) {
+      for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false, false, false, cfg));
+      // A Dense layer's backward GEMMs: dX = dY W^T, dW = X^T dY.
+      cases.push_back(MatMulCase(4096, 4096, 4096, false, false, true, cfg));
+      cases.push_back(MatMulCase(4096, 4096, 4096, false, true, false, cfg));
+      cases.push_back(MatMulCase(4096, 4096, 4096, true, false, false, cfg));
+    }
   }
   std::vector<ConvShape> shapes;
   if (quick) {
@@ -876,7 +914,8 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list]\n");
+               "[--no-flush] [--perturb] [--list]\n"
+               "                    [--matmul-configs TILE[:SPLITS],...]\n");
   return 2;
 }
 
@@ -896,6 +935,15 @@ int main(int argc, char** argv) {
       opt.flush = false;
     } else if (a == "--perturb") {
       opt.perturb = true;
+    } else if (a == "--matmul-configs") {
+      const char* v = next();
+      if (!v) return Usage();
+      std::string list = v;
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) opt.matmul_configs.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
@@ -918,7 +966,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = AllCases(opt.quick);
+  std::vector<Case> cases = AllCases(opt.quick, opt.matmul_configs);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());
