@@ -25,6 +25,7 @@ const std::vector<GraphRewrite>& AllRewrites() {
   static const std::vector<GraphRewrite>* all = [] {
     auto* v = new std::vector<GraphRewrite>;
     AddOptimizerRewrites(v);
+    AddMatMulRewrites(v);
     return v;
   }();
   return *all;
