@@ -55,10 +55,13 @@ struct GemmTile {
   const char* name;
   uint32_t bm, bn, bk;
 };
+// The first three are PlanGemm's choices, the others only forced (benchmarks).
 inline constexpr GemmTile kGemmTiles[] = {
     {"128x128", 128, 128, 8},
     {"128x64", 128, 64, 16},
     {"64x64", 64, 64, 16},
+    {"128x128k16", 128, 128, 16},
+    {"128x128w", 128, 128, 8},
 };
 
 // One GEMM problem: C[z] = A[z] x B[z] for z < batch, C row-major [M, N];
@@ -109,7 +112,8 @@ inline uint32_t GemmFlags(const GemmProblem& p, bool partial) {
 // Chooses the tile config and split-K for a problem on a device with
 // `compute_units` multiprocessors (0: unknown). `override_spec` (the value of
 // TFMP_MATMUL_CONFIG: "<tile>[:<splits>]" or ":<splits>", e.g. "128x64",
-// "128x128:4") forces a choice; an unknown spec is ignored. `can_split`:
+// "128x128:4") forces a choice; an unknown tile name (e.g. "default") keeps
+// the default tile. `can_split`:
 // whether the caller can provide the float32 scratch of split-K.
 inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const char* override_spec,
                          bool can_split = true) {

@@ -14,7 +14,9 @@
 // first the device, then one per case (median/min/max milliseconds, FLOP/s
 // or bytes/s, the check). Exit status 1 if any check failed. --perturb scales
 // every result by 1.01 before its check (every check must then fail: a test
-// of the checks); --no-flush skips the L2 flush.
+// of the checks); --no-flush skips the L2 flush. --matmul-configs runs each
+// GEMM case once per tile config ("128x128", "128x128:4" = 4 K splits,
+// "default" = the plugin's choice; kernels/matmul_config.h), named "@config".
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked

@@ -29,6 +29,12 @@
 #define WG_X (BN / TN)
 #define WG_Y (BM / TM)
 #define THREADS (WG_X * WG_Y)
+#if (BM * BK) % (4 * THREADS) != 0 || (BN * BK) % (4 * THREADS) != 0 || TM % 4 != 0 || TN % 4 != 0
+#error "a tile config must load whole vec4s per invocation"
+#endif
+#if defined(WARP_TILE) && (BM != 128 || BN != 128 || TM != 8 || TN != 8)
+#error "WARP_TILE is laid out for 128x128 tiles of 8x8 blocks"
+#endif
 layout(local_size_x = THREADS) in;
 
 #ifdef TFMP_FP16
@@ -71,61 +77,140 @@ layout(push_constant) uniform Push {
 
 // Shared tiles S[k][o] as vec4 over o, one vec4 of padding per row: stores
 // of a transposed tile (4 k values of one o) then hit distinct banks.
-shared vec4 As[2][BK][BM / 4 + 1];
-shared vec4 Bs[2][BK][BN / 4 + 1];
+// PAD (variants.py; default 1) 0 drops it where shared memory is short.
+#ifndef PAD
+#define PAD 1
+#endif
+shared vec4 As[2][BK][BM / 4 + PAD];
+shared vec4 Bs[2][BK][BN / 4 + PAD];
 
 // Elements per invocation and k-tile of each operand, as vec4 registers.
 #define A_V4 (BM * BK / (4 * THREADS))
 #define B_V4 (BN * BK / (4 * THREADS))
+#if A_V4 > 2 || B_V4 > 2
+#error "at most 2 vec4 registers per operand and k-tile"
+#endif
+
+// Every register array below is indexed by constants only, expanded by the
+// preprocessor: a driver that leaves a loop rolled would otherwise put the
+// array in local memory (NVIDIA's did with the 8x8 block: 40x slower).
+#if TM == 8
+#define FOR_I(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define FOR_GA(X) X(0) X(1)
+#else
+#define FOR_I(X) X(0) X(1) X(2) X(3)
+#define FOR_GA(X) X(0)
+#endif
+#if TN == 8
+#define FOR_GB(X, i) X(i, 0) X(i, 1)
+#define FOR_GB1(X) X(0) X(1)
+#else
+#define FOR_GB(X, i) X(i, 0)
+#define FOR_GB1(X) X(0)
+#endif
 
 // Loads elements [o0, o0 + BO) x [k0, k0 + BK) of an operand (o: its outer
 // dimension, extent O; elements at base + o * s_o + k * s_k; k < ke) into
-// registers r (zero outside); the layout of r depends on the mode and is
-// undone by the matching store.
-#define LOAD_TILE(r, NV, BO, buf, base, s_o, s_k, O, o0, k0, ke, vec_k, vec_o)          \
-  {                                                                                   \
-    const uint tid = gl_LocalInvocationIndex;                                          \
-    [[unroll]] for (uint i = 0; i < NV; ++i) {                                        \
-      const uint v = tid + i * THREADS;                                               \
-      if (vec_k) {                                                                    \
-        const uint o = o0 + v / (BK / 4), k = k0 + (v % (BK / 4)) * 4;                 \
-        r[i] = (o < O && k < ke) ? vec4(TIn4(buf).v[(base + o * s_o + k) / 4]) : vec4(0); \
-      } else if (vec_o) {                                                             \
-        const uint k = k0 + v / (BO / 4), o = o0 + (v % (BO / 4)) * 4;                 \
-        r[i] = (o < O && k < ke) ? vec4(TIn4(buf).v[(base + o + k * s_k) / 4]) : vec4(0); \
-      } else {                                                                        \
-        /* scalar: 4 elements, consecutive along the smaller stride */                \
-        [[unroll]] for (uint j = 0; j < 4; ++j) {                                     \
-          const uint e = v * 4 + j;                                                   \
-          uint o, k;                                                                  \
-          if (s_k <= s_o) o = o0 + e / BK, k = k0 + e % BK;                            \
-          else k = k0 + e / BO, o = o0 + e % BO;                                       \
-          r[i][j] = (o < O && k < ke) ? float(buf.v[base + o * s_o + k * s_k]) : 0.0;  \
-        }                                                                             \
-      }                                                                               \
-    }                                                                                 \
+// register r[i] (zero outside); the layout of r depends on the mode and is
+// undone by the matching store. Vec4 i of the tile is tid + i * THREADS.
+#define LOAD_SCALAR(r, i, j, BO, buf, base, s_o, s_k, O, o0, k0, ke)                \
+  {                                                                                 \
+    const uint e = (tid + i * THREADS) * 4 + j;                                     \
+    uint o, k;                                                                      \
+    if (s_k <= s_o) o = o0 + e / BK, k = k0 + e % BK;                                \
+    else k = k0 + e / BO, o = o0 + e % BO;                                           \
+    r[i][j] = (o < O && k < ke) ? float(buf.v[base + o * s_o + k * s_k]) : 0.0;      \
+  }
+#define LOAD_ONE(r, i, BO, buf, base, s_o, s_k, O, o0, k0, ke, vec_k, vec_o)               \
+  {                                                                                       \
+    const uint v = tid + i * THREADS;                                                     \
+    if (vec_k) {                                                                          \
+      const uint o = o0 + v / (BK / 4), k = k0 + (v % (BK / 4)) * 4;                       \
+      r[i] = (o < O && k < ke) ? vec4(TIn4(buf).v[(base + o * s_o + k) / 4]) : vec4(0);    \
+    } else if (vec_o) {                                                                   \
+      const uint k = k0 + v / (BO / 4), o = o0 + (v % (BO / 4)) * 4;                       \
+      r[i] = (o < O && k < ke) ? vec4(TIn4(buf).v[(base + o + k * s_k) / 4]) : vec4(0);    \
+    } else { /* scalar: 4 elements, consecutive along the smaller stride */               \
+      LOAD_SCALAR(r, i, 0, BO, buf, base, s_o, s_k, O, o0, k0, ke)                        \
+      LOAD_SCALAR(r, i, 1, BO, buf, base, s_o, s_k, O, o0, k0, ke)                        \
+      LOAD_SCALAR(r, i, 2, BO, buf, base, s_o, s_k, O, o0, k0, ke)                        \
+      LOAD_SCALAR(r, i, 3, BO, buf, base, s_o, s_k, O, o0, k0, ke)                        \
+    }                                                                                     \
+  }
+#define LOAD_TILE(r, NV, BO, buf, base, s_o, s_k, O, o0, k0, ke, vec_k, vec_o)            \
+  {                                                                                     \
+    LOAD_ONE(r, 0, BO, buf, base, s_o, s_k, O, o0, k0, ke, vec_k, vec_o)                \
+    if (NV > 1) LOAD_ONE(r, 1, BO, buf, base, s_o, s_k, O, o0, k0, ke, vec_k, vec_o)     \
   }
 
-#define STORE_TILE(S, sb, r, NV, BO, s_o, s_k, vec_k, vec_o)                            \
-  {                                                                                   \
-    const uint tid = gl_LocalInvocationIndex;                                          \
-    [[unroll]] for (uint i = 0; i < NV; ++i) {                                        \
-      const uint v = tid + i * THREADS;                                               \
-      if (vec_k || (!vec_o && s_k <= s_o)) {                                          \
-        /* 4 consecutive k of one o */                                                \
-        const uint o = v / (BK / 4), k = (v % (BK / 4)) * 4;                           \
-        [[unroll]] for (uint j = 0; j < 4; ++j) S[sb][k + j][o / 4][o % 4] = r[i][j];  \
-      } else {                                                                        \
-        /* 4 consecutive o of one k */                                                \
-        const uint k = v / (BO / 4), o4 = v % (BO / 4);                                \
-        S[sb][k][o4] = r[i];                                                          \
-      }                                                                               \
-    }                                                                                 \
+#define STORE_ONE(S, sb, r, i, BO, s_o, s_k, vec_k, vec_o)                    \
+  {                                                                         \
+    const uint v = tid + i * THREADS;                                       \
+    if (vec_k || (!vec_o && s_k <= s_o)) { /* 4 consecutive k of one o */   \
+      const uint o = v / (BK / 4), k = (v % (BK / 4)) * 4;                   \
+      S[sb][k][o / 4][o % 4] = r[i].x;                                       \
+      S[sb][k + 1][o / 4][o % 4] = r[i].y;                                   \
+      S[sb][k + 2][o / 4][o % 4] = r[i].z;                                   \
+      S[sb][k + 3][o / 4][o % 4] = r[i].w;                                   \
+    } else { /* 4 consecutive o of one k */                                 \
+      S[sb][v / (BO / 4)][v % (BO / 4)] = r[i];                              \
+    }                                                                       \
   }
+#define STORE_TILE(S, sb, r, NV, BO, s_o, s_k, vec_k, vec_o)      \
+  {                                                             \
+    STORE_ONE(S, sb, r, 0, BO, s_o, s_k, vec_k, vec_o)          \
+    if (NV > 1) STORE_ONE(S, sb, r, 1, BO, s_o, s_k, vec_k, vec_o) \
+  }
+
+// C[m, n..n+3] (or the partial sums) from accumulator v, columns past N
+// left out.
+void store_out(vec4 v, uint m, uint n, uint cb, bool cvec, bool has_bias) {
+  if (m >= pc.M || n >= pc.N) return;
+  if (has_bias) {
+    v.x += float(pc.bias.v[n]);
+    if (n + 1 < pc.N) v.y += float(pc.bias.v[n + 1]);
+    if (n + 2 < pc.N) v.z += float(pc.bias.v[n + 2]);
+    if (n + 3 < pc.N) v.w += float(pc.bias.v[n + 3]);
+  }
+  if (pc.act != 0u)
+    v = vec4(tf_activation(v.x, pc.act, pc.alpha), tf_activation(v.y, pc.act, pc.alpha),
+             tf_activation(v.z, pc.act, pc.alpha), tf_activation(v.w, pc.act, pc.alpha));
+  const uint o = cb + m * pc.N + n;
+  if (cvec) {
+    TOut4(pc.c).v[o / 4] = TV4(v);
+  } else {
+    pc.c.v[o] = T(v.x);
+    if (n + 1 < pc.N) pc.c.v[o + 1] = T(v.y);
+    if (n + 2 < pc.N) pc.c.v[o + 2] = T(v.z);
+    if (n + 3 < pc.N) pc.c.v[o + 3] = T(v.w);
+  }
+}
+void store_partial(vec4 v, uint m, uint n, uint pb, bool cvec) {
+  if (m >= pc.M || n >= pc.N) return;
+  const uint o = pb + m * pc.N + n;
+  if (cvec) {
+    FOut4(pc.c).v[o / 4] = v;
+  } else {
+    FOut(pc.c).v[o] = v.x;
+    if (n + 1 < pc.N) FOut(pc.c).v[o + 1] = v.y;
+    if (n + 2 < pc.N) FOut(pc.c).v[o + 2] = v.z;
+    if (n + 3 < pc.N) FOut(pc.c).v[o + 3] = v.w;
+  }
+}
 
 void main() {
   const uint tid = gl_LocalInvocationIndex;
+#ifdef WARP_TILE
+  // 128x128 tile, 8 warps of 32 as 2 x 4, each warp a 64 x 32 block of 8 x 4
+  // lanes: a warp reads 8 + 4 distinct vec4 of shared memory per k, not 2 + 16.
+  const uint warp = tid / 32u, lane = tid % 32u;
+#define A_VEC(g) ((warp / 4u) * 16u + (g) * 8u + lane / 4u)
+#define B_VEC(g) ((warp % 4u) * 8u + (g) * 4u + lane % 4u)
+#else
   const uint tx = tid % WG_X, ty = tid / WG_X;
+#define A_VEC(g) ((g) * WG_Y + ty)
+#define B_VEC(g) ((g) * WG_X + tx)
+#endif
   const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
   const uint zb = gl_WorkGroupID.z / pc.splits, split = gl_WorkGroupID.z % pc.splits;
   const uint ab = zb * pc.a_batch, bb = zb * pc.b_batch;
@@ -135,9 +220,11 @@ void main() {
   const uint ke = min(pc.K, kb + pc.k_split);
   const uint tiles = ke > kb ? (ke - kb + BK - 1) / BK : 0u;
 
-  float acc[TM][TN];
-  [[unroll]] for (uint i = 0; i < TM; ++i)
-    [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
+  // acc[i][g]: row i of the block, its columns 4g .. 4g + 3.
+  vec4 acc[TM][TN / 4];
+#define INIT_CELL(i, g) acc[i][g] = vec4(0.0);
+#define INIT_ROW(i) FOR_GB(INIT_CELL, i)
+  FOR_I(INIT_ROW)
 
 #ifdef BIAS_GRAD
   // Partials of one batch entry and split: M * N, and the column sums.
@@ -147,7 +234,7 @@ void main() {
 #else
   const uint pmn = pc.M * pc.N;
 #endif
-  vec4 ra[A_V4], rb[B_V4];
+  vec4 ra[2], rb[2];
   if (tiles > 0u) {
     LOAD_TILE(ra, A_V4, BM, pc.a, ab, pc.a_m, pc.a_k, pc.M, m0, kb, ke, a_vk, a_vo);
     LOAD_TILE(rb, B_V4, BN, pc.b, bb, pc.b_n, pc.b_k, pc.N, n0, kb, ke, b_vk, b_vo);
@@ -169,11 +256,13 @@ void main() {
 #endif
     [[unroll]] for (uint k = 0; k < BK; ++k) {
       vec4 av[TM / 4], bv[TN / 4];
-      [[unroll]] for (uint g = 0; g < TM / 4; ++g) av[g] = As[cur][k][g * WG_Y + ty];
-      [[unroll]] for (uint g = 0; g < TN / 4; ++g) bv[g] = Bs[cur][k][g * WG_X + tx];
-      [[unroll]] for (uint i = 0; i < TM; ++i)
-        [[unroll]] for (uint j = 0; j < TN; ++j)
-          acc[i][j] = fma(av[i / 4][i % 4], bv[j / 4][j % 4], acc[i][j]);
+#define LOAD_A(g) av[g] = As[cur][k][A_VEC(g)];
+#define LOAD_B(g) bv[g] = Bs[cur][k][B_VEC(g)];
+      FOR_GA(LOAD_A)
+      FOR_GB1(LOAD_B)
+#define FMA_CELL(i, g) acc[i][g] = fma(vec4(av[(i) / 4][(i) % 4]), bv[g], acc[i][g]);
+#define FMA_ROW(i) FOR_GB(FMA_CELL, i)
+      FOR_I(FMA_ROW)
     }
     if (more) {
       STORE_TILE(As, cur ^ 1u, ra, A_V4, BM, pc.a_m, pc.a_k, a_vk, a_vo);
@@ -183,8 +272,8 @@ void main() {
     cur ^= 1u;
   }
 
-  // Row i of the block is m0 + (i / 4) * 4 * WG_Y + ty * 4 + i % 4; column
-  // j is n0 + (j / 4) * 4 * WG_X + tx * 4 + j % 4.
+  // Row i of the block is m0 + A_VEC(i / 4) * 4 + i % 4; its columns 4g ..
+  // 4g + 3 are n0 + B_VEC(g) * 4 + 0 .. 3.
   const bool cvec = (pc.flags & F_C_VEC) != 0u;
 #ifdef BIAS_GRAD
   if (sum_b && n0 + tid < pc.N) {
@@ -194,42 +283,14 @@ void main() {
 #endif
   if (pc.splits > 1u) {
     const uint pb = gl_WorkGroupID.z * pmn;
-    [[unroll]] for (uint i = 0; i < TM; ++i) {
-      const uint m = m0 + (i / 4) * 4 * WG_Y + ty * 4 + i % 4;
-      if (m >= pc.M) continue;
-      [[unroll]] for (uint g = 0; g < TN / 4; ++g) {
-        const uint n = n0 + g * 4 * WG_X + tx * 4;
-        const uint o = pb + m * pc.N + n;
-        if (cvec && n < pc.N) {
-          FOut4(pc.c).v[o / 4] = vec4(acc[i][g * 4], acc[i][g * 4 + 1], acc[i][g * 4 + 2], acc[i][g * 4 + 3]);
-        } else {
-          [[unroll]] for (uint j = 0; j < 4; ++j)
-            if (n + j < pc.N) FOut(pc.c).v[o + j] = acc[i][g * 4 + j];
-        }
-      }
-    }
+#define PART_CELL(i, g) store_partial(acc[i][g], m0 + A_VEC((i) / 4) * 4 + (i) % 4, n0 + B_VEC(g) * 4, pb, cvec);
+#define PART_ROW(i) FOR_GB(PART_CELL, i)
+    FOR_I(PART_ROW)
     return;
   }
   const uint cb = zb * pc.c_batch;
   const bool has_bias = uint64_t(pc.bias) != 0;
-  [[unroll]] for (uint i = 0; i < TM; ++i) {
-    const uint m = m0 + (i / 4) * 4 * WG_Y + ty * 4 + i % 4;
-    if (m >= pc.M) continue;
-    [[unroll]] for (uint g = 0; g < TN / 4; ++g) {
-      const uint n = n0 + g * 4 * WG_X + tx * 4;
-      const uint o = cb + m * pc.N + n;
-      vec4 v;
-      [[unroll]] for (uint j = 0; j < 4; ++j) {
-        float x = acc[i][g * 4 + j];
-        if (has_bias && n + j < pc.N) x += float(pc.bias.v[n + j]);
-        v[j] = tf_activation(x, pc.act, pc.alpha);
-      }
-      if (cvec && n < pc.N) {
-        TOut4(pc.c).v[o / 4] = TV4(v);
-      } else {
-        [[unroll]] for (uint j = 0; j < 4; ++j)
-          if (n + j < pc.N) pc.c.v[o + j] = T(v[j]);
-      }
-    }
-  }
+#define OUT_CELL(i, g) store_out(acc[i][g], m0 + A_VEC((i) / 4) * 4 + (i) % 4, n0 + B_VEC(g) * 4, cb, cvec, has_bias);
+#define OUT_ROW(i) FOR_GB(OUT_CELL, i)
+  FOR_I(OUT_ROW)
 }
