@@ -415,7 +415,7 @@ EPILOGUES = [None, "Relu", "Relu6", "Elu", "LeakyRelu", "Tanh", "Sigmoid", "Gelu
 @pytest.mark.parametrize("act", EPILOGUES)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
-@pytest.mark.parametrize("config", ["", "64x64:3"])  # split-K: the epilogue in the reduce pass
+@pytest.mark.parametrize("config", ["", "128x128:3"])  # K = 17 in 2 splits: the epilogue in the reduce pass
 def test_fused_matmul_kernel(act, dtype, ta, tb, config, rng, monkeypatch):
     if config:
         monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)

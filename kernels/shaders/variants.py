@@ -26,8 +26,7 @@ GEMM_TILES = {
     "128x128": (128, 128, 8, 8, 8, {}),
     "128x64": (128, 64, 16, 8, 4, {}),
     "64x64": (64, 64, 16, 4, 4, {}),
-    "128x128k16": (128, 128, 16, 8, 8, {"PAD": "0"}),     # 32 KiB of shared memory
-    "128x128w": (128, 128, 8, 8, 8, {"WARP_TILE": "1"}),  # warp-shaped 64 x 32 blocks
+    "128x128k16": (128, 128, 16, 8, 8, {"PAD": "0"}),  # 32 KiB of shared memory
 }
 
 # op token -> (expression in x, dtypes)
