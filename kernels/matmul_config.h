@@ -140,11 +140,12 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
     plan.tile = &kGemmTiles[1];
   } else {
     // Too few output tiles: split K (each split at least 256 deep) over the
-    // big tile, or small tiles when K is short.
+    // big tile when that makes at least as many workgroups as small tiles
+    // (it costs a reduce dispatch), else small tiles.
     plan.tile = &kGemmTiles[0];
-    splits = std::min<int64_t>((fill + groups(kGemmTiles[0]) - 1) / groups(kGemmTiles[0]),
-                               p.K / 256);
-    if (splits < 2) plan.tile = &kGemmTiles[2], splits = 1;
+    const int64_t big = groups(kGemmTiles[0]);
+    splits = std::min<int64_t>((fill + big - 1) / big, p.K / 256);
+    if (splits < 2 || big * splits < groups(kGemmTiles[2])) plan.tile = &kGemmTiles[2], splits = 1;
   }
   std::string spec = override_spec ? override_spec : "";
   if (!spec.empty()) {
