@@ -183,8 +183,11 @@ class TorchBench:
             f = t.softmax if op == "softmax" else t.log_softmax
             return "PyTorch torch.%s" % op, self.time(lambda i: f(x[i % 2], dim=-1))
         if op == "matmul":
-            a = two(lambda: self.rand(p["M"], p["K"], dtype=dt))
-            b = two(lambda: self.rand(p["K"], p["N"], dtype=dt))
+            # Transposed operands (ta, tb) as transposed views, as kernel_bench stores them.
+            a = two(lambda: self.rand(p["K"], p["M"], dtype=dt).t() if p.get("ta")
+                    else self.rand(p["M"], p["K"], dtype=dt))
+            b = two(lambda: self.rand(p["N"], p["K"], dtype=dt).t() if p.get("tb")
+                    else self.rand(p["K"], p["N"], dtype=dt))
             out = t.empty(p["M"], p["N"], device=self.dev, dtype=dt)
             name = "cuBLAS SGEMM (torch.mm, TF32 off)" if c["dtype"] == "f32" else \
                 "cuBLAS HGEMM (torch.mm fp16, fp32 reduction)"

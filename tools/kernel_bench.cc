@@ -3,6 +3,7 @@
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
 //                [--no-flush] [--perturb] [--grid-cap N] [--repeat N] [--warmup-ms MS]
+//                [--matmul-configs TILE[:SPLITS],...]
 //   kernel_bench --pipelines [--threads N] [--offset N] [--limit N]   (pipeline creation
 //                time, cold or warm on-disk cache: see CreateAllPipelines)
 //
@@ -29,6 +30,9 @@
 // then at ~40% (the same kernel, first and last in one run: 3.8 vs 1.5 TB/s);
 // a fresh process is fast again. tools/bench_kernels.py --isolate runs each
 // case in its own process.
+// --matmul-configs runs each
+// GEMM case once per tile config ("128x128", "128x128:4" = 4 K splits,
+// "default" = the plugin's choice; kernels/matmul_config.h), named "@config".
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -36,10 +40,10 @@
 // push-constant size mismatch, and any other drift shows as a failed check
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
-//   BinaryPush, UnaryPush  kernels/elementwise.cc   MatMulPush  kernels/matmul.cc
-//   SoftmaxPush            kernels/softmax.cc
+//   BinaryPush, UnaryPush  kernels/elementwise.cc   SoftmaxPush  kernels/softmax.cc
 // The reductions' push constants and passes come from kernels/reduce_plan.h,
-// the convolutions' from kernels/conv_plan.h: the kernels include them too.
+// the convolutions' from kernels/conv_plan.h, the GEMM's (push constants, tile
+// config, split-K) from kernels/matmul_config.h: the kernels include them too.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -57,6 +61,7 @@
 
 #include "kernels/conv_plan.h"  // ConvPush and the launch of kernels/conv.cc
 #include "kernels/reduce_plan.h"
+#include "kernels/matmul_config.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 #include "tensorflow_metal_plugin/runtime/kernel_library.h"
 #include "tensorflow_metal_plugin/stats.h"
@@ -103,17 +108,6 @@ uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
   return static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
 }
 
-struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
-  uint64_t a, b, c;
-  uint32_t M, N, K;
-  uint32_t a_m, a_k, b_k, b_n;
-  uint32_t a_batch, b_batch, c_batch;
-  uint64_t bias;
-  uint32_t act;
-  float alpha;
-};
-
-constexpr uint32_t kGemmTile = 64;        // matmul.cc kTile
 
 // OpContext::GridFor's cap on workgroups (--grid-cap changes it, for experiments).
 int64_t g_grid_cap = 65535;
@@ -224,6 +218,7 @@ struct Options {
   bool list = false;
   bool flush = true;
   bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
+  std::vector<std::string> matmul_configs;  // --matmul-configs: GEMM cases per config
 };
 
 // The outcome of a correctness check.
@@ -331,6 +326,7 @@ class Bench {
   }
 
   Stream* stream() { return stream_.get(); }
+  const tfmp::rt::DeviceInfo& device_info() const { return dev_->info(); }
   bool oom() const { return oom_; }
   const Options& opt() const { return opt_; }
   // How many input sets alternate between runs: two if they fit in `budget`.
@@ -715,14 +711,21 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
   return c;
 }
 
-// C[M, N] = A[M, K] x B[K, N], row-major.
-Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
+// C[M, N] = A[M, K] x B[K, N], row-major; A stored [K, M] when ta, B stored
+// [N, K] when tb. Dispatched as kernels/matmul.cc records it (matmul_config.h's
+// plan; `config` is a TFMP_MATMUL_CONFIG spec, "" for the default choice,
+// which TFMP_MATMUL_CONFIG overrides as in the plugin).
+Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, bool tb = false,
+                const std::string& config = "") {
   Case c;
   const char* dt = half ? "f16" : "f32";
-  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K);
+  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K) +
+           (ta || tb ? std::string("_") + (ta ? "t" : "n") + (tb ? "t" : "n") : "") +
+           (config.empty() ? "" : "@" + config);
   c.op = "matmul";
   c.dtype = dt;
-  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K);
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) +
+             ", \"ta\": " + (ta ? "true" : "false") + ", \"tb\": " + (tb ? "true" : "false");
   c.flops = 2.0 * M * N * K;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(5);
@@ -735,24 +738,48 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
     }
     auto C = b.NewTensor(M * N, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    MatMulPush p{};
-    p.M = static_cast<uint32_t>(M);
-    p.N = static_cast<uint32_t>(N);
-    p.K = static_cast<uint32_t>(K);
-    p.a_m = static_cast<uint32_t>(K);
-    p.a_k = 1;
-    p.b_k = static_cast<uint32_t>(N);
-    p.b_n = 1;
-    p.alpha = 0.2f;  // GemmEpilogue's default
-    const std::string kernel = std::string("matmul_") + dt;
+    tfmp::GemmProblem prob{M, N, K, ta ? 1 : K, ta ? M : 1, tb ? 1 : N, tb ? K : 1,
+                           A[0]->addr, B[0]->addr, C->addr, 1, 0, 0, 0,
+                           static_cast<uint32_t>(es)};
+    const char* env = std::getenv("TFMP_MATMUL_CONFIG");
+    const tfmp::GemmPlan plan = tfmp::PlanGemm(prob, b.device_info().compute_units,
+                                               config.empty() ? env : config.c_str());
+    char plan_json[160];
+    std::snprintf(plan_json, sizeof(plan_json),
+                  ", \"tile\": \"%s\", \"splits\": %u, \"flags\": %u", plan.tile->name, plan.splits,
+                  plan.flags);
+    chk->extra = plan_json;
+    std::unique_ptr<Tensor> P;
+    if (plan.splits > 1) {
+      P = b.NewTensor(M * N * plan.splits, false, rng, 0, 0, false);
+      if (b.oom()) return *err = "out of device memory", false;
+    }
+    tfmp::MatMulPush p = tfmp::GemmPush(prob, plan, 0, 0, 0.2f);  // GemmEpilogue's alpha
+    const std::string kernel = std::string("matmul_") + plan.tile->name + "_" + dt;
+    const std::string reduce = std::string("matmul_reduce_") + dt;
     auto record = [&](int s) {
       p.a = A[s]->addr;
       p.b = B[s]->addr;
-      p.c = C->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, kGemmTile), Ceil(M, kGemmTile), 1);
+      p.c = plan.splits > 1 ? P->addr : C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, plan.splits);
+      if (plan.splits > 1) {
+        tfmp::MatMulReducePush r{};
+        r.p = P->addr;
+        r.c = C->addr;
+        r.mn = static_cast<uint32_t>(M * N);
+        r.pmn = r.mn;
+        r.n = static_cast<uint32_t>(N);
+        r.batch = 1;
+        r.splits = plan.splits;
+        r.c_batch = static_cast<uint32_t>(M * N);
+        r.alpha = 0.2f;
+        b.stream()->Dispatch(reduce.c_str(), &r, sizeof(r), GridFor(M * N));
+      }
     };
     record(0);
     std::vector<float> got = b.Download(*C);
+    auto a_at = [&](int64_t m, int64_t k) { return A[0]->host[ta ? k * M + m : m * K + k]; };
+    auto b_at = [&](int64_t k, int64_t n) { return B[0]->host[tb ? n * K + k : k * N + n]; };
     Rng pick(6);
     const int64_t samples = std::min<int64_t>(M * N, 1024);
     for (int64_t t = 0; t < samples; ++t) {
@@ -762,8 +789,7 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
       else if (samples == M * N) m = t / N, n = t % N;
       else m = pick.Next() % M, n = pick.Next() % N;
       Dot d;
-      for (int64_t k = 0; k < K; ++k)
-        d.Add(static_cast<double>(A[0]->host[m * K + k]) * B[0]->host[k * N + n]);
+      for (int64_t k = 0; k < K; ++k) d.Add(static_cast<double>(a_at(m, k)) * b_at(k, n));
       chk->Add(got[m * N + n], d.sum, d.Tol(half), [&] { return std::string("C[" + I(m) + ", " + I(n) + "]"); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
@@ -773,11 +799,21 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
 }
 
 // float16 GEMMs on matrix units: shaders/matmul_coopmat.comp as kernels/matmul.cc's
-// RecordCoopMatMul dispatches it (same push constants as MatMulPush; 128x128
+// RecordCoopMatMul dispatches it (push constants: CoopMatPush; 128x128
 // tiles for the default variant; `tile` picks one of variants.py's
 // COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
 // [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
 // 5 Tanh) with a bias vector; batch entries with their own strides.
+struct CoopMatPush {  // kernels/matmul.cc CoopMatPush, shaders/matmul_coopmat.comp
+  uint64_t a, b, c;
+  uint32_t M, N, K;
+  uint32_t a_m, a_k, b_k, b_n;
+  uint32_t a_batch, b_batch, c_batch;
+  uint64_t bias;
+  uint32_t act;
+  float alpha;
+};
+
 bool g_coopmat_khr = false;  // DeviceInfo::coopmat_khr: the "matmul_coopmat_khr_" variants
 
 Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
@@ -804,7 +840,7 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
     auto C = b.NewTensor(batch * M * N, true, rng, 0, 0, false);
     auto bias = b.NewTensor(N, true, rng);
     if (b.oom()) return *err = "out of device memory", false;
-    MatMulPush p{};
+    CoopMatPush p{};
     p.M = static_cast<uint32_t>(M);
     p.N = static_cast<uint32_t>(N);
     p.K = static_cast<uint32_t>(K);
@@ -1144,7 +1180,7 @@ int CreateAllPipelines(Device* dev, int threads, int offset, int limit) {
   return failed ? 1 : 0;
 }
 
-std::vector<Case> AllCases(bool quick) {
+std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
   std::vector<Case> cases;
   for (const char* mode : {"", "declared", "independent"})
     cases.push_back(OverheadCase(quick ? 500 : 10000, mode));
@@ -1179,13 +1215,27 @@ std::vector<Case> AllCases(bool quick) {
   cases.push_back(SoftmaxCase(quick ? 4096 : 1 << 20, 10));  // few classes: scalar loads
   cases.push_back(SoftmaxCase(quick ? 16 : 1024, quick ? 9000 : 65536));  // long rows: two reads
   cases.push_back(SoftmaxCase(quick ? 33 : 4097, 1001));  // odd sizes
+  // The GEMM: every config of --matmul-configs, else the default choice.
+  std::vector<std::string> configs = matmul_configs;
+  if (configs.empty()) configs.push_back("");
   if (quick) {
-    cases.push_back(MatMulCase(128, 128, 128, false));
-    cases.push_back(MatMulCase(192, 160, 200, false));  // partial tiles
-    cases.push_back(MatMulCase(128, 128, 128, true));
+    for (const std::string& cfg : configs) {
+      cases.push_back(MatMulCase(128, 128, 128, false, false, false, cfg));
+      cases.push_back(MatMulCase(192, 160, 200, false, false, false, cfg));  // partial tiles
+      cases.push_back(MatMulCase(128, 128, 128, true, false, false, cfg));
+      cases.push_back(MatMulCase(129, 65, 257, false, true, false, cfg));  // scalar paths
+      cases.push_back(MatMulCase(96, 132, 516, false, true, true, cfg));   // vec4 transposed
+      cases.push_back(MatMulCase(64, 256, 1024, false, false, true, cfg));  // split-K by default
+      cases.push_back(MatMulCase(127, 33, 255, true, false, true, cfg));
+    }
   } else {
-    for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false));
-    cases.push_back(MatMulCase(4096, 4096, 4096, true));
+    for (const std::string& cfg : configs) {
+      for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false, false, false, cfg));
+      // A Dense layer's backward GEMMs: dX = dY W^T, dW = X^T dY.
+      cases.push_back(MatMulCase(4096, 4096, 4096, false, false, true, cfg));
+      cases.push_back(MatMulCase(4096, 4096, 4096, false, true, false, cfg));
+      cases.push_back(MatMulCase(4096, 4096, 4096, true, false, false, cfg));
+    }
   }
   // Matrix-unit float16 GEMMs (only where the device has them): edges, every
   // transpose, the epilogue, batches; full size: the speed sizes and the
@@ -1240,6 +1290,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
                "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n"
+               "                    [--matmul-configs TILE[:SPLITS],...]\n"
                "       kernel_bench --pipelines [--threads N] [--offset N] [--limit N]\n");
   return 2;
 }
@@ -1270,6 +1321,15 @@ int main(int argc, char** argv) {
       g_grid_cap = std::max(1, std::atoi(v));
     } else if (a == "--perturb") {
       opt.perturb = true;
+    } else if (a == "--matmul-configs") {
+      const char* v = next();
+      if (!v) return Usage();
+      std::string list = v;
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) opt.matmul_configs.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
@@ -1302,7 +1362,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = AllCases(opt.quick);
+  std::vector<Case> cases = AllCases(opt.quick, opt.matmul_configs);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());

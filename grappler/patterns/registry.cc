@@ -26,6 +26,7 @@ const std::vector<GraphRewrite>& AllRewrites() {
     auto* v = new std::vector<GraphRewrite>;
     AddOptimizerRewrites(v);
     AddConvRewrites(v);
+    AddMatMulRewrites(v);
     return v;
   }();
   return *all;

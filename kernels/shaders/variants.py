@@ -19,6 +19,16 @@ FLOATS = ["f32", "f16"]
 NUMBERS = ["f32", "f16", "i32", "i64"]
 INTS = ["i32", "i64"]
 
+# GEMM tile configs of matmul.comp: name -> (BM, BN, BK, TM, TN, more
+# defines), a BM x BN output tile per workgroup of (BM / TM) * (BN / TN)
+# invocations. kernels/matmul_config.h's kGemmTiles repeats them.
+GEMM_TILES = {
+    "128x128": (128, 128, 8, 8, 8, {}),
+    "128x64": (128, 64, 16, 8, 4, {}),
+    "64x64": (64, 64, 16, 4, 4, {}),
+    "128x128k16": (128, 128, 16, 8, 8, {"PAD": "0"}),  # 32 KiB of shared memory
+}
+
 # op token -> (expression in x, dtypes)
 UNARY = {
     "neg": ("-x", NUMBERS),
@@ -337,7 +347,14 @@ def variants():
             rows.append(("sparse_xent_%s_%s" % (t, it), "xent.comp",
                          dict(_types(t), SPARSE="1", LT=itype)))
     for t in FLOATS:
-        rows.append(("matmul_%s" % t, "matmul.comp", _types(t)))
+        # The tiled GEMM, one row per tile config (kernels/matmul_config.h
+        # repeats GEMM_TILES and chooses among them), and its split-K sum.
+        # "_bias_grad": _TfmpMatMulBiasGrad's GEMM that also sums B's columns.
+        for tile, (bm, bn, bk, tm, tn, more) in GEMM_TILES.items():
+            tiles = dict(_types(t), BM=str(bm), BN=str(bn), BK=str(bk), TM=str(tm), TN=str(tn), **more)
+            rows.append(("matmul_%s_%s" % (tile, t), "matmul.comp", tiles))
+            rows.append(("matmul_%s_%s_bias_grad" % (tile, t), "matmul.comp", dict(tiles, BIAS_GRAD="1")))
+        rows.append(("matmul_reduce_%s" % t, "matmul_reduce.comp", _types(t)))
         rows.append(("bias_add_%s" % t, "bias_add.comp", _types(t)))
     # Stateless random (random.comp): random_<dist>_<dtype>. Float samples are
     # computed in float and stored by STORE; UNIFORM is TF's per-type mapping

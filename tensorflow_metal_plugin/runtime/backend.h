@@ -56,6 +56,7 @@ struct DeviceInfo {
   // What the device offers, for logs: e.g. "VK_NV_cooperative_matrix: f16*f16+f32 16x16x16, ...";
   // "" when it has no cooperative matrices, or why they are off.
   std::string coopmat;
+  uint32_t compute_units = 0;     // multiprocessors (SMs, CUs), 0 when the driver does not say
 };
 
 class Stream;
@@ -127,6 +128,8 @@ class Stream {
   virtual ~Stream() = default;
   // The device the stream records for (capabilities: device()->info()).
   virtual Device* device() = 0;
+  // The device the stream runs on (kernels size their dispatches by it).
+  virtual const DeviceInfo& device_info() const = 0;
 
   // Records a compute dispatch of kernel `name` with `push_bytes` of push
   // constants (at most 128) over `groups` workgroups. `access` (optional)

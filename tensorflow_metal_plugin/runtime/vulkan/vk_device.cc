@@ -264,6 +264,13 @@ DeviceInfo Describe(VkPhysicalDevice pd) {
   info.max_push_constants = p.limits.maxPushConstantsSize;
   info.ieee_nan = floats.shaderSignedZeroInfNanPreserveFloat32;
   DescribeCoopMat(pd, subgroup, f12.vulkanMemoryModel, &info);
+  if (HasExtension(DeviceExtensions(pd), VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 q{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sm};
+    vkGetPhysicalDeviceProperties2(pd, &q);
+    info.compute_units = sm.shaderSMCount;
+  }
   return info;
 }
 
@@ -444,6 +451,19 @@ Status VkDevice_::Init() {
   if (HasExtension(available, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
     exts.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
     creation_feedback_ = true;
+  }
+  // TFMP_PIPELINE_STATS=1: print the driver's statistics of each compute
+  // pipeline (registers, spills, ...) to stderr as it is created.
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec_props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+  const char* stats_env = std::getenv("TFMP_PIPELINE_STATS");
+  if (stats_env && std::strcmp(stats_env, "1") == 0 &&
+      HasExtension(available, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+    exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    exec_props.pipelineExecutableInfo = VK_TRUE;
+    exec_props.pNext = f2.pNext;
+    f2.pNext = &exec_props;
+    pipeline_stats_ = true;
   }
 
   float priority = 1.0f;
@@ -710,6 +730,7 @@ VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
   cci.stage.module = module;
   cci.stage.pName = "main";
   cci.layout = layout_;
+  if (pipeline_stats_) cci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkPipeline pipeline = VK_NULL_HANDLE;
   r = vkCreateComputePipelines(device_, cache_, 1, &cci, nullptr, &pipeline);
   vkDestroyShaderModule(device_, module, nullptr);
@@ -717,6 +738,7 @@ VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
     *status = VkError(r, std::string("vkCreateComputePipelines(") + name + ")");
     return {};
   }
+  if (pipeline_stats_) PrintPipelineStats(name, pipeline);
   GlobalStats().pipelines_created++;
   GlobalStats().pipeline_create_us += static_cast<uint64_t>(
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
@@ -736,6 +758,43 @@ bool VkDevice_::PrepareKernel(const char* name, Status* status) {
     return false;
   }
   return GetPipeline(index, status).pipeline != VK_NULL_HANDLE;
+}
+
+void VkDevice_::PrintPipelineStats(const char* name, VkPipeline pipeline) {
+  auto props = reinterpret_cast<PFN_vkGetPipelineExecutablePropertiesKHR>(
+      vkGetDeviceProcAddr(device_, "vkGetPipelineExecutablePropertiesKHR"));
+  auto stats = reinterpret_cast<PFN_vkGetPipelineExecutableStatisticsKHR>(
+      vkGetDeviceProcAddr(device_, "vkGetPipelineExecutableStatisticsKHR"));
+  if (!props || !stats) return;
+  VkPipelineInfoKHR pi{VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR};
+  pi.pipeline = pipeline;
+  uint32_t n = 0;
+  if (props(device_, &pi, &n, nullptr) != VK_SUCCESS) return;
+  std::vector<VkPipelineExecutablePropertiesKHR> execs(
+      n, VkPipelineExecutablePropertiesKHR{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR});
+  props(device_, &pi, &n, execs.data());
+  for (uint32_t e = 0; e < n; ++e) {
+    VkPipelineExecutableInfoKHR ei{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR};
+    ei.pipeline = pipeline;
+    ei.executableIndex = e;
+    uint32_t ns = 0;
+    if (stats(device_, &ei, &ns, nullptr) != VK_SUCCESS) continue;
+    std::vector<VkPipelineExecutableStatisticKHR> st(
+        ns, VkPipelineExecutableStatisticKHR{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR});
+    stats(device_, &ei, &ns, st.data());
+    std::ostringstream o;
+    o << "tfmp pipeline stats " << name << " [" << execs[e].name << "]:";
+    for (const auto& s : st) {
+      o << " " << s.name << "=";
+      switch (s.format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: o << s.value.b32; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: o << s.value.i64; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: o << s.value.u64; break;
+        default: o << s.value.f64;
+      }
+    }
+    std::fprintf(stderr, "%s\n", o.str().c_str());
+  }
 }
 
 bool VkDevice_::HasKernel(const std::string& name) const {

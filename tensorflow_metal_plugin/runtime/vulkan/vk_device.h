@@ -117,6 +117,7 @@ class VkDevice_ final : public Device {
   void DestroyBuffer(Allocation* a);
   Pipeline CreatePipeline(int32_t index, Status* status);
   void InitPipelineCache();
+  void PrintPipelineStats(const char* name, VkPipeline pipeline);  // TFMP_PIPELINE_STATS=1
 
   VkPhysicalDevice physical_;
   DeviceInfo info_;
@@ -132,6 +133,7 @@ class VkDevice_ final : public Device {
   uint64_t timestamp_mask_ = ~0ull;
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   uint32_t push_bytes_ = 128;
+  bool pipeline_stats_ = false;
 
   std::shared_mutex alloc_mu_;
   std::map<uint64_t, Allocation> allocations_;  // by device address

@@ -421,6 +421,8 @@ uint8_t* VkStream::StageLocked(uint64_t n, VkBuffer* buffer, uint64_t* offset) {
   return p;
 }
 
+const DeviceInfo& VkStream::device_info() const { return dev_->info(); }
+
 void VkStream::Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                         uint32_t gy, uint32_t gz, const MemAccess* access) {
   if (gx == 0 || gy == 0 || gz == 0) return;

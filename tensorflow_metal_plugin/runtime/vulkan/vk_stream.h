@@ -57,6 +57,7 @@ class VkStream final : public Stream {
   Status Init();
 
   Device* device() override;
+  const DeviceInfo& device_info() const override;
   void Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                 uint32_t gy, uint32_t gz, const MemAccess* access) override;
   void CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) override;
