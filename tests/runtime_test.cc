@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tensorflow_metal_plugin/profile.h"
+#include "kernels/matmul_config.h"  // the portable GEMM's push constants and plan
 #include "tensorflow_metal_plugin/runtime/backend.h"
 #include "tensorflow_metal_plugin/stats.h"
 
@@ -262,7 +263,7 @@ int CoopMat(Device* dev) {
   for (const char* l : layouts)
     if (dev->HasKernel(prefix + l) != info.coopmat_f16 || dev->HasKernel(other + l))
       return Fail("HasKernel(" + prefix + l + ") disagrees with the device info");
-  if (!dev->HasKernel("matmul_f16") && info.fp16) return Fail("no portable matmul_f16");
+  if (!dev->HasKernel("matmul_64x64_f16") && info.fp16) return Fail("no portable matmul_64x64_f16");
   Status s;
   if (!info.coopmat_f16) {
     // Dispatching it fails the stream with a message naming the feature.
@@ -309,9 +310,13 @@ int CoopMat(Device* dev) {
       const uint32_t z = static_cast<uint32_t>(Z);
       stream->Dispatch((prefix + l).c_str(), &p, sizeof(p),
                        static_cast<uint32_t>((N + 127) / 128), static_cast<uint32_t>((M + 127) / 128), z);
-      p.c = c2;
-      stream->Dispatch("matmul_f16", &p, sizeof(p), static_cast<uint32_t>((N + 63) / 64),
-                       static_cast<uint32_t>((M + 63) / 64), z);
+      // The portable shader (kernels/matmul.cc's plan, forced to 64x64, no split).
+      const tfmp::GemmProblem prob{M, N, K, p.a_m, p.a_k, p.b_k, p.b_n, a, b, c2,
+                                   Z, p.a_batch, p.b_batch, p.c_batch, 2};
+      const tfmp::GemmPlan plan = tfmp::PlanGemm(prob, info.compute_units, "64x64", false);
+      const tfmp::MatMulPush q = tfmp::GemmPush(prob, plan, p.bias, p.act, p.alpha);
+      stream->Dispatch((std::string("matmul_") + plan.tile->name + "_f16").c_str(), &q, sizeof(q),
+                       plan.gx, plan.gy, z);
       std::vector<uint16_t> r1(Z * M * N), r2(Z * M * N);
       stream->CopyDeviceToHost(r1.data(), c1, cbytes);
       stream->CopyDeviceToHost(r2.data(), c2, cbytes);

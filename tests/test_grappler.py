@@ -649,7 +649,9 @@ def test_matmul_bias_grad_fuses_keras_dense_backward(batch, rng):
     assert not [f for f in fused_nodes(report_off) if f["pattern"] == "matmul_bias_grad"]
     for g, w in zip(got_off, got):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-    assert n_unfused - n_fused == 3
+    # At least one dispatch per Dense layer (a BiasAddGrad's column sum can take
+    # two passes, kernels/reduce_plan.h, so the saving can be larger).
+    assert n_unfused - n_fused >= 3
 
 
 def test_matmul_bias_grad_respects_switches_and_conditions(rng):
