@@ -25,7 +25,7 @@ def test_every_variant_translates_to_metal(tmp_path):
     # HasFeature); the GEMMs it serves keep their portable variants.
     tokens = {r[0] for r in variants.variants()}
     assert set(variants.REQUIRES) <= tokens and set(variants.REQUIRES.values()) <= {"coopmat_nv", "coopmat_khr"}
-    assert "matmul_f16" in portable and "matmul_f32" in portable
+    assert "matmul_64x64_f16" in portable and "matmul_64x64_f32" in portable
     for fn in metal:
         src = (tmp_path / fn).read_text()
         assert "kernel void main0" in src, fn
