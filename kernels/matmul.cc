@@ -82,16 +82,6 @@ class MatMulOp : public OpKernel {
 // VK_KHR_cooperative_matrix) instead of matmul.comp. Its own push
 // constants (today the same layout as matmul.comp's) keep it independent of
 // the portable shader's.
-struct CoopMatPush {
-  uint64_t a, b, c;
-  uint32_t M, N, K;
-  uint32_t a_m, a_k, b_k, b_n;
-  uint32_t a_batch, b_batch, c_batch;
-  uint64_t bias;
-  uint32_t act;
-  float alpha;
-};
-static_assert(sizeof(CoopMatPush) == 80, "the push constants must match matmul_coopmat.comp's");
 // BM = BN of the dispatched variant (128 x 128 per workgroup, 64 x 32 per
 // subgroup). Measured on the H200 (driver 580, kernel_bench): 4096^3 in
 // 1.57 ms (88 TFLOP/s; cuBLAS 0.18 ms), 8192^3 103 TFLOP/s, 2048^3 76; the

@@ -29,6 +29,19 @@ struct MatMulPush {  // shaders/matmul.comp
 };
 static_assert(sizeof(MatMulPush) == 104, "the push constants must match matmul.comp's");
 
+// shaders/matmul_coopmat.comp (float16 GEMMs on matrix units; kernels/matmul.cc
+// RecordCoopMatMul): matmul.comp's first fields, without its split-K tail.
+struct CoopMatPush {
+  uint64_t a, b, c;
+  uint32_t M, N, K;
+  uint32_t a_m, a_k, b_k, b_n;
+  uint32_t a_batch, b_batch, c_batch;
+  uint64_t bias;
+  uint32_t act;
+  float alpha;
+};
+static_assert(sizeof(CoopMatPush) == 80, "the push constants must match matmul_coopmat.comp's");
+
 struct MatMulReducePush {  // shaders/matmul_reduce.comp
   uint64_t p, c, bias, grad;
   uint32_t mn, n;

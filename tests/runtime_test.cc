@@ -208,16 +208,6 @@ int Callback(Device* dev) {
 
 // --- cooperative-matrix GEMMs (kernels/shaders/matmul_coopmat.comp) ---------------
 
-struct GemmPush {  // kernels/matmul.cc MatMulPush / CoopMatPush
-  uint64_t a, b, c;
-  uint32_t M, N, K;
-  uint32_t a_m, a_k, b_k, b_n;
-  uint32_t a_batch, b_batch, c_batch;
-  uint64_t bias;
-  uint32_t act;
-  float alpha;
-};
-
 uint16_t ToHalf(float f) {  // round to nearest even; |f| <= 1 here (no overflow)
   uint32_t x;
   std::memcpy(&x, &f, 4);
@@ -269,7 +259,7 @@ int CoopMat(Device* dev) {
     // Dispatching it fails the stream with a message naming the feature.
     auto stream = dev->CreateStream(&s);
     if (!stream) return Fail(s.message);
-    GemmPush p{};
+    tfmp::CoopMatPush p{};
     stream->Dispatch("matmul_coopmat_f16_nn", &p, sizeof(p), 1);
     Status st = stream->status();
     if (st.ok() || st.message.find("coopmat_nv") == std::string::npos)
@@ -302,7 +292,7 @@ int CoopMat(Device* dev) {
       stream->CopyHostToDevice(a, ha.data(), ha.size() * 2);
       stream->CopyHostToDevice(b, hb.data(), hb.size() * 2);
       stream->CopyHostToDevice(bias, hbias.data(), N * 2);
-      GemmPush p{a, b, c1, static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
+      tfmp::CoopMatPush p{a, b, c1, static_cast<uint32_t>(M), static_cast<uint32_t>(N), static_cast<uint32_t>(K),
                  static_cast<uint32_t>(ta ? 1 : K), static_cast<uint32_t>(ta ? M : 1),
                  static_cast<uint32_t>(tb ? 1 : N), static_cast<uint32_t>(tb ? K : 1),
                  static_cast<uint32_t>(M * K), static_cast<uint32_t>(K * N), static_cast<uint32_t>(M * N),

@@ -804,16 +804,6 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
 // COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
 // [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
 // 5 Tanh) with a bias vector; batch entries with their own strides.
-struct CoopMatPush {  // kernels/matmul.cc CoopMatPush, shaders/matmul_coopmat.comp
-  uint64_t a, b, c;
-  uint32_t M, N, K;
-  uint32_t a_m, a_k, b_k, b_n;
-  uint32_t a_batch, b_batch, c_batch;
-  uint64_t bias;
-  uint32_t act;
-  float alpha;
-};
-
 bool g_coopmat_khr = false;  // DeviceInfo::coopmat_khr: the "matmul_coopmat_khr_" variants
 
 Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
@@ -840,7 +830,7 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
     auto C = b.NewTensor(batch * M * N, true, rng, 0, 0, false);
     auto bias = b.NewTensor(N, true, rng);
     if (b.oom()) return *err = "out of device memory", false;
-    CoopMatPush p{};
+    tfmp::CoopMatPush p{};
     p.M = static_cast<uint32_t>(M);
     p.N = static_cast<uint32_t>(N);
     p.K = static_cast<uint32_t>(K);
