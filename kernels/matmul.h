@@ -20,6 +20,9 @@ struct GemmEpilogue {
   uint32_t act = 0;
   float alpha = 0.2f;
   uint64_t bn = 0;    // a folded BatchNorm's table (RecordBatchNormTable), or 0
+  // _TfmpMatMulBiasGrad: the device address of N elements that receive the
+  // column sums of B (sum over k of B[k, n]), or 0. Batch 1 only.
+  uint64_t bias_grad = 0;
 };
 
 // Records `batch` GEMMs (gl_WorkGroupID.z = batch entry, split into several

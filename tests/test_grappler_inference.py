@@ -600,6 +600,52 @@ def test_fused_batchnorm_kernel_edge_cases(rng):
              conv_attrs("float32", 4, ["FusedBatchNorm", "Relu", "Relu"], ["float32"] * 4))
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("path,env", [
+    ("winograd", {"TFMP_CONV_WINOGRAD": "1"}),  # the output transform's epilogue
+    ("vec4", {"TFMP_CONV_WINOGRAD": "0"}),      # channels multiples of 4: the vector tiles
+    ("scalar", {"TFMP_CONV_VEC": "0"}),         # the general gathers
+])
+def test_fused_conv_batchnorm_every_forward_path(path, env, dtype, monkeypatch, rng):
+    """[BiasAdd, FusedBatchNorm, Add, Relu] through each forward conv path
+    (kernels/conv_plan.h): every one applies conv.comp's fwd_epilogue()."""
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    x = random_array((2, 10, 9, 8), dtype, rng, -1, 1)
+    w = random_array((3, 3, 8, 12), dtype, rng, -1, 1)
+    bias = random_array((12,), dtype, rng, -1, 1)
+    vecs = bn_vectors(12, rng)
+    res = random_array((2, 10, 9, 12), dtype, rng, -1, 1)
+    attrs = dict(conv_attrs(dtype, 6, ["BiasAdd", "FusedBatchNorm", "Add", "Relu"],
+                            [dtype] + ["float32"] * 4 + [dtype]), strides=[1, 1, 1, 1])
+    got = call("_FusedConv2D", [x, w, bias] + vecs + [res], attrs).astype("float64")
+    with tf.device(CPU):
+        v = tf.nn.conv2d(x.astype("float32"), w.astype("float32"), 1, "SAME").numpy()
+    want = np.maximum(numpy_bn(v.astype("float64") + bias, *vecs, 1e-3) + res.astype("float64"), 0)
+    tol = 1e-4 if dtype == "float32" else 8e-3
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 4)
+
+
+@pytest.mark.parametrize("config", ["", "128x128:4", "64x64"])
+def test_fused_matmul_batchnorm_declines_split_k(config, monkeypatch, rng):
+    """A long K over few output tiles would split K (matmul_reduce.comp has no
+    BatchNorm): with a folded BatchNorm the GEMM keeps one pass, also when
+    TFMP_MATMUL_CONFIG asks for splits."""
+    if config:
+        monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
+    m, k, n = 8, 2048, 20
+    a = random_array((m, k), "float32", rng, -1, 1)
+    b = random_array((k, n), "float32", rng, -1, 1)
+    bias = random_array((n,), "float32", rng, -1, 1)
+    vecs = bn_vectors(n, rng)
+    attrs = dict(transpose_a=False, transpose_b=False, T=tf.float32.as_datatype_enum, num_args=5,
+                 fused_ops=["BiasAdd", "FusedBatchNorm", "Relu"], epsilon=1e-3, leakyrelu_alpha=0.2)
+    got = call("_FusedMatMul", [a, b, bias] + vecs, attrs)
+    v = a.astype("float64") @ b.astype("float64") + bias
+    np.testing.assert_allclose(got, np.maximum(numpy_bn(v, *vecs, 1e-3), 0), rtol=1e-4, atol=1e-4)
+
+
 def bmm_attrs(dtype, adj_x, adj_y, fused_ops, alpha=0.2, num_args=1, targs=None):
     t = tf.as_dtype(dtype).as_datatype_enum
     return dict(T=t, TArgs=targs or [t] * num_args, num_args=num_args, adj_x=adj_x, adj_y=adj_y,

@@ -71,8 +71,12 @@ def test_fill_rejects_bad_input():
             on(device, lambda v: tf.raw_ops.Fill(dims=tf.constant([2]), value=v), tf.ones([2]))
 
 
+# (m, k, n): around the GEMM's tiles (64, 128: kernels/matmul_config.h) +-1,
+# vec4-aligned and not; (64, 1024, 64) and (33, 1025, 7) take split-K by
+# default on lavapipe (few output tiles, long K).
 MATMUL_SHAPES = [(1, 1, 1), (7, 33, 5), (64, 64, 64), (65, 63, 129), (1, 1025, 1), (129, 1, 3),
-                 (0, 3, 4), (3, 0, 4), (3, 4, 0)]
+                 (0, 3, 4), (3, 0, 4), (3, 4, 0), (128, 16, 128), (129, 17, 127), (127, 255, 65),
+                 (256, 12, 260), (64, 1024, 64), (33, 1025, 7)]
 
 
 @pytest.mark.parametrize("mkn", MATMUL_SHAPES, ids=str)
@@ -91,6 +95,34 @@ def test_matmul(mkn, ta, tb, dtype, rng):
                                rtol=tol, atol=tol * max(1.0, np.sqrt(k)))
 
 
+# TFMP_MATMUL_CONFIG forces a tile config ("<tile>[:<splits>]"), read at
+# every call: every config and split-K on partial tiles and both load paths.
+GEMM_CONFIGS = ["128x128", "128x64", "64x64", "128x128:3", "128x64:2", "64x64:5", "128x128k16",
+                "128x128k16:2"]
+
+
+@pytest.mark.parametrize("config", GEMM_CONFIGS)
+@pytest.mark.parametrize("mkn", [(129, 40, 65), (63, 132, 128), (7, 9, 3), (130, 1, 260)], ids=str)
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True), (True, False)])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_matmul_configs(config, mkn, ta, tb, dtype, rng, monkeypatch):
+    monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
+    test_matmul(mkn, ta, tb, dtype, rng)
+
+
+@pytest.mark.parametrize("config", ["", "128x128:4"])
+def test_matmul_unaligned_operands(config, rng, monkeypatch):
+    """Operands at an address that is not a multiple of 16 bytes (a reshaped
+    1-D slice; K and N multiples of 4): the scalar load path, not vec4."""
+    if config:
+        monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
+    m, k, n = 36, 132, 68
+    x = tf.constant(random_array((m * k + 1,), "float32", rng, -1, 1))
+    y = tf.constant(random_array((k * n + 3,), "float32", rng, -1, 1))
+    fn = lambda u, v: tf.matmul(tf.reshape(u[1:], (m, k)), tf.reshape(v[3:], (k, n)))  # noqa: E731
+    np.testing.assert_allclose(on(GPU, fn, x, y).numpy(), on(CPU, fn, x, y).numpy(), rtol=1e-5, atol=1e-4)
+
+
 def test_matmul_rejects_bad_shapes():
     for device in (CPU, GPU):
         with pytest.raises(tf.errors.InvalidArgumentError):
@@ -100,7 +132,9 @@ def test_matmul_rejects_bad_shapes():
 
 
 @pytest.mark.parametrize("shape,fmt", [((5, 3), "NHWC"), ((2, 7, 9, 33), "NHWC"), ((2, 33, 7, 9), "NCHW"),
-                                       ((1025, 1), "NHWC"), ((0, 4), "NHWC"), ((3, 5, 2), "NCHW")], ids=str)
+                                       ((1025, 1), "NHWC"), ((0, 4), "NHWC"), ((3, 5, 2), "NCHW"),
+                                       ((7, 8), "NHWC"), ((5, 3, 4, 12), "NHWC"), ((2, 3, 4, 4), "NCHW"),
+                                       ((2, 4, 3, 3), "NCHW")], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_bias_add(shape, fmt, dtype, rng):
     c = shape[1] if fmt == "NCHW" else shape[-1]
@@ -121,7 +155,11 @@ REDUCTIONS = [((), []), ((7,), [0]), ((33, 5), [0]), ((33, 5), [1]), ((33, 5), [
               ((3, 1025), [1]), ((4099,), [0]), ((0, 4), [0]), ((4, 0), [1]), ((5, 1, 7), [1]),
               ((2, 3, 4, 5, 6, 7), [0, 2, 4]),
               # longer than one workgroup pass (65536): two passes over partial sums
-              ((200003,), [0]), ((3, 140001), [1]), ((70001, 3), [0]), ((2, 70001, 2), [0, 1])]
+              ((200003,), [0]), ((3, 140001), [1]), ((70001, 3), [0]), ((2, 70001, 2), [0, 1]),
+              # rows and columns layouts, with 4-vector loads and without, split or not
+              ((64, 4096), [1]), ((3, 4, 1), [1]), ((2, 5), [1]), ((262144,), [0]),
+              ((4096, 64), [0]), ((300, 17), [0]), ((100, 16), [0]), ((3, 300, 20), [1]),
+              ((2, 33, 17), [1]), ((2, 4), [0]), ((5, 3, 64), [0, 1]), ((20000, 32), [0])]
 
 
 @pytest.mark.parametrize("op", ["Sum", "Mean"])
@@ -161,7 +199,8 @@ def test_reduction(op, shape, axes, keep_dims, dtype, rng):
 
 
 SMALL_REDUCTIONS = [((), []), ((7,), [0]), ((33, 5), [0]), ((33, 5), [1]), ((2, 3, 4, 5), [1, 3]),
-                    ((1025, 3), [0]), ((3, 70001), [1]), ((0, 4), [0]), ((4, 0), [1]), ((5, 1, 7), [1])]
+                    ((1025, 3), [0]), ((3, 70001), [1]), ((0, 4), [0]), ((4, 0), [1]), ((5, 1, 7), [1]),
+                    ((16, 1024), [1]), ((1024, 64), [0]), ((3, 40, 20), [1]), ((9, 33), [0])]
 
 
 @pytest.mark.parametrize("op", ["Max", "Min", "Prod"])

@@ -27,6 +27,8 @@ const std::vector<GraphRewrite>& AllRewrites() {
   static const std::vector<GraphRewrite>* all = [] {
     auto* v = new std::vector<GraphRewrite>;
     AddOptimizerRewrites(v);
+    AddConvRewrites(v);
+    AddMatMulRewrites(v);
     return v;
   }();
   return *all;

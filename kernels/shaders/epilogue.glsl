@@ -27,6 +27,11 @@ float tf_activation(float v, uint code, float alpha) {
 // T storage; 0: none). Per output channel n, as TF's FusedBatchNorm and
 // tf.nn.batch_normalization compute it: inv = rsqrt(variance + epsilon) *
 // scale, y = v * inv + (offset - mean * inv) [+ residual[o]].
+// EPI_BUF: the buffer type of bias, side and the residual (the shader's T
+// storage unless it defines another first: conv.comp's output type TO).
+#ifndef EPI_BUF
+#define EPI_BUF TBuf
+#endif
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer EpiWords { uint v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer EpiFloats { float v[]; };
 
@@ -40,17 +45,17 @@ float tf_batch_norm(float v, uint n, uint o, uint64_t bn) {
                     tf_epilogue_bn_vec(t, 0u, n);
   v = v * inv + (tf_epilogue_bn_vec(t, 1u, n) - tf_epilogue_bn_vec(t, 2u, n) * inv);
   const uint64_t residual = uint64_t(t.v[9]) | (uint64_t(t.v[10]) << 32);
-  if (residual != 0ul) v += float(TBuf(residual).v[o]);
+  if (residual != 0ul) v += float(EPI_BUF(residual).v[o]);
   return v;
 }
 
 // The whole epilogue of a contraction's output element (channel n, flat
 // index o): act(BN(v + bias[n] + side[o])), each step only where its address
-// is not 0 (the shader's T storage for bias, side and BN's residual).
+// is not 0 (EPI_BUF storage for bias, side and BN's residual).
 float tf_epilogue(float v, uint n, uint o, uint64_t bias, uint64_t side, uint64_t bn, uint act,
                   float alpha) {
-  if (bias != 0ul) v += float(TBuf(bias).v[n]);
-  if (side != 0ul) v += float(TBuf(side).v[o]);
+  if (bias != 0ul) v += float(EPI_BUF(bias).v[n]);
+  if (side != 0ul) v += float(EPI_BUF(side).v[o]);
   if (bn != 0ul) v = tf_batch_norm(v, n, o, bn);
   return tf_activation(v, act, alpha);
 }
