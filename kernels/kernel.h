@@ -113,6 +113,14 @@ class OpContext {
                 uint32_t gz = 1) {
     stream_->Dispatch(kernel.c_str(), &p, sizeof(Push), gx, gy, gz);
   }
+  // The same with specialization constants (constant_id 0 .. spec.size() - 1):
+  // one pipeline per distinct spec, compiled on first use (rt::Stream).
+  template <typename Push>
+  void DispatchSpecialized(const std::string& kernel, const std::vector<uint32_t>& spec,
+                           const Push& p, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1) {
+    stream_->DispatchSpecialized(kernel.c_str(), spec.data(), static_cast<uint32_t>(spec.size()),
+                                 &p, sizeof(Push), gx, gy, gz);
+  }
   // Workgroups for a grid-stride loop over n elements with `local` invocations
   // per workgroup.
   static uint32_t GridFor(int64_t n, uint32_t local = 256);

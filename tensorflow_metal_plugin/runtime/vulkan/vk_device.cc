@@ -478,9 +478,15 @@ void VkDevice_::ReleaseStaging(Allocation* chunk) {
   delete chunk;
 }
 
-VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
+VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, const uint32_t* spec,
+                                           uint32_t spec_count, Status* status) {
+  std::string key(name);
+  if (spec_count) {
+    key.push_back('\0');
+    key.append(reinterpret_cast<const char*>(spec), spec_count * sizeof(uint32_t));
+  }
   std::lock_guard<std::mutex> lock(pipeline_mu_);
-  auto it = pipelines_.find(name);
+  auto it = pipelines_.find(key);
   if (it != pipelines_.end()) return it->second;
   const KernelBinary* bin = FindKernelBinary(name);
   if (!bin) {
@@ -512,6 +518,11 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
   cci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   cci.stage.module = module;
   cci.stage.pName = "main";
+  std::vector<VkSpecializationMapEntry> entries(spec_count);
+  for (uint32_t i = 0; i < spec_count; ++i)
+    entries[i] = {i, static_cast<uint32_t>(i * sizeof(uint32_t)), sizeof(uint32_t)};
+  VkSpecializationInfo si{spec_count, entries.data(), spec_count * sizeof(uint32_t), spec};
+  if (spec_count) cci.stage.pSpecializationInfo = &si;
   cci.layout = layout_;
   VkPipeline pipeline = VK_NULL_HANDLE;
   r = vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &cci, nullptr, &pipeline);
@@ -522,7 +533,7 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, Status* status) {
   }
   GlobalStats().pipelines_created++;
   Pipeline entry{pipeline, bin->push_constant_bytes};
-  pipelines_.emplace(name, entry);
+  pipelines_.emplace(key, entry);
   return entry;
 }
 

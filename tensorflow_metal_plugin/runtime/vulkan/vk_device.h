@@ -65,7 +65,9 @@ class VkDevice_ final : public Device {
   };
   // Returns the pipeline of kernel `name`, creating it on first use
   // (pipeline == VK_NULL_HANDLE and *status set on failure).
-  Pipeline GetPipeline(const char* name, Status* status);
+  // With `spec_count` specialization constants (ids 0 ..), cached per values.
+  Pipeline GetPipeline(const char* name, const uint32_t* spec, uint32_t spec_count,
+                       Status* status);
   // Host-visible staging memory of at least `bytes`; returned with
   // ReleaseStaging once the GPU work using it has completed.
   Allocation* AcquireStaging(uint64_t bytes, Status* status);

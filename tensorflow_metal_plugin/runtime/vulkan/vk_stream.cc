@@ -282,9 +282,15 @@ uint8_t* VkStream::StageLocked(uint64_t n, VkBuffer* buffer, uint64_t* offset) {
 
 void VkStream::Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                         uint32_t gy, uint32_t gz) {
+  DispatchSpecialized(name, nullptr, 0, push, push_bytes, gx, gy, gz);
+}
+
+void VkStream::DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
+                                   const void* push, uint32_t push_bytes, uint32_t gx,
+                                   uint32_t gy, uint32_t gz) {
   if (gx == 0 || gy == 0 || gz == 0) return;
   Status s;
-  VkDevice_::Pipeline p = dev_->GetPipeline(name, &s);
+  VkDevice_::Pipeline p = dev_->GetPipeline(name, spec, spec_count, &s);
   const VkPipeline pipeline = p.pipeline;
   std::lock_guard<std::mutex> lock(mu_);
   if (!pipeline) {

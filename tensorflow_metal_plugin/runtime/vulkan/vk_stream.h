@@ -47,6 +47,9 @@ class VkStream final : public Stream {
 
   void Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                 uint32_t gy, uint32_t gz) override;
+  void DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
+                           const void* push, uint32_t push_bytes, uint32_t gx, uint32_t gy,
+                           uint32_t gz) override;
   void CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) override;
   void CopyDeviceToHost(void* dst, uint64_t src, uint64_t n) override;
   void CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) override;
