@@ -122,6 +122,7 @@ struct GraphRewrite {
 };
 const std::vector<GraphRewrite>& AllRewrites();  // patterns/registry.cc
 void AddOptimizerRewrites(std::vector<GraphRewrite>* out);  // patterns/optimizer_update.cc
+void AddAllFiniteRewrites(std::vector<GraphRewrite>* out);  // patterns/all_finite.cc
 
 // Shared by pattern files: predicates and builders.
 bool IsFloatOrHalf(const NodeDef& n);  // attr T is float32 or float16
