@@ -51,7 +51,7 @@ struct Push {
 // fused_update_spec.comp: the program as specialization constants (ids 0:
 // instructions, 1..4: slot kinds, 5..68: the program, 69..100: constants).
 constexpr int kSpecInstructions = 64, kSpecConsts = 32;
-constexpr int kSpecCount = 5 + kSpecInstructions + kSpecConsts;
+constexpr int kSpecCount = 5 + kSpecInstructions + kSpecConsts + 1;  // + 101: slots
 struct SpecPush {
   uint64_t table;
   uint32_t entry_words, chunk_off, chunks, chunk;
@@ -108,9 +108,10 @@ class FusedUpdateOp : public OpKernel {
       spec[1 + s / 16] |= k << (2 * (s % 16));
     }
     std::copy(spec_prog_.begin(), spec_prog_.end(), spec.begin() + 5);
+    spec[kSpecCount - 1] = static_cast<uint32_t>(slots);
     for (size_t c = 0; c < consts_.size(); ++c) spec[5 + kSpecInstructions + c] = static_cast<uint32_t>(consts_[c]);
-    // Chunks of 1024 elements (4 per invocation), larger for huge steps.
-    int64_t chunk = 1024;
+    // Chunks of 256 elements (one per invocation), larger for huge steps.
+    int64_t chunk = 256;
     while (total / chunk + entries_ > (int64_t{1} << 17)) chunk *= 2;
     std::vector<uint32_t> table(static_cast<size_t>(entries_) * entry_words);
     for (int e = 0; e < entries_; ++e) {

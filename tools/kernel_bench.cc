@@ -1014,7 +1014,8 @@ Case AdamCase(const std::string& mode, int64_t scale) {
     const std::vector<uint32_t> cbits = {0x3dcccccdu, 0x3a83126fu, 0x33d6bf95u};  // 0.1, 0.001, 1e-7
     const int slots = 5;
     std::vector<uint32_t> table;
-    std::vector<uint32_t> spec(5 + 64 + 32, 0);
+    std::vector<uint32_t> spec(5 + 64 + 32 + 1, 0);  // fused_update.cc kSpecCount
+    spec.back() = slots;
     uint32_t gx = 0, gy = 1;
     struct InterpPush { uint64_t table; uint32_t total, entries, entry_words, prog_off, prog_len, const_off; } ip{};
     struct SpecPush { uint64_t table; uint32_t entry_words, chunk_off, chunks, chunk; } sp{};
@@ -1051,7 +1052,7 @@ Case AdamCase(const std::string& mode, int64_t scale) {
       }
       sp.entry_words = 1 + 2 * slots;
       sp.chunk_off = static_cast<uint32_t>(table.size());
-      sp.chunk = 1024;
+      sp.chunk = 256;
       for (int e = 0; e < nv; ++e)
         for (int64_t f = 0; f < sizes[e]; f += sp.chunk) {
           table.push_back(static_cast<uint32_t>(e));

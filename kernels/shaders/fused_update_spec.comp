@@ -12,6 +12,7 @@
 //   chunks (at pc.chunk_off, one per workgroup): entry, first element
 // Specialization constants: 0 instructions, 1..4 per slot 2 bits (bit 0: n
 // elements, else one element read at index 0; bit 1: float16 storage),
+// 101 the slots per entry,
 // 5..68 the program (one word per instruction: op | round to float16 << 4 |
 // dst << 5 | a << 11 | b << 20; an operand below 64 is a register, 64.. a
 // slot, 128.. a constant), 69..100 the constants' float bits. The ops are
@@ -34,6 +35,7 @@ layout(constant_id = 1) const uint KIND0 = 0u;
 layout(constant_id = 2) const uint KIND1 = 0u;
 layout(constant_id = 3) const uint KIND2 = 0u;
 layout(constant_id = 4) const uint KIND3 = 0u;
+layout(constant_id = 101) const uint SLOTS = 64u;  // slots per entry
 SPEC_DECLS
 
 #define NREG 48
@@ -45,10 +47,14 @@ uint kind(uint s) {
   return (w >> (2u * (s & 15u))) & 3u;
 }
 
-uint64_t slot_addr(uint s) {
+uint64_t load_addr(uint s) {
   uint base = g_e * pc.entry_words + 1u + 2u * s;
   return uint64_t(pc.table.v[base]) | (uint64_t(pc.table.v[base + 1u]) << 32);
 }
+// The slots' addresses, loaded once per workgroup (SLOT_VARS: A0 .. A63;
+// SLOT_SELECT picks one by a constant index).
+SLOT_VARS
+uint64_t slot_addr(uint s) { return SLOT_SELECT; }
 
 float operand(uint o) {
   if (o < 64u) return reg[o];
@@ -100,6 +106,7 @@ void main() {
   const uint first = pc.table.v[pc.chunk_off + 2u * w + 1u];
   const uint n = pc.table.v[g_e * pc.entry_words];
   const uint end = min(n, first + pc.chunk);
+  SLOT_LOADS
   for (uint i = first + gl_LocalInvocationID.x; i < end; i += 256u) {
     g_i = i;
     STEPS

@@ -399,6 +399,10 @@ def variants():
                      "fused_update_spec.comp", dict(
                          _types("f32"), SPEC_DECLS=decls, TFMP_NO_OPT="1",
                          KCONST_SELECT="".join("c == %du ? K%d : " % (k, k) for k in range(31)) + "K31",
+                         SLOT_VARS=" ".join("uint64_t A%d;" % k for k in range(64)),
+                         SLOT_SELECT="".join("s == %du ? A%d : " % (k, k) for k in range(63)) + "A63",
+                         SLOT_LOADS=" ".join("if (SLOTS > %du) A%d = load_addr(%du);" % (k, k, k)
+                                             for k in range(64)),
                          STEPS=" ".join("if (NPROG > %du) step(I%d);" % (k, k) for k in range(slots)))))
     return rows
 
