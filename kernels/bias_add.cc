@@ -10,6 +10,7 @@ namespace {
 struct BiasAddPush {
   uint64_t x, bias, y;
   uint32_t n, channels, inner;
+  uint32_t vec;  // four outputs per invocation (bias_add.comp)
 };
 
 class BiasAddOp : public OpKernel {
@@ -46,9 +47,14 @@ class BiasAddOp : public OpKernel {
     if (!ctx.ok() || n == 0) return;
     int64_t inner = 1;
     for (int d = channel_dim + 1; d < x.dims(); ++d) inner *= x.dim(d);
+    const uint64_t align = 4 * DtypeSize(dtype_);
+    const bool vec = (inner == 1 ? channels % 4 == 0 : inner % 4 == 0) &&
+                     x.address() % align == 0 && y.address() % align == 0 &&
+                     bias.address() % align == 0;
     BiasAddPush p{x.address(), bias.address(), y.address(), static_cast<uint32_t>(n),
-                  static_cast<uint32_t>(channels), static_cast<uint32_t>(inner)};
-    ctx.Dispatch(std::string("bias_add_") + DtypeToken(dtype_), p, OpContext::GridFor(n));
+                  static_cast<uint32_t>(channels), static_cast<uint32_t>(inner), vec ? 1u : 0u};
+    ctx.Dispatch(std::string("bias_add_") + DtypeToken(dtype_), p,
+                 OpContext::GridFor(vec ? n / 4 : n));
   }
 
  private:

@@ -1,17 +1,12 @@
 // Cast between float32, float16, int32, int64 and bool; Bitcast between any
 // dtypes. Shader: shaders/unary.comp (variants: "cast_<src>_to_<dst>");
 // Bitcast is a device-to-device copy.
-#include "kernels/kernel.h"
+#include "kernels/elementwise.h"
 
 namespace tfmp {
 namespace {
 
 constexpr TF_DataType kCastTypes[] = {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64, TF_BOOL};
-
-struct CastPush {
-  uint64_t x, y;
-  uint32_t n;
-};
 
 class CastOp : public OpKernel {
  public:
@@ -23,18 +18,16 @@ class CastOp : public OpKernel {
       ctx.set_output(0, x);
       return;
     }
-    const int64_t n = x.num_elements();
-    if (!ctx.CheckElements(n)) return;
-    Tensor y = ctx.allocate_output(0, x.shape(), dst_);
-    if (!ctx.ok() || n == 0) return;
     // uint64 (only from int32/int64): the int64 conversion's bits.
     const char* dst = dst_ == TF_UINT64 ? "i64" : DtypeToken(dst_);
     if (std::string(dst) == DtypeToken(src_)) {
-      ctx.stream()->CopyDeviceToDevice(y.address(), x.address(), n * DtypeSize(src_));
+      const int64_t n = x.num_elements();
+      Tensor y = ctx.allocate_output(0, x.shape(), dst_);
+      if (ctx.ok() && n > 0)
+        ctx.stream()->CopyDeviceToDevice(y.address(), x.address(), n * DtypeSize(src_));
       return;
     }
-    CastPush p{x.address(), y.address(), static_cast<uint32_t>(n)};
-    ctx.Dispatch(std::string("cast_") + DtypeToken(src_) + "_to_" + dst, p, OpContext::GridFor(n));
+    DispatchUnary(ctx, std::string("cast_") + DtypeToken(src_) + "_to_" + dst, x, dst_);
   }
 
  private:

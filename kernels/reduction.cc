@@ -5,25 +5,15 @@
 
 #include <algorithm>
 
+#include "kernels/reduce_plan.h"
+
 namespace tfmp {
 namespace {
 
-constexpr int kMaxGroups = 3;
+constexpr int kMaxGroups = kReduceMaxGroups;
 
-struct ReducePush {
-  uint64_t x, y;
-  uint32_t n_out, n_red;
-  uint32_t kept_rank, red_rank;
-  uint32_t kshape[kMaxGroups], kstride[kMaxGroups];
-  uint32_t rshape[kMaxGroups], rstride[kMaxGroups];
-  uint32_t per_thread;
-  uint32_t mean;
-  uint32_t divisor;
-  uint32_t chunks, chunk_len;
-};
-
-// Elements of one output that one workgroup reduces in one pass (256 per
-// invocation): longer reductions take a second pass over partials.
+// Elements of one output that one workgroup reduces in one pass of the
+// generic layout (256 per invocation): longer reductions take a second pass.
 constexpr uint32_t kChunk = 256 * 256;
 
 TF_DataType AccumulatorType(TF_DataType t) { return t == TF_HALF ? TF_FLOAT : t; }
@@ -174,6 +164,44 @@ void RegisterReductions(std::index_sequence<I...>) {
   (one(kReductions[I], std::common_type<K<I>>{}), ...);
 }
 
+// Records the rows (inner == 1: x is [outer, len]) or columns (x is [outer,
+// len, inner]) passes of a reduction: the first from x, each further one from
+// the previous one's partial results (accumulator type), the last into y.
+// p carries mean and divisor.
+void RecordPasses(OpContext& ctx, const char* op, TF_DataType dtype, uint64_t x, uint64_t y,
+                  const ReducePush& base, int64_t outer, int64_t len, int64_t inner) {
+  const TF_DataType acc = AccumulatorType(dtype);
+  TF_DataType in = dtype;
+  std::vector<Tensor> temps;  // alive until every pass is recorded
+  while (true) {
+    ReducePush p{};
+    p.mean = base.mean;
+    p.divisor = base.divisor;
+    p.x = x;
+    const uint32_t groups = inner == 1 ? PlanRowsPass(outer, len, x, DtypeSize(in), &p)
+                                       : PlanColumnsPass(outer, len, inner, x, DtypeSize(in), &p);
+    if (p.chunks == 1) {
+      p.y = y;
+      ctx.Dispatch(ReduceKernel(op, in, dtype), p, groups);
+      return;
+    }
+    temps.push_back(ctx.allocate_temp({outer * inner * p.chunks}, acc));
+    if (!ctx.ok()) return;
+    p.y = temps.back().address();
+    ctx.Dispatch(ReduceKernel(op, in, acc), p, groups);
+    // Rows: [outer, chunks]; columns: [chunks, outer * inner] = [1, chunks, outer * inner].
+    x = p.y;
+    in = acc;
+    if (inner == 1) {
+      len = p.chunks;
+    } else {
+      len = p.chunks;
+      inner *= outer;
+      outer = 1;
+    }
+  }
+}
+
 }  // namespace
 
 void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtype, uint64_t x,
@@ -223,6 +251,20 @@ void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtyp
     // An integer mean of nothing is 0 (no division by zero on the device).
     ctx.stream()->Fill(y, 0, n_out * DtypeSize(dtype));
     return;
+  }
+  // The two common layouts: reduced dims innermost ([kept, reduced]: rows)
+  // or kept dims innermost ([kept?, reduced, kept]: columns).
+  const size_t groups = shape.size();
+  if (groups <= 1 || (groups == 2 && kind[1])) {
+    RecordPasses(ctx, op, dtype, x, y, p, n_out, p.n_red, 1);
+    return;
+  }
+  if ((groups == 2 && kind[0]) || (groups == 3 && kind[1])) {
+    const int64_t inner = shape.back(), outer = groups == 3 ? shape[0] : 1;
+    if (ColumnsSuit(inner)) {
+      RecordPasses(ctx, op, dtype, x, y, p, outer, p.n_red, inner);
+      return;
+    }
   }
   // Few reduced elements per output: one invocation each.
   if (p.n_red <= 64) {

@@ -14,7 +14,22 @@ uint32_t RowGroups(int64_t rows) { return static_cast<uint32_t>(std::min<int64_t
 struct SoftmaxPush {
   uint64_t x, y;
   uint32_t rows, cols;
+  uint32_t lanes;  // invocations per row (a power of two, at most 256)
+  uint32_t vec;    // 4-vector loads and stores
 };
+
+// softmax.comp's geometry: 4-vectors where cols and both addresses allow,
+// about four loads per lane; returns the workgroups.
+uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {
+  const uint64_t align = 4 * elem;
+  p->vec = p->cols % 4 == 0 && p->x % align == 0 && p->y % align == 0 ? 1 : 0;
+  const int64_t loads = p->vec ? p->cols / 4 : p->cols;
+  uint32_t lanes = 1;
+  while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
+  p->lanes = lanes;
+  const int64_t per_group = 256 / lanes;
+  return RowGroups((static_cast<int64_t>(p->rows) + per_group - 1) / per_group);
+}
 
 template <bool kLog>
 class SoftmaxOp : public OpKernel {
@@ -33,8 +48,8 @@ class SoftmaxOp : public OpKernel {
     if (!ctx.ok() || x.num_elements() == 0) return;
     const int64_t rows = x.num_elements() / cols;
     SoftmaxPush p{x.address(), y.address(), static_cast<uint32_t>(rows), static_cast<uint32_t>(cols)};
-    ctx.Dispatch(std::string(kLog ? "log_softmax_" : "softmax_") + DtypeToken(dtype_), p,
-                 RowGroups(rows));
+    const uint32_t groups = SoftmaxGeometry(&p, DtypeSize(dtype_));
+    ctx.Dispatch(std::string(kLog ? "log_softmax_" : "softmax_") + DtypeToken(dtype_), p, groups);
   }
 
  private:

@@ -10,7 +10,9 @@ ROWS_COLS = [(1, 1), (1, 7), (33, 10), (5, 1025), (2, 70001), (0, 5), (257, 3)]
 
 
 @pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
-@pytest.mark.parametrize("shape", [(7,), (33, 10), (2, 3, 17), (5, 1025), (0, 4), (1, 1)], ids=str)
+@pytest.mark.parametrize("shape", [(7,), (33, 10), (2, 3, 17), (5, 1025), (0, 4), (1, 1),
+                                   # 4-vector loads; rows kept in registers or read twice
+                                   (3, 8), (300, 4), (5, 4096), (2, 9000), (3, 12001), (2, 8196)], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_softmax(op, shape, dtype, rng):
     x = tf.constant(random_array(shape, dtype, rng, -20, 20))
@@ -63,7 +65,8 @@ def test_cross_entropy_rejects_bad_shapes():
 
 
 @pytest.mark.parametrize("shape,fmt", [((5, 3), "NHWC"), ((2, 7, 9, 33), "NHWC"), ((2, 33, 7, 9), "NCHW"),
-                                       ((70001, 2), "NHWC"), ((0, 4), "NHWC"), ((3, 5, 2), "NCHW")], ids=str)
+                                       ((70001, 2), "NHWC"), ((0, 4), "NHWC"), ((3, 5, 2), "NCHW"),
+                                       ((4096, 64), "NHWC"), ((8, 9, 9, 20), "NHWC")], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_bias_add_grad(shape, fmt, dtype, rng):
     dy = tf.constant(random_array(shape, dtype, rng))

@@ -3,7 +3,7 @@
 CUDA equivalents (cuBLAS, cuDNN) on the same GPU, in one run.
 
   python tools/bench_kernels.py [--bin PATH] [--quick] [--filter REGEX]
-                                [--runs N] [--out results.json] [--no-torch]
+                                [--runs N] [--out results.json] [--no-torch] [--isolate]
 
 Runs kernel_bench (every case checked against a float64 CPU reference, timed
 with GPU timestamps), then, where torch with CUDA is importable, times each
@@ -27,12 +27,14 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MEMORY_BOUND = {"copy", "add", "mul", "bcast_add", "reduce_sum", "softmax"}
+MEMORY_BOUND = {"copy", "add", "mul", "relu", "bcast_add", "bcast_col_add", "reduce_sum",
+                "softmax", "log_softmax"}
 
 
 def find_binary():
@@ -43,7 +45,27 @@ def find_binary():
     raise SystemExit("kernel_bench not found: bazel build //tools:kernel_bench (or pass --bin)")
 
 
+def run_isolated(binary, args):
+    """run_kernel_bench with each case in its own process (--isolate): speed
+    drifts within one process after a few GB of allocations (kernel_bench.cc)."""
+    cmd = [binary, "--list"] + (["--quick"] if args.quick else []) + (
+        ["--filter", args.filter] if args.filter else [])
+    names = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    header, cases, rc = None, [], 0
+    for name in names:
+        one = argparse.Namespace(**dict(vars(args), filter="^%s$" % re.escape(name), isolate=False))
+        h, c, r = run_kernel_bench(binary, one)
+        header = header or h
+        cases += c
+        rc = rc or r
+    if header is None:
+        raise SystemExit("kernel_bench: no case matches")
+    return header, cases, rc
+
+
 def run_kernel_bench(binary, args):
+    if getattr(args, "isolate", False):
+        return run_isolated(binary, args)
     cmd = [binary]
     if args.quick:
         cmd.append("--quick")
@@ -51,6 +73,8 @@ def run_kernel_bench(binary, args):
         cmd += ["--filter", args.filter]
     if args.runs:
         cmd += ["--runs", str(args.runs)]
+    if args.grid_cap:
+        cmd += ["--grid-cap", str(args.grid_cap)]
     env = dict(os.environ)
     env.setdefault("XDG_RUNTIME_DIR", "/tmp")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
@@ -131,21 +155,31 @@ class TorchBench:
             return "PyTorch copy_ (cudaMemcpy D2D)", self.time(lambda i: dst.copy_(src[i % 2]))
         if op in ("add", "mul"):
             f = t.add if op == "add" else t.mul
-            a, b = two(lambda: self.rand(p["n"])), two(lambda: self.rand(p["n"]))
-            z = t.empty(p["n"], device=self.dev)
+            a, b = two(lambda: self.rand(p["n"], dtype=dt)), two(lambda: self.rand(p["n"], dtype=dt))
+            z = t.empty(p["n"], device=self.dev, dtype=dt)
             return "PyTorch torch.%s" % op, self.time(lambda i: f(a[i % 2], b[i % 2], out=z))
-        if op == "bcast_add":
-            a = two(lambda: self.rand(p["rows"], p["cols"]))
-            b = two(lambda: self.rand(p["cols"]))
-            z = t.empty(p["rows"], p["cols"], device=self.dev)
+        if op == "relu":
+            x = two(lambda: self.rand(p["n"], dtype=dt))
+            z = t.empty(p["n"], device=self.dev, dtype=dt)
+            return "PyTorch torch.relu", self.time(lambda i: t.clamp_min(x[i % 2], 0, out=z))
+        if op in ("bcast_add", "bcast_col_add"):
+            a = two(lambda: self.rand(p["rows"], p["cols"], dtype=dt))
+            b = two(lambda: self.rand(p["cols"], dtype=dt) if op == "bcast_add"
+                    else self.rand(p["rows"], 1, dtype=dt))
+            z = t.empty(p["rows"], p["cols"], device=self.dev, dtype=dt)
             return "PyTorch torch.add (broadcast)", self.time(lambda i: t.add(a[i % 2], b[i % 2], out=z))
+        if op == "reduce_sum" and "outer" in p:
+            x = two(lambda: self.rand(p["outer"], p["len"], p["inner"], dtype=dt))
+            y = t.empty(p["outer"], p["inner"], device=self.dev, dtype=dt)
+            return "PyTorch torch.sum", self.time(lambda i: t.sum(x[i % 2], dim=1, out=y))
         if op == "reduce_sum":
-            x = two(lambda: self.rand(p["rows"], p["cols"]))
-            y = t.empty(p["rows"] if p["axis"] == 1 else p["cols"], device=self.dev)
+            x = two(lambda: self.rand(p["rows"], p["cols"], dtype=dt))
+            y = t.empty(p["rows"] if p["axis"] == 1 else p["cols"], device=self.dev, dtype=dt)
             return "PyTorch torch.sum", self.time(lambda i: t.sum(x[i % 2], dim=p["axis"], out=y))
-        if op == "softmax":
+        if op in ("softmax", "log_softmax"):
             x = two(lambda: self.rand(p["rows"], p["cols"], lo=-4, hi=4))
-            return "PyTorch torch.softmax", self.time(lambda i: t.softmax(x[i % 2], dim=-1))
+            f = t.softmax if op == "softmax" else t.log_softmax
+            return "PyTorch torch.%s" % op, self.time(lambda i: f(x[i % 2], dim=-1))
         if op == "matmul":
             a = two(lambda: self.rand(p["M"], p["K"], dtype=dt))
             b = two(lambda: self.rand(p["K"], p["N"], dtype=dt))
@@ -275,6 +309,9 @@ def main():
     ap.add_argument("--runs", type=int, help="timed runs per case (default: kernel_bench's, 30)")
     ap.add_argument("--out", default="bench_results.json")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch references")
+    ap.add_argument("--grid-cap", type=int, help="kernel_bench --grid-cap (an experiment)")
+    ap.add_argument("--isolate", action="store_true",
+                    help="each case in its own kernel_bench process (speed drifts within one)")
     args = ap.parse_args()
 
     binary = args.bin or find_binary()

@@ -2,7 +2,7 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
-//                [--no-flush] [--perturb]
+//                [--no-flush] [--perturb] [--grid-cap N] [--repeat N]
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -14,7 +14,16 @@
 // first the device, then one per case (median/min/max milliseconds, FLOP/s
 // or bytes/s, the check). Exit status 1 if any check failed. --perturb scales
 // every result by 1.01 before its check (every check must then fail: a test
-// of the checks); --no-flush skips the L2 flush.
+// of the checks); --no-flush skips the L2 flush; --grid-cap N caps the
+// workgroups of grid-stride kernels at N instead of OpContext::GridFor's 65535
+// (an experiment: what the kernels record is unchanged); --repeat N runs the
+// selected cases N times over.
+//
+// Speed drifts within one process: on the H200 (driver 580) every case ran at
+// full speed until ~1.5-2.5 GB had been allocated and freed by earlier cases,
+// then at ~40% (the same kernel, first and last in one run: 3.8 vs 1.5 TB/s);
+// a fresh process is fast again. tools/bench_kernels.py --isolate runs each
+// case in its own process.
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -22,10 +31,11 @@
 // push-constant size mismatch, and any other drift shows as a failed check
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
-//   BinaryPush  kernels/elementwise.cc   ReducePush  kernels/reduction.cc
-//   SoftmaxPush kernels/softmax.cc       MatMulPush  kernels/matmul.cc
-//   ConvPush    kernels/conv.cc
-//   FusedPush   kernels/fused_elementwise.cc   (Adam) kernels/fused_update.cc
+//   BinaryPush, UnaryPush  kernels/elementwise.cc   MatMulPush  kernels/matmul.cc
+//   SoftmaxPush            kernels/softmax.cc       ConvPush    kernels/conv.cc
+//   FusedPush              kernels/fused_elementwise.cc   (Adam) kernels/fused_update.cc
+// The reductions' push constants and passes are not repeated: they come from
+// kernels/reduce_plan.h, which kernels/reduction.cc uses too.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -39,8 +49,10 @@
 #include <string>
 #include <vector>
 
+#include "kernels/reduce_plan.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 
+using tfmp::ReducePush;  // kernels/reduce_plan.h, shared with kernels/reduction.cc
 using tfmp::rt::Device;
 using tfmp::rt::Status;
 using tfmp::rt::Stream;
@@ -55,22 +67,32 @@ struct BinaryPush {  // kernels/elementwise.cc, shaders/binary.comp
   uint32_t n, rank;
   uint32_t shape[6], a_stride[6], b_stride[6];
   float alpha;
+  uint32_t vec;
 };
 
-struct ReducePush {  // kernels/reduction.cc, shaders/reduce.comp
+struct UnaryPush {  // kernels/elementwise.cc, shaders/unary.comp
   uint64_t x, y;
-  uint32_t n_out, n_red;
-  uint32_t kept_rank, red_rank;
-  uint32_t kshape[3], kstride[3];
-  uint32_t rshape[3], rstride[3];
-  uint32_t per_thread, mean, divisor;
-  uint32_t chunks, chunk_len;
+  uint32_t n;
+  float alpha;
+  uint32_t vec;
 };
 
 struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
   uint64_t x, y;
   uint32_t rows, cols;
+  uint32_t lanes, vec;
 };
+
+uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
+  const uint64_t align = 4 * elem;
+  p->vec = p->cols % 4 == 0 && p->x % align == 0 && p->y % align == 0 ? 1 : 0;
+  const int64_t loads = p->vec ? p->cols / 4 : p->cols;
+  uint32_t lanes = 1;
+  while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
+  p->lanes = lanes;
+  const int64_t per_group = 256 / lanes;
+  return static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
+}
 
 struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
   uint64_t a, b, c;
@@ -97,12 +119,16 @@ struct ConvPush {  // kernels/conv.cc, shaders/conv.comp
 
 constexpr uint32_t kGemmTile = 64;        // matmul.cc / conv.cc kTile
 constexpr uint32_t kConvMaxKChunk = 16384;  // conv.cc kMaxKChunk
-constexpr uint32_t kReduceChunk = 256 * 256;  // reduction.cc kChunk
 
+// OpContext::GridFor's cap on workgroups (--grid-cap changes it, for experiments).
+int64_t g_grid_cap = 65535;
 uint32_t GridFor(int64_t n, uint32_t local = 256) {  // OpContext::GridFor
   int64_t g = (n + local - 1) / local;
-  return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(g, 65535)));
+  return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(g, g_grid_cap)));
 }
+// elementwise.cc: VectorGrid and the alignment test of its vector path.
+uint32_t VectorGrid(int64_t n, bool vec) { return GridFor(vec ? (n + 3) / 4 : n); }
+bool Aligned4(uint64_t addr, size_t elem) { return addr % (4 * elem) == 0; }
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 uint32_t Ceil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 
@@ -395,15 +421,17 @@ std::string I(int64_t v) { return std::to_string(v); }
 
 // --- cases ------------------------------------------------------------------------
 
-// vkCmdCopyBuffer of n bytes: the device's copy bandwidth.
-Case CopyCase(int64_t bytes) {
+// A device-to-device copy of n bytes: the runtime's CopyDeviceToDevice (the
+// copy_b32 shader for whole words, else vkCmdCopyBuffer), or that shader
+// dispatched directly (unary.comp's copy_b32, four words per invocation).
+Case CopyCase(int64_t bytes, bool shader) {
   Case c;
-  c.name = "copy_d2d_" + I(bytes >> 20) + "MiB";
+  c.name = std::string(shader ? "copy_shader_d2d_" : "copy_d2d_") + I(bytes >> 20) + "MiB";
   c.op = "copy";
   c.dtype = "f32";
   c.params = "\"n\": " + I(bytes / 4);
   c.bytes = 2.0 * bytes;
-  c.run = [bytes](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+  c.run = [bytes, shader](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(1);
     const int64_t n = bytes / 4;
     const int sets = b.Sets(bytes);
@@ -411,69 +439,93 @@ Case CopyCase(int64_t bytes) {
     for (int s = 0; s < sets; ++s) src.push_back(b.NewTensor(n, false, rng));
     auto dst = b.NewTensor(n, false, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    b.stream()->CopyDeviceToDevice(dst->addr, src[0]->addr, bytes);
+    auto record = [&](int s) {
+      if (!shader) {
+        b.stream()->CopyDeviceToDevice(dst->addr, src[s]->addr, bytes);
+        return;
+      }
+      const bool vec = Aligned4(dst->addr, 4) && Aligned4(src[s]->addr, 4);
+      UnaryPush p{src[s]->addr, dst->addr, static_cast<uint32_t>(n), 0.0f, vec ? 1u : 0u};
+      b.stream()->Dispatch("copy_b32", &p, sizeof(p), VectorGrid(n, vec));
+    };
+    record(0);
     std::vector<float> got = b.Download(*dst);
     if (std::memcmp(got.data(), src[0]->host.data(), bytes) != 0)
       chk->Add(1, 0, 0.5, [&] { return std::string("copy differs"); });
     chk->checked = n;
-    *ms = b.Time([&](int i) {
-      b.stream()->CopyDeviceToDevice(dst->addr, src[i % sets]->addr, bytes);
-    });
+    *ms = b.Time([&](int i) { record(i % sets); });
     return true;
   };
   return c;
 }
 
-// z = a OP b, both [n] (flat) or a [rows, cols] + b [cols] (broadcast).
-Case BinaryCase(const char* op, int64_t rows, int64_t cols, bool broadcast) {
+// Where operand b of a binary case broadcasts: nowhere (flat, same shape),
+// along the rows (b [cols], a bias) or along the columns (b [rows, 1]).
+enum class Bcast { kNone, kRow, kCol };
+
+// z = a OP b (add or mul) on [rows, cols], float32 or float16; `offset`
+// elements into every buffer (1: misaligned, the scalar path).
+Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half = false,
+                int64_t offset = 0) {
   Case c;
   const int64_t n = rows * cols;
-  c.name = broadcast ? std::string("bcast_") + op + "_f32_" + I(rows) + "x" + I(cols)
-                     : std::string(op) + "_f32_" + I(n >> 20) + "M";
-  c.op = broadcast ? std::string("bcast_") + op : op;
-  c.dtype = "f32";
-  c.params = broadcast ? "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) : "\"n\": " + I(n);
-  c.bytes = 4.0 * (2 * n + (broadcast ? cols : n));
+  const char* dt = half ? "f16" : "f32";
+  const std::string prefix = bc == Bcast::kRow ? "bcast_" : bc == Bcast::kCol ? "bcast_col_" : "";
+  c.name = prefix + op + "_" + dt + "_" +
+           (bc == Bcast::kNone ? (n % (1 << 20) ? I(n) : I(n >> 20) + "M") : I(rows) + "x" + I(cols)) +
+           (offset ? "_off" + I(offset) : "");
+  c.op = prefix + op;
+  c.dtype = dt;
+  c.params = bc != Bcast::kNone ? "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) : "\"n\": " + I(n);
+  const int64_t nb = bc == Bcast::kRow ? cols : bc == Bcast::kCol ? rows : n;
+  const int es = half ? 2 : 4;
+  c.bytes = es * (2.0 * n + nb);
   const std::string opname = op;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(2);
-    const int64_t nb = broadcast ? cols : n;
-    const int sets = b.Sets(4 * (n + nb));
+    const int sets = b.Sets(es * (n + nb));
     std::vector<std::unique_ptr<Tensor>> A, B;
     for (int s = 0; s < sets; ++s) {
-      A.push_back(b.NewTensor(n, false, rng));
-      B.push_back(b.NewTensor(nb, false, rng));
+      A.push_back(b.NewTensor(n + offset, half, rng));
+      B.push_back(b.NewTensor(nb + offset, half, rng));
     }
-    auto z = b.NewTensor(n, false, rng, 0, 0, false);
+    auto z = b.NewTensor(n + offset, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
     BinaryPush p{};
     p.n = static_cast<uint32_t>(n);
-    if (broadcast) {  // elementwise.cc Broadcast(): [rows, cols] with b's row stride 0
+    if (bc != Bcast::kNone) {  // elementwise.cc Broadcast(): [rows, cols]
       p.rank = 2;
       p.shape[0] = static_cast<uint32_t>(rows);
       p.shape[1] = static_cast<uint32_t>(cols);
       p.a_stride[0] = static_cast<uint32_t>(cols);
       p.a_stride[1] = 1;
-      p.b_stride[0] = 0;
-      p.b_stride[1] = 1;
+      p.b_stride[0] = bc == Bcast::kRow ? 0 : 1;
+      p.b_stride[1] = bc == Bcast::kRow ? 1 : 0;
     } else {  // DispatchFlatBinary
       p.rank = 0;
       p.a_stride[0] = p.b_stride[0] = 1;
     }
-    const std::string kernel = opname + "_f32";
+    const std::string kernel = opname + "_" + dt;
+    const uint32_t last = p.rank == 0 ? 0 : p.rank - 1;
     auto record = [&](int s) {
-      p.a = A[s]->addr;
-      p.b = B[s]->addr;
-      p.z = z->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), GridFor(n));
+      p.a = A[s]->addr + offset * es;
+      p.b = B[s]->addr + offset * es;
+      p.z = z->addr + offset * es;
+      const bool vec = (p.rank == 0 || p.shape[last] % 4 == 0) &&
+                       (!p.a_stride[last] || Aligned4(p.a, es)) &&
+                       (!p.b_stride[last] || Aligned4(p.b, es)) && Aligned4(p.z, es);
+      p.vec = vec ? 1 : 0;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
     };
     record(0);
     std::vector<float> got = b.Download(*z);
     const bool add = opname == "add";
     for (int64_t i = 0; i < n; ++i) {
-      const double x = A[0]->host[i], y = B[0]->host[broadcast ? i % cols : i];
+      const int64_t ib = bc == Bcast::kRow ? i % cols : bc == Bcast::kCol ? i / cols : i;
+      const double x = A[0]->host[offset + i], y = B[0]->host[offset + ib];
       const double want = add ? x + y : x * y;
-      chk->Add(got[i], want, kEps32 * std::fabs(want) + 1e-38, [&] { return std::string("element " + I(i)); });
+      const double tol = half ? kEps16 * std::fabs(want) + 6e-8 : kEps32 * std::fabs(want) + 1e-38;
+      chk->Add(got[offset + i], want, tol, [&] { return std::string("element " + I(i)); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
@@ -481,57 +533,34 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, bool broadcast) {
   return c;
 }
 
-// Sum of x [rows, cols] over axis 1 (each row) or axis 0 (each column).
-Case ReduceCase(int64_t rows, int64_t cols, int axis) {
+// y = relu(x), [n] float32 or float16 (unary.comp, elementwise.cc DispatchUnary).
+Case UnaryCase(int64_t n, bool half) {
   Case c;
-  c.name = std::string("reduce_sum_") + (axis == 1 ? "rows" : "cols") + "_f32_" + I(rows) + "x" +
-           I(cols);
-  c.op = "reduce_sum";
-  c.dtype = "f32";
-  c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) + ", \"axis\": " + I(axis);
-  const int64_t n_out = axis == 1 ? rows : cols, n_red = axis == 1 ? cols : rows;
-  c.bytes = 4.0 * (rows * cols + n_out);
+  const char* dt = half ? "f16" : "f32";
+  c.name = std::string("relu_") + dt + "_" + I(n >> 20) + "M";
+  c.op = "relu";
+  c.dtype = dt;
+  c.params = "\"n\": " + I(n);
+  const int es = half ? 2 : 4;
+  c.bytes = 2.0 * es * n;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
-    if (n_red > kReduceChunk) return *err = "reduced range above one chunk (two passes)", false;
-    Rng rng(3);
-    const int sets = b.Sets(4 * rows * cols);
+    Rng rng(10);
+    const int sets = b.Sets(es * n);
     std::vector<std::unique_ptr<Tensor>> X;
-    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(rows * cols, false, rng));
-    auto y = b.NewTensor(n_out, false, rng, 0, 0, false);
+    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng));
+    auto y = b.NewTensor(n, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    // reduction.cc RecordReduction: one kept and one reduced group.
-    ReducePush p{};
-    p.n_out = static_cast<uint32_t>(n_out);
-    p.n_red = static_cast<uint32_t>(n_red);
-    p.divisor = p.n_red;
-    p.kept_rank = p.red_rank = 1;
-    p.kshape[0] = static_cast<uint32_t>(n_out);
-    p.kstride[0] = axis == 1 ? static_cast<uint32_t>(cols) : 1;
-    p.rshape[0] = static_cast<uint32_t>(n_red);
-    p.rstride[0] = axis == 1 ? 1 : static_cast<uint32_t>(cols);
-    uint32_t groups;
-    if (n_red <= 64) {
-      p.per_thread = 1;
-      p.chunks = 1;
-      p.chunk_len = p.n_red;
-      groups = GridFor(n_out);
-    } else {
-      p.chunks = 1;
-      p.chunk_len = p.n_red;
-      groups = Groups(n_out);
-    }
+    const std::string kernel = std::string("relu_") + dt;
     auto record = [&](int s) {
-      p.x = X[s]->addr;
-      p.y = y->addr;
-      b.stream()->Dispatch("reduce_sum_f32_to_f32", &p, sizeof(p), groups);
+      const bool vec = Aligned4(X[s]->addr, es) && Aligned4(y->addr, es);
+      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec ? 1u : 0u};
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
     };
     record(0);
     std::vector<float> got = b.Download(*y);
-    for (int64_t o = 0; o < n_out; ++o) {
-      Dot d;
-      for (int64_t r = 0; r < n_red; ++r)
-        d.Add(X[0]->host[axis == 1 ? o * cols + r : r * cols + o]);
-      chk->Add(got[o], d.sum, d.Tol(false), [&] { return std::string("output " + I(o)); });
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = std::max(0.0f, X[0]->host[i]);
+      chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * want, [&] { return std::string("element " + I(i)); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
@@ -539,10 +568,102 @@ Case ReduceCase(int64_t rows, int64_t cols, int axis) {
   return c;
 }
 
-Case SoftmaxCase(int64_t rows, int64_t cols) {
+// Sum of x [outer, len, inner] over its middle dim, float32 or float16, through
+// the passes kernels/reduction.cc records (kernels/reduce_plan.h): rows when
+// inner = 1 ("rows": x [rows, cols] over axis 1), columns otherwise ("cols":
+// x [rows, cols] over axis 0 when outer = 1; "mid" for [outer, len, inner]).
+Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false) {
   Case c;
-  c.name = "softmax_f32_" + I(rows) + "x" + I(cols);
-  c.op = "softmax";
+  const char* dt = half ? "f16" : "f32";
+  const bool rows = inner == 1, cols = !rows && outer == 1;
+  c.op = "reduce_sum";
+  c.dtype = dt;
+  if (rows) {
+    c.name = std::string("reduce_sum_") + (outer == 1 ? "all_" : "rows_") + dt + "_" +
+             (outer == 1 ? I(len >> 20) + "M" : I(outer) + "x" + I(len));
+    c.params = "\"rows\": " + I(outer) + ", \"cols\": " + I(len) + ", \"axis\": 1";
+  } else if (cols) {
+    c.name = std::string("reduce_sum_cols_") + dt + "_" + I(len) + "x" + I(inner);
+    c.params = "\"rows\": " + I(len) + ", \"cols\": " + I(inner) + ", \"axis\": 0";
+  } else {
+    c.name = std::string("reduce_sum_mid_") + dt + "_" + I(outer) + "x" + I(len) + "x" + I(inner);
+    c.params = "\"outer\": " + I(outer) + ", \"len\": " + I(len) + ", \"inner\": " + I(inner);
+  }
+  const int es = half ? 2 : 4;
+  const int64_t n = outer * len * inner, n_out = outer * inner;
+  c.bytes = es * static_cast<double>(n + n_out);
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(3);
+    const int sets = b.Sets(es * n);
+    std::vector<std::unique_ptr<Tensor>> X;
+    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng));
+    auto y = b.NewTensor(n_out, half, rng, 0, 0, false);
+    // The passes (reduction.cc RecordPasses), partial results in float32.
+    struct Pass {
+      ReducePush p;
+      uint32_t groups;
+      std::string kernel;
+    };
+    std::vector<Pass> passes;
+    std::vector<std::unique_ptr<Tensor>> temps;
+    {
+      int64_t o = outer, l = len, in = inner;
+      bool first = true;
+      uint64_t x = X[0]->addr;
+      while (true) {
+        Pass pass{};
+        pass.p.divisor = static_cast<uint32_t>(len);
+        const size_t elem = first && half ? 2 : 4;
+        pass.groups = in == 1 ? tfmp::PlanRowsPass(o, l, x, elem, &pass.p)
+                              : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
+        const bool last = pass.p.chunks == 1;
+        pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
+        passes.push_back(pass);
+        if (last) break;
+        temps.push_back(b.NewTensor(o * in * pass.p.chunks, false, rng, 0, 0, false));
+        if (b.oom()) break;
+        x = temps.back()->addr;
+        l = pass.p.chunks;
+        if (in != 1) in *= o, o = 1;
+        first = false;
+      }
+    }
+    if (b.oom()) return *err = "out of device memory", false;
+    std::string plan;
+    for (const Pass& pass : passes)
+      plan += (plan.empty() ? "" : ", ") + std::string("\"mode ") + I(pass.p.mode) + " chunks " +
+              I(pass.p.chunks) + " lanes " + I(pass.p.lanes) + " vec " + I(pass.p.vec) + " groups " +
+              I(pass.groups) + "\"";
+    chk->extra = ", \"passes\": [" + plan + "]";
+    auto record = [&](int s) {
+      for (size_t i = 0; i < passes.size(); ++i) {
+        Pass& pass = passes[i];
+        pass.p.x = i == 0 ? X[s]->addr : temps[i - 1]->addr;
+        pass.p.y = i + 1 == passes.size() ? y->addr : temps[i]->addr;
+        b.stream()->Dispatch(pass.kernel.c_str(), &pass.p, sizeof(pass.p), pass.groups);
+      }
+    };
+    record(0);
+    std::vector<float> got = b.Download(*y);
+    // Every output for small outputs, else 4096 spread over them.
+    const int64_t step = std::max<int64_t>(1, n_out / 4096);
+    for (int64_t j = 0; j < n_out; j += step) {
+      const int64_t o = j / inner, i = j % inner;
+      Dot d;
+      for (int64_t r = 0; r < len; ++r) d.Add(X[0]->host[(o * len + r) * inner + i]);
+      chk->Add(got[j], d.sum, d.Tol(half), [&] { return std::string("output " + I(j)); });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
+  Case c;
+  const std::string op = log ? "log_softmax" : "softmax";
+  c.name = op + "_f32_" + I(rows) + "x" + I(cols);
+  c.op = op;
   c.dtype = "f32";
   c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols);
   c.bytes = 8.0 * rows * cols;
@@ -556,12 +677,16 @@ Case SoftmaxCase(int64_t rows, int64_t cols) {
     SoftmaxPush p{};
     p.rows = static_cast<uint32_t>(rows);
     p.cols = static_cast<uint32_t>(cols);
+    const std::string kernel = op + "_f32";
+    uint32_t groups = 0;
     auto record = [&](int s) {
       p.x = X[s]->addr;
       p.y = y->addr;
-      b.stream()->Dispatch("softmax_f32", &p, sizeof(p), Groups(rows));
+      groups = SoftmaxGeometry(&p, 4);
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), groups);
     };
     record(0);
+    chk->extra = ", \"lanes\": " + I(p.lanes) + ", \"vec\": " + I(p.vec);
     std::vector<float> got = b.Download(*y);
     // Every row for small inputs, else 256 rows spread over the tensor.
     const int64_t step = std::max<int64_t>(1, rows / 256);
@@ -571,8 +696,9 @@ Case SoftmaxCase(int64_t rows, int64_t cols) {
       for (int64_t j = 0; j < cols; ++j) m = std::max<double>(m, x[j]);
       for (int64_t j = 0; j < cols; ++j) s += std::exp(x[j] - m);
       for (int64_t j = 0; j < cols; ++j) {
-        const double want = std::exp(x[j] - m) / s;
-        chk->Add(got[r * cols + j], want, 2e-5 * want + 1e-12, [&] { return std::string("row " + I(r) + " col " + I(j)); });
+        const double want = log ? x[j] - m - std::log(s) : std::exp(x[j] - m) / s;
+        const double tol = log ? 2e-6 * (std::fabs(want) + std::fabs(m) + 1) : 2e-5 * want + 1e-12;
+        chk->Add(got[r * cols + j], want, tol, [&] { return std::string("row " + I(r) + " col " + I(j)); });
       }
     }
     *ms = b.Time([&](int i) { record(i % sets); });
@@ -683,6 +809,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     uint32_t gx, splits = 1;
     std::unique_ptr<Tensor> partial;
     ReducePush q{};
+    uint32_t q_groups = 0;
     if (fwd) {
       p.M = static_cast<uint32_t>(s.n * s.h * s.w);
       p.K = static_cast<uint32_t>(s.k * s.k * s.ci);
@@ -700,21 +827,14 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     p.k_chunk = Ceil(p.K, splits);
     const int64_t mn = nw;  // bwd_filter: M * out_c
     if (splits > 1) {
-      // Split K: float partial filters, then their sum (reduction.cc, per-thread path).
+      // Split K: float partial filters, then their sum (reduction.cc).
       kernel += "_to_f32";
       partial = b.NewTensor(splits * mn, false, rng, 0, 0, false);
       if (splits > 64) return *err = "too many K splits for the one-pass sum", false;
-      q.n_out = static_cast<uint32_t>(mn);
-      q.n_red = splits;
+      // reduction.cc: [splits, mn] over axis 0, a columns pass.
       q.divisor = splits;
-      q.kept_rank = q.red_rank = 1;
-      q.kshape[0] = static_cast<uint32_t>(mn);
-      q.kstride[0] = 1;
-      q.rshape[0] = splits;
-      q.rstride[0] = static_cast<uint32_t>(mn);
-      q.per_thread = 1;
-      q.chunks = 1;
-      q.chunk_len = splits;
+      q_groups = tfmp::PlanColumnsPass(1, splits, mn, partial->addr, 4, &q);
+      if (q.chunks != 1) return *err = "the split sum needs two passes", false;
     }
     if (b.oom()) return *err = "out of device memory", false;
     const uint32_t gy = Ceil(p.M, kGemmTile);
@@ -726,7 +846,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       if (splits > 1) {
         q.x = partial->addr;
         q.y = out->addr;
-        b.stream()->Dispatch("reduce_sum_f32_to_f32", &q, sizeof(q), GridFor(mn));
+        b.stream()->Dispatch("reduce_sum_f32_to_f32", &q, sizeof(q), q_groups);
       }
     };
     record(0);
@@ -836,12 +956,6 @@ Case OverheadCase(int count) {
 }
 
 // --- fused kernels (kernels/fused_elementwise.cc, kernels/fused_update.cc) --------
-
-struct UnaryPush {  // kernels/elementwise.cc
-  uint64_t x, y;
-  uint32_t n;
-  float alpha;
-};
 
 struct FusedPush {  // kernels/fused_elementwise.cc
   uint64_t x[8];
@@ -1133,15 +1247,37 @@ Case AdamCase(const std::string& mode, int64_t scale) {
 std::vector<Case> AllCases(bool quick) {
   std::vector<Case> cases;
   cases.push_back(OverheadCase(quick ? 500 : 10000));
-  cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20)));
+  cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), false));
+  cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), true));
   const int64_t n = quick ? (1 << 20) : (64 << 20);
-  cases.push_back(BinaryCase("add", 1, n, false));
-  cases.push_back(BinaryCase("mul", 1, n, false));
+  cases.push_back(BinaryCase("add", 1, n, Bcast::kNone));
+  cases.push_back(BinaryCase("mul", 1, n, Bcast::kNone));
+  cases.push_back(BinaryCase("add", 1, n, Bcast::kNone, true));
+  cases.push_back(BinaryCase("add", 1, n - 1, Bcast::kNone, false, 1));  // misaligned: scalar path
+  cases.push_back(UnaryCase(n, false));
+  cases.push_back(UnaryCase(n, true));
   const int64_t R = quick ? 512 : 16384, Cn = quick ? 512 : 4096;
-  cases.push_back(BinaryCase("add", R, Cn, true));
-  cases.push_back(ReduceCase(R, Cn, 1));
-  cases.push_back(ReduceCase(R, Cn, 0));
+  cases.push_back(BinaryCase("add", R, Cn, Bcast::kRow));
+  cases.push_back(BinaryCase("add", R, Cn, Bcast::kCol));
+  cases.push_back(BinaryCase("add", R, Cn, Bcast::kRow, true));
+  // A bias of few channels: 3 (scalar path) and 64.
+  cases.push_back(BinaryCase("add", n / 64, 3, Bcast::kRow));
+  cases.push_back(BinaryCase("add", n / 64, 64, Bcast::kRow));
+  cases.push_back(ReduceCase(R, Cn, 1));      // rows
+  cases.push_back(ReduceCase(1, R, Cn));      // columns
+  cases.push_back(ReduceCase(R, Cn, 1, true));
+  cases.push_back(ReduceCase(1, n, 1));       // everything
+  cases.push_back(ReduceCase(n / 64, 64, 1));  // short rows
+  cases.push_back(ReduceCase(1, n / 64, 64));  // few columns (a batch norm's channels)
+  cases.push_back(ReduceCase(quick ? 8 : 64, quick ? 196 : 784, 256));  // global average pool
+  cases.push_back(ReduceCase(R - 1, Cn + 1, 1));  // odd sizes: scalar loads
+  cases.push_back(ReduceCase(1, R + 1, Cn - 3));
   cases.push_back(SoftmaxCase(quick ? 256 : 16384, quick ? 1000 : 4096));
+  cases.push_back(SoftmaxCase(quick ? 256 : 16384, quick ? 1000 : 4096, true));
+  cases.push_back(SoftmaxCase(quick ? 4096 : 65536, 1000));  // classes
+  cases.push_back(SoftmaxCase(quick ? 4096 : 1 << 20, 10));  // few classes: scalar loads
+  cases.push_back(SoftmaxCase(quick ? 16 : 1024, quick ? 9000 : 65536));  // long rows: two reads
+  cases.push_back(SoftmaxCase(quick ? 33 : 4097, 1001));  // odd sizes
   cases.push_back(ComplexAbsCase(quick ? 3 * 1025 : (4 << 20)));
   for (bool fused : {true, false}) cases.push_back(GeluCase(quick ? (1 << 18) : (16 << 20), fused));
   for (const char* mode : {"spec", "interp", "unfused"}) cases.push_back(AdamCase(mode, quick ? 0 : 8));
@@ -1175,7 +1311,7 @@ std::vector<Case> AllCases(bool quick) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list]\n");
+               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N]\n");
   return 2;
 }
 
@@ -1184,6 +1320,7 @@ int Usage() {
 int main(int argc, char** argv) {
   Options opt;
   bool runs_set = false, warm_set = false;
+  int repeat = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -1193,6 +1330,14 @@ int main(int argc, char** argv) {
       opt.list = true;
     } else if (a == "--no-flush") {
       opt.flush = false;
+    } else if (a == "--repeat") {
+      const char* v = next();
+      if (!v) return Usage();
+      repeat = std::max(1, std::atoi(v));
+    } else if (a == "--grid-cap") {
+      const char* v = next();
+      if (!v) return Usage();
+      g_grid_cap = std::max(1, std::atoi(v));
     } else if (a == "--perturb") {
       opt.perturb = true;
     } else if (a == "--filter") {
@@ -1248,6 +1393,7 @@ int main(int argc, char** argv) {
               opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
   std::fflush(stdout);
   bool all_pass = true;
+  for (int rep = 0; rep < repeat; ++rep)
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
     Check chk;

@@ -24,8 +24,45 @@ spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [44
 #define TO T
 #endif
 
-layout(buffer_reference, std430, buffer_reference_align = 2) buffer TBuf { T v[]; };
-layout(buffer_reference, std430, buffer_reference_align = 2) buffer TOBuf { TO v[]; };
+// Tensors are aligned to their element size (TF's allocations are, and so are
+// its slices): the buffer references say so, since drivers may split loads and
+// stores they believe underaligned. TFMP_ALIGN_OF(type) is a type's size in bytes.
+#define TFMP_ALIGN_uint8_t 1
+#define TFMP_ALIGN_int8_t 1
+#define TFMP_ALIGN_uint16_t 2
+#define TFMP_ALIGN_int16_t 2
+#define TFMP_ALIGN_float16_t 2
+#define TFMP_ALIGN_float 4
+#define TFMP_ALIGN_int 4
+#define TFMP_ALIGN_uint 4
+#define TFMP_ALIGN_int64_t 8
+#define TFMP_ALIGN_uint64_t 8
+#define TFMP_ALIGN_vec2 8
+#define TFMP_ALIGN_OF_(t) TFMP_ALIGN_##t
+#define TFMP_ALIGN_OF(t) TFMP_ALIGN_OF_(t)
+layout(buffer_reference, std430, buffer_reference_align = TFMP_ALIGN_OF(T)) buffer TBuf { T v[]; };
+layout(buffer_reference, std430, buffer_reference_align = TFMP_ALIGN_OF(TO)) buffer TOBuf { TO v[]; };
+// Four elements at once (vector loads and stores) where a shader opts in:
+// TFMP_VEC4(type) is the 4-vector of a scalar storage type, aligned to 4 elements.
+#define TFMP_VEC4_uint8_t u8vec4
+#define TFMP_VEC4_int8_t i8vec4
+#define TFMP_VEC4_uint16_t u16vec4
+#define TFMP_VEC4_int16_t i16vec4
+#define TFMP_VEC4_float16_t f16vec4
+#define TFMP_VEC4_float vec4
+#define TFMP_VEC4_int ivec4
+#define TFMP_VEC4_uint uvec4
+#define TFMP_VEC4_int64_t i64vec4
+#define TFMP_VEC4_uint64_t u64vec4
+#define TFMP_VEC4_(t) TFMP_VEC4_##t
+#define TFMP_VEC4(t) TFMP_VEC4_(t)
+#define TFMP_ALIGN4_1 4
+#define TFMP_ALIGN4_2 8
+#define TFMP_ALIGN4_4 16
+#define TFMP_ALIGN4_8 32
+#define TFMP_ALIGN4__(a) TFMP_ALIGN4_##a
+#define TFMP_ALIGN4_(a) TFMP_ALIGN4__(a)
+#define TFMP_ALIGN4(t) TFMP_ALIGN4_(TFMP_ALIGN_OF(t))
 
 // Grid-stride loop over n elements: any n with a bounded number of groups.
 #define FOR_EACH(i, n) \

@@ -1,18 +1,36 @@
 #version 450
 // A reduction (COMBINE with identity INIT: sum, prod, max, min, all, any; the
 // Mean divides the sum) of x over its reduced elements, for each output.
-// The host collapses dims to at most 3 kept and 3 reduced groups; the input
-// offset of an element is sum(coord_d * stride_d).
+// Three layouts (`mode`), chosen by the host (kernels/reduction.cc):
 //
-// Work split: the reduced range of every output is cut into `chunks` chunks
-// of `chunk_len` elements; workgroup w sums chunk (w % chunks) of output
-// (w / chunks) with a tree reduction and writes y[w]. With chunks > 1 the
-// host reduces y again (a second dispatch), so no invocation ever loops long:
-// fast on GPUs, and inside lavapipe's limit on loop iterations.
-// per_thread = 1: one invocation per output instead (few reduced elements).
+// mode 0 (generic): the host collapses dims to at most 3 kept and 3 reduced
+// groups; the input offset of an element is sum(coord_d * stride_d). The
+// reduced range of every output is cut into `chunks` chunks of `chunk_len`
+// elements; workgroup w reduces chunk (w % chunks) of output (w / chunks)
+// with a tree and writes y[w]. per_thread = 1: one invocation per output.
+//
+// mode 1 (rows): x is [n_out, n_red], reduced along its rows. Job j = (row
+// j / chunks, chunk j % chunks of chunk_len elements); `lanes` invocations (a
+// power of two) share a job, 256 / lanes jobs per workgroup, each lane reading
+// every lanes-th element (vec = 1: every lanes-th 4-vector) of the chunk;
+// then a tree in shared memory. y[j] is the job's result.
+//
+// mode 2 (columns): x is [outer, n_red, inner], reduced along the middle dim;
+// y is [outer, inner]. A job is a strip of 64 columns of one outer index and
+// a slab of `chunk_len` rows (`chunks` slabs): 16 x 16 invocations (vec = 1,
+// four adjacent columns each) or 64 x 4 (vec = 0) read whole row segments
+// (coalesced), each summing its rows; then a tree over the invocations of a
+// column. y[(slab * outer + o) * inner + column].
+//
+// With chunks > 1 the host reduces the partial results again (a second
+// dispatch with the accumulator type as input), so no invocation loops long:
+// fast on GPUs, and inside lavapipe's limit on loop iterations. Sums are
+// blocked (each invocation's run, four interleaved accumulators for vectors,
+// then trees), deterministic (no atomics; the order depends only on shapes).
 // The accumulator is float for float16 inputs (as TF's GPU kernels do).
 #include "common.glsl"
 layout(local_size_x = 256) in;
+layout(buffer_reference, std430, buffer_reference_align = TFMP_ALIGN4(T)) buffer TBuf4 { TFMP_VEC4(T) v[]; };
 layout(push_constant) uniform Push {
   TBuf x;
   TOBuf y;
@@ -25,9 +43,13 @@ layout(push_constant) uniform Push {
   uint mean;     // divide the total by `divisor` (Mean; 0/0 is NaN, as on the CPU)
   uint divisor;
   uint chunks, chunk_len;
+  uint mode;     // 0 generic, 1 rows, 2 columns
+  uint lanes;    // mode 1: invocations per job
+  uint vec;      // modes 1 and 2: 4-vector loads
+  uint outer, inner;  // mode 2
 } pc;
 
-shared ACC partial[256];
+shared ACC partial[1024];
 
 uint offset_of(uint idx, uint rank, uint shape[3], uint stride[3]) {
   uint off = 0;
@@ -43,7 +65,9 @@ TO finish(ACC s) {
   return TO(s);
 }
 
-void main() {
+TO result(ACC s) { return pc.chunks > 1 ? TO(s) : finish(s); }
+
+void generic() {
   if (pc.per_thread != 0) {
     FOR_EACH(o, pc.n_out) {
       uint base = offset_of(o, pc.kept_rank, pc.kshape, pc.kstride);
@@ -69,7 +93,119 @@ void main() {
       if (t < h) partial[t] = COMBINE(partial[t], partial[t + h]);
       barrier();
     }
-    if (t == 0) pc.y.v[w] = pc.chunks > 1 ? TO(partial[0]) : finish(partial[0]);
+    if (t == 0) pc.y.v[w] = result(partial[0]);
     barrier();
   }
+}
+
+void rows() {
+  const uint t = gl_LocalInvocationID.x;
+  const uint lanes = pc.lanes, lane = t & (lanes - 1), per_group = 256 / lanes;
+  const uint jobs = pc.n_out * pc.chunks;
+  TBuf4 x4 = TBuf4(pc.x);
+  for (uint j0 = gl_WorkGroupID.x * per_group; j0 < jobs; j0 += gl_NumWorkGroups.x * per_group) {
+    const uint j = j0 + t / lanes;
+    ACC s = INIT;
+    if (j < jobs) {
+      const uint row = j / pc.chunks, c = j % pc.chunks;
+      const uint begin = c * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
+      const uint base = row * pc.n_red;
+      if (pc.vec != 0) {  // n_red, chunk_len and the address are multiples of 4 elements
+        ACC s1 = INIT, s2 = INIT, s3 = INIT;
+        for (uint q = ((base + begin) >> 2) + lane; q < (base + end) >> 2; q += lanes) {
+          TFMP_VEC4(T) v = x4.v[q];
+          s = COMBINE(s, ACC(v.x));
+          s1 = COMBINE(s1, ACC(v.y));
+          s2 = COMBINE(s2, ACC(v.z));
+          s3 = COMBINE(s3, ACC(v.w));
+        }
+        s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
+      } else {  // four independent loads per step (memory-level parallelism)
+        ACC s1 = INIT, s2 = INIT, s3 = INIT;
+        const uint stop = base + end;
+        uint r = base + begin + lane;
+        for (; r + 3 * lanes < stop; r += 4 * lanes) {
+          s = COMBINE(s, ACC(pc.x.v[r]));
+          s1 = COMBINE(s1, ACC(pc.x.v[r + lanes]));
+          s2 = COMBINE(s2, ACC(pc.x.v[r + 2 * lanes]));
+          s3 = COMBINE(s3, ACC(pc.x.v[r + 3 * lanes]));
+        }
+        for (; r < stop; r += lanes) s = COMBINE(s, ACC(pc.x.v[r]));
+        s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
+      }
+    }
+    partial[t] = s;
+    barrier();
+    for (uint h = lanes >> 1; h > 0; h >>= 1) {
+      if (lane < h) partial[t] = COMBINE(partial[t], partial[t + h]);
+      barrier();
+    }
+    if (lane == 0 && j < jobs) pc.y.v[j] = result(partial[t]);
+    barrier();
+  }
+}
+
+void columns() {
+  const uint t = gl_LocalInvocationID.x;
+  const uint vw = pc.vec != 0 ? 4 : 1, cx = 64 / vw, cy = 256 / cx;
+  const uint lx = t % cx, ly = t / cx;
+  const uint strips = (pc.inner + 63) / 64;
+  const uint jobs = pc.outer * strips * pc.chunks;
+  TBuf4 x4 = TBuf4(pc.x);
+  for (uint w = gl_WorkGroupID.x; w < jobs; w += gl_NumWorkGroups.x) {
+    const uint strip = w % strips, o = (w / strips) % pc.outer, slab = w / (strips * pc.outer);
+    const uint col = strip * 64 + lx * vw;  // this invocation's first column
+    const uint begin = slab * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
+    ACC s0 = INIT, s1 = INIT, s2 = INIT, s3 = INIT;
+    if (col < pc.inner) {
+      uint off = (o * pc.n_red + begin + ly) * pc.inner + col;
+      const uint step = cy * pc.inner;
+      if (pc.vec != 0) {  // inner and the address are multiples of 4 elements
+        for (uint r = begin + ly; r < end; r += cy, off += step) {
+          TFMP_VEC4(T) v = x4.v[off >> 2];
+          s0 = COMBINE(s0, ACC(v.x));
+          s1 = COMBINE(s1, ACC(v.y));
+          s2 = COMBINE(s2, ACC(v.z));
+          s3 = COMBINE(s3, ACC(v.w));
+        }
+      } else {  // four independent loads per step (memory-level parallelism)
+        ACC t1 = INIT, t2 = INIT, t3 = INIT;
+        uint r = begin + ly;
+        for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {
+          s0 = COMBINE(s0, ACC(pc.x.v[off]));
+          t1 = COMBINE(t1, ACC(pc.x.v[off + step]));
+          t2 = COMBINE(t2, ACC(pc.x.v[off + 2 * step]));
+          t3 = COMBINE(t3, ACC(pc.x.v[off + 3 * step]));
+        }
+        for (; r < end; r += cy, off += step) s0 = COMBINE(s0, ACC(pc.x.v[off]));
+        s0 = COMBINE(COMBINE(s0, t1), COMBINE(t2, t3));
+      }
+    }
+    // partial[ly * 64 + column in the strip]
+    const uint p = ly * 64 + lx * vw;
+    partial[p] = s0;
+    if (vw == 4) {
+      partial[p + 1] = s1;
+      partial[p + 2] = s2;
+      partial[p + 3] = s3;
+    }
+    barrier();
+    for (uint h = cy >> 1; h > 0; h >>= 1) {
+      if (ly < h)
+        for (uint k = 0; k < vw; ++k) partial[p + k] = COMBINE(partial[p + k], partial[p + k + h * 64]);
+      barrier();
+    }
+    if (ly == 0) {
+      const uint dst = (slab * pc.outer + o) * pc.inner;
+      for (uint k = 0; k < vw; ++k)
+        if (col + k < pc.inner) pc.y.v[dst + col + k] = result(partial[p + k]);
+    }
+    barrier();
+  }
+}
+
+void main() {
+  if (pc.mode == 1) rows();
+  else if (pc.mode == 2) columns();
+  else generic();
 }

@@ -1,58 +1,148 @@
 #version 450
-// Softmax / LogSoftmax over the last dimension: one workgroup per row
-// (max, then sum of exp, then the outputs), in float for float16.
+// Softmax / LogSoftmax over the last dimension, in float (also for float16).
+// `lanes` invocations (a power of two) share a row, 256 / lanes rows per
+// workgroup; vec = 1 (cols and the addresses multiples of 4 elements): lanes
+// read 4-vectors. Rows of at most lanes * CACHE loads are read once, kept in
+// registers: max, then the sum of exp(x - max), then the outputs (TF's
+// formula). Longer rows take two reads: a running (max, sum) per lane
+// ("online softmax": the sum rescaled when the max grows), merged across
+// lanes, then the outputs.
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x = 256) in;
+layout(buffer_reference, std430, buffer_reference_align = TFMP_ALIGN4(T)) buffer TBuf4 { TFMP_VEC4(T) v[]; };
 layout(push_constant) uniform Push {
   TBuf x;
   TBuf y;
   uint rows;
   uint cols;
+  uint lanes;
+  uint vec;
 } pc;
 
+#define CACHE 8
 shared float red[256];
+shared float red2[256];
 
-float reduce_max(float v) {
+// The max / sum of v over the lanes of this invocation's row.
+float seg_max(float v, uint lane, uint lanes) {
   const uint t = gl_LocalInvocationID.x;
   red[t] = v;
   barrier();
-  for (uint h = 128; h > 0; h >>= 1) {
-    if (t < h) red[t] = max(red[t], red[t + h]);
+  for (uint h = lanes >> 1; h > 0; h >>= 1) {
+    if (lane < h) red[t] = max(red[t], red[t + h]);
     barrier();
   }
-  float r = red[0];
+  float r = red[t - lane];
   barrier();
   return r;
 }
 
-float reduce_sum(float v) {
+float seg_sum(float v, uint lane, uint lanes) {
   const uint t = gl_LocalInvocationID.x;
   red[t] = v;
   barrier();
-  for (uint h = 128; h > 0; h >>= 1) {
-    if (t < h) red[t] += red[t + h];
+  for (uint h = lanes >> 1; h > 0; h >>= 1) {
+    if (lane < h) red[t] += red[t + h];
     barrier();
   }
-  float r = red[0];
+  float r = red[t - lane];
   barrier();
   return r;
+}
+
+// s * exp(m - to), with an empty sum (s = 0, m = -inf) staying 0.
+float rescale(float s, float m, float to) { return s == 0.0 ? 0.0 : s * exp(m - to); }
+
+// Merges the running (max, sum) pairs of the lanes of a row.
+void seg_merge(inout float m, inout float s, uint lane, uint lanes) {
+  const uint t = gl_LocalInvocationID.x;
+  red[t] = m;
+  red2[t] = s;
+  barrier();
+  for (uint h = lanes >> 1; h > 0; h >>= 1) {
+    if (lane < h) {
+      float m1 = red[t], m2 = red[t + h];
+      float mm = max(m1, m2);
+      red2[t] = rescale(red2[t], m1, mm) + rescale(red2[t + h], m2, mm);
+      red[t] = mm;
+    }
+    barrier();
+  }
+  m = red[t - lane];
+  s = red2[t - lane];
+  barrier();
+}
+
+vec4 load(uint base, uint q) {  // load q of the row starting at element base
+  if (pc.vec != 0) return vec4(TBuf4(pc.x).v[(base >> 2) + q]);
+  return vec4(float(pc.x.v[base + q]), -INF_F, -INF_F, -INF_F);
+}
+
+void store(uint base, uint q, vec4 v) {
+  if (pc.vec != 0) {
+    TBuf4(pc.y).v[(base >> 2) + q] = TFMP_VEC4(T)(v);
+  } else {
+    pc.y.v[base + q] = T(v.x);
+  }
+}
+
+// The row's outputs from x, its max m and sum s.
+vec4 outputs(vec4 x, float m, float s) {
+#ifdef LOG
+  return x - m - log(s);
+#else
+  return exp(x - m) / s;
+#endif
 }
 
 void main() {
   const uint t = gl_LocalInvocationID.x;
-  for (uint row = gl_WorkGroupID.x; row < pc.rows; row += gl_NumWorkGroups.x) {
+  const uint lanes = pc.lanes, lane = t & (lanes - 1), per_group = 256 / lanes;
+  const uint nv = pc.vec != 0 ? pc.cols >> 2 : pc.cols;  // loads per row
+  const uint width = pc.vec != 0 ? 4 : 1;
+  for (uint r0 = gl_WorkGroupID.x * per_group; r0 < pc.rows; r0 += gl_NumWorkGroups.x * per_group) {
+    const uint row = r0 + t / lanes;
+    const bool live = row < pc.rows;
     const uint base = row * pc.cols;
-    float m = -INF_F;
-    for (uint c = t; c < pc.cols; c += 256) m = max(m, float(pc.x.v[base + c]));
-    m = reduce_max(m);
-    float s = 0.0;
-    for (uint c = t; c < pc.cols; c += 256) s += exp(float(pc.x.v[base + c]) - m);
-    s = reduce_sum(s);
-#ifdef LOG
-    const float ls = log(s);
-    for (uint c = t; c < pc.cols; c += 256) pc.y.v[base + c] = T(float(pc.x.v[base + c]) - m - ls);
-#else
-    for (uint c = t; c < pc.cols; c += 256) pc.y.v[base + c] = T(exp(float(pc.x.v[base + c]) - m) / s);
-#endif
+    if (nv <= lanes * CACHE) {
+      vec4 v[CACHE];
+      float m = -INF_F;
+      [[unroll]] for (uint k = 0; k < CACHE; ++k) {
+        const uint q = lane + k * lanes;
+        v[k] = live && q < nv ? load(base, q) : vec4(-INF_F);
+        m = max(m, max(max(v[k].x, v[k].y), max(v[k].z, v[k].w)));
+      }
+      m = seg_max(m, lane, lanes);
+      float s = 0.0;
+      [[unroll]] for (uint k = 0; k < CACHE; ++k) {
+        const uint q = lane + k * lanes;
+        if (live && q < nv) {
+          vec4 e = exp(v[k] - m);
+          s += width == 4 ? (e.x + e.y) + (e.z + e.w) : e.x;
+        }
+      }
+      s = seg_sum(s, lane, lanes);
+      [[unroll]] for (uint k = 0; k < CACHE; ++k) {
+        const uint q = lane + k * lanes;
+        if (live && q < nv) store(base, q, outputs(v[k], m, s));
+      }
+    } else {
+      float m = -INF_F, s = 0.0;
+      for (uint q = lane; live && q < nv; q += lanes) {
+        vec4 v = load(base, q);
+        for (uint c = 0; c < width; ++c) {
+          const float xc = v[c];
+          if (xc > m) {
+            s = rescale(s, m, xc) + exp(xc - xc);  // exp(0) = 1; NaN for x = +inf, as TF's sum
+            m = xc;
+          } else if (xc != -INF_F) {
+            s += exp(xc - m);
+          }
+        }
+      }
+      seg_merge(m, s, lane, lanes);
+      for (uint q = lane; live && q < nv; q += lanes) store(base, q, outputs(load(base, q), m, s));
+    }
   }
 }

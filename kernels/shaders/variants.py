@@ -250,6 +250,10 @@ def variants():
         for it, itype in INDEX_TYPES.items():
             rows.append(("argmax_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype)))
             rows.append(("argmin_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype, MIN="1")))
+    # Device-to-device copies of 1, 2, 4 or 8-byte words (the runtime's shader
+    # copy; four words per invocation where aligned).
+    for bits, store in _BITS:
+        rows.append(("copy_b%d" % bits, "unary.comp", {"T": store, "C": store, "OP": "x"}))
     # Data movement by element size, whatever the dtype.
     for bits, store in ((8, "uint8_t"), (16, "uint16_t"), (32, "uint"), (64, "uint64_t")):
         rows.append(("strided_copy_b%d" % bits, "strided_copy.comp", {"T": store, "C": store}))
@@ -358,8 +362,9 @@ def variants():
     cabs = "tf_cabs(x)"  # common.glsl: correctly rounded steps (no vec2 / scalar)
     for op, out, expr in (("real", "f32", "x.x"), ("imag", "f32", "x.y"),
                           ("conj", "c64", "vec2(x.x, -x.y)"), ("complex_abs", "f32", cabs)):
-        rows.append(("%s_c64" % op, "unary.comp", dict(_types("c64", out), OP=expr)))
-    rows.append(("complex_f32", "binary.comp", dict(_types("f32", "c64"), OP="vec2(a, b)")))
+        rows.append(("%s_c64" % op, "unary.comp", dict(_types("c64", out), OP=expr, SCALAR_ONLY="1")))
+    rows.append(("complex_f32", "binary.comp",
+                 dict(_types("f32", "c64"), OP="vec2(a, b)", SCALAR_ONLY="1")))
     # --- Pad / MirrorPad / MirrorPadGrad (pad.comp) and image resizing (resize.comp) ---
     # Forward padding and nearest-neighbor resizing move bits: by element size.
     for bits, store in _BITS:

@@ -1,5 +1,6 @@
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_stream.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "tensorflow_metal_plugin/stats.h"
@@ -364,14 +365,41 @@ void VkStream::CopyDeviceToHost(void* dst, uint64_t src, uint64_t n) {
 
 void VkStream::CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) {
   if (n == 0 || dst == src) return;
+  // Whole 32-bit words are copied by a compute shader (copy_b32: unary.comp,
+  // four words per invocation where 16-byte aligned): vkCmdCopyBuffer moved
+  // 845 GB/s on an H100 and on an H200, the shader 4.1 TB/s on the H200, as
+  // fast as cudaMemcpy (kernel_bench copy_d2d / copy_shader_d2d).
+  VkDevice_::Pipeline shader;
+  if (dst % 4 == 0 && src % 4 == 0 && n % 4 == 0 && n / 4 <= 0xffffffffull) {
+    Status ignored;  // no such kernel: vkCmdCopyBuffer
+    shader = dev_->GetPipeline("copy_b32", &ignored);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   BufferRef d, s;
   if (!ResolveLocked(dst, n, &d, "device-to-device copy") ||
       !ResolveLocked(src, n, &s, "device-to-device copy") || !EnsureOpenLocked())
     return;
   BarrierLocked();
-  VkBufferCopy region{s.offset, d.offset, n};
-  vkCmdCopyBuffer(open_->cb, s.buffer, d.buffer, 1, &region);
+  if (shader.pipeline) {
+    struct {  // unary.comp's push constants
+      uint64_t x, y;
+      uint32_t n;
+      float alpha;
+      uint32_t vec;
+    } p{src, dst, static_cast<uint32_t>(n / 4), 0.0f, (src | dst) % 16 == 0 ? 1u : 0u};
+    const uint64_t invocations = p.vec ? (n / 4 + 3) / 4 : n / 4;
+    const uint32_t groups = static_cast<uint32_t>(std::min<uint64_t>((invocations + 255) / 256, 65535));
+    if (bound_ != shader.pipeline) {
+      vkCmdBindPipeline(open_->cb, VK_PIPELINE_BIND_POINT_COMPUTE, shader.pipeline);
+      bound_ = shader.pipeline;
+    }
+    vkCmdPushConstants(open_->cb, dev_->pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                       std::min<uint32_t>(shader.push_bytes, sizeof(p)), &p);
+    vkCmdDispatch(open_->cb, groups, 1, 1);
+  } else {
+    VkBufferCopy region{s.offset, d.offset, n};
+    vkCmdCopyBuffer(open_->cb, s.buffer, d.buffer, 1, &region);
+  }
   barrier_pending_ = true;
   GlobalStats().copies_device_to_device++;
   GlobalStats().bytes_device_to_device += n;

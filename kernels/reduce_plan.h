@@ -1,0 +1,106 @@
+// Dispatch geometry of the reductions (shaders/reduce.comp), with no
+// TensorFlow: kernels/reduction.cc records it, and tools/kernel_bench.cc
+// benchmarks exactly the same passes.
+#ifndef TFMP_KERNELS_REDUCE_PLAN_H_
+#define TFMP_KERNELS_REDUCE_PLAN_H_
+
+#include <algorithm>
+#include <cstdint>
+
+namespace tfmp {
+
+constexpr int kReduceMaxGroups = 3;
+
+// reduce.comp's push constants.
+struct ReducePush {
+  uint64_t x, y;
+  uint32_t n_out, n_red;
+  uint32_t kept_rank, red_rank;
+  uint32_t kshape[kReduceMaxGroups], kstride[kReduceMaxGroups];
+  uint32_t rshape[kReduceMaxGroups], rstride[kReduceMaxGroups];
+  uint32_t per_thread;
+  uint32_t mean;
+  uint32_t divisor;
+  uint32_t chunks, chunk_len;
+  uint32_t mode;   // 0 generic, 1 rows, 2 columns
+  uint32_t lanes;  // rows: invocations per job
+  uint32_t vec;    // rows, columns: 4-vector loads
+  uint32_t outer, inner;  // columns
+};
+
+enum : uint32_t { kReduceGeneric = 0, kReduceRows = 1, kReduceColumns = 2 };
+
+namespace reduce_plan {
+
+constexpr int64_t kTargetJobs = 1024;  // enough workgroups to fill a large GPU
+constexpr int64_t kMinChunk = 4096;    // rows: elements a job takes at least when split
+constexpr int64_t kMaxChunk = 65536;   // rows: and at most (short loops, lavapipe's limit)
+constexpr int64_t kMinRowsPerInvocation = 16;   // columns: a slab's rows per invocation, at least
+constexpr int64_t kMaxRowsPerInvocation = 1024;  // and at most (accuracy, loop limits)
+
+inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline uint32_t Groups(int64_t jobs) {
+  return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(jobs, 65535)));
+}
+inline bool Aligned4(uint64_t address, size_t elem) { return address % (4 * elem) == 0; }
+
+}  // namespace reduce_plan
+
+// A rows pass over x [rows, len] (reduced along each row) at address x of
+// `elem`-byte elements: fills p's geometry (x, y, mean and divisor are the
+// caller's) and returns the workgroups. When p->chunks > 1 its output is
+// [rows, chunks] partial results, to be reduced by another rows pass.
+inline uint32_t PlanRowsPass(int64_t rows, int64_t len, uint64_t x, size_t elem, ReducePush* p) {
+  using namespace reduce_plan;
+  p->mode = kReduceRows;
+  p->n_out = static_cast<uint32_t>(rows);
+  p->n_red = static_cast<uint32_t>(len);
+  p->vec = len % 4 == 0 && Aligned4(x, elem) ? 1 : 0;
+  int64_t chunks = std::max<int64_t>(1, CeilDiv(len, kMaxChunk));
+  if (rows < kTargetJobs && len > 2 * kMinChunk)
+    chunks = std::max(chunks, std::min(CeilDiv(len, kMinChunk), CeilDiv(kTargetJobs, rows)));
+  int64_t chunk = len;
+  if (chunks > 1) {
+    chunk = CeilDiv(CeilDiv(len, chunks), 1024) * 1024;  // whole vectors of every lane
+    chunks = CeilDiv(len, chunk);
+  }
+  p->chunks = static_cast<uint32_t>(chunks);
+  p->chunk_len = static_cast<uint32_t>(chunk);
+  // About four loads (vectors) per lane, at most 256 lanes.
+  const int64_t loads = CeilDiv(std::min(chunk, std::max<int64_t>(len, 1)), p->vec ? 4 : 1);
+  uint32_t lanes = 1;
+  while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
+  p->lanes = lanes;
+  return Groups(CeilDiv(rows * chunks, 256 / lanes));
+}
+
+// A columns pass over x [outer, len, inner] (reduced along the middle dim):
+// as PlanRowsPass; when p->chunks > 1 the output is [chunks, outer * inner]
+// partial results, to be reduced by a columns pass over [1, chunks, outer * inner].
+inline uint32_t PlanColumnsPass(int64_t outer, int64_t len, int64_t inner, uint64_t x, size_t elem,
+                                ReducePush* p) {
+  using namespace reduce_plan;
+  p->mode = kReduceColumns;
+  p->outer = static_cast<uint32_t>(outer);
+  p->inner = static_cast<uint32_t>(inner);
+  p->n_out = static_cast<uint32_t>(outer * inner);
+  p->n_red = static_cast<uint32_t>(len);
+  p->vec = inner % 4 == 0 && Aligned4(x, elem) ? 1 : 0;
+  const int64_t cy = p->vec ? 16 : 4;  // invocations along the reduced dim
+  const int64_t jobs = outer * CeilDiv(inner, 64);
+  int64_t slabs = std::max<int64_t>(1, CeilDiv(len, cy * kMaxRowsPerInvocation));
+  if (jobs < kTargetJobs)
+    slabs = std::max(slabs, std::min(CeilDiv(kTargetJobs, jobs), CeilDiv(len, cy * kMinRowsPerInvocation)));
+  const int64_t slab = CeilDiv(std::max<int64_t>(len, 1), slabs);
+  p->chunks = static_cast<uint32_t>(std::max<int64_t>(1, CeilDiv(len, slab)));
+  p->chunk_len = static_cast<uint32_t>(slab);
+  return Groups(jobs * p->chunks);
+}
+
+// Whether a columns pass suits [outer, len, inner]: rows wide enough to keep
+// most of a strip's 64 columns busy (else the generic layout does better).
+inline bool ColumnsSuit(int64_t inner) { return inner >= 16; }
+
+}  // namespace tfmp
+
+#endif  // TFMP_KERNELS_REDUCE_PLAN_H_
