@@ -68,6 +68,9 @@ class VkDevice_ final : public Device {
   // With `spec_count` specialization constants (ids 0 ..), cached per values.
   Pipeline GetPipeline(const char* name, const uint32_t* spec, uint32_t spec_count,
                        Status* status);
+  Pipeline GetPipeline(const char* name, Status* status) {
+    return GetPipeline(name, nullptr, 0, status);
+  }
   // Host-visible staging memory of at least `bytes`; returned with
   // ReleaseStaging once the GPU work using it has completed.
   Allocation* AcquireStaging(uint64_t bytes, Status* status);
