@@ -4,37 +4,23 @@
 // NCDHW, DHWIO filters, SAME/VALID) as implicit GEMMs of one shader;
 // _FusedConv2D (what TF's remapper makes of Conv2D + BiasAdd [+ Add]
 // [+ activation] on GPUs, and the plugin's Grappler pass of more activations)
-// with the epilogue (epilogue.h) in the same dispatch. Shader:
-// shaders/conv.comp ("conv<2|3>d_<mode>_<dtype>").
+// with the epilogue (epilogue.h) in the same dispatch; and
+// _TfmpConv2DBackpropFilterBiasGrad (the Grappler pass's Conv2DBackpropFilter
+// + BiasAddGrad of the same dy: both gradients from one pass over dy).
+// Shader: shaders/conv.comp ("conv<2|3>d_<mode>_<dtype>[_v4_<tile>]"); the
+// variant, grid and K split come from conv_plan.h.
 #include <algorithm>
 #include <vector>
 
+#include "kernels/conv_plan.h"
 #include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/reduction.h"
 #include "kernels/window.h"
+#include "tensorflow/c/ops.h"
 
 namespace tfmp {
 namespace {
-
-// Spatial sizes are (d, h, w); 2-D convolutions have depth 1.
-struct ConvPush {
-  uint64_t a, b, c;
-  uint32_t M, K;  // N: out_c, or in_c for the input gradient
-  uint32_t in_c, out_c;
-  uint32_t in[3], out[3], k[3];
-  uint32_t stride_dil[3];  // stride | dilation << 16
-  int32_t pad[3];
-  uint32_t k_chunk;
-  uint32_t flags;  // activation (bits 0-7) | channels first (bit 8)
-  float alpha;     // LeakyRelu's
-  uint64_t bias, side;  // _FusedConv2D's epilogue inputs (0: none)
-};
-static_assert(sizeof(ConvPush) <= 128, "push constants are limited to 128 bytes");
-
-constexpr uint32_t kTile = 64;
-// Longest K range one workgroup sums (keeps loops short on every device).
-constexpr uint32_t kMaxKChunk = 16384;
 
 // Attributes and window geometry shared by the ops of both ranks (TF's
 // conv_ops.cc and conv_ops_3d.cc).
@@ -135,14 +121,30 @@ bool Geometry(OpContext& ctx, const ConvAttrs& a, const Shape& x, const Shape& w
 
 uint32_t SpatialProduct(const uint32_t (&v)[3]) { return v[0] * v[1] * v[2]; }
 
-// Shader token of `mode` for this rank and dtype: "conv3d_fwd_f16".
-std::string Token(const ConvAttrs& a, const char* mode, TF_DataType t) {
-  return std::string(a.spatial == 3 ? "conv3d_" : "conv2d_") + mode + "_" + DtypeToken(t);
-}
-
-void DispatchGemm(OpContext& ctx, const std::string& kernel, const ConvPush& p, uint32_t n,
-                  uint32_t splits = 1) {
-  ctx.Dispatch(kernel, p, (n + kTile - 1) / kTile, (p.M + kTile - 1) / kTile, splits);
+// Records the convolution of `p` (geometry and operands set) into `out`;
+// for the filter gradient, `db` (0: none) receives the bias gradient (the
+// sums of dy over all but the channel dimension) from the same dispatches.
+void RunConv(OpContext& ctx, ConvMode mode, const ConvAttrs& a, TF_DataType dtype, ConvPush& p,
+             uint64_t out, uint64_t db = 0) {
+  const bool aligned = (p.a % 16) == 0 && (p.b % 16) == 0;
+  const ConvPlan plan = PlanConv(mode, a.spatial, DtypeToken(dtype), aligned, &p);
+  if (!plan.error.empty()) {
+    ctx.Fail(TF_UNIMPLEMENTED, plan.error + " on this device");
+    return;
+  }
+  std::vector<Tensor> temps;  // float32 scratch (split sums, Winograd's transforms)
+  std::vector<uint64_t> scratch;
+  for (uint64_t bytes : ConvScratch(mode, plan, p, db != 0)) {
+    temps.push_back(ctx.allocate_temp({static_cast<int64_t>(bytes / 4)}, TF_FLOAT));
+    if (!ctx.ok()) return;
+    scratch.push_back(temps.back().address());
+  }
+  for (const ConvLaunch& l : ConvLaunches(mode, plan, p, out, db, scratch, DtypeToken(dtype))) {
+    if (l.sum)
+      ctx.Dispatch(l.kernel, l.sum_push, l.gx, l.gy, l.gz);
+    else
+      ctx.Dispatch(l.kernel, l.push, l.gx, l.gy, l.gz);
+  }
 }
 
 // Conv2D / Conv3D (kSpatial 2 / 3), and _FusedConv2D (kFused) whose
@@ -190,7 +192,6 @@ class ConvOp : public OpKernel {
     if (!ctx.ok() || NumElements(out) == 0) return;
     p.M = static_cast<uint32_t>(x.dim(0)) * SpatialProduct(p.out);
     p.K = SpatialProduct(p.k) * p.in_c;  // K == 0: the shader adds the epilogue to zeros
-    p.k_chunk = p.K;
     p.a = x.address();
     p.b = w.address();
     p.c = y.address();
@@ -198,7 +199,7 @@ class ConvOp : public OpKernel {
     p.alpha = alpha_;
     p.bias = bias.valid() ? bias.address() : 0;
     p.side = side.valid() ? side.address() : 0;
-    DispatchGemm(ctx, Token(attrs_, "fwd", dtype_), p, p.out_c);
+    RunConv(ctx, ConvMode::kFwd, attrs_, dtype_, p, y.address());
   }
 
  private:
@@ -236,11 +237,9 @@ class ConvBackpropInputOp : public OpKernel {
       ctx.stream()->Fill(dx.address(), 0, NumElements(x_shape) * DtypeSize(dtype_));
       return;
     }
-    p.k_chunk = p.K;
     p.a = dy.address();
     p.b = w.address();
-    p.c = dx.address();
-    DispatchGemm(ctx, Token(attrs_, "bwd_input", dtype_), p, p.in_c);
+    RunConv(ctx, ConvMode::kBwdInput, attrs_, dtype_, p, dx.address());
   }
 
  private:
@@ -248,8 +247,11 @@ class ConvBackpropInputOp : public OpKernel {
   ConvAttrs attrs_;
 };
 
-// Conv2DBackpropFilter / Conv3DBackpropFilterV2(input, filter_sizes, out_backprop).
-template <int kSpatial>
+// Conv2DBackpropFilter / Conv3DBackpropFilterV2(input, filter_sizes,
+// out_backprop); with kBiasGrad, _TfmpConv2DBackpropFilterBiasGrad: the same
+// inputs and attributes, and a second output, BiasAddGrad(out_backprop) in
+// the same data format, computed by the same dispatches.
+template <int kSpatial, bool kBiasGrad = false>
 class ConvBackpropFilterOp : public OpKernel {
  public:
   explicit ConvBackpropFilterOp(OpConstruction& c) : dtype_(c.GetType("T")) {
@@ -268,41 +270,31 @@ class ConvBackpropFilterOp : public OpKernel {
       return;
     }
     Tensor dw = ctx.allocate_output(0, w_shape, dtype_);
-    if (!ctx.ok() || NumElements(w_shape) == 0) return;
+    Tensor db = kBiasGrad ? ctx.allocate_output(1, {p.out_c}, dtype_) : Tensor();
+    if (!ctx.ok()) return;
     p.M = SpatialProduct(p.k) * p.in_c;
     p.K = static_cast<uint32_t>(x.dim(0)) * SpatialProduct(p.out);
-    if (p.K == 0) {
-      ctx.stream()->Fill(dw.address(), 0, NumElements(w_shape) * DtypeSize(dtype_));
+    const size_t esize = DtypeSize(dtype_);
+    if (p.K == 0) {  // no output positions: both gradients are zeros
+      if (NumElements(w_shape) > 0) ctx.stream()->Fill(dw.address(), 0, NumElements(w_shape) * esize);
+      if (kBiasGrad && p.out_c > 0) ctx.stream()->Fill(db.address(), 0, p.out_c * esize);
       return;
     }
+    if (kBiasGrad && p.M == 0 && p.out_c > 0) {
+      // An empty filter (no input channels): no GEMM tile to sum dy in.
+      const bool cf = attrs_.nchw;
+      const int64_t spatial = SpatialProduct(p.out);
+      const Shape shape = cf ? Shape{x.dim(0), p.out_c, spatial} : Shape{x.dim(0) * spatial, p.out_c};
+      RecordReduction(ctx, "sum", false, dtype_, dy.address(), shape,
+                      cf ? std::vector<bool>{true, false, true} : std::vector<bool>{true, false},
+                      db.address());
+      return;
+    }
+    if (NumElements(w_shape) == 0) return;
     p.a = x.address();
     p.b = dy.address();
-    const std::string token = Token(attrs_, "bwd_filter", dtype_);
-    const uint32_t splits = (p.K + kMaxKChunk - 1) / kMaxKChunk;
-    if (splits == 1) {
-      p.k_chunk = p.K;
-      p.c = dw.address();
-      DispatchGemm(ctx, token, p, p.out_c);
-      return;
-    }
-    // Split K: float32 partial filters, then their sum (and a cast for half).
-    const int64_t mn = static_cast<int64_t>(p.M) * p.out_c;
-    Tensor partial = ctx.allocate_temp({splits, mn}, TF_FLOAT);
-    Tensor total = dtype_ == TF_FLOAT ? Tensor() : ctx.allocate_temp({mn}, TF_FLOAT);
-    if (!ctx.ok()) return;
-    p.k_chunk = (p.K + splits - 1) / splits;
-    p.c = partial.address();
-    DispatchGemm(ctx, token + "_to_f32", p, p.out_c, splits);
-    const uint64_t sum_to = dtype_ == TF_FLOAT ? dw.address() : total.address();
-    RecordReduction(ctx, "sum", false, TF_FLOAT, partial.address(), {splits, mn}, {true, false},
-                    sum_to);
-    if (dtype_ != TF_FLOAT) {
-      struct {
-        uint64_t x, y;
-        uint32_t n;
-      } cast{total.address(), dw.address(), static_cast<uint32_t>(mn)};
-      ctx.Dispatch("cast_f32_to_f16", cast, OpContext::GridFor(mn));
-    }
+    RunConv(ctx, ConvMode::kBwdFilter, attrs_, dtype_, p, dw.address(),
+            kBiasGrad ? db.address() : 0);
   }
 
  private:
@@ -310,10 +302,34 @@ class ConvBackpropFilterOp : public OpKernel {
   ConvAttrs attrs_;
 };
 
+// _TfmpConv2DBackpropFilterBiasGrad: Conv2DBackpropFilter's inputs and
+// attributes; outputs the filter gradient and BiasAddGrad(out_backprop).
+void RegisterConvBiasGradOp() {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder("_TfmpConv2DBackpropFilterBiasGrad");
+  TF_OpDefinitionBuilderAddInput(b, "input: T");
+  TF_OpDefinitionBuilderAddInput(b, "filter_sizes: int32");
+  TF_OpDefinitionBuilderAddInput(b, "out_backprop: T");
+  TF_OpDefinitionBuilderAddOutput(b, "filter_backprop: T");
+  TF_OpDefinitionBuilderAddOutput(b, "bias_backprop: T");
+  TF_OpDefinitionBuilderAddAttr(b, "T: {half, float}");
+  TF_OpDefinitionBuilderAddAttr(b, "strides: list(int)");
+  TF_OpDefinitionBuilderAddAttr(b, "use_cudnn_on_gpu: bool = true");
+  TF_OpDefinitionBuilderAddAttr(b, "padding: {'SAME', 'VALID', 'EXPLICIT'}");
+  TF_OpDefinitionBuilderAddAttr(b, "explicit_paddings: list(int) = []");
+  TF_OpDefinitionBuilderAddAttr(b, "data_format: {'NHWC', 'NCHW'} = 'NHWC'");
+  TF_OpDefinitionBuilderAddAttr(b, "dilations: list(int) = [1, 1, 1, 1]");
+  TF_Status* s = TF_NewStatus();
+  TF_RegisterOpDefinition(b, s);  // consumes b; fails harmlessly when registered before
+  TF_DeleteStatus(s);
+}
+
 }  // namespace
 
 void RegisterConvKernels() {
+  RegisterConvBiasGradOp();
   for (TF_DataType t : {TF_FLOAT, TF_HALF}) {
+    RegisterKernel<ConvBackpropFilterOp<2, true>>("_TfmpConv2DBackpropFilterBiasGrad", {{"T", t}},
+                                                  {"filter_sizes"});
     RegisterKernel<ConvOp<2, false>>("Conv2D", {{"T", t}});
     RegisterKernel<ConvOp<2, true>>("_FusedConv2D", {{"T", t}}, {"host_args"});
     RegisterKernel<ConvBackpropInputOp<2>>("Conv2DBackpropInput", {{"T", t}}, {"input_sizes"});

@@ -227,10 +227,12 @@ void RunReduction(OpContext& ctx, const char* mode, TF_DataType dtype, Depthwise
   RecordReduction(ctx, "sum", false, TF_FLOAT, partial.address(), {splits, n}, {true, false},
                   sum_to);
   if (dtype != TF_FLOAT) {
-    struct {
+    struct {  // shaders/unary.comp's push constants (elementwise.cc UnaryPush)
       uint64_t x, y;
       uint32_t n;
-    } cast{total.address(), out, p.n};
+      float alpha;
+      uint32_t vec;
+    } cast{total.address(), out, p.n, 0.0f, 0u};
     ctx.Dispatch("cast_f32_to_f16", cast, OpContext::GridFor(n));
   }
 }

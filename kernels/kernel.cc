@@ -1,8 +1,11 @@
 #include "kernels/kernel.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/se_types.h"
 
 namespace tfmp {
@@ -221,10 +224,41 @@ bool OpContext::CheckElements(int64_t n) {
   return false;
 }
 
+namespace {
+void AddRange(std::vector<rt::MemRange>* set, uint64_t address, uint64_t bytes) {
+  if (!address || !bytes) return;
+  for (const rt::MemRange& r : *set)
+    if (r.begin <= address && address + bytes <= r.end) return;  // already covered
+  set->push_back({address, address + bytes});
+}
+}  // namespace
+
+void OpContext::DeclareRead(uint64_t address, uint64_t bytes) { AddRange(&reads_, address, bytes); }
+
+void OpContext::DeclareWrite(uint64_t address, uint64_t bytes) {
+  AddRange(&writes_, address, bytes);
+}
+
+void OpContext::DispatchBytes(const char* kernel, const void* push, uint32_t push_bytes,
+                              uint32_t gx, uint32_t gy, uint32_t gz, const uint32_t* spec,
+                              uint32_t spec_count) {
+  if (opaque_) {
+    stream_->DispatchSpecialized(kernel, spec, spec_count, push, push_bytes, gx, gy, gz, nullptr);
+    return;
+  }
+  rt::MemAccess access;
+  access.reads = reads_.data();
+  access.num_reads = static_cast<uint32_t>(reads_.size());
+  access.writes = writes_.data();
+  access.num_writes = static_cast<uint32_t>(writes_.size());
+  stream_->DispatchSpecialized(kernel, spec, spec_count, push, push_bytes, gx, gy, gz, &access);
+}
+
 Tensor OpContext::input(int i) {
   TF_Tensor* t = nullptr;
   TF_GetInput(ctx_, i, &t, status_);
   if (TF_GetCode(status_) != TF_OK) Fail(TF_GetCode(status_), TF_Message(status_));
+  if (t) DeclareRead(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
   return Tensor(t);
 }
 
@@ -236,6 +270,7 @@ Tensor OpContext::allocate_output(int i, const Shape& shape, TF_DataType dtype) 
     if (t) TF_DeleteTensor(t);
     return Tensor();
   }
+  DeclareWrite(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
   return Tensor(t);
 }
 
@@ -251,6 +286,7 @@ Tensor OpContext::forward_or_allocate_output(int input_index, int i, const Shape
     if (t) TF_DeleteTensor(t);
     return Tensor();
   }
+  DeclareWrite(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
   return Tensor(t);
 }
 
@@ -265,6 +301,7 @@ Tensor OpContext::allocate_temp(const Shape& shape, TF_DataType dtype) {
     if (t) TF_DeleteTensor(t);
     return Tensor();
   }
+  DeclareWrite(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
   return Tensor(t);
 }
 
@@ -284,6 +321,24 @@ uint32_t OpContext::GridFor(int64_t n, uint32_t local) {
 // --- registration -------------------------------------------------------------
 
 namespace internal {
+
+void Compute(void* kernel, TF_OpKernelContext* ctx) {
+  if (!rt::Profiling()) {
+    OpContext c(ctx);
+    if (c.ok()) static_cast<OpKernel*>(kernel)->Compute(c);
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    OpContext c(ctx);
+    if (c.ok()) static_cast<OpKernel*>(kernel)->Compute(c);
+  }
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  auto* cc = reinterpret_cast<tensorflow::OpKernelContext*>(ctx);
+  ProfileOp(cc->op_kernel().type_string(), static_cast<uint64_t>(ns));
+}
 
 void Register(const char* op, TF_KernelBuilder* builder,
               std::initializer_list<std::pair<const char*, TF_DataType>> types,

@@ -86,6 +86,15 @@ class OpConstruction {
 // Everything a Compute needs: inputs, outputs, the stream, error reporting.
 // Errors are reported once (the first wins) with the op's name, as TF's own
 // kernels do; Compute returns right after a failure.
+//
+// Barriers only where needed: the context remembers the device memory of the
+// tensors it handed out (inputs as read; outputs and temporaries as written)
+// and every Dispatch declares them to the stream, which then orders the
+// dispatch only after earlier commands that touch the same memory. This is
+// conservative (a dispatch is assumed to read every input and write every
+// output and temporary allocated so far, so an op's own dispatches stay
+// ordered). A kernel that reaches memory any other way - through raw(), e.g.
+// resource variables - gets full barriers for all its dispatches.
 class OpContext {
  public:
   explicit OpContext(TF_OpKernelContext* ctx);
@@ -99,28 +108,42 @@ class OpContext {
   Tensor allocate_temp(const Shape& shape, TF_DataType dtype);
   void set_output(int i, const Tensor& t);
   TF_DataType expected_output_dtype(int i) const { return TF_ExpectedOutputDataType(ctx_, i); }
+  int num_outputs() const { return TF_NumOutputs(ctx_); }
   rt::Stream* stream() const { return stream_; }
 
   bool ok() const { return ok_; }
   void Fail(TF_Code code, const std::string& message);
   // Shaders index with 32 bits: false (and the op fails) past 2^32 elements.
   bool CheckElements(int64_t n);
-  TF_OpKernelContext* raw() const { return ctx_; }
+  // The TF context itself. Using it makes this op's dispatches undeclared
+  // (full barriers): memory reached through it is unknown to the context.
+  TF_OpKernelContext* raw() const {
+    opaque_ = true;
+    return ctx_;
+  }
 
   // Records a dispatch of `kernel` (a shader token) with push constants `p`.
   template <typename Push>
   void Dispatch(const std::string& kernel, const Push& p, uint32_t gx, uint32_t gy = 1,
                 uint32_t gz = 1) {
-    stream_->Dispatch(kernel.c_str(), &p, sizeof(Push), gx, gy, gz);
+    DispatchBytes(kernel.c_str(), &p, sizeof(Push), gx, gy, gz);
   }
   // The same with specialization constants (constant_id 0 .. spec.size() - 1):
   // one pipeline per distinct spec, compiled on first use (rt::Stream).
+  // Declares its memory as Dispatch does.
   template <typename Push>
   void DispatchSpecialized(const std::string& kernel, const std::vector<uint32_t>& spec,
                            const Push& p, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1) {
-    stream_->DispatchSpecialized(kernel.c_str(), spec.data(), static_cast<uint32_t>(spec.size()),
-                                 &p, sizeof(Push), gx, gy, gz);
+    DispatchBytes(kernel.c_str(), &p, sizeof(Push), gx, gy, gz, spec.data(),
+                  static_cast<uint32_t>(spec.size()));
   }
+  void DispatchBytes(const char* kernel, const void* push, uint32_t push_bytes, uint32_t gx,
+                     uint32_t gy, uint32_t gz, const uint32_t* spec = nullptr,
+                     uint32_t spec_count = 0);
+  // Declares device memory this op's dispatches touch beyond the tensors the
+  // context handed out (e.g. a slice of a buffer found otherwise).
+  void DeclareRead(uint64_t address, uint64_t bytes);
+  void DeclareWrite(uint64_t address, uint64_t bytes);
   // Workgroups for a grid-stride loop over n elements with `local` invocations
   // per workgroup.
   static uint32_t GridFor(int64_t n, uint32_t local = 256);
@@ -130,6 +153,8 @@ class OpContext {
   TF_Status* status_;
   rt::Stream* stream_ = nullptr;
   bool ok_ = true;
+  mutable bool opaque_ = false;
+  std::vector<rt::MemRange> reads_, writes_;
 };
 
 // Base of every op kernel.
@@ -145,10 +170,8 @@ void* Create(TF_OpKernelConstruction* c) {
   OpConstruction oc(c);
   return new K(oc);
 }
-inline void Compute(void* kernel, TF_OpKernelContext* ctx) {
-  OpContext c(ctx);
-  if (c.ok()) static_cast<OpKernel*>(kernel)->Compute(c);
-}
+// Runs the kernel's Compute (timed per op type while profiling).
+void Compute(void* kernel, TF_OpKernelContext* ctx);
 inline void Delete(void* kernel) { delete static_cast<OpKernel*>(kernel); }
 void Register(const char* op, TF_KernelBuilder* builder,
               std::initializer_list<std::pair<const char*, TF_DataType>> types,

@@ -19,6 +19,9 @@ struct GemmEpilogue {
   uint64_t bias = 0;  // device address of N elements, or 0
   uint32_t act = 0;
   float alpha = 0.2f;
+  // _TfmpMatMulBiasGrad: the device address of N elements that receive the
+  // column sums of B (sum over k of B[k, n]), or 0. Batch 1 only.
+  uint64_t bias_grad = 0;
 };
 
 // Records `batch` GEMMs (gl_WorkGroupID.z = batch entry, split into several

@@ -11,6 +11,7 @@
 
 #include "grappler/optimizer.h"
 #include "kernels/kernel.h"
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/se_types.h"
 #include "tensorflow_metal_plugin/stats.h"
 
@@ -43,7 +44,9 @@ std::string DevicesJson() {
       << ", \"float16\": " << (d.fp16 ? "true" : "false")
       << ", \"preserves_nan\": " << (d.ieee_nan ? "true" : "false")
       << ", \"max_shared_memory\": " << d.max_shared_memory
-      << ", \"subgroup_size\": " << d.subgroup_size << "}";
+      << ", \"subgroup_size\": " << d.subgroup_size
+      << ", \"cooperative_matrix_f16\": " << (d.coopmat_f16 ? "true" : "false")
+      << ", \"cooperative_matrix\": \"" << JsonEscape(d.coopmat) << "\"}";
   }
   o << "], \"why_none\": \"" << JsonEscape(why) << "\"}";
   return o.str();
@@ -151,4 +154,59 @@ TFMP_EXPORT void tfmp_reset_stats() {
 #define TFMP_STATS_RESET(name, doc) s.name.store(0);
   TFMP_STATS_COUNTERS(TFMP_STATS_RESET)
 #undef TFMP_STATS_RESET
+}
+
+// --- profiling (tensorflow_metal_plugin/profile.h) -----------------------------
+
+TFMP_EXPORT void tfmp_profile_start() { tfmp::StartProfile(); }
+TFMP_EXPORT void tfmp_profile_stop() { tfmp::StopProfile(); }
+
+// The report as JSON or as a table (static storage, valid until the next call).
+TFMP_EXPORT const char* tfmp_profile_json() {
+  static std::string json;
+  json = tfmp::ProfileJson();
+  return json.c_str();
+}
+
+TFMP_EXPORT const char* tfmp_profile_text(int top) {
+  static std::string text;
+  text = tfmp::ProfileText(top);
+  return text.c_str();
+}
+
+// --- the pipeline cache on disk ----------------------------------------------
+
+// [{"device", "path", "loaded"}] for every usable device (opening it).
+TFMP_EXPORT const char* tfmp_pipeline_cache_json() {
+  static std::string json;
+  std::ostringstream o;
+  o << "[";
+  const size_t n = tfmp::rt::EnumerateDevices(nullptr).size();
+  bool first = true;
+  for (size_t i = 0; i < n; ++i) {
+    tfmp::rt::Status s;
+    tfmp::rt::Device* d = tfmp::rt::OpenDevice(static_cast<int>(i), &s);
+    if (!d) continue;
+    o << (first ? "" : ", ") << "{\"device\": \"" << JsonEscape(d->info().name) << "\", \"path\": \""
+      << JsonEscape(d->PipelineCachePath()) << "\", \"loaded\": "
+      << (d->PipelineCacheLoaded() ? "true" : "false") << "}";
+    first = false;
+  }
+  o << "]";
+  json = o.str();
+  return json.c_str();
+}
+
+// Writes every device's pipeline cache now; "" or the first error.
+TFMP_EXPORT const char* tfmp_pipeline_cache_save() {
+  static std::string err;
+  err.clear();
+  const size_t n = tfmp::rt::EnumerateDevices(nullptr).size();
+  for (size_t i = 0; i < n; ++i) {
+    tfmp::rt::Status s;
+    tfmp::rt::Device* d = tfmp::rt::OpenDevice(static_cast<int>(i), &s);
+    if (d) s = d->SavePipelineCache();
+    if (!s.ok() && err.empty()) err = s.message;
+  }
+  return err.c_str();
 }

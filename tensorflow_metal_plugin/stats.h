@@ -21,7 +21,11 @@ namespace tfmp {
   X(bytes_device_to_host, "bytes copied device to host")                     \
   X(bytes_device_to_device, "bytes copied device to device")                 \
   X(allocations, "device memory allocations")                                \
-  X(pipelines_created, "compute pipelines created")
+  X(pipelines_created, "compute pipelines created")                          \
+  X(pipeline_create_us, "microseconds spent creating pipelines")             \
+  X(pipeline_cache_hits, "pipelines the driver found in the pipeline cache") \
+  X(barriers_avoided, "commands recorded without the barrier a full-barrier scheme would add") \
+  X(undeclared_commands, "commands that declared no memory access (full barrier)")
 
 struct Stats {
 #define TFMP_STATS_FIELD(name, doc) std::atomic<uint64_t> name{0};

@@ -78,11 +78,12 @@ TF_Bool DeviceMemoryUsage(const SP_Device* device, int64_t* free, int64_t* total
 // So every SP_Stream of a device is the device's one runtime stream: all
 // device work runs in the order the host issued it, whatever stream TF names.
 // This gives up no parallelism: every stream submits to the device's single
-// queue, and each batch starts with a full barrier, so the device already
-// ran submissions one after the other; separate streams only let a later
-// submission overtake work another stream still held in its open batch.
-// Work stays asynchronous (batched, no host waits); dependencies between
-// TF's streams cost nothing.
+// queue, and within the one stream independent commands still overlap on the
+// device - barriers are recorded only where commands' declared memory
+// overlaps (runtime/vulkan/vk_stream.h), so an upload into memory a pending
+// kernel still reads waits for it (write after read) and one into fresh
+// memory does not. Work stays asynchronous (batched, no host waits);
+// dependencies between TF's streams cost nothing.
 std::shared_ptr<rt::Stream> DeviceStream(rt::Device* device, rt::Status* status) {
   static std::mutex* mu = new std::mutex;
   static auto* streams = new std::map<rt::Device*, std::weak_ptr<rt::Stream>>;

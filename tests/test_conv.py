@@ -19,6 +19,17 @@ CASES = [
     ((1, 33, 33, 16), (3, 3, 65), (1, 1), "SAME", (1, 1)),
     ((0, 5, 5, 2), (3, 3, 2), (1, 1), "SAME", (1, 1)),
     ((2, 1, 1, 3), (1, 1, 4), (1, 1), "VALID", (1, 1)),
+    # Channel counts that are multiples of 4 (NHWC: the vector variants of
+    # conv.comp, with their hoisted index math): odd spatial sizes, tile edges
+    # (M = 1155, N = 64 / 65), 1x1, a K tail (K = 500), in_c < BK, strides,
+    # dilations, explicit padding.
+    ((2, 9, 11, 8), (3, 3, 12), (1, 1), "SAME", (1, 1)),
+    ((1, 33, 35, 16), (3, 3, 64), (1, 1), "SAME", (1, 1)),
+    ((3, 7, 7, 4), (1, 1, 4), (1, 1), "VALID", (1, 1)),
+    ((1, 5, 5, 20), (5, 5, 36), (1, 1), "VALID", (1, 1)),
+    ((2, 13, 13, 12), (3, 3, 8), (2, 2), "VALID", (1, 1)),
+    ((1, 12, 10, 8), (3, 3, 4), (1, 1), "SAME", (2, 2)),
+    ((2, 10, 9, 8), (3, 2, 4), (3, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], (1, 1)),
 ]
 
 
@@ -100,6 +111,109 @@ def test_filter_gradient_with_a_long_reduction(rng):
     close(on(GPU, fn, x16, dy16).numpy(), on(CPU, fn, x, dy).numpy(), "float16", 4 * 70 * 70)
 
 
+# Launch overrides (kernels/conv_plan.h): every tile of the vector variants,
+# the general variants, and K splits of the filter gradient.
+# Winograd F(2x2, 3x3) (3x3, stride 1) forced on and off.
+PLANS = [{"TFMP_CONV_TILE": t, "TFMP_CONV_WINOGRAD": "0"}
+         for t in ("128x128", "128x64", "64x64", "128x128k16", "64x128")] + [
+    {"TFMP_CONV_VEC": "0"}, {"TFMP_CONV_SPLITS": "1"}, {"TFMP_CONV_SPLITS": "3"},
+    {"TFMP_CONV_SPLITS": "7", "TFMP_CONV_TILE": "128x128"},
+    {"TFMP_CONV_WINOGRAD": "1"}, {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "128x128"}]
+PLAN_CASES = [((2, 17, 15, 8), (3, 3, 132), (1, 1), "SAME"),
+              ((3, 9, 9, 132), (3, 3, 12), (2, 2), "VALID"),
+              ((5, 12, 13, 4), (1, 1, 68), (1, 1), "VALID"),
+              ((2, 10, 9, 12), (3, 3, 8), (1, 1), "VALID"),
+              ((1, 4, 3, 4), (3, 3, 4), (1, 1), [[0, 0], [3, 0], [1, 2], [0, 0]])]
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=lambda p: ",".join("%s=%s" % kv for kv in p.items()))
+@pytest.mark.parametrize("case", PLAN_CASES, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_conv2d_tiles_and_splits(plan, case, dtype, rng, monkeypatch):
+    for k, v in plan.items():
+        monkeypatch.setenv(k, v)
+    xs, (kh, kw, co), strides, padding = case
+    x = tf.constant(random_array(xs, dtype, rng, -1, 1))
+    w = tf.constant(random_array((kh, kw, xs[3], co), dtype, rng, -1, 1))
+    st = [1, *strides, 1]
+    pad = padding_args(padding)
+    ref = on(CPU, lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=st, **pad), x, w)
+    dy = tf.constant(random_array(ref.shape, dtype, rng, -1, 1))
+    for fn, args, k in [
+            (lambda t, f: tf.raw_ops.Conv2D(input=t, filter=f, strides=st, **pad), (x, w),
+             kh * kw * xs[3]),
+            (lambda f, g: tf.raw_ops.Conv2DBackpropInput(input_sizes=list(xs), filter=f, out_backprop=g,
+                                                         strides=st, **pad), (w, dy), kh * kw * co),
+            (lambda t, g: tf.raw_ops.Conv2DBackpropFilter(input=t, filter_sizes=[kh, kw, xs[3], co],
+                                                          out_backprop=g, strides=st, **pad),
+             (x, dy), dy.shape.num_elements() // co)]:
+        close(on(GPU, fn, *args).numpy(), on(CPU, fn, *args).numpy(), dtype, k)
+
+
+def filter_bias_grad(x, sizes, dy, strides, padding, data_format="NHWC", explicit=()):
+    """Runs the plugin's _TfmpConv2DBackpropFilterBiasGrad eagerly: (dw, db)."""
+    from tensorflow.python.eager import context, execute
+
+    attrs = ("T", x.dtype.as_datatype_enum, "strides", list(strides), "use_cudnn_on_gpu", True,
+             "padding", padding, "explicit_paddings", list(explicit), "data_format", data_format,
+             "dilations", [1, 1, 1, 1])
+    return execute.execute("_TfmpConv2DBackpropFilterBiasGrad", 2,
+                           inputs=[x, tf.constant(list(sizes), tf.int32), dy], attrs=attrs,
+                           ctx=context.context())
+
+
+# (N, H, W, Cin), (KH, KW, Cout), strides, padding, extra env
+BIAS_GRAD_CASES = [
+    ((2, 9, 11, 8), (3, 3, 12), (1, 1), "SAME", {}),
+    ((2, 7, 9, 3), (3, 3, 5), (1, 1), "SAME", {}),  # odd channels: the general variants
+    ((4, 70, 70, 4), (3, 3, 8), (1, 1), "SAME", {}),  # long K: split, bias sums per slice
+    ((4, 70, 70, 4), (3, 3, 8), (1, 1), "SAME", {"TFMP_CONV_SPLITS": "1"}),
+    ((3, 17, 15, 12), (3, 3, 132), (2, 2), "VALID", {"TFMP_CONV_TILE": "128x128", "TFMP_CONV_SPLITS": "5"}),
+    ((2, 12, 13, 3), (3, 3, 70), (1, 1), "SAME", {"TFMP_CONV_SPLITS": "4"}),
+    ((0, 5, 5, 4), (3, 3, 8), (1, 1), "SAME", {}),  # no output positions: zeros
+    ((2, 5, 5, 0), (3, 3, 8), (1, 1), "SAME", {}),  # an empty filter, a full bias gradient
+]
+
+
+@pytest.mark.parametrize("case", BIAS_GRAD_CASES, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_filter_and_bias_gradient_fused(case, dtype, layout, rng, monkeypatch):
+    xs, (kh, kw, co), strides, padding, env = case
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    x = random_array(xs, dtype, rng, -1, 1)
+    st = [1, *strides, 1]
+    size = (lambda n, k, s: -(-n // s)) if padding == "SAME" else (lambda n, k, s: (n - k) // s + 1)
+    ys = (xs[0], size(xs[1], kh, strides[0]), size(xs[2], kw, strides[1]), co)
+    dy = random_array(ys, dtype, rng, -1, 1)
+    sizes = (kh, kw, xs[3], co)
+    ref_dw = np.zeros(sizes, dtype) if xs[3] == 0 else on(  # TF's CPU kernel divides by in_c
+        CPU, lambda t, g: tf.raw_ops.Conv2DBackpropFilter(
+            input=t, filter_sizes=list(sizes), out_backprop=g, strides=st, padding=padding),
+        tf.constant(x), tf.constant(dy)).numpy()
+    ref_db = on(CPU, lambda g: tf.raw_ops.BiasAddGrad(out_backprop=g), tf.constant(dy)).numpy()
+    nchw = layout == "NCHW"
+    to = (lambda a: np.transpose(a, (0, 3, 1, 2))) if nchw else (lambda a: a)
+    with tf.device(GPU):
+        dw, db = filter_bias_grad(tf.identity(to(x)), sizes, tf.identity(to(dy)),
+                                  [1, 1, *strides] if nchw else st, padding, layout)
+    assert dw.device.endswith("GPU:0") and db.device.endswith("GPU:0")
+    assert dw.dtype == dtype and db.dtype == dtype and db.shape == (co,)
+    k = max(1, dy.size // max(co, 1))
+    close(dw.numpy(), ref_dw, dtype, k)
+    close(db.numpy(), ref_db, dtype, k)
+
+
+def test_filter_and_bias_gradient_rejects_bad_input():
+    x, dy = tf.ones([1, 5, 5, 4]), tf.ones([1, 5, 5, 8])
+    with tf.device(GPU):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="out_backprop"):
+            filter_bias_grad(tf.identity(x), (3, 3, 4, 8), tf.identity(dy), [1, 1, 1, 1], "VALID")
+        with pytest.raises(tf.errors.InvalidArgumentError):  # depth mismatch
+            filter_bias_grad(tf.identity(x), (3, 3, 3, 8), tf.identity(dy), [1, 1, 1, 1], "SAME")
+
+
 def test_conv2d_rejects_bad_input():
     for device in (CPU, GPU):
         with pytest.raises(tf.errors.InvalidArgumentError):  # depth mismatch
@@ -134,11 +248,18 @@ ACTIVATIONS = {"Relu": tf.nn.relu, "Relu6": tf.nn.relu6, "Elu": tf.nn.elu,
 @pytest.mark.parametrize("fused", [["BiasAdd"], ["BiasAdd", "Add"]] +
                          [["BiasAdd", a] for a in ACTIVATIONS] + [["BiasAdd", "Add", "Relu"]], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_fused_conv2d_epilogues(fused, dtype, rng):
-    x = tf.constant(random_array((2, 9, 7, 3), dtype, rng, -1, 1))
-    w = tf.constant(random_array((3, 3, 3, 5), dtype, rng, -1, 1))
-    bias = tf.constant(random_array((5,), dtype, rng, -1, 1))
-    side = tf.constant(random_array((2, 9, 7, 5), dtype, rng, -1, 1))
+@pytest.mark.parametrize("chans,plan", [
+    ((3, 5), {}),  # the general variant
+    ((8, 12), {"TFMP_CONV_WINOGRAD": "1"}),  # Winograd's output transform
+    ((8, 12), {"TFMP_CONV_WINOGRAD": "0", "TFMP_CONV_TILE": "128x128"})], ids=str)
+def test_fused_conv2d_epilogues(fused, dtype, chans, plan, rng, monkeypatch):
+    for k, v in plan.items():
+        monkeypatch.setenv(k, v)
+    ci, co = chans
+    x = tf.constant(random_array((2, 9, 7, ci), dtype, rng, -1, 1))
+    w = tf.constant(random_array((3, 3, ci, co), dtype, rng, -1, 1))
+    bias = tf.constant(random_array((co,), dtype, rng, -1, 1))
+    side = tf.constant(random_array((2, 9, 7, co), dtype, rng, -1, 1))
     args = [bias, side] if "Add" in fused else [bias]
     with tf.device(GPU):
         out = fused_conv2d(*[tf.identity(t) for t in (x, w)], [tf.identity(a) for a in args], fused, alpha=0.3)
@@ -149,7 +270,7 @@ def test_fused_conv2d_epilogues(fused, dtype, rng):
             ref = ref + side
         if fused[-1] in ACTIVATIONS:
             ref = ACTIVATIONS[fused[-1]](ref)
-    close(out.numpy(), ref.numpy(), dtype, 27)
+    close(out.numpy(), ref.numpy(), dtype, 9 * ci)
 
 
 def test_fused_conv2d_rejects_unsupported_fusions():

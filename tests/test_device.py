@@ -69,6 +69,22 @@ def test_runtime_timers_and_callbacks(check):
     assert r.returncode == 0, r.stderr + r.stdout
 
 
+def test_runtime_cooperative_matrix_gemms():
+    # Where the device has cooperative matrices (VK_NV_cooperative_matrix), the
+    # matmul_coopmat kernels match the portable matmul_f16 on every element of
+    # every layout and edge shape; where it has not (lavapipe), they are
+    # unavailable and a dispatch fails the stream naming the feature.
+    has = tfmp.devices()[0]["cooperative_matrix_f16"]
+    r = subprocess.run([RUNTIME_TEST, "coopmat"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert ("coopmat OK" if has else "refused cleanly") in r.stdout, r.stdout
+    # TFMP_COOPMAT=0 turns the path off (A/B comparisons).
+    env = dict(os.environ, TFMP_COOPMAT="0")
+    r = subprocess.run([RUNTIME_TEST, "coopmat"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0 and "cooperative_matrix_f16=0" in r.stdout, r.stderr + r.stdout
+    assert not has or "off by TFMP_COOPMAT=0" in r.stdout, r.stdout
+
+
 def test_runtime_chain_of_10000_dependent_dispatches():
     r = subprocess.run([RUNTIME_TEST, "chain", "10000"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout

@@ -32,6 +32,8 @@ BMM_SHAPES = [
     ((2, 0, 4), (2, 4, 5)),
     ((2, 3, 0), (2, 0, 5)),  # K == 0: zeros
     ((5, 2, 3), (5, 3, 0)),
+    ((3, 129, 20), (3, 20, 128)),  # around the GEMM tiles, vec4 loads
+    ((2, 64, 1024), (2, 1024, 36)),  # split-K over a batch (lavapipe's default)
 ]
 # V2 broadcasting: (x shape, y shape)
 BCAST_SHAPES = [
@@ -43,6 +45,7 @@ BCAST_SHAPES = [
     ((1, 1, 4, 3), (6, 3, 2)),
     ((0, 1, 4, 3), (5, 3, 2)),
     ((33, 65), (2, 2, 65, 1)),
+    ((128, 64), (3, 64, 132)),         # broadcast A (batch stride 0), vec4 loads
 ]
 
 

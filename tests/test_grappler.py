@@ -188,6 +188,75 @@ def test_keras_dense_and_conv_layers_fuse(rng):
     assert n == 4  # one dispatch per layer (Flatten is a reshape: no dispatch)
 
 
+def test_conv_filter_and_bias_gradients_fuse_in_a_training_step(rng, monkeypatch):
+    """Keras Conv2D layers with biases: each Conv2DBackpropFilter and the
+    BiasAddGrad of the same dy become one _TfmpConv2DBackpropFilterBiasGrad
+    (rewrite conv_bias_grad); the gradients match the CPU and the step saves
+    the BiasAddGrads' dispatches."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    with tf.device(GPU):
+        model = keras.Sequential([keras.Input((9, 9, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                                  keras.layers.Conv2D(12, 3, padding="same", activation="tanh"),
+                                  keras.layers.Flatten(), keras.layers.Dense(3)])
+    x = random_array((4, 9, 9, 3), "float32", rng, -1, 1)
+
+    def step(t):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(model(t)))
+        return tape.gradient(loss, model.trainable_variables)
+
+    grads, n_fused, report = run_traced(step, [x])
+    fused = [f for f in fused_nodes(report) if f["pattern"] == "conv_bias_grad"]
+    assert len(fused) == 2, fused_nodes(report)
+    assert all(f["op"] == "_TfmpConv2DBackpropFilterBiasGrad" for f in fused)
+    monkeypatch.setenv("TFMP_FUSION_DISABLE", "conv_bias_grad")
+    grads_off, n_unfused, report_off = run_traced(step, [x])
+    assert not [f for f in fused_nodes(report_off) if f["pattern"] == "conv_bias_grad"]
+    with tf.device(CPU):
+        grads_cpu = [g.numpy() for g in step(tf.constant(x))]
+    for g, g_off, g_cpu in zip(grads, grads_off, grads_cpu):
+        np.testing.assert_allclose(g, g_cpu, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(g, g_off, rtol=1e-5, atol=1e-6)
+    # What the two BiasAddGrads cost alone (dy of (4, 7, 7, 8) and (4, 7, 7, 12)).
+    saved = 0
+    with tf.device(GPU):
+        for shape in [(4, 7, 7, 8), (4, 7, 7, 12)]:
+            dy = tf.identity(random_array(shape, "float32", rng, -1, 1))
+            tfmp.reset_stats()
+            tf.raw_ops.BiasAddGrad(out_backprop=dy).numpy()
+            saved += tfmp.stats()["dispatches"]
+    assert saved >= 2
+    assert n_unfused - n_fused == saved
+
+
+def test_conv_bias_grad_switches(monkeypatch, rng):
+    """The rewrite obeys the conv family switch and its own name."""
+    x = tf.constant(random_array((2, 6, 6, 4), "float32", rng, -1, 1))
+    dy = tf.constant(random_array((2, 6, 6, 8), "float32", rng, -1, 1))
+
+    def grads(t, g):
+        dw = tf.raw_ops.Conv2DBackpropFilter(input=t, filter_sizes=[3, 3, 4, 8], out_backprop=g,
+                                             strides=[1, 1, 1, 1], padding="SAME")
+        return dw, tf.raw_ops.BiasAddGrad(out_backprop=g)
+
+    out, _, report = run_traced(grads, [x, dy])
+    assert [f["pattern"] for f in fused_nodes(report)] == ["conv_bias_grad"]
+    with tf.device(CPU):
+        ref = grads(x, dy)
+    for o, r in zip(out, ref):
+        np.testing.assert_allclose(o, r.numpy(), rtol=1e-4, atol=1e-4)
+    for off in ("conv", "conv_bias_grad"):
+        monkeypatch.setenv("TFMP_FUSION_DISABLE", off)
+        _, _, report = run_traced(grads, [x, dy])
+        assert not fused_nodes(report)
+    monkeypatch.delenv("TFMP_FUSION_DISABLE")
+    tfmp.set_fusion(conv=False)
+    _, _, report = run_traced(grads, [x, dy])
+    assert not fused_nodes(report)
+
+
 # --- training: the same losses with fusion on and off -------------------------------
 
 def train_losses(kind, fusion):
@@ -415,7 +484,10 @@ EPILOGUES = [None, "Relu", "Relu6", "Elu", "LeakyRelu", "Tanh", "Sigmoid", "Gelu
 @pytest.mark.parametrize("act", EPILOGUES)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
-def test_fused_matmul_kernel(act, dtype, ta, tb, rng):
+@pytest.mark.parametrize("config", ["", "128x128:3"])  # K = 17 in 2 splits: the epilogue in the reduce pass
+def test_fused_matmul_kernel(act, dtype, ta, tb, config, rng, monkeypatch):
+    if config:
+        monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
     m, k, n = 33, 17, 65
     a = random_array((k, m) if ta else (m, k), dtype, rng, -1, 1)
     b = random_array((n, k) if tb else (k, n), dtype, rng, -1, 1)
@@ -489,3 +561,126 @@ def test_erfc_kernel(rng):
     with tf.device(CPU):
         want = tf.math.erfc(x).numpy()
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+
+
+# --- MatMul + BiasAddGrad (a Dense layer's backward) -> _TfmpMatMulBiasGrad ------------
+
+def call2(op, inputs, attrs, device):
+    """Runs a two-output op; both results as numpy."""
+    with tf.device(device):
+        tens = [tf.constant(t) for t in inputs]
+        flat = tuple(x for kv in attrs.items() for x in kv)
+        return [o.numpy() for o in execute.execute(op, 2, inputs=tens, attrs=flat, ctx=context.context())]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("kmn", [(1, 1, 1), (37, 12, 33), (64, 128, 128), (129, 65, 127),
+                                 (1025, 7, 20), (0, 5, 3), (6, 0, 4), (5, 3, 0)], ids=str)
+@pytest.mark.parametrize("config", ["", "128x64", "64x64:3", "128x128:2"])
+def test_matmul_bias_grad_kernel(dtype, kmn, config, rng, monkeypatch):
+    """product = a^T b and bias_grad = column sums of b, against TF's CPU
+    MatMul(transpose_a) and BiasAddGrad."""
+    if config:
+        monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
+    k, m, n = kmn
+    a = random_array((k, m), dtype, rng, -1, 1)
+    b = random_array((k, n), dtype, rng, -1, 1)
+    prod, grad = call2("_TfmpMatMulBiasGrad", [a, b], dict(T=tf.as_dtype(dtype).as_datatype_enum), GPU)
+    with tf.device(CPU):
+        want_prod = tf.matmul(a, b, transpose_a=True).numpy()
+        want_grad = tf.raw_ops.BiasAddGrad(out_backprop=b).numpy()
+    assert prod.shape == (m, n) and grad.shape == (n,) and prod.dtype == grad.dtype == dtype
+    tol = 1e-5 if dtype == "float32" else 2e-2
+    np.testing.assert_allclose(prod.astype("float64"), want_prod.astype("float64"), rtol=tol,
+                               atol=tol * max(1.0, np.sqrt(k)))
+    np.testing.assert_allclose(grad.astype("float64"), want_grad.astype("float64"), rtol=tol,
+                               atol=tol * max(1.0, np.sqrt(k)))
+
+
+def test_matmul_bias_grad_kernel_rejects_bad_shapes():
+    attrs = dict(T=tf.float32.as_datatype_enum)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="size-incompatible"):
+        call2("_TfmpMatMulBiasGrad", [np.ones((3, 4), "float32"), np.ones((5, 2), "float32")], attrs, GPU)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        call2("_TfmpMatMulBiasGrad", [np.ones((3, 4, 1), "float32"), np.ones((3, 2), "float32")], attrs, GPU)
+
+
+def dense_model(units, activations, features=12):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    with tf.device(GPU):
+        return keras.Sequential([keras.Input((features,))] +
+                                [keras.layers.Dense(u, activation=a) for u, a in zip(units, activations)])
+
+
+def grad_step(model):
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x) - y))
+        return tape.gradient(loss, model.trainable_variables)
+    return step
+
+
+@pytest.mark.parametrize("batch", [37, 128])
+def test_matmul_bias_grad_fuses_keras_dense_backward(batch, rng):
+    """Each Dense layer's dW MatMul and BiasAddGrad become one
+    _TfmpMatMulBiasGrad: the gradients equal TF's CPU ones and the step
+    makes one dispatch less per Dense layer."""
+    model = dense_model([33, 16, 5], ["relu", "tanh", None])
+    x = random_array((batch, 12), "float32", rng, -1, 1)
+    y = random_array((batch, 5), "float32", rng, -1, 1)
+    step = grad_step(model)
+    got, n_fused, report = run_traced(step, [x, y])
+    fused = [f for f in fused_nodes(report) if f["pattern"] == "matmul_bias_grad"]
+    assert len(fused) == 3, fused_nodes(report)
+    assert all(f["op"] == "_TfmpMatMulBiasGrad" and f["fused_ops"] == ["MatMul", "BiasAddGrad"]
+               for f in fused)
+    with tf.device(CPU):
+        want = [g.numpy() for g in step(x, y)]
+    assert len(got) == len(want) == 6
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    tfmp.set_fusion(matmul_bias_grad=False)
+    try:
+        got_off, n_unfused, report_off = run_traced(step, [x, y])
+    finally:
+        tfmp.set_fusion(matmul_bias_grad=None)  # the fixture resets families only
+    assert not [f for f in fused_nodes(report_off) if f["pattern"] == "matmul_bias_grad"]
+    for g, w in zip(got_off, got):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    # At least one dispatch per Dense layer (a BiasAddGrad's column sum can take
+    # two passes, kernels/reduce_plan.h, so the saving can be larger).
+    assert n_unfused - n_fused >= 3
+
+
+def test_matmul_bias_grad_respects_switches_and_conditions(rng):
+    fn_dense = grad_step(dense_model([8], [None]))
+    x = random_array((9, 12), "float32", rng, -1, 1)
+    y = random_array((9, 8), "float32", rng, -1, 1)
+    tfmp.set_fusion(matmul=False)
+    _, _, report = run_traced(fn_dense, [x, y])
+    assert not [f for f in fused_nodes(report) if f["pattern"] == "matmul_bias_grad"]
+    tfmp.set_fusion(matmul=None)
+    # Not the Dense shape: the MatMul reads dy as its first operand (dy^T x),
+    # or with transpose_b: nothing to fuse.
+    dy = random_array((9, 8), "float32", rng, -1, 1)
+    xs = random_array((9, 12), "float32", rng, -1, 1)
+    ws = random_array((12, 8), "float32", rng, -1, 1)
+    for fn, v in ((lambda d, v: (tf.matmul(d, v, transpose_a=True), tf.raw_ops.BiasAddGrad(out_backprop=d)), xs),
+                  (lambda d, v: (tf.matmul(v, d, transpose_b=True), tf.raw_ops.BiasAddGrad(out_backprop=d)), ws)):
+        got, _, report = run_traced(fn, [dy, v])
+        assert not [f for f in fused_nodes(report) if f["pattern"] == "matmul_bias_grad"]
+        with tf.device(CPU):
+            want = [t.numpy() for t in fn(dy, v)]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    # The Dense shape with plain tensors fuses, and a BiasAddGrad that is also
+    # fetched keeps its value.
+    fn = lambda v, d: (tf.matmul(v, d, transpose_a=True), tf.raw_ops.BiasAddGrad(out_backprop=d) * 2.0)  # noqa: E731
+    got, _, report = run_traced(fn, [xs, dy])
+    assert [f["pattern"] for f in fused_nodes(report)].count("matmul_bias_grad") == 1
+    with tf.device(CPU):
+        want = [t.numpy() for t in fn(xs, dy)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

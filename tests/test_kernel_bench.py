@@ -77,3 +77,24 @@ def test_list_names_the_full_size_cases():
     assert "matmul_f32_4096x4096x4096" in names and "matmul_f16_4096x4096x4096" in names
     for mode in ("fwd", "bwd_input", "bwd_filter"):
         assert "conv2d_%s_f32_r50_64x56x56x64to64_3x3" % mode in names
+
+
+def test_matmul_configs_each_case_per_config():
+    # --matmul-configs runs every GEMM case once per tile config (split-K
+    # included), each checked against float64; the JSON names the plan.
+    configs = ["64x64", "128x128:3", "128x64:2", "default"]
+    r = run("--quick", "--runs", "1", "--warmup", "0", "--filter", "^matmul_", "--matmul-configs",
+            ",".join(configs))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    cases = [json.loads(line) for line in r.stdout.splitlines()[1:]]
+    assert len(cases) == 7 * len(configs)
+    for c in cases:
+        assert c["check"] == "pass" and c["checked"] > 0, c
+        config = c["name"].split("@")[1]
+        if config != "default":
+            tile, _, splits = config.partition(":")
+            assert c["tile"] == tile, c
+            # K bounds the splits (at least one k-tile each)
+            assert 1 < c["splits"] <= int(splits) if splits else c["splits"] == 1, c
+    # lavapipe (no SM count) with few output tiles and a long K: split-K by default
+    assert any(c["splits"] > 1 for c in cases if c["name"].endswith("@default"))

@@ -71,8 +71,12 @@ def test_fill_rejects_bad_input():
             on(device, lambda v: tf.raw_ops.Fill(dims=tf.constant([2]), value=v), tf.ones([2]))
 
 
+# (m, k, n): around the GEMM's tiles (64, 128: kernels/matmul_config.h) +-1,
+# vec4-aligned and not; (64, 1024, 64) and (33, 1025, 7) take split-K by
+# default on lavapipe (few output tiles, long K).
 MATMUL_SHAPES = [(1, 1, 1), (7, 33, 5), (64, 64, 64), (65, 63, 129), (1, 1025, 1), (129, 1, 3),
-                 (0, 3, 4), (3, 0, 4), (3, 4, 0)]
+                 (0, 3, 4), (3, 0, 4), (3, 4, 0), (128, 16, 128), (129, 17, 127), (127, 255, 65),
+                 (256, 12, 260), (64, 1024, 64), (33, 1025, 7)]
 
 
 @pytest.mark.parametrize("mkn", MATMUL_SHAPES, ids=str)
@@ -89,6 +93,34 @@ def test_matmul(mkn, ta, tb, dtype, rng):
     tol = 1e-5 if dtype == "float32" else 2e-2
     np.testing.assert_allclose(out.astype(np.float64), ref.astype(np.float64),
                                rtol=tol, atol=tol * max(1.0, np.sqrt(k)))
+
+
+# TFMP_MATMUL_CONFIG forces a tile config ("<tile>[:<splits>]"), read at
+# every call: every config and split-K on partial tiles and both load paths.
+GEMM_CONFIGS = ["128x128", "128x64", "64x64", "128x128:3", "128x64:2", "64x64:5", "128x128k16",
+                "128x128k16:2"]
+
+
+@pytest.mark.parametrize("config", GEMM_CONFIGS)
+@pytest.mark.parametrize("mkn", [(129, 40, 65), (63, 132, 128), (7, 9, 3), (130, 1, 260)], ids=str)
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True), (True, False)])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_matmul_configs(config, mkn, ta, tb, dtype, rng, monkeypatch):
+    monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
+    test_matmul(mkn, ta, tb, dtype, rng)
+
+
+@pytest.mark.parametrize("config", ["", "128x128:4"])
+def test_matmul_unaligned_operands(config, rng, monkeypatch):
+    """Operands at an address that is not a multiple of 16 bytes (a reshaped
+    1-D slice; K and N multiples of 4): the scalar load path, not vec4."""
+    if config:
+        monkeypatch.setenv("TFMP_MATMUL_CONFIG", config)
+    m, k, n = 36, 132, 68
+    x = tf.constant(random_array((m * k + 1,), "float32", rng, -1, 1))
+    y = tf.constant(random_array((k * n + 3,), "float32", rng, -1, 1))
+    fn = lambda u, v: tf.matmul(tf.reshape(u[1:], (m, k)), tf.reshape(v[3:], (k, n)))  # noqa: E731
+    np.testing.assert_allclose(on(GPU, fn, x, y).numpy(), on(CPU, fn, x, y).numpy(), rtol=1e-5, atol=1e-4)
 
 
 def test_matmul_rejects_bad_shapes():

@@ -73,6 +73,8 @@ def run_kernel_bench(binary, args):
         cmd += ["--filter", args.filter]
     if args.runs:
         cmd += ["--runs", str(args.runs)]
+    if args.warmup_ms:
+        cmd += ["--warmup-ms", str(args.warmup_ms)]
     if args.grid_cap:
         cmd += ["--grid-cap", str(args.grid_cap)]
     env = dict(os.environ)
@@ -181,8 +183,11 @@ class TorchBench:
             f = t.softmax if op == "softmax" else t.log_softmax
             return "PyTorch torch.%s" % op, self.time(lambda i: f(x[i % 2], dim=-1))
         if op == "matmul":
-            a = two(lambda: self.rand(p["M"], p["K"], dtype=dt))
-            b = two(lambda: self.rand(p["K"], p["N"], dtype=dt))
+            # Transposed operands (ta, tb) as transposed views, as kernel_bench stores them.
+            a = two(lambda: self.rand(p["K"], p["M"], dtype=dt).t() if p.get("ta")
+                    else self.rand(p["M"], p["K"], dtype=dt))
+            b = two(lambda: self.rand(p["N"], p["K"], dtype=dt).t() if p.get("tb")
+                    else self.rand(p["K"], p["N"], dtype=dt))
             out = t.empty(p["M"], p["N"], device=self.dev, dtype=dt)
             name = "cuBLAS SGEMM (torch.mm, TF32 off)" if c["dtype"] == "f32" else \
                 "cuBLAS HGEMM (torch.mm fp16, fp32 reduction)"
@@ -196,12 +201,13 @@ class TorchBench:
             if op == "conv2d_fwd":
                 return "cuDNN forward (F.conv2d, channels_last, TF32 off)", self.time(
                     lambda i: F.conv2d(x[i % 2], wt[i % 2], padding=pad))
-            mask = [True, False, False] if op == "conv2d_bwd_input" else [False, True, False]
-            what = "backward data" if mask[0] else "backward filter"
+            bias = op == "conv2d_bwd_filter_bias"  # with the bias gradient
+            mask = [True, False, False] if op == "conv2d_bwd_input" else [False, True, bias]
+            what = "backward data" if mask[0] else "backward filter" + (" + bias" if bias else "")
             conv_bwd = t.ops.aten.convolution_backward
             return "cuDNN %s (channels_last, TF32 off)" % what, self.time(
-                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], None, [1, 1], [pad, pad], [1, 1],
-                                   False, [0, 0], 1, mask))
+                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], [co] if bias else None, [1, 1],
+                                   [pad, pad], [1, 1], False, [0, 0], 1, mask))
         if op in ("fused_gelu", "unfused_gelu"):
             x, b = two(lambda: self.rand(p["n"], lo=-3, hi=3)), two(lambda: self.rand(p["n"]))
             return "PyTorch F.gelu(x + b) (eager: 2 kernels)", self.time(lambda i: F.gelu(x[i % 2] + b[i % 2]))
@@ -307,6 +313,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes (lavapipe)")
     ap.add_argument("--filter", help="regex over case names")
     ap.add_argument("--runs", type=int, help="timed runs per case (default: kernel_bench's, 30)")
+    ap.add_argument("--warmup-ms", type=int,
+                    help="keep warming up each case this long before timing (kernel_bench "
+                         "--warmup-ms; GPUs that idle their clocks between short bursts need it)")
     ap.add_argument("--out", default="bench_results.json")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch references")
     ap.add_argument("--grid-cap", type=int, help="kernel_bench --grid-cap (an experiment)")

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Training-step time on the plugin's GPU, with the Grappler fusions on and
 off, against TensorFlow on the CPU, side by side in one run, with Keras
-defaults; and the plugin's dispatches per step (fusion on and off).
+defaults; and the plugin's dispatches and barriers per step (fusion on and
+off; "avoided" counts commands recorded without the barrier that ordering
+every command after the previous one would add). --profile prints the
+per-kernel GPU times of one fused step per model.
 
   python tools/bench_training.py [--steps 20] [--models mlp,cnn,digits,transformer]
 
@@ -78,8 +81,9 @@ def transformer(seq=64, dim=128, heads=4, vocab=1000):
 MODELS = {"mlp": mlp, "cnn": cnn, "digits": digits, "transformer": transformer}
 
 
-def time_steps(build, device, steps, tfmp=None):
-    """Step times (ms) and, on the GPU, dispatches per step."""
+def time_steps(build, device, steps, tfmp=None, profile=False):
+    """Step times (ms) and, on the GPU, the counters of one step (dispatches,
+    barriers, barriers_avoided, command_buffers, host_waits)."""
     keras.utils.set_random_seed(0)
     with tf.device(device):
         model, x, y = build()
@@ -89,9 +93,16 @@ def time_steps(build, device, steps, tfmp=None):
             model.train_on_batch(xt, yt)
         dispatches = None
         if tfmp is not None:
-            before = tfmp.stats()["dispatches"]
+            before = tfmp.stats()
             model.train_on_batch(xt, yt)
-            dispatches = tfmp.stats()["dispatches"] - before
+            after = tfmp.stats()
+            dispatches = {k: after[k] - before[k] for k in
+                          ("dispatches", "barriers", "barriers_avoided", "command_buffers", "host_waits")
+                          if k in after}
+            if profile:
+                with tfmp.profile(top=15) as p:
+                    model.train_on_batch(xt, yt)
+                print(p, flush=True)
         times = []
         for _ in range(steps):
             t = time.perf_counter()
@@ -110,6 +121,8 @@ def main():
     ap.add_argument("--models", default="mlp,cnn,digits,transformer")
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU runs")
     ap.add_argument("--json", help="also write the results here (for tools/make_benchmarks_md.py --training)")
+    ap.add_argument("--profile", action="store_true",
+                    help="print tensorflow_metal_plugin.profile()'s table of one fused step per model")
     args = ap.parse_args()
     import tensorflow_metal_plugin as tfmp
 
@@ -122,16 +135,21 @@ def main():
     for name in args.models.split(","):
         build = MODELS[name]
         tfmp.set_fusion(True)
-        on, lon, d_on = time_steps(build, "/GPU:0", args.steps, tfmp)
+        on, lon, c_on = time_steps(build, "/GPU:0", args.steps, tfmp, args.profile)
+        d_on = c_on["dispatches"]
         tfmp.set_fusion(False)
-        off, loff, d_off = time_steps(build, "/GPU:0", args.steps, tfmp)
+        off, loff, c_off = time_steps(build, "/GPU:0", args.steps, tfmp)
+        d_off = c_off["dispatches"]
         tfmp.set_fusion(None)
         row = {"model": name, "gpu": devices[0]["name"], "cpu_cores": os.cpu_count(),
-               "fusion_on": dict(summary(on), dispatches=d_on, loss=lon),
-               "fusion_off": dict(summary(off), dispatches=d_off, loss=loff)}
+               "fusion_on": dict(summary(on), loss=lon, **c_on),
+               "fusion_off": dict(summary(off), loss=loff, **c_off)}
         line = "%-11s GPU fused %8.2f ms [%.2f-%.2f] %5d disp | unfused %8.2f ms [%.2f-%.2f] %5d disp (%.1fx fewer)" % (
             name, np.median(on), on.min(), on.max(), d_on, np.median(off), off.min(), off.max(), d_off,
             d_off / max(d_on, 1))
+        line += " | barriers/step %d fused, %d unfused (%d, %d avoided)" % (
+            c_on.get("barriers", 0), c_off.get("barriers", 0), c_on.get("barriers_avoided", 0),
+            c_off.get("barriers_avoided", 0))
         if not args.no_cpu:
             cpu, lcpu, _ = time_steps(build, "/CPU:0", args.steps)
             row["cpu"] = dict(summary(cpu), loss=lcpu)

@@ -2,7 +2,10 @@
 // (runtime/backend.h) on any Vulkan device, with no TensorFlow.
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
-//                [--no-flush] [--perturb] [--grid-cap N] [--repeat N]
+//                [--no-flush] [--perturb] [--grid-cap N] [--repeat N] [--warmup-ms MS]
+//                [--matmul-configs TILE[:SPLITS],...]
+//   kernel_bench --pipelines [--threads N] [--offset N] [--limit N]   (pipeline creation
+//                time, cold or warm on-disk cache: see CreateAllPipelines)
 //
 // Each case uploads random inputs (fixed seed, values in [-1, 1) or wider,
 // never all zeros; two input sets alternate between runs where they fit),
@@ -17,13 +20,19 @@
 // of the checks); --no-flush skips the L2 flush; --grid-cap N caps the
 // workgroups of grid-stride kernels at N instead of OpContext::GridFor's 65535
 // (an experiment: what the kernels record is unchanged); --repeat N runs the
-// selected cases N times over.
+// selected cases N times over. --warmup-ms MS keeps repeating the warm-up
+// runs until MS milliseconds have passed (nvidia-smi showed the H200 at 345
+// MHz of 1980 through parts of kernel_bench runs: the GPU idles while the
+// host prepares each case's inputs).
 //
 // Speed drifts within one process: on the H200 (driver 580) every case ran at
 // full speed until ~1.5-2.5 GB had been allocated and freed by earlier cases,
 // then at ~40% (the same kernel, first and last in one run: 3.8 vs 1.5 TB/s);
 // a fresh process is fast again. tools/bench_kernels.py --isolate runs each
 // case in its own process.
+// --matmul-configs runs each
+// GEMM case once per tile config ("128x128", "128x128:4" = 4 K splits,
+// "default" = the plugin's choice; kernels/matmul_config.h), named "@config".
 //
 // The push-constant structs and dispatch geometry below repeat what
 // kernels/*.cc record (the kernels are TF OpKernels and cannot be linked
@@ -31,12 +40,13 @@
 // push-constant size mismatch, and any other drift shows as a failed check
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
-//   BinaryPush, UnaryPush  kernels/elementwise.cc   MatMulPush  kernels/matmul.cc
-//   SoftmaxPush            kernels/softmax.cc       ConvPush    kernels/conv.cc
+//   BinaryPush, UnaryPush  kernels/elementwise.cc   SoftmaxPush  kernels/softmax.cc
 //   FusedPush              kernels/fused_elementwise.cc   (Adam) kernels/fused_update.cc
-// The reductions' push constants and passes are not repeated: they come from
-// kernels/reduce_plan.h, which kernels/reduction.cc uses too.
+// The reductions' push constants and passes come from kernels/reduce_plan.h,
+// the convolutions' from kernels/conv_plan.h, the GEMM's (push constants, tile
+// config, split-K) from kernels/matmul_config.h: the kernels include them too.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -47,10 +57,15 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "kernels/conv_plan.h"  // ConvPush and the launch of kernels/conv.cc
 #include "kernels/reduce_plan.h"
+#include "kernels/matmul_config.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
+#include "tensorflow_metal_plugin/runtime/kernel_library.h"
+#include "tensorflow_metal_plugin/stats.h"
 
 using tfmp::ReducePush;  // kernels/reduce_plan.h, shared with kernels/reduction.cc
 using tfmp::rt::Device;
@@ -94,31 +109,6 @@ uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
   return static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
 }
 
-struct MatMulPush {  // kernels/matmul.cc, shaders/matmul.comp
-  uint64_t a, b, c;
-  uint32_t M, N, K;
-  uint32_t a_m, a_k, b_k, b_n;
-  uint32_t a_batch, b_batch, c_batch;
-  uint64_t bias;
-  uint32_t act;
-  float alpha;
-};
-
-struct ConvPush {  // kernels/conv.cc, shaders/conv.comp
-  uint64_t a, b, c;
-  uint32_t M, K;
-  uint32_t in_c, out_c;
-  uint32_t in[3], out[3], k[3];
-  uint32_t stride_dil[3];
-  int32_t pad[3];
-  uint32_t k_chunk;
-  uint32_t flags;
-  float alpha;
-  uint64_t bias, side;
-};
-
-constexpr uint32_t kGemmTile = 64;        // matmul.cc / conv.cc kTile
-constexpr uint32_t kConvMaxKChunk = 16384;  // conv.cc kMaxKChunk
 
 // OpContext::GridFor's cap on workgroups (--grid-cap changes it, for experiments).
 int64_t g_grid_cap = 65535;
@@ -224,10 +214,12 @@ struct Tensor {
 struct Options {
   bool quick = false;
   int runs = 30, warmup = 3;
+  int warmup_ms = 0;  // repeat the warm-up runs for at least this long
   std::regex filter{".*"};
   bool list = false;
   bool flush = true;
   bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
+  std::vector<std::string> matmul_configs;  // --matmul-configs: GEMM cases per config
 };
 
 // The outcome of a correctness check.
@@ -335,6 +327,7 @@ class Bench {
   }
 
   Stream* stream() { return stream_.get(); }
+  const tfmp::rt::DeviceInfo& device_info() const { return dev_->info(); }
   bool oom() const { return oom_; }
   const Options& opt() const { return opt_; }
   // How many input sets alternate between runs: two if they fit in `budget`.
@@ -346,6 +339,15 @@ class Bench {
   std::vector<double> Time(const std::function<void(int)>& record) {
     for (int i = 0; i < opt_.warmup; ++i) record(i);
     stream_->Synchronize();
+    if (opt_.warmup_ms > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(opt_.warmup_ms);
+           ++i) {
+        record(i);
+        if (i % 4 == 3) stream_->Synchronize();  // bounded queue, busy GPU
+      }
+      stream_->Synchronize();
+    }
     std::vector<double> ms;
     for (int i = 0; i < opt_.runs; ++i) {
       if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
@@ -374,6 +376,9 @@ class Bench {
 struct Case {
   std::string name, op, dtype, params;
   double flops = 0, bytes = 0;  // per run, for FLOP/s and bytes/s
+  // Needs DeviceInfo::coopmat_f16 (1), through VK_NV_cooperative_matrix (2):
+  // left out (with a note) where absent.
+  int coopmat = 0;
   // Sets up, checks and times; fills the result fields.
   std::function<bool(Bench&, Check*, std::vector<double>*, std::string*)> run;
 };
@@ -707,14 +712,21 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
   return c;
 }
 
-// C[M, N] = A[M, K] x B[K, N], row-major.
-Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
+// C[M, N] = A[M, K] x B[K, N], row-major; A stored [K, M] when ta, B stored
+// [N, K] when tb. Dispatched as kernels/matmul.cc records it (matmul_config.h's
+// plan; `config` is a TFMP_MATMUL_CONFIG spec, "" for the default choice,
+// which TFMP_MATMUL_CONFIG overrides as in the plugin).
+Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, bool tb = false,
+                const std::string& config = "") {
   Case c;
   const char* dt = half ? "f16" : "f32";
-  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K);
+  c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K) +
+           (ta || tb ? std::string("_") + (ta ? "t" : "n") + (tb ? "t" : "n") : "") +
+           (config.empty() ? "" : "@" + config);
   c.op = "matmul";
   c.dtype = dt;
-  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K);
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) +
+             ", \"ta\": " + (ta ? "true" : "false") + ", \"tb\": " + (tb ? "true" : "false");
   c.flops = 2.0 * M * N * K;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(5);
@@ -727,24 +739,48 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
     }
     auto C = b.NewTensor(M * N, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    MatMulPush p{};
-    p.M = static_cast<uint32_t>(M);
-    p.N = static_cast<uint32_t>(N);
-    p.K = static_cast<uint32_t>(K);
-    p.a_m = static_cast<uint32_t>(K);
-    p.a_k = 1;
-    p.b_k = static_cast<uint32_t>(N);
-    p.b_n = 1;
-    p.alpha = 0.2f;  // GemmEpilogue's default
-    const std::string kernel = std::string("matmul_") + dt;
+    tfmp::GemmProblem prob{M, N, K, ta ? 1 : K, ta ? M : 1, tb ? 1 : N, tb ? K : 1,
+                           A[0]->addr, B[0]->addr, C->addr, 1, 0, 0, 0,
+                           static_cast<uint32_t>(es)};
+    const char* env = std::getenv("TFMP_MATMUL_CONFIG");
+    const tfmp::GemmPlan plan = tfmp::PlanGemm(prob, b.device_info().compute_units,
+                                               config.empty() ? env : config.c_str());
+    char plan_json[160];
+    std::snprintf(plan_json, sizeof(plan_json),
+                  ", \"tile\": \"%s\", \"splits\": %u, \"flags\": %u", plan.tile->name, plan.splits,
+                  plan.flags);
+    chk->extra = plan_json;
+    std::unique_ptr<Tensor> P;
+    if (plan.splits > 1) {
+      P = b.NewTensor(M * N * plan.splits, false, rng, 0, 0, false);
+      if (b.oom()) return *err = "out of device memory", false;
+    }
+    tfmp::MatMulPush p = tfmp::GemmPush(prob, plan, 0, 0, 0.2f);  // GemmEpilogue's alpha
+    const std::string kernel = std::string("matmul_") + plan.tile->name + "_" + dt;
+    const std::string reduce = std::string("matmul_reduce_") + dt;
     auto record = [&](int s) {
       p.a = A[s]->addr;
       p.b = B[s]->addr;
-      p.c = C->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, kGemmTile), Ceil(M, kGemmTile), 1);
+      p.c = plan.splits > 1 ? P->addr : C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, plan.splits);
+      if (plan.splits > 1) {
+        tfmp::MatMulReducePush r{};
+        r.p = P->addr;
+        r.c = C->addr;
+        r.mn = static_cast<uint32_t>(M * N);
+        r.pmn = r.mn;
+        r.n = static_cast<uint32_t>(N);
+        r.batch = 1;
+        r.splits = plan.splits;
+        r.c_batch = static_cast<uint32_t>(M * N);
+        r.alpha = 0.2f;
+        b.stream()->Dispatch(reduce.c_str(), &r, sizeof(r), GridFor(M * N));
+      }
     };
     record(0);
     std::vector<float> got = b.Download(*C);
+    auto a_at = [&](int64_t m, int64_t k) { return A[0]->host[ta ? k * M + m : m * K + k]; };
+    auto b_at = [&](int64_t k, int64_t n) { return B[0]->host[tb ? n * K + k : k * N + n]; };
     Rng pick(6);
     const int64_t samples = std::min<int64_t>(M * N, 1024);
     for (int64_t t = 0; t < samples; ++t) {
@@ -754,8 +790,7 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
       else if (samples == M * N) m = t / N, n = t % N;
       else m = pick.Next() % M, n = pick.Next() % N;
       Dot d;
-      for (int64_t k = 0; k < K; ++k)
-        d.Add(static_cast<double>(A[0]->host[m * K + k]) * B[0]->host[k * N + n]);
+      for (int64_t k = 0; k < K; ++k) d.Add(static_cast<double>(a_at(m, k)) * b_at(k, n));
       chk->Add(got[m * N + n], d.sum, d.Tol(half), [&] { return std::string("C[" + I(m) + ", " + I(n) + "]"); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
@@ -764,8 +799,100 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half) {
   return c;
 }
 
+// float16 GEMMs on matrix units: shaders/matmul_coopmat.comp as kernels/matmul.cc's
+// RecordCoopMatMul dispatches it (push constants: CoopMatPush; 128x128
+// tiles for the default variant; `tile` picks one of variants.py's
+// COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
+// [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
+// 5 Tanh) with a bias vector; batch entries with their own strides.
+bool g_coopmat_khr = false;  // DeviceInfo::coopmat_khr: the "matmul_coopmat_khr_" variants
+
+Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
+                    int64_t batch = 1, const std::string& tile = "", uint32_t bm = 128,
+                    uint32_t bn = 128) {
+  Case c;
+  c.coopmat = tile.empty() ? 1 : 2;  // the tile configurations exist for NV only
+  c.name = "coopmat_f16" + tile + "_" + I(M) + "x" + I(N) + "x" + I(K) + (ta ? "_ta" : "") +
+           (tb ? "_tb" : "") + (act ? "_bias_act" + I(act) : "") + (batch > 1 ? "_b" + I(batch) : "");
+  c.op = "matmul";
+  c.dtype = "f16";
+  c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) + ", \"transpose_a\": " +
+             (ta ? "true" : "false") + ", \"transpose_b\": " + (tb ? "true" : "false") +
+             ", \"act\": " + I(act) + ", \"batch\": " + I(batch);
+  c.flops = 2.0 * M * N * K * batch;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(11);
+    const int sets = b.Sets(2 * batch * (M * K + K * N));
+    std::vector<std::unique_ptr<Tensor>> A, B;
+    for (int s = 0; s < sets; ++s) {
+      A.push_back(b.NewTensor(batch * M * K, true, rng));
+      B.push_back(b.NewTensor(batch * K * N, true, rng));
+    }
+    auto C = b.NewTensor(batch * M * N, true, rng, 0, 0, false);
+    auto bias = b.NewTensor(N, true, rng);
+    if (b.oom()) return *err = "out of device memory", false;
+    tfmp::CoopMatPush p{};
+    p.M = static_cast<uint32_t>(M);
+    p.N = static_cast<uint32_t>(N);
+    p.K = static_cast<uint32_t>(K);
+    // A[m, k] = a[m * a_m + k * a_k], B[k, n] = b[k * b_k + n * b_n] (matmul.cc's GemmShape).
+    p.a_m = static_cast<uint32_t>(ta ? 1 : K);
+    p.a_k = static_cast<uint32_t>(ta ? M : 1);
+    p.b_k = static_cast<uint32_t>(tb ? 1 : N);
+    p.b_n = static_cast<uint32_t>(tb ? K : 1);
+    p.a_batch = static_cast<uint32_t>(M * K);
+    p.b_batch = static_cast<uint32_t>(K * N);
+    p.c_batch = static_cast<uint32_t>(M * N);
+    p.bias = act ? bias->addr : 0;
+    p.act = act;
+    p.alpha = 0.2f;
+    const std::string kernel = std::string(g_coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
+                               (ta ? "t" : "n") + (tb ? "t" : "n") + tile;
+    auto record = [&](int s) {
+      p.a = A[s]->addr;
+      p.b = B[s]->addr;
+      p.c = C->addr;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, bn), Ceil(M, bm),
+                           static_cast<uint32_t>(batch));
+    };
+    record(0);
+    std::vector<float> got = b.Download(*C);
+    const std::vector<float>& a = A[0]->host;
+    const std::vector<float>& bb = B[0]->host;
+    Rng pick(12);
+    const int64_t total = batch * M * N;
+    const int64_t samples = std::min<int64_t>(total, 2048);
+    for (int64_t t = 0; t < samples; ++t) {
+      // Corners of the first and last batch entries first (tile edges), then random elements.
+      int64_t z, m, n;
+      if (t < 8) z = t & 4 ? batch - 1 : 0, m = t & 1 ? M - 1 : 0, n = t & 2 ? N - 1 : 0;
+      else if (samples == total) z = t / (M * N), m = t / N % M, n = t % N;
+      else z = pick.Next() % batch, m = pick.Next() % M, n = pick.Next() % N;
+      Dot d;
+      for (int64_t k = 0; k < K; ++k)
+        d.Add(static_cast<double>(a[z * M * K + m * p.a_m + k * p.a_k]) *
+              bb[z * K * N + k * p.b_k + n * p.b_n]);
+      double want = d.sum, tol = d.Tol(true);
+      if (act) {  // + bias, then the activation (1-Lipschitz: the tolerance carries over)
+        want += bias->host[n];
+        want = act == 1 ? std::max(want, 0.0) : std::tanh(want);
+        tol += kEps16 * std::fabs(want) + kEps16 * std::fabs(bias->host[n]);
+      }
+      chk->Add(got[z * M * N + m * N + n], want, tol, [&] {
+        return std::string("C[" + I(z) + ", " + I(m) + ", " + I(n) + "]");
+      });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
 // A stride-1 SAME 2-D convolution, NHWC activations, HWIO filter; mode
-// "fwd", "bwd_input" or "bwd_filter" (kernels/conv.cc).
+// "fwd", "bwd_input", "bwd_filter" or "bwd_filter_bias" (the filter gradient
+// with the bias gradient of _TfmpConv2DBackpropFilterBiasGrad), launched as
+// kernels/conv.cc does (kernels/conv_plan.h; TFMP_CONV_TILE, TFMP_CONV_SPLITS
+// and TFMP_CONV_VEC override its choices there and here).
 struct ConvShape {
   const char* tag;
   int64_t n, h, w, ci, co, k;
@@ -787,7 +914,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
                   nw = s.k * s.k * s.ci * s.co;
     const int64_t pad = (s.k - 1) / 2;
     // Inputs of this mode: fwd (x, w) -> y; bwd_input (dy, w) -> dx; bwd_filter (x, dy) -> dw.
-    const bool fwd = mode == "fwd", bin = mode == "bwd_input";
+    const bool fwd = mode == "fwd", bin = mode == "bwd_input", with_db = mode == "bwd_filter_bias";
     const int64_t n0 = fwd || !bin ? nx : ny, n1 = fwd || bin ? nw : ny;
     const int64_t nout = fwd ? ny : bin ? nx : nw;
     const int sets = b.Sets(4 * (n0 + n1));
@@ -797,7 +924,8 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       I1.push_back(b.NewTensor(n1, false, rng));
     }
     auto out = b.NewTensor(nout, false, rng, 0, 0, false);
-    ConvPush p{};
+    auto db = b.NewTensor(with_db ? s.co : 1, false, rng, 0, 0, false);
+    tfmp::ConvPush p{};
     for (int i = 0; i < 3; ++i) p.in[i] = p.out[i] = p.k[i] = 1, p.stride_dil[i] = 1 | 1 << 16;
     p.in[1] = p.out[1] = static_cast<uint32_t>(s.h);
     p.in[2] = p.out[2] = static_cast<uint32_t>(s.w);
@@ -805,48 +933,45 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     p.pad[1] = p.pad[2] = static_cast<int32_t>(pad);
     p.in_c = static_cast<uint32_t>(s.ci);
     p.out_c = static_cast<uint32_t>(s.co);
-    std::string kernel = "conv2d_" + mode + "_f32";
-    uint32_t gx, splits = 1;
-    std::unique_ptr<Tensor> partial;
-    ReducePush q{};
-    uint32_t q_groups = 0;
+    tfmp::ConvMode cmode;
     if (fwd) {
+      cmode = tfmp::ConvMode::kFwd;
       p.M = static_cast<uint32_t>(s.n * s.h * s.w);
       p.K = static_cast<uint32_t>(s.k * s.k * s.ci);
-      gx = Ceil(s.co, kGemmTile);
     } else if (bin) {
+      cmode = tfmp::ConvMode::kBwdInput;
       p.M = static_cast<uint32_t>(s.n * s.h * s.w);
       p.K = static_cast<uint32_t>(s.k * s.k * s.co);
-      gx = Ceil(s.ci, kGemmTile);
     } else {
+      cmode = tfmp::ConvMode::kBwdFilter;
       p.M = static_cast<uint32_t>(s.k * s.k * s.ci);
       p.K = static_cast<uint32_t>(s.n * s.h * s.w);
-      gx = Ceil(s.co, kGemmTile);
-      splits = Ceil(p.K, kConvMaxKChunk);
     }
-    p.k_chunk = Ceil(p.K, splits);
-    const int64_t mn = nw;  // bwd_filter: M * out_c
-    if (splits > 1) {
-      // Split K: float partial filters, then their sum (reduction.cc).
-      kernel += "_to_f32";
-      partial = b.NewTensor(splits * mn, false, rng, 0, 0, false);
-      if (splits > 64) return *err = "too many K splits for the one-pass sum", false;
-      // reduction.cc: [splits, mn] over axis 0, a columns pass.
-      q.divisor = splits;
-      q_groups = tfmp::PlanColumnsPass(1, splits, mn, partial->addr, 4, &q);
-      if (q.chunks != 1) return *err = "the split sum needs two passes", false;
+    // conv.cc RunConv (device allocations are 256-byte aligned).
+    const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p);
+    if (!plan.error.empty()) return *err = plan.error, false;
+    std::vector<std::unique_ptr<Tensor>> scratch;
+    std::vector<uint64_t> scratch_addr;
+    for (uint64_t bytes : tfmp::ConvScratch(cmode, plan, p, with_db)) {
+      scratch.push_back(b.NewTensor(static_cast<int64_t>(bytes / 4), false, rng, 0, 0, false));
+      scratch_addr.push_back(scratch.back()->addr);
     }
     if (b.oom()) return *err = "out of device memory", false;
-    const uint32_t gy = Ceil(p.M, kGemmTile);
+    char info[200];
+    std::snprintf(info, sizeof(info),
+                  ", \"kernel\": \"%s\", \"grid\": [%u, %u, %u], \"splits\": %u, \"winograd\": %s",
+                  plan.kernel.c_str(), plan.gx, plan.gy, plan.gz, plan.splits,
+                  plan.winograd ? "true" : "false");
+    chk->extra = info;
     auto record = [&](int t) {
       p.a = I0[t]->addr;
       p.b = I1[t]->addr;
-      p.c = splits > 1 ? partial->addr : out->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), gx, gy, splits);
-      if (splits > 1) {
-        q.x = partial->addr;
-        q.y = out->addr;
-        b.stream()->Dispatch("reduce_sum_f32_to_f32", &q, sizeof(q), q_groups);
+      for (const tfmp::ConvLaunch& l : tfmp::ConvLaunches(cmode, plan, p, out->addr,
+                                                          with_db ? db->addr : 0, scratch_addr, "f32")) {
+        if (l.sum)
+          b.stream()->Dispatch(l.kernel.c_str(), &l.sum_push, sizeof(l.sum_push), l.gx, l.gy, l.gz);
+        else
+          b.stream()->Dispatch(l.kernel.c_str(), &l.push, sizeof(l.push), l.gx, l.gy, l.gz);
       }
     };
     record(0);
@@ -862,7 +987,10 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     Rng pick(8);
     const int64_t samples = std::min<int64_t>(nout, fwd || bin ? 1024 : 96);
     for (int64_t t = 0; t < samples; ++t) {
-      const int64_t idx = samples == nout ? t : static_cast<int64_t>(pick.Next() % nout);
+      // The first and last elements (tile edges), then random ones.
+      const int64_t idx = samples == nout ? t
+                          : t < 2         ? (t ? nout - 1 : 0)
+                                          : static_cast<int64_t>(pick.Next() % nout);
       Dot d;
       if (fwd) {  // y[n, y, x, o] = sum x[n, y + ky - pad, x + kx - pad, i] * w[ky, kx, i, o]
         const int64_t o = idx % s.co, xx = idx / s.co % s.w, yy = idx / s.co / s.w % s.h,
@@ -895,24 +1023,41 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       }
       chk->Add(got[idx], d.sum, d.Tol(false), [&] { return std::string("output element " + I(idx)); });
     }
+    if (with_db) {  // db[o] = sum dy[n, y, x, o], every channel
+      std::vector<float> got_db = b.Download(*db);
+      for (int64_t o = 0; o < s.co; ++o) {
+        Dot d;
+        for (int64_t r = 0; r < s.n * s.h * s.w; ++r) d.Add(B[r * s.co + o]);
+        chk->Add(got_db[o], d.sum, d.Tol(false), [&] { return std::string("bias gradient " + I(o)); });
+      }
+    }
     *ms = b.Time([&](int t) { record(t % sets); });
     return true;
   };
   return c;
 }
 
-// Host cost of recording one dispatch: `count` tiny dependent adds (x += 1),
-// host time per Dispatch call; and the GPU time per dispatch in a batch.
-Case OverheadCase(int count) {
+// Host cost of recording one dispatch, and the GPU time per dispatch in a
+// batch, over `count` tiny dispatches (add_f32 on 256 floats):
+//   dispatch_overhead              x += 1, declaring nothing (a full barrier
+//                                  before each: the runtime's safe default)
+//   dispatch_overhead_declared     x += 1, declaring x read+written: the same
+//                                  barriers, plus the cost of tracking ranges
+//   dispatch_overhead_independent  z_i = x + 1 into `count` distinct slices,
+//                                  declared: no barrier between them
+Case OverheadCase(int count, const std::string& mode) {
   Case c;
-  c.name = "dispatch_overhead";
+  c.name = mode.empty() ? "dispatch_overhead" : "dispatch_overhead_" + mode;
   c.op = "overhead";
   c.dtype = "f32";
   c.params = "\"count\": " + I(count);
-  c.run = [count](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+  c.run = [count, mode](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(9);
+    const bool independent = mode == "independent", declared = !mode.empty();
     auto x = b.NewTensor(256, false, rng);
     auto one = b.NewTensor(1, false, rng);
+    std::unique_ptr<Tensor> z;
+    if (independent) z = b.NewTensor(256 * static_cast<int64_t>(count), false, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
     const float v = 1.0f;
     b.stream()->CopyHostToDevice(one->addr, &v, 4);
@@ -923,32 +1068,59 @@ Case OverheadCase(int count) {
     p.n = 256;
     p.a_stride[0] = 1;
     p.b_stride[0] = 0;
-    b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);  // pipeline created
+    tfmp::rt::MemRange reads[2] = {{x->addr, x->addr + 1024}, {one->addr, one->addr + 4}};
+    tfmp::rt::MemRange writes[1] = {{x->addr, x->addr + 1024}};
+    tfmp::rt::MemAccess access;
+    access.reads = reads;
+    access.num_reads = 2;
+    access.writes = writes;
+    access.num_writes = 1;
+    auto record = [&](int i) {
+      if (independent) {
+        p.z = z->addr + 1024ull * i;
+        writes[0] = {p.z, p.z + 1024};
+      }
+      b.stream()->Dispatch("add_f32", &p, sizeof(p), 1, 1, 1, declared ? &access : nullptr);
+    };
+    record(0);  // pipeline created
     b.stream()->Synchronize();
     std::vector<double> host_us;
     const int rounds = std::max(3, b.opt().runs / 3);
+    const uint64_t barriers0 = tfmp::GlobalStats().barriers;
     for (int r = 0; r < rounds; ++r) {
       auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < count; ++i) b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);
+      for (int i = 0; i < count; ++i) record(i);
       auto t1 = std::chrono::steady_clock::now();
       b.stream()->Synchronize();
       host_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / count);
     }
+    const double barriers_per_dispatch =
+        static_cast<double>(tfmp::GlobalStats().barriers - barriers0) / (rounds * count);
     std::sort(host_us.begin(), host_us.end());
     // GPU time of the same batch (timestamps around it), per dispatch.
     b.stream()->StartTimer(b.timer());
-    for (int i = 0; i < count; ++i) b.stream()->Dispatch("add_f32", &p, sizeof(p), 1);
+    for (int i = 0; i < count; ++i) record(i);
     b.stream()->StopTimer(b.timer());
     const double gpu_us = b.timer()->Nanoseconds() / 1e3 / count;
-    std::vector<float> got = b.Download(*x);
-    const double adds = 1.0 + static_cast<double>(rounds + 1) * count;
-    for (int i = 0; i < 256; ++i)
-      chk->Add(got[i], x->host[i] + adds, 1e-3 * std::fabs(x->host[i] + adds), [&] { return std::string("element " + I(i)); });
-    char buf[256];
+    if (independent) {
+      std::vector<float> got = b.Download(*z);
+      for (int64_t i = 0; i < 256 * static_cast<int64_t>(count); i += 97)
+        chk->Add(got[i], x->host[i % 256] + 1.0, 1e-6 + 1e-6 * std::fabs(x->host[i % 256]),
+                 [&] { return std::string("element " + I(i)); });
+    } else {
+      std::vector<float> got = b.Download(*x);
+      const double adds = 1.0 + static_cast<double>(rounds + 1) * count;
+      for (int i = 0; i < 256; ++i)
+        chk->Add(got[i], x->host[i] + adds, 1e-3 * std::fabs(x->host[i] + adds),
+                 [&] { return std::string("element " + I(i)); });
+    }
+    char buf[320];
     std::snprintf(buf, sizeof(buf),
                   ", \"runs\": %zu, \"host_us_per_dispatch\": %.4f, \"host_us_min\": %.4f, "
-                  "\"host_us_max\": %.4f, \"gpu_us_per_dispatch\": %.4f",
-                  host_us.size(), host_us[host_us.size() / 2], host_us.front(), host_us.back(), gpu_us);
+                  "\"host_us_max\": %.4f, \"gpu_us_per_dispatch\": %.4f, "
+                  "\"barriers_per_dispatch\": %.4f",
+                  host_us.size(), host_us[host_us.size() / 2], host_us.front(), host_us.back(),
+                  gpu_us, barriers_per_dispatch);
     chk->extra = buf;
     return true;
   };
@@ -1244,9 +1416,54 @@ Case AdamCase(const std::string& mode, int64_t scale) {
   return c;
 }
 
-std::vector<Case> AllCases(bool quick) {
+// --pipelines: creates the pipeline of every kernel the device supports
+// (threads in parallel) and reports the time, with the on-disk pipeline cache
+// cold or warm (run twice with the same TFMP_CACHE_DIR).
+int CreateAllPipelines(Device* dev, int threads, int offset, int limit) {
+  size_t count = 0;
+  const tfmp::rt::KernelBinary* bins = tfmp::rt::KernelBinaries(&count);
+  std::vector<const char*> names;
+  for (size_t i = 0; i < count; ++i)
+    if (dev->HasKernel(bins[i].name)) names.push_back(bins[i].name);
+  names.erase(names.begin(), names.begin() + std::min(names.size(), static_cast<size_t>(offset)));
+  if (limit > 0 && names.size() > static_cast<size_t>(limit)) names.resize(limit);
+  const bool loaded = dev->PipelineCacheLoaded();
+  std::atomic<size_t> next{0};
+  std::atomic<int> failed{0};
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < names.size();) {
+        Status s;
+        if (!dev->PrepareKernel(names[i], &s)) {
+          std::fprintf(stderr, "kernel_bench: %s: %s\n", names[i], s.message.c_str());
+          failed++;
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  const double create_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto t1 = std::chrono::steady_clock::now();
+  Status saved = dev->SavePipelineCache();
+  const double save_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  std::printf("{\"name\": \"pipeline_create_all\", \"kernels\": %zu, \"threads\": %d, "
+              "\"create_ms\": %.2f, \"per_kernel_ms\": %.3f, \"cache_path\": \"%s\", "
+              "\"cache_loaded\": %s, \"cache_hits\": %llu, \"save_ms\": %.2f, "
+              "\"save_error\": \"%s\", \"failed\": %d}\n",
+              names.size(), threads, create_ms, names.empty() ? 0.0 : create_ms / names.size(),
+              JsonEscape(dev->PipelineCachePath()).c_str(), loaded ? "true" : "false",
+              static_cast<unsigned long long>(tfmp::GlobalStats().pipeline_cache_hits.load()),
+              save_ms, JsonEscape(saved.message).c_str(), failed.load());
+  return failed ? 1 : 0;
+}
+
+std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
   std::vector<Case> cases;
-  cases.push_back(OverheadCase(quick ? 500 : 10000));
+  for (const char* mode : {"", "declared", "independent"})
+    cases.push_back(OverheadCase(quick ? 500 : 10000, mode));
   cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), false));
   cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), true));
   const int64_t n = quick ? (1 << 20) : (64 << 20);
@@ -1281,20 +1498,59 @@ std::vector<Case> AllCases(bool quick) {
   cases.push_back(ComplexAbsCase(quick ? 3 * 1025 : (4 << 20)));
   for (bool fused : {true, false}) cases.push_back(GeluCase(quick ? (1 << 18) : (16 << 20), fused));
   for (const char* mode : {"spec", "interp", "unfused"}) cases.push_back(AdamCase(mode, quick ? 0 : 8));
+  // The GEMM: every config of --matmul-configs, else the default choice.
+  std::vector<std::string> configs = matmul_configs;
+  if (configs.empty()) configs.push_back("");
   if (quick) {
-    cases.push_back(MatMulCase(128, 128, 128, false));
-    cases.push_back(MatMulCase(192, 160, 200, false));  // partial tiles
-    cases.push_back(MatMulCase(128, 128, 128, true));
+    for (const std::string& cfg : configs) {
+      cases.push_back(MatMulCase(128, 128, 128, false, false, false, cfg));
+      cases.push_back(MatMulCase(192, 160, 200, false, false, false, cfg));  // partial tiles
+      cases.push_back(MatMulCase(128, 128, 128, true, false, false, cfg));
+      cases.push_back(MatMulCase(129, 65, 257, false, true, false, cfg));  // scalar paths
+      cases.push_back(MatMulCase(96, 132, 516, false, true, true, cfg));   // vec4 transposed
+      cases.push_back(MatMulCase(64, 256, 1024, false, false, true, cfg));  // split-K by default
+      cases.push_back(MatMulCase(127, 33, 255, true, false, true, cfg));
+    }
   } else {
-    for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false));
-    cases.push_back(MatMulCase(4096, 4096, 4096, true));
+    for (const std::string& cfg : configs) {
+      for (int64_t s : {1024, 2048, 4096}) cases.push_back(MatMulCase(s, s, s, false, false, false, cfg));
+      // A Dense layer's backward GEMMs: dX = dY W^T, dW = X^T dY.
+      cases.push_back(MatMulCase(4096, 4096, 4096, false, false, true, cfg));
+      cases.push_back(MatMulCase(4096, 4096, 4096, false, true, false, cfg));
+      cases.push_back(MatMulCase(4096, 4096, 4096, true, false, false, cfg));
+    }
+  }
+  // Matrix-unit float16 GEMMs (only where the device has them): edges, every
+  // transpose, the epilogue, batches; full size: the speed sizes and the
+  // tile configurations.
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) cases.push_back(CoopMatMulCase(200, 136, 72, ta, tb, 0));
+  cases.push_back(CoopMatMulCase(1, 1, 1, false, false, 0));
+  cases.push_back(CoopMatMulCase(129, 127, 33, false, false, 1));   // tile +-1, K % 16 != 0
+  cases.push_back(CoopMatMulCase(130, 250, 17, true, true, 5));
+  cases.push_back(CoopMatMulCase(7, 9, 0, false, false, 1));        // K == 0: act(bias)
+  cases.push_back(CoopMatMulCase(96, 80, 36, false, true, 0, 3));   // batched, unaligned rows
+  cases.push_back(CoopMatMulCase(256, 256, 1025, true, false, 0));
+  if (!quick) {
+    for (int64_t s : {1024, 2048, 4096, 8192}) cases.push_back(CoopMatMulCase(s, s, s, false, false, 0));
+    cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, false, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, true, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, true, 0));
+    cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 1));
+    cases.push_back(CoopMatMulCase(4096, 4096, 1024, false, false, 0, 4));
+    // A tuning configuration added to variants.py's COOPMAT_TILES is timed by
+    // a case like CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1,
+    // "_128x256_64x64", 128, 256) here.
   }
   std::vector<ConvShape> shapes;
   if (quick) {
     shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},
               {"2x7x7x32to48_3x3", 2, 7, 7, 32, 48, 3},
               {"2x14x14x16to32_1x1", 2, 14, 14, 16, 32, 1},
-              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // K > 16384: split
+              {"2x9x9x3to5_3x3", 2, 9, 9, 3, 5, 3},  // odd channels: the general variants
+              {"2x11x13x128to132_3x3", 2, 11, 13, 128, 132, 3},  // Winograd, partial 2x2 tiles
+              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // long K: split
   } else {  // ResNet-50's stride-1 convolutions at batch 64
     shapes = {{"r50_64x56x56x64to64_3x3", 64, 56, 56, 64, 64, 3},
               {"r50_64x28x28x128to128_3x3", 64, 28, 28, 128, 128, 3},
@@ -1303,15 +1559,22 @@ std::vector<Case> AllCases(bool quick) {
               {"r50_64x56x56x64to256_1x1", 64, 56, 56, 64, 256, 1}};
   }
   for (const ConvShape& s : shapes)
-    for (const char* mode : {"fwd", "bwd_input", "bwd_filter"})
-      if (!s.filter_only || std::string(mode) == "bwd_filter") cases.push_back(ConvCase(s, mode));
+    for (const char* mode : {"fwd", "bwd_input", "bwd_filter", "bwd_filter_bias"}) {
+      const std::string m = mode;
+      if (s.filter_only && m.compare(0, 10, "bwd_filter") != 0) continue;
+      // The bias gradient: the 3x3 shapes; two of the small ones.
+      if (m == "bwd_filter_bias" && (quick ? s.ci != 32 && s.ci != 128 : s.k != 3)) continue;
+      cases.push_back(ConvCase(s, mode));
+    }
   return cases;
 }
 
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N]\n");
+               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n"
+               "                    [--matmul-configs TILE[:SPLITS],...]\n"
+               "       kernel_bench --pipelines [--threads N] [--offset N] [--limit N]\n");
   return 2;
 }
 
@@ -1319,7 +1582,8 @@ int Usage() {
 
 int main(int argc, char** argv) {
   Options opt;
-  bool runs_set = false, warm_set = false;
+  bool runs_set = false, warm_set = false, pipelines = false;
+  int threads = 0, offset = 0, limit = 0;
   int repeat = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -1340,6 +1604,15 @@ int main(int argc, char** argv) {
       g_grid_cap = std::max(1, std::atoi(v));
     } else if (a == "--perturb") {
       opt.perturb = true;
+    } else if (a == "--matmul-configs") {
+      const char* v = next();
+      if (!v) return Usage();
+      std::string list = v;
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) opt.matmul_configs.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
@@ -1349,6 +1622,16 @@ int main(int argc, char** argv) {
       if (!v) return Usage();
       opt.runs = std::max(1, std::atoi(v));
       runs_set = true;
+    } else if (a == "--warmup-ms") {
+      const char* v = next();
+      if (!v) return Usage();
+      opt.warmup_ms = std::max(0, std::atoi(v));
+    } else if (a == "--pipelines") {
+      pipelines = true;
+    } else if (a == "--threads" || a == "--limit" || a == "--offset") {
+      const char* v = next();
+      if (!v) return Usage();
+      (a == "--threads" ? threads : a == "--limit" ? limit : offset) = std::max(0, std::atoi(v));
     } else if (a == "--warmup") {
       const char* v = next();
       if (!v) return Usage();
@@ -1362,7 +1645,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = AllCases(opt.quick);
+  std::vector<Case> cases = AllCases(opt.quick, opt.matmul_configs);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());
@@ -1383,19 +1666,31 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto& info = dev->info();
+  if (pipelines) {
+    if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    return CreateAllPipelines(dev, threads, offset, limit);
+  }
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
-              "\"warmup\": %d, \"l2_flush_bytes\": %llu}\n",
+              "\"warmup\": %d, \"warmup_ms\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
+              "\"cooperative_matrix\": \"%s\"}\n",
               JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
               JsonEscape(info.vendor).c_str(), info.backend.c_str(),
               info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
-              opt.quick ? "true" : "false", opt.runs, opt.warmup,
-              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull);
+              opt.quick ? "true" : "false", opt.runs, opt.warmup, opt.warmup_ms,
+              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
+              info.coopmat_f16 ? "true" : "false", JsonEscape(info.coopmat).c_str());
   std::fflush(stdout);
+  g_coopmat_khr = info.coopmat_khr;
   bool all_pass = true;
+  int left_out = 0;
   for (int rep = 0; rep < repeat; ++rep)
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
+    if ((c.coopmat && !info.coopmat_f16) || (c.coopmat == 2 && info.coopmat_khr)) {
+      ++left_out;
+      continue;
+    }
     Check chk;
     std::vector<double> ms;
     std::string err;
@@ -1412,5 +1707,8 @@ int main(int argc, char** argv) {
     Emit(c, chk, ms, ok ? "" : err);
     all_pass = all_pass && ok && chk.pass;
   }
+  if (left_out)
+    std::fprintf(stderr, "kernel_bench: %d cooperative-matrix cases left out: %s\n", left_out,
+                 info.coopmat.empty() ? "the device has no cooperative matrices" : info.coopmat.c_str());
   return all_pass ? 0 : 1;
 }

@@ -777,9 +777,15 @@ REASONS = [
      "variables, compiled from the graph): Keras 3 optimizers trained with and without it, "
      "bit for bit, in tests/test_grappler_optimizer.py"),
     (r".*", r"variant|resource|string|qint|quint", "dtype has no numeric data to compare"),
+    # h-gemm: a Dense layer's dW MatMul + BiasAddGrad (grappler/patterns/matmul_bias_grad.cc).
+    (r"^_TfmpMatMulBiasGrad$", None, "the plugin's fused MatMul(transpose_a) + BiasAddGrad "
+     "(Grappler pass); compared with TF's CPU MatMul and BiasAddGrad in tests/test_grappler.py"),
     # The plugin's own op (no CPU kernel to compare with): programs built by the Grappler pass.
     (r"^_TfmpFusedElementwise$", None, "the plugin's fused elementwise chain (Grappler pass); "
      "compared with the unfused graph and TF's CPU in tests/test_grappler_elementwise.py"),
+    (r"^_TfmpConv2DBackpropFilterBiasGrad$", None, "the plugin's Conv2DBackpropFilter + BiasAddGrad "
+     "(Grappler pass, grappler/patterns/conv_bias_grad.cc); compared with TF's CPU "
+     "Conv2DBackpropFilter and BiasAddGrad in tests/test_conv.py and tests/test_grappler.py"),
 ]
 VARIABLE_NOTE = "variable op: run on a device variable and compared with a CPU variable " \
                 "(more in tests/test_variables.py)"

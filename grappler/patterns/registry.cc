@@ -26,6 +26,8 @@ const std::vector<GraphRewrite>& AllRewrites() {
     auto* v = new std::vector<GraphRewrite>;
     AddAllFiniteRewrites(v);  // first: optimizer_identity_n frees the unscale for the updates
     AddOptimizerRewrites(v);
+    AddConvRewrites(v);
+    AddMatMulRewrites(v);
     return v;
   }();
   return *all;

@@ -19,6 +19,16 @@ FLOATS = ["f32", "f16"]
 NUMBERS = ["f32", "f16", "i32", "i64"]
 INTS = ["i32", "i64"]
 
+# GEMM tile configs of matmul.comp: name -> (BM, BN, BK, TM, TN, more
+# defines), a BM x BN output tile per workgroup of (BM / TM) * (BN / TN)
+# invocations. kernels/matmul_config.h's kGemmTiles repeats them.
+GEMM_TILES = {
+    "128x128": (128, 128, 8, 8, 8, {}),
+    "128x64": (128, 64, 16, 8, 4, {}),
+    "64x64": (64, 64, 16, 4, 4, {}),
+    "128x128k16": (128, 128, 16, 8, 8, {"PAD": "0"}),  # 32 KiB of shared memory
+}
+
 # op token -> (expression in x, dtypes)
 UNARY = {
     "neg": ("-x", NUMBERS),
@@ -60,6 +70,11 @@ UNARY = {
     # ALPHA: the op's float attribute, pushed by the host
     "leaky_relu": ("x > C(0) ? x : x * ALPHA", FLOATS),
 }
+
+# Convolution tiles (conv.comp): name -> (BM, BN, BK); kernels/conv_plan.h
+# lists the same names.
+CONV_TILES = {"128x128": (128, 128, 8), "128x64": (128, 64, 16), "64x64": (64, 64, 16),
+              "128x128k16": (128, 128, 16), "64x128": (64, 128, 16)}
 
 # Unary ops with a bool result: op token -> (expression, input dtypes)
 UNARY_PREDICATES = {
@@ -280,6 +295,31 @@ def variants():
                          dict(_types(t), BWD_FILTER="1", **spatial)))
             rows.append(("%s_bwd_filter_%s_to_f32" % (conv, t), "conv.comp",
                          dict(_types(t, "f32"), BWD_FILTER="1", **spatial)))
+    # 2-D channels-last convolutions with channel counts that are multiples
+    # of 4: vector loads and hoisted index math, one row per tile
+    # (kernels/conv_plan.h CONV_TILES picks it): "conv2d_fwd_f32_v4_128x128".
+    for t in FLOATS:
+        t4 = {"T4": "vec4" if t == "f32" else "f16vec4", "VEC4": "1"}
+        for tile, (bm, bn, bk) in CONV_TILES.items():
+            cfg = dict(t4, BM=str(bm), BN=str(bn), BK=str(bk))
+            for mode in ("fwd", "bwd_input", "bwd_filter"):
+                rows.append(("conv2d_%s_%s_v4_%s" % (mode, t, tile), "conv.comp",
+                             dict(_types(t), **{mode.upper(): "1"}, **cfg)))
+            rows.append(("conv2d_bwd_filter_%s_to_f32_v4_%s" % (t, tile), "conv.comp",
+                         dict(_types(t, "f32"), BWD_FILTER="1", **cfg)))
+            if t == "f32":
+                rows.append(("conv2d_wgemm_f32_v4_%s" % tile, "conv.comp",
+                             dict(_types(t), FWD="1", BATCHED="1", **cfg)))
+        # Winograd F(2x2, 3x3) transforms (float intermediates) and their
+        # batched GEMM (float operands and result).
+        rows.append(("conv2d_wino_in_%s" % t, "conv.comp", dict(_types(t), WINO_IN="1", **t4)))
+        rows.append(("conv2d_wino_filter_%s" % t, "conv.comp", dict(_types(t), WINO_FILTER="1", **t4)))
+        rows.append(("conv2d_wino_filter_bwd_input_%s" % t, "conv.comp",
+                     dict(_types(t), WINO_FILTER="1", BWD_INPUT="1", **t4)))
+        rows.append(("conv2d_wino_out_%s" % t, "conv.comp", dict(_types("f32", t), WINO_OUT="1",
+                                                                  T4="vec4", VEC4="1")))
+        # The sum of split-K float partial sums (filter and bias gradients).
+        rows.append(("conv_splitk_sum_%s" % t, "conv.comp", dict(_types("f32", t), SPLITK_SUM="1")))
     # Depthwise convolutions, direct. A long reduction (the filter gradient's;
     # the others' only for huge filters) is split into float32 partial sums
     # that the host adds up: "<token>_to_f32" for float16 (float32 partials
@@ -307,7 +347,14 @@ def variants():
             rows.append(("sparse_xent_%s_%s" % (t, it), "xent.comp",
                          dict(_types(t), SPARSE="1", LT=itype)))
     for t in FLOATS:
-        rows.append(("matmul_%s" % t, "matmul.comp", _types(t)))
+        # The tiled GEMM, one row per tile config (kernels/matmul_config.h
+        # repeats GEMM_TILES and chooses among them), and its split-K sum.
+        # "_bias_grad": _TfmpMatMulBiasGrad's GEMM that also sums B's columns.
+        for tile, (bm, bn, bk, tm, tn, more) in GEMM_TILES.items():
+            tiles = dict(_types(t), BM=str(bm), BN=str(bn), BK=str(bk), TM=str(tm), TN=str(tn), **more)
+            rows.append(("matmul_%s_%s" % (tile, t), "matmul.comp", tiles))
+            rows.append(("matmul_%s_%s_bias_grad" % (tile, t), "matmul.comp", dict(tiles, BIAS_GRAD="1")))
+        rows.append(("matmul_reduce_%s" % t, "matmul_reduce.comp", _types(t)))
         rows.append(("bias_add_%s" % t, "bias_add.comp", _types(t)))
     # Stateless random (random.comp): random_<dist>_<dtype>. Float samples are
     # computed in float and stored by STORE; UNIFORM is TF's per-type mapping
@@ -390,6 +437,8 @@ def variants():
                       "BILINEAR_GRAD": "1"}))
     rows += fused_elementwise_variants()
     rows += optimizer_variants()
+    rows += coopmat_variants()
+    rows += coopmat_khr_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
@@ -538,3 +587,62 @@ def fused_elementwise_variants():
                          dict(_types(t), FUSED_CASES=" ".join(cases), SPEC_DECLS=decls,
                               KCONST_SELECT=select, STEPS=steps, TFMP_NO_OPT="1")))
     return rows
+
+
+# --- Device-feature variants (Vulkan only) ---
+# REQUIRES maps a variant token to the device feature it needs. Such a
+# variant uses SPIR-V that only some Vulkan devices accept and that SPIRV-Cross
+# cannot translate to Metal: tools/gen_shaders.py compiles and validates it
+# (and holds it to the same Apple limits, so tiles stay portable in size) but
+# skips the MSL translation; the runtime creates its pipeline only on a device
+# that reports the feature (KernelBinary::requires_feature, DeviceInfo), and the op
+# kernel dispatches it only then. Every op keeps a portable variant that
+# serves everywhere else (lavapipe, MoltenVK). Features:
+#   "coopmat_nv"  VK_NV_cooperative_matrix with float16 x float16 -> float32
+#                 16x16x16 at subgroup scope, subgroup size 32, the Vulkan
+#                 memory model (DeviceInfo::coopmat_f16; TFMP_COOPMAT=0 off).
+#                 Metal's counterpart would be simdgroup_matrix (not written).
+#   "coopmat_khr" the same through VK_KHR_cooperative_matrix (AMD, Intel, newer
+#                 drivers; DeviceInfo::coopmat_khr). glslang 11 cannot compile
+#                 it: gen_shaders.py compiles the NV shader (with COOPMAT_KHR
+#                 set: distinct A and B fragment types) and rewrites the SPIR-V
+#                 (coopmat_nv_to_khr). Opt-in (TFMP_COOPMAT=khr) until it has
+#                 run on a device.
+REQUIRES = {}
+
+# matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN); ""
+# is the one kernels/matmul.cc dispatches. Tuning configurations go here as
+# "_<BM>x<BN>_<WM>x<WN>" (kernel_bench times each as coopmat_f16<name>_*);
+# 128x256/256x128/128x128 with 64x64 subgroup blocks and 64x128 with 32x32
+# were tried on the H200 and not kept (no clear difference at the clocks the
+# runs got: see kernels/matmul.cc).
+COOPMAT_TILES = {
+    "": (128, 128, 32, 64, 32),
+}
+
+
+def coopmat_variants():
+    """matmul_coopmat_f16_<ab><tile>: a and b "n" (row-major: A contiguous in
+    k, B in n) or "t" (transposed: A contiguous in m, B in k)."""
+    rows = []
+    for tile, (bm, bn, bk, wm, wn) in COOPMAT_TILES.items():
+        for la in "nt":
+            for lb in "nt":
+                token = "matmul_coopmat_f16_%s%s%s" % (la, lb, tile)
+                rows.append((token, "matmul_coopmat.comp",
+                             dict(_types("f16"), A_COL="1" if la == "t" else "0",
+                                  B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
+                                  BK=str(bk), WM=str(wm), WN=str(wn))))
+    return rows
+
+
+def coopmat_khr_variants():
+    """matmul_coopmat_khr_f16_<ab>: the default tile for VK_KHR_cooperative_matrix."""
+    return [(token.replace("matmul_coopmat_", "matmul_coopmat_khr_"), source,
+             dict(defines, COOPMAT_KHR="1"))
+            for token, source, defines in coopmat_variants()
+            if token[len("matmul_coopmat_f16_nn"):] == ""]
+
+
+REQUIRES.update({row[0]: "coopmat_nv" for row in coopmat_variants()})
+REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})

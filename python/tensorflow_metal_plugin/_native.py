@@ -41,6 +41,11 @@ def _libs():
             _core.tfmp_fusion_optimize.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_char_p,
                                                    ctypes.POINTER(ctypes.c_void_p)]
             _core.tfmp_free.argtypes = [ctypes.c_void_p]
+            _core.tfmp_profile_json.restype = ctypes.c_char_p
+            _core.tfmp_profile_text.restype = ctypes.c_char_p
+            _core.tfmp_profile_text.argtypes = [ctypes.c_int]
+            _core.tfmp_pipeline_cache_json.restype = ctypes.c_char_p
+            _core.tfmp_pipeline_cache_save.restype = ctypes.c_char_p
     return _loader, _core
 
 
@@ -59,7 +64,9 @@ def built_for_tensorflow():
 def devices():
     """The devices the plugin offers, as dicts: name, backend, driver, vendor,
     memory_bytes, software, unified_memory, float16, max_shared_memory,
-    subgroup_size. The i-th entry is TensorFlow's '/GPU:i'."""
+    subgroup_size, cooperative_matrix_f16 (float16 GEMMs on matrix units) and
+    cooperative_matrix (what the device offers, or why it is unused). The i-th
+    entry is TensorFlow's '/GPU:i'."""
     _, core = _libs()
     if core is None:
         return []
@@ -167,3 +174,139 @@ def optimize_graph_def(graph_def, preserve=()):
     g = tf.compat.v1.GraphDef()
     g.ParseFromString(result)
     return g
+
+
+# --- profiling (tensorflow_metal_plugin/profile.h) ------------------------------
+
+
+def _need_core():
+    _, core = _libs()
+    if core is None:
+        raise RuntimeError("the plugin is not active: " + status())
+    return core
+
+
+def start_profile():
+    """Starts timing every GPU command (clearing what was gathered before).
+
+    While on, each command buffer writes a GPU timestamp after every dispatch
+    and copy, and every command waits for the one before it (so a kernel's time
+    is its own; independent kernels no longer overlap). Times are read when a
+    command buffer completes: no extra host waits. The host time each TF op
+    spends in its kernel's Compute is recorded too. TFMP_PROFILE=1 turns this
+    on for the whole process and prints the report at exit."""
+    _need_core().tfmp_profile_start()
+
+
+def stop_profile():
+    """Stops profiling; returns profile_report() (waits for the profiled GPU work first)."""
+    _need_core().tfmp_profile_stop()
+    return profile_report()
+
+
+def profile_report(top=None, text=False):
+    """What the profile gathered so far: {"active", "wall_ms", "gpu_ms",
+    "batches", "commands", "kernels": [{"name", "count", "gpu_ms", "mean_us"}]
+    (largest first), "copies": [{"kind", "count", "bytes", "gpu_ms"}] (kinds
+    host_to_device, device_to_host, device_to_device, fill), "ops": [{"op",
+    "count", "host_ms", "mean_us"}]} - or with text=True a table of the
+    `top` (default 20) largest kernels and ops."""
+    core = _need_core()
+    if text:
+        return core.tfmp_profile_text(20 if top is None else int(top)).decode()
+    report = json.loads(core.tfmp_profile_json().decode())
+    if top is not None:
+        report["kernels"] = report["kernels"][:top]
+        report["ops"] = report["ops"][:top]
+    return report
+
+
+class profile:
+    """Context manager around start_profile()/stop_profile():
+
+        with tfmp.profile() as p:
+            model.train_on_batch(x, y)
+        print(p)            # the top-20 table
+        p.report["kernels"][0]   # {"name", "count", "gpu_ms", "mean_us"}
+
+    With cpu_ops=True it also lists the ops TensorFlow placed on the CPU, as
+    p.cpu_ops = {op type: count}, from TF's run metadata: the partition graphs
+    of the functions (and eager ops' kernels) TF instantiates inside the block,
+    so put the first call of a tf.function (e.g. a model's first training
+    step) inside it; functions instantiated before are not seen."""
+
+    def __init__(self, top=20, cpu_ops=False):
+        self.top = top
+        self.cpu_ops_wanted = cpu_ops
+        self.report = None
+        self.text = ""
+        self.cpu_ops = None
+
+    def __enter__(self):
+        if self.cpu_ops_wanted:
+            from tensorflow.python.eager import context
+
+            context.enable_run_metadata()
+        start_profile()
+        return self
+
+    def __exit__(self, *exc):
+        self.report = stop_profile()
+        self.text = profile_report(self.top, text=True)
+        if self.cpu_ops_wanted:
+            from tensorflow.python.eager import context
+
+            try:
+                self.cpu_ops = _cpu_ops(context.export_run_metadata())
+            finally:
+                context.disable_run_metadata()
+            if self.cpu_ops:
+                self.text += "ops TensorFlow ran on the CPU: " + ", ".join(
+                    "%s x%d" % kv for kv in sorted(self.cpu_ops.items())) + "\n"
+        return False
+
+    def __str__(self):
+        return self.text
+
+
+def _cpu_ops(metadata):
+    """{op type: count} of the nodes placed on a CPU device in RunMetadata's
+    partition graphs (TF records them when it instantiates a function, or an
+    eager op's kernel, while run metadata is on)."""
+    counts = {}
+    if metadata is None:
+        return counts
+    graphs = list(metadata.partition_graphs)
+    for fg in metadata.function_graphs:
+        graphs.extend(fg.partition_graphs)
+    skip = {"_Arg", "_Retval", "_Send", "_Recv", "_HostSend", "_HostRecv", "NoOp", "Const",
+            "Identity", "_DeviceArg", "_DeviceRetval"}
+    seen = set()
+    for g in graphs:
+        for node in g.node:
+            key = (node.name, node.op, node.device)
+            if key in seen or node.op in skip or ":CPU:" not in node.device.upper():
+                continue
+            seen.add(key)
+            counts[node.op] = counts.get(node.op, 0) + 1
+    return counts
+
+
+# --- the pipeline cache on disk (runtime/vulkan/vk_pipeline_cache.cc) -----------
+
+
+def pipeline_cache():
+    """Per device: {"device", "path" ('' when TFMP_PIPELINE_CACHE=0), "loaded"
+    (the file was there and valid when the device opened)}."""
+    _, core = _libs()
+    if core is None:
+        return []
+    return json.loads(core.tfmp_pipeline_cache_json().decode())
+
+
+def save_pipeline_cache():
+    """Writes the pipeline cache of every device now (it is written at exit
+    too, when pipelines were created)."""
+    err = _need_core().tfmp_pipeline_cache_save().decode()
+    if err:
+        raise OSError(err)

@@ -44,9 +44,41 @@ struct DeviceInfo {
   uint32_t max_workgroup_invocations = 0;
   uint32_t subgroup_size = 0;
   uint32_t max_push_constants = 0;
+  // Matrix units in shaders: float16 x float16 -> float32 16x16x16 products
+  // at subgroup scope (VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix,
+  // subgroup size 32, Vulkan memory model), enabled at device creation;
+  // kernels tagged "coopmat_nv" / "coopmat_khr" (kernels/shaders/variants.py
+  // REQUIRES) run only then, through the extension enabled (coopmat_khr).
+  // NV by default; KHR only with TFMP_COOPMAT=khr (not yet verified on a
+  // device). TFMP_COOPMAT=0 turns it off (A/B comparisons).
+  bool coopmat_f16 = false;
+  bool coopmat_khr = false;
+  // What the device offers, for logs: e.g. "VK_NV_cooperative_matrix: f16*f16+f32 16x16x16, ...";
+  // "" when it has no cooperative matrices, or why they are off.
+  std::string coopmat;
+  uint32_t compute_units = 0;     // multiprocessors (SMs, CUs), 0 when the driver does not say
 };
 
 class Stream;
+
+// A byte range [begin, end) of device memory.
+struct MemRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+// The device memory a command may read and write. The stream records a
+// barrier before a command only where it overlaps what earlier commands not
+// yet behind a barrier wrote (read-after-write, write-after-write) or read
+// (write-after-read). A command that declares nothing (access == nullptr)
+// gets a full barrier, as does one whose push constants hold an address
+// inside a live allocation that no declared range covers.
+struct MemAccess {
+  const MemRange* reads = nullptr;
+  uint32_t num_reads = 0;
+  const MemRange* writes = nullptr;
+  uint32_t num_writes = 0;
+};
 
 // A GPU timer: the time between two points of one stream, from GPU timestamps.
 class Timer {
@@ -74,6 +106,15 @@ class Device {
 
   // True if the kernel library has a compute kernel of this name.
   virtual bool HasKernel(const std::string& name) const = 0;
+  // Creates the pipeline of kernel `name` now (it is otherwise created on
+  // first use). Thread-safe; false with *status set if it cannot be created.
+  virtual bool PrepareKernel(const char* name, Status* status) = 0;
+  // Writes the on-disk pipeline cache now (it is also written at exit when
+  // new pipelines were created). A no-op when the cache is off.
+  virtual Status SavePipelineCache() = 0;
+  // Where the pipeline cache lives ("" when off) and whether it was loaded.
+  virtual std::string PipelineCachePath() const = 0;
+  virtual bool PipelineCacheLoaded() const = 0;
 };
 
 // An ordered queue of device work. Work is recorded into an open batch and
@@ -85,19 +126,27 @@ class Device {
 class Stream {
  public:
   virtual ~Stream() = default;
+  // The device the stream records for (capabilities: device()->info()).
+  virtual Device* device() = 0;
+  // The device the stream runs on (kernels size their dispatches by it).
+  virtual const DeviceInfo& device_info() const = 0;
 
   // Records a compute dispatch of kernel `name` with `push_bytes` of push
-  // constants (at most 128) over `groups` workgroups.
+  // constants (at most 128) over `groups` workgroups. `access` (optional)
+  // declares the memory it reads and writes (see MemAccess); without it the
+  // dispatch is ordered after everything before it by a full barrier.
   virtual void Dispatch(const char* name, const void* push, uint32_t push_bytes,
-                        uint32_t groups_x, uint32_t groups_y = 1,
-                        uint32_t groups_z = 1) = 0;
+                        uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1,
+                        const MemAccess* access = nullptr) = 0;
   // The same with `spec_count` 32-bit specialization constants (constant_id
-  // 0 .. spec_count - 1; ncnn's runtime switches): each distinct (name, spec)
-  // is its own pipeline, compiled on first use and cached, so the driver
-  // folds what they decide (a fused kernel's program: no interpreter).
+  // 0 .. spec_count - 1; ncnn's runtime switches): each distinct (kernel,
+  // spec) is its own pipeline, compiled on first use (through the pipeline
+  // cache) and kept, so the driver folds what they decide (a fused kernel's
+  // program: no interpreter). The profiler names it by its kernel.
   virtual void DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
                                    const void* push, uint32_t push_bytes, uint32_t groups_x,
-                                   uint32_t groups_y = 1, uint32_t groups_z = 1) = 0;
+                                   uint32_t groups_y = 1, uint32_t groups_z = 1,
+                                   const MemAccess* access = nullptr) = 0;
 
   // Copies of any size (0 allowed) at any offset. The host source of
   // CopyHostToDevice may be reused as soon as the call returns; the host
@@ -127,6 +176,14 @@ class Stream {
   // The first error the stream hit (device lost, out of memory), if any.
   virtual Status status() = 0;
 };
+
+// Per-command GPU timing (see tensorflow_metal_plugin/profile.h): while on,
+// streams time every command with GPU timestamps and order every command
+// after the one before (full barriers), so each command's time is its own.
+void SetProfiling(bool on);
+bool Profiling();
+// Waits for all work on every device opened so far.
+Status SynchronizeOpenDevices();
 
 // Devices the backend can offer, in preference order (discrete GPUs, then
 // integrated, then - only with TFMP_ALLOW_SOFTWARE_DEVICE=1 - CPU

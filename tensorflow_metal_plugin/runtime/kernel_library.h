@@ -17,6 +17,9 @@ struct KernelBinary {
   uint32_t push_constant_bytes;  // as declared by the shader (checked at build)
   bool needs_fp16;               // uses 16-bit storage or arithmetic
   bool needs_int8;               // uses 8-bit storage (bool tensors)
+  // A device feature the kernel needs beyond the baseline ("" for none), from
+  // kernels/shaders/variants.py's REQUIRES: "coopmat_nv" (DeviceInfo::coopmat_f16).
+  const char* requires_feature;
 };
 
 // nullptr if there is no kernel of that name.

@@ -2,11 +2,14 @@
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_device.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "tensorflow_metal_plugin/runtime/kernel_library.h"
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_stream.h"
 #include "tensorflow_metal_plugin/stats.h"
 
@@ -75,6 +78,142 @@ std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& p
   return "no compute queue";
 }
 
+// Cooperative matrices for the matmul_coopmat kernels (kernels/shaders/
+// matmul_coopmat.comp, variants.py REQUIRES "coopmat_nv" / "coopmat_khr"):
+// VK_NV_cooperative_matrix or VK_KHR_cooperative_matrix offering float16 x
+// float16 -> float32 16x16x16 at subgroup scope in compute shaders, subgroups
+// of 32 with the basic operations, the Vulkan memory model (the shaders
+// declare it) and 16-bit storage. Fills info->coopmat_f16, coopmat_khr (which
+// extension serves it) and coopmat (the offers, and what is used or why not).
+// NV by default; the KHR kernels (a build-time SPIR-V rewrite, validated
+// offline but not yet run on a device: its first H200 run crashed the driver
+// on a since-fixed forward reference) only with TFMP_COOPMAT=khr. TFMP_COOPMAT=0
+// turns the path off.
+std::string ComponentName(int t) {
+  switch (t) {
+    case 0: return "f16";
+    case 1: return "f32";
+    case 2: return "f64";
+    case 3: return "s8";
+    case 5: return "s32";
+    case 7: return "u8";
+    case 9: return "u32";
+    default: return "t" + std::to_string(t);
+  }
+}
+
+// One extension's offer: its f16*f16+f32 16x16x16 subgroup shape or why not.
+struct CoopOffer {
+  bool present = false, usable = false;
+  std::string shapes, why_not;
+};
+
+template <typename Props>
+void AddShape(const Props& s, CoopOffer* o) {
+  o->shapes += " " + ComponentName(s.AType) + "*" + ComponentName(s.BType) + "+" +
+               ComponentName(s.CType) + " " + std::to_string(s.MSize) + "x" + std::to_string(s.NSize) +
+               "x" + std::to_string(s.KSize) + (s.scope == 3 ? "" : " (not subgroup)") + ",";
+  if (s.MSize == 16 && s.NSize == 16 && s.KSize == 16 && s.AType == 0 && s.BType == 0 &&
+      s.CType == 1 && s.scope == 3)
+    o->usable = true;
+}
+
+CoopOffer QueryCoopNV(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
+  CoopOffer o;
+  if (!HasExtension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+    return o;
+  o.present = true;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrixPropertiesNV props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  uint32_t n = 0;
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesNV> shapes(
+      n, VkCooperativeMatrixPropertiesNV{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, shapes.data());
+  shapes.resize(n);
+  for (const auto& s : shapes) AddShape(s, &o);
+  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
+  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
+CoopOffer QueryCoopKHR(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
+  CoopOffer o;
+  if (!HasExtension(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)
+    return o;
+  o.present = true;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrixPropertiesKHR props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  uint32_t n = 0;
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesKHR> shapes(
+      n, VkCooperativeMatrixPropertiesKHR{VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR});
+  vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, shapes.data());
+  shapes.resize(n);
+  for (const auto& s : shapes) AddShape(s, &o);
+  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
+  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
+void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperties& subgroup,
+                     bool vulkan_memory_model, DeviceInfo* info) {
+  const auto exts = DeviceExtensions(pd);
+  CoopOffer nv = QueryCoopNV(pd, exts), khr = QueryCoopKHR(pd, exts);
+  if (!nv.present && !khr.present) return;
+  std::string common;  // requirements beyond the extension
+  if (subgroup.subgroupSize != 32) common = "subgroup size is not 32";
+  else if (!(subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+           !(subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT))
+    common = "no basic subgroup operations in compute shaders";
+  else if (!vulkan_memory_model) common = "no Vulkan memory model";
+  else if (!info->fp16) common = "no 16-bit storage";
+  const char* env = std::getenv("TFMP_COOPMAT");
+  const std::string mode = env ? env : "";
+  std::string why_not = common;
+  bool use_khr = false;
+  if (why_not.empty()) {
+    if (mode == "0") why_not = "off by TFMP_COOPMAT=0";
+    else if (mode != "khr" && nv.usable) use_khr = false;
+    else if (mode == "khr" && khr.usable) use_khr = true;
+    else if (mode == "khr") why_not = "TFMP_COOPMAT=khr and VK_KHR_cooperative_matrix does not qualify";
+    else if (khr.usable) why_not = "the KHR path is opt-in (TFMP_COOPMAT=khr): not yet verified on a device";
+    else why_not = "no extension qualifies";
+  }
+  std::string offer;
+  for (const auto* o : {&nv, &khr}) {
+    if (!o->present) continue;
+    std::string sh = o->shapes;
+    if (!sh.empty() && sh.back() == ',') sh.pop_back();
+    offer += std::string(offer.empty() ? "" : "; ") + (o == &nv ? "VK_NV_cooperative_matrix:" : "VK_KHR_cooperative_matrix:") +
+             sh + (o->why_not.empty() ? "" : " (" + o->why_not + ")");
+  }
+  info->coopmat_f16 = why_not.empty();
+  info->coopmat_khr = info->coopmat_f16 && use_khr;
+  info->coopmat = offer + (why_not.empty() ? std::string("; using ") + (use_khr ? "KHR" : "NV")
+                                           : "; unused: " + why_not);
+}
+
 DeviceInfo Describe(VkPhysicalDevice pd) {
   VkPhysicalDeviceFloatControlsProperties floats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &floats};
@@ -124,6 +263,14 @@ DeviceInfo Describe(VkPhysicalDevice pd) {
   info.subgroup_size = subgroup.subgroupSize;
   info.max_push_constants = p.limits.maxPushConstantsSize;
   info.ieee_nan = floats.shaderSignedZeroInfNanPreserveFloat32;
+  DescribeCoopMat(pd, subgroup, f12.vulkanMemoryModel, &info);
+  if (HasExtension(DeviceExtensions(pd), VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 q{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sm};
+    vkGetPhysicalDeviceProperties2(pd, &q);
+    info.compute_units = sm.shaderSMCount;
+  }
   return info;
 }
 
@@ -261,6 +408,7 @@ Status VkDevice_::Init() {
       }
   queue_family_ = static_cast<uint32_t>(family);
   const uint32_t ts_bits = qs[family].timestampValidBits;
+  timestamp_bits_ = ts_bits;
   timestamp_mask_ = ts_bits >= 64 ? ~0ull : ((1ull << ts_bits) - 1);
 
   VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
@@ -282,6 +430,41 @@ Status VkDevice_::Init() {
   auto available = DeviceExtensions(physical_);
   if (HasExtension(available, "VK_KHR_portability_subset"))
     exts.push_back("VK_KHR_portability_subset");  // required where present (MoltenVK)
+  // Cooperative matrices through one extension (DescribeCoopMat checked it all).
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat_khr{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  if (info_.coopmat_f16) {
+    f12.vulkanMemoryModel = VK_TRUE;
+    if (info_.coopmat_khr) {
+      exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_khr.cooperativeMatrix = VK_TRUE;
+      f12.pNext = &coopmat_khr;
+    } else {
+      exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_nv.cooperativeMatrix = VK_TRUE;
+      f12.pNext = &coopmat_nv;
+    }
+  }
+  // Tells whether a pipeline came from the pipeline cache (stats).
+  if (HasExtension(available, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
+    exts.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
+    creation_feedback_ = true;
+  }
+  // TFMP_PIPELINE_STATS=1: print the driver's statistics of each compute
+  // pipeline (registers, spills, ...) to stderr as it is created.
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec_props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+  const char* stats_env = std::getenv("TFMP_PIPELINE_STATS");
+  if (stats_env && std::strcmp(stats_env, "1") == 0 &&
+      HasExtension(available, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+    exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    exec_props.pipelineExecutableInfo = VK_TRUE;
+    exec_props.pNext = f2.pNext;
+    f2.pNext = &exec_props;
+    pipeline_stats_ = true;
+  }
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -339,6 +522,16 @@ Status VkDevice_::Init() {
   lci.pPushConstantRanges = &range;
   r = vkCreatePipelineLayout(device_, &lci, nullptr, &layout_);
   if (r != VK_SUCCESS) return VkError(r, "vkCreatePipelineLayout");
+
+  // The kernel table: name -> index, built once and only read afterwards.
+  bins_ = KernelBinaries(&num_bins_);
+  pipelines_.reset(new std::atomic<VkPipeline>[num_bins_]);
+  kernel_index_.reserve(num_bins_);
+  for (size_t i = 0; i < num_bins_; ++i) {
+    pipelines_[i].store(VK_NULL_HANDLE, std::memory_order_relaxed);
+    kernel_index_.emplace(bins_[i].name, static_cast<int32_t>(i));
+  }
+  InitPipelineCache();
   return Status::Ok();
 }
 
@@ -399,6 +592,13 @@ uint64_t VkDevice_::Allocate(uint64_t bytes) {
   Allocation a;
   if (!CreateBuffer(bytes, device_memory_type_, false, &a)) return 0;
   GlobalStats().allocations++;
+  // The span of addresses ever allocated (only grows): push-constant scans.
+  uint64_t lo = address_lo_.load();
+  while (a.address < lo && !address_lo_.compare_exchange_weak(lo, a.address)) {
+  }
+  uint64_t hi = address_hi_.load();
+  while (a.address + bytes > hi && !address_hi_.compare_exchange_weak(hi, a.address + bytes)) {
+  }
   std::unique_lock<std::shared_mutex> lock(alloc_mu_);
   allocated_bytes_ += bytes;
   allocations_[a.address] = a;
@@ -478,22 +678,54 @@ void VkDevice_::ReleaseStaging(Allocation* chunk) {
   delete chunk;
 }
 
-VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, const uint32_t* spec,
-                                           uint32_t spec_count, Status* status) {
-  std::string key(name);
-  if (spec_count) {
-    key.push_back('\0');
-    key.append(reinterpret_cast<const char*>(spec), spec_count * sizeof(uint32_t));
+int32_t VkDevice_::KernelIndex(const char* name) const {
+  auto it = kernel_index_.find(std::string_view(name));
+  return it == kernel_index_.end() ? -1 : it->second;
+}
+
+VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
+  // Different kernels are created in parallel; the same one once.
+  std::lock_guard<std::mutex> lock(create_mu_[index % 16]);
+  const KernelBinary* bin = &bins_[index];
+  VkPipeline existing = pipelines_[index].load(std::memory_order_acquire);
+  if (existing) return {existing, bin->push_constant_bytes};
+  VkPipeline pipeline = BuildPipeline(index, nullptr, 0, status);
+  if (!pipeline) return {};
+  pipelines_[index].store(pipeline, std::memory_order_release);
+  return {pipeline, bin->push_constant_bytes};
+}
+
+VkDevice_::Pipeline VkDevice_::GetSpecializedPipeline(int32_t index, const uint32_t* spec,
+                                                      uint32_t spec_count, Status* status) {
+  if (spec_count == 0) return GetPipeline(index, status);
+  std::vector<uint32_t> key;
+  key.reserve(spec_count + 1);
+  key.push_back(static_cast<uint32_t>(index));
+  key.insert(key.end(), spec, spec + spec_count);
+  const uint32_t push_bytes = bins_[index].push_constant_bytes;
+  {
+    std::shared_lock<std::shared_mutex> read(spec_mu_);
+    auto it = spec_pipelines_.find(key);
+    if (it != spec_pipelines_.end()) return {it->second, push_bytes};
   }
-  std::lock_guard<std::mutex> lock(pipeline_mu_);
-  auto it = pipelines_.find(key);
-  if (it != pipelines_.end()) return it->second;
-  const KernelBinary* bin = FindKernelBinary(name);
-  if (!bin) {
-    status->code = kInternal;
-    status->message = std::string("no compute kernel named ") + name + " in the kernel library";
-    return {};
+  // Created once: the kernel's creation lock, then a second look.
+  std::lock_guard<std::mutex> lock(create_mu_[index % 16]);
+  {
+    std::shared_lock<std::shared_mutex> read(spec_mu_);
+    auto it = spec_pipelines_.find(key);
+    if (it != spec_pipelines_.end()) return {it->second, push_bytes};
   }
+  VkPipeline pipeline = BuildPipeline(index, spec, spec_count, status);
+  if (!pipeline) return {};
+  std::unique_lock<std::shared_mutex> write(spec_mu_);
+  spec_pipelines_.emplace(std::move(key), pipeline);
+  return {pipeline, push_bytes};
+}
+
+VkPipeline VkDevice_::BuildPipeline(int32_t index, const uint32_t* spec, uint32_t spec_count,
+                                    Status* status) {
+  const KernelBinary* bin = &bins_[index];
+  const char* name = bin->name;
   if (bin->needs_fp16 && !info_.fp16) {
     status->code = kInternal;
     status->message = std::string(name) + " needs 16-bit storage, which this device lacks";
@@ -504,6 +736,13 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, const uint32_t* spe
     status->message = std::string(name) + " needs 8-bit storage, which this device lacks";
     return {};
   }
+  if (!HasFeature(bin->requires_feature)) {
+    status->code = kInternal;
+    status->message = std::string(name) + " needs the device feature " + bin->requires_feature +
+                      ", which this device lacks or has turned off";
+    return {};
+  }
+  const auto t0 = std::chrono::steady_clock::now();
   VkShaderModuleCreateInfo smci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   smci.codeSize = bin->spirv_bytes;
   smci.pCode = bin->spirv;
@@ -513,7 +752,15 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, const uint32_t* spe
     *status = VkError(r, std::string("vkCreateShaderModule(") + name + ")");
     return {};
   }
-  VkComputePipelineCreateInfo cci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  VkPipelineCreationFeedbackEXT feedback{};
+  VkPipelineCreationFeedbackEXT stage_feedback{};
+  VkPipelineCreationFeedbackCreateInfoEXT fci{
+      VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO_EXT};
+  fci.pPipelineCreationFeedback = &feedback;
+  fci.pipelineStageCreationFeedbackCount = 1;
+  fci.pPipelineStageCreationFeedbacks = &stage_feedback;
+  VkComputePipelineCreateInfo cci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                  creation_feedback_ ? &fci : nullptr};
   cci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   cci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   cci.stage.module = module;
@@ -524,26 +771,88 @@ VkDevice_::Pipeline VkDevice_::GetPipeline(const char* name, const uint32_t* spe
   VkSpecializationInfo si{spec_count, entries.data(), spec_count * sizeof(uint32_t), spec};
   if (spec_count) cci.stage.pSpecializationInfo = &si;
   cci.layout = layout_;
+  if (pipeline_stats_) cci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkPipeline pipeline = VK_NULL_HANDLE;
-  r = vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &cci, nullptr, &pipeline);
+  r = vkCreateComputePipelines(device_, cache_, 1, &cci, nullptr, &pipeline);
   vkDestroyShaderModule(device_, module, nullptr);
   if (r != VK_SUCCESS) {
     *status = VkError(r, std::string("vkCreateComputePipelines(") + name + ")");
     return {};
   }
+  if (pipeline_stats_) PrintPipelineStats(name, pipeline);
   GlobalStats().pipelines_created++;
-  Pipeline entry{pipeline, bin->push_constant_bytes};
-  pipelines_.emplace(key, entry);
-  return entry;
+  GlobalStats().pipeline_create_us += static_cast<uint64_t>(
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  if (creation_feedback_ && (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT_EXT) &&
+      (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT))
+    GlobalStats().pipeline_cache_hits++;
+  created_since_save_++;
+  return pipeline;
+}
+
+bool VkDevice_::PrepareKernel(const char* name, Status* status) {
+  const int32_t index = KernelIndex(name);
+  if (index < 0) {
+    status->code = kInternal;
+    status->message = std::string("no compute kernel named ") + name + " in the kernel library";
+    return false;
+  }
+  return GetPipeline(index, status).pipeline != VK_NULL_HANDLE;
+}
+
+void VkDevice_::PrintPipelineStats(const char* name, VkPipeline pipeline) {
+  auto props = reinterpret_cast<PFN_vkGetPipelineExecutablePropertiesKHR>(
+      vkGetDeviceProcAddr(device_, "vkGetPipelineExecutablePropertiesKHR"));
+  auto stats = reinterpret_cast<PFN_vkGetPipelineExecutableStatisticsKHR>(
+      vkGetDeviceProcAddr(device_, "vkGetPipelineExecutableStatisticsKHR"));
+  if (!props || !stats) return;
+  VkPipelineInfoKHR pi{VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR};
+  pi.pipeline = pipeline;
+  uint32_t n = 0;
+  if (props(device_, &pi, &n, nullptr) != VK_SUCCESS) return;
+  std::vector<VkPipelineExecutablePropertiesKHR> execs(
+      n, VkPipelineExecutablePropertiesKHR{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR});
+  props(device_, &pi, &n, execs.data());
+  for (uint32_t e = 0; e < n; ++e) {
+    VkPipelineExecutableInfoKHR ei{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR};
+    ei.pipeline = pipeline;
+    ei.executableIndex = e;
+    uint32_t ns = 0;
+    if (stats(device_, &ei, &ns, nullptr) != VK_SUCCESS) continue;
+    std::vector<VkPipelineExecutableStatisticKHR> st(
+        ns, VkPipelineExecutableStatisticKHR{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR});
+    stats(device_, &ei, &ns, st.data());
+    std::ostringstream o;
+    o << "tfmp pipeline stats " << name << " [" << execs[e].name << "]:";
+    for (const auto& s : st) {
+      o << " " << s.name << "=";
+      switch (s.format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: o << s.value.b32; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: o << s.value.i64; break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: o << s.value.u64; break;
+        default: o << s.value.f64;
+      }
+    }
+    std::fprintf(stderr, "%s\n", o.str().c_str());
+  }
 }
 
 bool VkDevice_::HasKernel(const std::string& name) const {
   const KernelBinary* bin = FindKernelBinary(name.c_str());
-  return bin && (!bin->needs_fp16 || info_.fp16) && (!bin->needs_int8 || info_.int8);
+  return bin && (!bin->needs_fp16 || info_.fp16) && (!bin->needs_int8 || info_.int8) &&
+         HasFeature(bin->requires_feature);
 }
 
-VkResult VkDevice_::Submit(const VkSubmitInfo& info) {
+bool VkDevice_::HasFeature(const char* feature) const {
+  if (!feature || !*feature) return true;
+  if (std::strcmp(feature, "coopmat_nv") == 0) return info_.coopmat_f16 && !info_.coopmat_khr;
+  if (std::strcmp(feature, "coopmat_khr") == 0) return info_.coopmat_f16 && info_.coopmat_khr;
+  return false;  // a feature this runtime does not know
+}
+
+VkResult VkDevice_::Submit(const VkSubmitInfo& info, uint64_t* before) {
   std::lock_guard<std::mutex> lock(queue_mu_);
+  *before = submissions_.fetch_add(1, std::memory_order_acq_rel);
   return vkQueueSubmit(queue_, 1, &info, VK_NULL_HANDLE);
 }
 
@@ -590,6 +899,45 @@ std::unique_ptr<Timer> VkDevice_::CreateTimer(Status* status) {
 // ---------------------------------------------------------------------------
 // Backend entry points.
 
+namespace {
+std::atomic<bool> g_profiling{false};
+
+void AtExit() {
+  vk::Instance& inst = vk::GetInstance();
+  std::vector<vk::VkDevice_*> devices;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    for (auto& d : inst.opened)
+      if (d) devices.push_back(d.get());
+  }
+  for (vk::VkDevice_* d : devices) d->SaveIfChanged();
+  if (ProfileActive() && std::getenv("TFMP_PROFILE")) {
+    StopProfile();  // waits for the timed work still in flight
+    std::string text = ProfileText(25);
+    std::fprintf(stderr, "%s", text.c_str());
+  }
+}
+}  // namespace
+
+void SetProfiling(bool on) { g_profiling.store(on, std::memory_order_release); }
+bool Profiling() { return g_profiling.load(std::memory_order_acquire); }
+
+Status SynchronizeOpenDevices() {
+  vk::Instance& inst = vk::GetInstance();
+  std::vector<vk::VkDevice_*> devices;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    for (auto& d : inst.opened)
+      if (d) devices.push_back(d.get());
+  }
+  Status first;
+  for (vk::VkDevice_* d : devices) {
+    Status s = d->SynchronizeAll();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
 std::vector<DeviceInfo> EnumerateDevices(std::string* why_none) {
   vk::Instance& inst = vk::GetInstance();
   std::vector<DeviceInfo> out;
@@ -605,16 +953,31 @@ Device* OpenDevice(int ordinal, Status* status) {
     status->message = "no device " + std::to_string(ordinal);
     return nullptr;
   }
-  std::lock_guard<std::mutex> lock(inst.open_mu);
-  if (inst.opened.size() < inst.devices.size()) inst.opened.resize(inst.devices.size());
-  if (!inst.opened[ordinal]) {
-    auto dev = std::make_unique<vk::VkDevice_>(inst.devices[ordinal].physical,
-                                               inst.devices[ordinal].info);
-    *status = dev->Init();
-    if (!status->ok()) return nullptr;
-    inst.opened[ordinal] = std::move(dev);
+  bool first_open = false;
+  Device* dev_out = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    if (inst.opened.size() < inst.devices.size()) inst.opened.resize(inst.devices.size());
+    if (!inst.opened[ordinal]) {
+      auto dev = std::make_unique<vk::VkDevice_>(inst.devices[ordinal].physical,
+                                                 inst.devices[ordinal].info);
+      *status = dev->Init();
+      if (!status->ok()) return nullptr;
+      inst.opened[ordinal] = std::move(dev);
+      static bool registered = false;
+      first_open = !registered;
+      registered = true;
+    }
+    dev_out = inst.opened[ordinal].get();
   }
-  return inst.opened[ordinal].get();
+  if (first_open) {
+    // At exit: write the pipeline caches, print the profile of TFMP_PROFILE=1
+    // (started here, outside open_mu: starting synchronizes open devices).
+    const char* prof = std::getenv("TFMP_PROFILE");
+    if (prof && std::strcmp(prof, "1") == 0) StartProfile();
+    std::atexit(AtExit);
+  }
+  return dev_out;
 }
 
 }  // namespace rt

@@ -10,6 +10,45 @@
 
 #include <string>
 
+// VK_KHR_cooperative_matrix, for Vulkan headers older than 1.3.255 (Debian
+// 12 has 1.3.239): the few declarations the runtime uses, as the registry
+// defines them. Its enums have the values of the NV extension's.
+#ifndef VK_KHR_cooperative_matrix
+#define VK_KHR_cooperative_matrix 1
+#define VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME "VK_KHR_cooperative_matrix"
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR ((VkStructureType)1000506000)
+#define VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506001)
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506002)
+typedef VkComponentTypeNV VkComponentTypeKHR;
+typedef VkScopeNV VkScopeKHR;
+typedef struct VkCooperativeMatrixPropertiesKHR {
+  VkStructureType sType;
+  void* pNext;
+  uint32_t MSize;
+  uint32_t NSize;
+  uint32_t KSize;
+  VkComponentTypeKHR AType;
+  VkComponentTypeKHR BType;
+  VkComponentTypeKHR CType;
+  VkComponentTypeKHR ResultType;
+  VkBool32 saturatingAccumulation;
+  VkScopeKHR scope;
+} VkCooperativeMatrixPropertiesKHR;
+typedef struct VkPhysicalDeviceCooperativeMatrixFeaturesKHR {
+  VkStructureType sType;
+  void* pNext;
+  VkBool32 cooperativeMatrix;
+  VkBool32 cooperativeMatrixRobustBufferAccess;
+} VkPhysicalDeviceCooperativeMatrixFeaturesKHR;
+typedef struct VkPhysicalDeviceCooperativeMatrixPropertiesKHR {
+  VkStructureType sType;
+  void* pNext;
+  VkShaderStageFlags cooperativeMatrixSupportedStages;
+} VkPhysicalDeviceCooperativeMatrixPropertiesKHR;
+typedef VkResult(VKAPI_PTR* PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)(
+    VkPhysicalDevice, uint32_t*, VkCooperativeMatrixPropertiesKHR*);
+#endif
+
 // X-macro lists: global, instance-level and device-level functions.
 #define TFMP_VK_GLOBAL_FUNCTIONS(X) \
   X(vkCreateInstance)               \
@@ -26,7 +65,9 @@
   X(vkGetPhysicalDeviceQueueFamilyProperties)  \
   X(vkEnumerateDeviceExtensionProperties)      \
   X(vkCreateDevice)                            \
-  X(vkGetDeviceProcAddr)
+  X(vkGetDeviceProcAddr)                       \
+  X(vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)  /* null without the extension */ \
+  X(vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR) /* null without the extension */
 
 #define TFMP_VK_DEVICE_FUNCTIONS(X)    \
   X(vkDestroyDevice)                   \
@@ -46,6 +87,10 @@
   X(vkDestroyPipelineLayout)           \
   X(vkCreateComputePipelines)          \
   X(vkDestroyPipeline)                 \
+  X(vkCreatePipelineCache)             \
+  X(vkDestroyPipelineCache)            \
+  X(vkGetPipelineCacheData)            \
+  X(vkMergePipelineCaches)             \
   X(vkCreateCommandPool)               \
   X(vkDestroyCommandPool)              \
   X(vkAllocateCommandBuffers)          \

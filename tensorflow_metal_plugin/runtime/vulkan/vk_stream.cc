@@ -1,8 +1,10 @@
 #include "tensorflow_metal_plugin/runtime/vulkan/vk_stream.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/stats.h"
 
 namespace tfmp {
@@ -15,6 +17,43 @@ constexpr int kInternal = 13;
 // Submit once a batch holds this many commands, so the GPU starts on early
 // work while the host keeps recording.
 constexpr uint32_t kMaxBatchCommands = 256;
+// Timestamps per profiled batch: one at its start and one per command.
+constexpr uint32_t kBatchQueries = kMaxBatchCommands + 8;
+// Ranges tracked since the last barrier; past this a barrier is cheaper than
+// the overlap checks.
+constexpr size_t kMaxPendingRanges = 64;
+
+// TFMP_BARRIERS=full: every command ordered after the one before (the old
+// scheme), for comparisons and as a fallback.
+bool FullBarriers() {
+  static const bool full = [] {
+    const char* v = std::getenv("TFMP_BARRIERS");
+    return v && std::strcmp(v, "full") == 0;
+  }();
+  return full;
+}
+
+bool Overlaps(const MemRange& r, const std::vector<MemRange>& set) {
+  for (const MemRange& p : set)
+    if (r.begin < p.end && p.begin < r.end) return true;
+  return false;
+}
+
+// Adds ranges to a hazard set, skipping those it already covers (ops that
+// read the same weights or inputs).
+void Append(const MemRange* rs, uint32_t n, std::vector<MemRange>* set) {
+  for (uint32_t i = 0; i < n; ++i) {
+    const MemRange& r = rs[i];
+    if (r.end <= r.begin) continue;
+    bool covered = false;
+    for (const MemRange& p : *set)
+      if (p.begin <= r.begin && r.end <= p.end) {
+        covered = true;
+        break;
+      }
+    if (!covered) set->push_back(r);
+  }
+}
 
 Status Error(int code, std::string message) {
   Status s;
@@ -56,6 +95,8 @@ uint64_t VkTimer::Nanoseconds() {
 // ---------------------------------------------------------------------------
 // VkStream
 
+Device* VkStream::device() { return dev_; }
+
 Status VkStream::Init() {
   VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
@@ -85,7 +126,9 @@ VkStream::~VkStream() {
   if (open_) {
     for (Allocation* a : open_->staging) dev_->ReleaseStaging(a);
     if (open_->cb) free_cbs_.push_back(open_->cb);
+    if (open_->queries) free_query_pools_.push_back(open_->queries);
   }
+  for (VkQueryPool q : free_query_pools_) vkDestroyQueryPool(dev_->device(), q, nullptr);
   if (pool_) vkDestroyCommandPool(dev_->device(), pool_, nullptr);
   if (timeline_) vkDestroySemaphore(dev_->device(), timeline_, nullptr);
 }
@@ -116,16 +159,71 @@ bool VkStream::EnsureOpenLocked() {
   vkBeginCommandBuffer(cb, &bi);
   open_->cb = cb;
   bound_ = VK_NULL_HANDLE;
-  // Work of earlier batches on this queue may still be in flight.
-  barrier_pending_ = true;
+  // Work of earlier batches needs no barrier here: the hazard sets carry over
+  // (a barrier orders everything submitted before it on the queue).
+  open_->profiled = Profiling() && dev_->timestamps();
+  if (open_->profiled) {
+    VkQueryPool q = VK_NULL_HANDLE;
+    if (!free_query_pools_.empty()) {
+      q = free_query_pools_.back();
+      free_query_pools_.pop_back();
+    } else {
+      VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+      qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+      qci.queryCount = kBatchQueries;
+      if (vkCreateQueryPool(dev_->device(), &qci, nullptr, &q) != VK_SUCCESS) q = VK_NULL_HANDLE;
+    }
+    if (q) {
+      open_->queries = q;
+      vkCmdResetQueryPool(cb, q, 0, kBatchQueries);
+      vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, q, 0);
+      open_->num_queries = 1;
+    } else {
+      open_->profiled = false;
+    }
+  }
   return true;
 }
 
-// One global memory barrier between consecutive commands: every command may
-// read what the one before wrote. (Fine-grained dependency tracking is
-// future work; on the H100 a barrier costs ~2 us.)
+void VkStream::OrderLocked(const MemRange* reads, uint32_t num_reads, const MemRange* writes,
+                           uint32_t num_writes, bool declared) {
+  if (FullBarriers()) declared = false;
+  const bool pending = unknown_pending_ || !pending_writes_.empty() || !pending_reads_.empty();
+  // Another stream submitted work since we last looked: its writes are
+  // unknown here, so order after it.
+  const uint64_t seen = dev_->submissions();
+  const bool foreign = seen != submissions_seen_;
+  submissions_seen_ = seen;
+  bool need = foreign;
+  if (!need && pending) {
+    if (!declared || unknown_pending_ || open_->profiled ||
+        pending_writes_.size() + num_writes > kMaxPendingRanges ||
+        pending_reads_.size() + num_reads > kMaxPendingRanges) {
+      need = true;
+    } else {
+      for (uint32_t i = 0; i < num_reads && !need; ++i) need = Overlaps(reads[i], pending_writes_);
+      for (uint32_t i = 0; i < num_writes && !need; ++i)
+        need = Overlaps(writes[i], pending_writes_) || Overlaps(writes[i], pending_reads_);
+    }
+  }
+  if (need) {
+    BarrierLocked();
+  } else if (pending) {
+    GlobalStats().barriers_avoided++;
+  }
+  if (!declared) {
+    unknown_pending_ = true;
+    GlobalStats().undeclared_commands++;
+  } else {
+    Append(reads, num_reads, &pending_reads_);
+    Append(writes, num_writes, &pending_writes_);
+  }
+}
+
+// One global memory barrier: every later command may read and overwrite
+// what the commands before it wrote and read (on the H100 a barrier costs
+// ~2 us of GPU time).
 void VkStream::BarrierLocked() {
-  if (!barrier_pending_) return;
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
@@ -134,7 +232,44 @@ void VkStream::BarrierLocked() {
       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
   vkCmdPipelineBarrier(open_->cb, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
   GlobalStats().barriers++;
-  barrier_pending_ = false;
+  unknown_pending_ = false;
+  pending_writes_.clear();
+  pending_reads_.clear();
+}
+
+void VkStream::CommandDoneLocked(int32_t label, uint64_t bytes, bool flush_now) {
+  Batch& b = *open_;
+  if (b.profiled) {
+    vkCmdWriteTimestamp(b.cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, b.queries, b.num_queries++);
+    b.labels.push_back(label);
+    b.bytes.push_back(bytes);
+  }
+  if (++b.commands >= kMaxBatchCommands || flush_now ||
+      (b.profiled && b.num_queries >= kBatchQueries))
+    FlushLocked();
+}
+
+void VkStream::ReadProfile(Batch* b) {
+  if (!b->profiled || b->num_queries < 2) return;
+  std::vector<uint64_t> ts(b->num_queries);
+  if (vkGetQueryPoolResults(dev_->device(), b->queries, 0, b->num_queries,
+                            ts.size() * sizeof(uint64_t), ts.data(), sizeof(uint64_t),
+                            VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+    return;
+  const uint64_t mask = dev_->timestamp_mask();
+  const double period = dev_->timestamp_period();
+  auto ns = [&](uint64_t a, uint64_t z) {
+    return static_cast<uint64_t>(static_cast<double>(((z & mask) - (a & mask)) & mask) * period);
+  };
+  for (uint32_t i = 1; i < b->num_queries; ++i) {
+    const int32_t label = b->labels[i - 1];
+    const uint64_t t = ns(ts[i - 1], ts[i]);
+    if (label >= 0)
+      ProfileKernel(dev_->KernelName(label), t);
+    else
+      ProfileCopy(-1 - label, b->bytes[i - 1], t);
+  }
+  ProfileBatch(ns(ts[0], ts[b->num_queries - 1]), b->num_queries - 1);
 }
 
 uint64_t VkStream::FlushLocked() {
@@ -166,7 +301,10 @@ uint64_t VkStream::FlushLocked() {
   si.pCommandBuffers = &b.cb;
   si.signalSemaphoreCount = 1;
   si.pSignalSemaphores = &timeline_;
-  VkResult r = dev_->Submit(si);
+  uint64_t before = 0;
+  VkResult r = dev_->Submit(si, &before);
+  // Our own submission does not make later work need a barrier.
+  if (before == submissions_seen_) submissions_seen_ = before + 1;
   if (r != VK_SUCCESS) FailLocked(Error(kInternal, std::string("vkQueueSubmit failed: ") + ResultName(r)));
   GlobalStats().command_buffers++;
   submitted_ = b.value;
@@ -201,6 +339,7 @@ void VkStream::RetireLoop() {
     // Host steps run in stream order, outside the lock (a callback may use
     // the stream). They run even after a device error so nobody waits forever.
     for (auto& step : b->host_steps) step();
+    if (r == VK_SUCCESS) ReadProfile(b);
     lock.lock();
     if (r != VK_SUCCESS)
       FailLocked(Error(kInternal, std::string("waiting for the device failed: ") + ResultName(r)));
@@ -211,6 +350,7 @@ void VkStream::RetireLoop() {
       free_cbs_.push_back(done->cb);
     }
     for (Allocation* a : done->staging) dev_->ReleaseStaging(a);
+    if (done->queries) free_query_pools_.push_back(done->queries);
     retired_ = value;
     retired_cv_.notify_all();
   }
@@ -281,18 +421,47 @@ uint8_t* VkStream::StageLocked(uint64_t n, VkBuffer* buffer, uint64_t* offset) {
   return p;
 }
 
+const DeviceInfo& VkStream::device_info() const { return dev_->info(); }
+
 void VkStream::Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
-                        uint32_t gy, uint32_t gz) {
-  DispatchSpecialized(name, nullptr, 0, push, push_bytes, gx, gy, gz);
+                        uint32_t gy, uint32_t gz, const MemAccess* access) {
+  DispatchSpecialized(name, nullptr, 0, push, push_bytes, gx, gy, gz, access);
 }
 
 void VkStream::DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
                                    const void* push, uint32_t push_bytes, uint32_t gx,
-                                   uint32_t gy, uint32_t gz) {
+                                   uint32_t gy, uint32_t gz, const MemAccess* access) {
   if (gx == 0 || gy == 0 || gz == 0) return;
   Status s;
-  VkDevice_::Pipeline p = dev_->GetPipeline(name, spec, spec_count, &s);
+  const int32_t index = dev_->KernelIndex(name);
+  VkDevice_::Pipeline p;
+  if (index < 0) {
+    s.code = kInternal;
+    s.message = std::string("no compute kernel named ") + name + " in the kernel library";
+  } else if (spec_count == 0) {
+    p = dev_->GetPipeline(index, &s);
+  } else {
+    p = dev_->GetSpecializedPipeline(index, spec, spec_count, &s);
+  }
   const VkPipeline pipeline = p.pipeline;
+  // A declared access counts only if every device address in the push
+  // constants lies inside a declared range (else the kernel reaches memory
+  // it did not declare, e.g. through a variable: order it after everything).
+  bool declared = access != nullptr;
+  if (declared) {
+    const uint32_t scan = push_bytes < p.push_bytes ? push_bytes : p.push_bytes;
+    for (uint32_t off = 0; off + 8 <= scan && declared; off += 8) {
+      uint64_t v;
+      std::memcpy(&v, static_cast<const uint8_t*>(push) + off, 8);
+      if (!v || !dev_->MaybeDeviceAddress(v)) continue;
+      bool covered = false;
+      for (uint32_t i = 0; i < access->num_reads && !covered; ++i)
+        covered = access->reads[i].begin <= v && v < access->reads[i].end;
+      for (uint32_t i = 0; i < access->num_writes && !covered; ++i)
+        covered = access->writes[i].begin <= v && v < access->writes[i].end;
+      declared = covered;
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (!pipeline) {
     FailLocked(s);
@@ -308,7 +477,10 @@ void VkStream::DispatchSpecialized(const char* name, const uint32_t* spec, uint3
     return;
   }
   if (!EnsureOpenLocked()) return;
-  BarrierLocked();
+  if (declared)
+    OrderLocked(access->reads, access->num_reads, access->writes, access->num_writes, true);
+  else
+    OrderLocked(nullptr, 0, nullptr, 0, false);
   VkCommandBuffer cb = open_->cb;
   if (bound_ != pipeline) {
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
@@ -318,9 +490,8 @@ void VkStream::DispatchSpecialized(const char* name, const uint32_t* spec, uint3
     vkCmdPushConstants(cb, dev_->pipeline_layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, p.push_bytes,
                        push);
   vkCmdDispatch(cb, gx, gy, gz);
-  barrier_pending_ = true;
   GlobalStats().dispatches++;
-  if (++open_->commands >= kMaxBatchCommands) FlushLocked();
+  CommandDoneLocked(index, 0);
 }
 
 void VkStream::CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) {
@@ -333,13 +504,13 @@ void VkStream::CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) {
   uint8_t* p = StageLocked(n, &sbuf, &soff);
   if (!p) return;
   std::memcpy(p, src, n);
-  BarrierLocked();
+  const MemRange w{dst, dst + n};
+  OrderLocked(nullptr, 0, &w, 1, true);
   VkBufferCopy region{soff, d.offset, n};
   vkCmdCopyBuffer(open_->cb, sbuf, d.buffer, 1, &region);
-  barrier_pending_ = true;
   GlobalStats().copies_host_to_device++;
   GlobalStats().bytes_host_to_device += n;
-  if (++open_->commands >= kMaxBatchCommands) FlushLocked();
+  CommandDoneLocked(-1 - kProfileHostToDevice, n);
 }
 
 void VkStream::CopyDeviceToHost(void* dst, uint64_t src, uint64_t n) {
@@ -351,16 +522,15 @@ void VkStream::CopyDeviceToHost(void* dst, uint64_t src, uint64_t n) {
   uint64_t soff;
   uint8_t* p = StageLocked(n, &sbuf, &soff);
   if (!p) return;
-  BarrierLocked();
+  const MemRange r{src, src + n};
+  OrderLocked(&r, 1, nullptr, 0, true);
   VkBufferCopy region{s.offset, soff, n};
   vkCmdCopyBuffer(open_->cb, s.buffer, sbuf, 1, &region);
-  barrier_pending_ = true;
-  open_->commands++;
   open_->host_steps.push_back([dst, p, n] { std::memcpy(dst, p, n); });
   GlobalStats().copies_device_to_host++;
   GlobalStats().bytes_device_to_host += n;
   // The host wants this data: start the work now.
-  FlushLocked();
+  CommandDoneLocked(-1 - kProfileDeviceToHost, n, /*flush_now=*/true);
 }
 
 void VkStream::CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) {
@@ -372,14 +542,16 @@ void VkStream::CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) {
   VkDevice_::Pipeline shader;
   if (dst % 4 == 0 && src % 4 == 0 && n % 4 == 0 && n / 4 <= 0xffffffffull) {
     Status ignored;  // no such kernel: vkCmdCopyBuffer
-    shader = dev_->GetPipeline("copy_b32", &ignored);
+    static const int32_t index = dev_->KernelIndex("copy_b32");
+    if (index >= 0) shader = dev_->GetPipeline(index, &ignored);
   }
   std::lock_guard<std::mutex> lock(mu_);
   BufferRef d, s;
   if (!ResolveLocked(dst, n, &d, "device-to-device copy") ||
       !ResolveLocked(src, n, &s, "device-to-device copy") || !EnsureOpenLocked())
     return;
-  BarrierLocked();
+  const MemRange r{src, src + n}, w{dst, dst + n};
+  OrderLocked(&r, 1, &w, 1, true);
   if (shader.pipeline) {
     struct {  // unary.comp's push constants
       uint64_t x, y;
@@ -400,10 +572,9 @@ void VkStream::CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) {
     VkBufferCopy region{s.offset, d.offset, n};
     vkCmdCopyBuffer(open_->cb, s.buffer, d.buffer, 1, &region);
   }
-  barrier_pending_ = true;
   GlobalStats().copies_device_to_device++;
   GlobalStats().bytes_device_to_device += n;
-  if (++open_->commands >= kMaxBatchCommands) FlushLocked();
+  CommandDoneLocked(-1 - kProfileDeviceToDevice, n);
 }
 
 void VkStream::Fill(uint64_t dst, uint32_t pattern, uint64_t n) {
@@ -411,8 +582,9 @@ void VkStream::Fill(uint64_t dst, uint32_t pattern, uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   BufferRef d;
   if (!ResolveLocked(dst, n, &d, "fill") || !EnsureOpenLocked()) return;
-  BarrierLocked();
+  const MemRange w{dst, dst + n};
   if (d.offset % 4 == 0 && n % 4 == 0) {
+    OrderLocked(nullptr, 0, &w, 1, true);
     vkCmdFillBuffer(open_->cb, d.buffer, d.offset, n, pattern);
   } else {
     // vkCmdFillBuffer needs 4-byte alignment: stage the pattern instead.
@@ -421,11 +593,11 @@ void VkStream::Fill(uint64_t dst, uint32_t pattern, uint64_t n) {
     uint8_t* p = StageLocked(n, &sbuf, &soff);
     if (!p) return;
     for (uint64_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(pattern >> (8 * (i % 4)));
+    OrderLocked(nullptr, 0, &w, 1, true);
     VkBufferCopy region{soff, d.offset, n};
     vkCmdCopyBuffer(open_->cb, sbuf, d.buffer, 1, &region);
   }
-  barrier_pending_ = true;
-  if (++open_->commands >= kMaxBatchCommands) FlushLocked();
+  CommandDoneLocked(-1 - kProfileFill, n);
 }
 
 void VkStream::HostCallback(std::function<void()> fn) {
@@ -442,6 +614,8 @@ void VkStream::StartTimer(Timer* t) {
   vkCmdResetQueryPool(open_->cb, timer->pool_, 0, 2);
   vkCmdWriteTimestamp(open_->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timer->pool_, 0);
   timer->stream_ = this;
+  // The timed work must not overlap what came before the start point.
+  unknown_pending_ = true;
 }
 
 void VkStream::StopTimer(Timer* t) {

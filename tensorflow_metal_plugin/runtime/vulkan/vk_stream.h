@@ -8,6 +8,17 @@
 // complete, runs their host-side steps in order (device-to-host copies out of
 // staging memory, host callbacks), recycles command buffers and staging
 // memory, and only then marks the point reached.
+//
+// Barriers only where a dependency needs one: each command may declare the
+// device memory it reads and writes (MemAccess). The stream keeps the ranges
+// written and read since its last barrier (across batches: a barrier orders
+// everything submitted before it on the queue) and records a full memory
+// barrier before a command only on a read-after-write, write-after-write or
+// write-after-read overlap. A command that declares nothing, or whose push
+// constants hold an address inside device memory outside its declared
+// ranges, counts as touching everything: a barrier before it and before the
+// next command. Work another stream submitted to the queue in between also
+// gets a barrier (its writes are unknown here).
 #ifndef TFMP_RUNTIME_VULKAN_VK_STREAM_H_
 #define TFMP_RUNTIME_VULKAN_VK_STREAM_H_
 
@@ -45,11 +56,13 @@ class VkStream final : public Stream {
   ~VkStream() override;
   Status Init();
 
+  Device* device() override;
+  const DeviceInfo& device_info() const override;
   void Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
-                uint32_t gy, uint32_t gz) override;
+                uint32_t gy, uint32_t gz, const MemAccess* access) override;
   void DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
                            const void* push, uint32_t push_bytes, uint32_t gx, uint32_t gy,
-                           uint32_t gz) override;
+                           uint32_t gz, const MemAccess* access) override;
   void CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) override;
   void CopyDeviceToHost(void* dst, uint64_t src, uint64_t n) override;
   void CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) override;
@@ -72,11 +85,26 @@ class VkStream final : public Stream {
     std::vector<std::function<void()>> host_steps;
     std::vector<VkSemaphore> wait_semaphores;
     std::vector<uint64_t> wait_values;
+    // Profiling: a timestamp after the batch's start and after each command;
+    // labels[i] says what command i was (a kernel index >= 0, or
+    // -1 - ProfileCopy kind), bytes[i] its bytes for copies.
+    bool profiled = false;
+    VkQueryPool queries = VK_NULL_HANDLE;
+    uint32_t num_queries = 0;
+    std::vector<int32_t> labels;
+    std::vector<uint64_t> bytes;
   };
 
   // All *Locked methods need mu_ held.
   bool EnsureOpenLocked();
+  // Orders the next command after earlier ones as its access needs
+  // (access == nullptr: after everything), recording a barrier if needed.
+  void OrderLocked(const MemRange* reads, uint32_t num_reads, const MemRange* writes,
+                   uint32_t num_writes, bool declared);
   void BarrierLocked();
+  // After a command was recorded: its profiling timestamp, the batch size.
+  void CommandDoneLocked(int32_t label, uint64_t bytes, bool flush_now = false);
+  void ReadProfile(Batch* b);
   uint64_t FlushLocked();
   // Staging memory for n bytes inside the open batch.
   uint8_t* StageLocked(uint64_t n, VkBuffer* buffer, uint64_t* offset);
@@ -91,7 +119,12 @@ class VkStream final : public Stream {
   std::mutex mu_;
   std::unique_ptr<Batch> open_;
   VkPipeline bound_ = VK_NULL_HANDLE;
-  bool barrier_pending_ = false;
+  // Hazard tracking since the last barrier (see the top of the file).
+  bool unknown_pending_ = false;      // an undeclared command: touches anything
+  std::vector<MemRange> pending_writes_;
+  std::vector<MemRange> pending_reads_;
+  uint64_t submissions_seen_ = 0;     // the device's submission count we know of
+  std::vector<VkQueryPool> free_query_pools_;
   uint64_t submitted_ = 0;  // value of the last submitted batch
   uint64_t retired_ = 0;    // value whose work and host steps are all done
   std::deque<std::unique_ptr<Batch>> inflight_;

@@ -1,0 +1,313 @@
+// How a convolution runs on shaders/conv.comp: the push constants, which
+// variant (vector loads or general gathers, tile size), the grid and the K
+// split of the filter gradient. Plain C++ with no TensorFlow, so that
+// kernels/conv.cc and tools/kernel_bench.cc record exactly the same launch.
+#ifndef TFMP_KERNELS_CONV_PLAN_H_
+#define TFMP_KERNELS_CONV_PLAN_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace tfmp {
+
+// Spatial sizes are (d, h, w); 2-D convolutions have depth 1.
+struct ConvPush {
+  uint64_t a, b, c;
+  uint32_t M, K;  // N: out_c, or in_c for the input gradient
+  uint32_t in_c, out_c;
+  uint32_t in[3], out[3], k[3];
+  uint32_t stride_dil[3];  // stride | dilation << 16
+  int32_t pad[3];
+  uint32_t k_chunk;
+  uint32_t flags;  // activation (bits 0-7) | channels first (bit 8)
+  float alpha;     // LeakyRelu's
+  // fwd: _FusedConv2D's bias and added input (0: none); bwd_filter: bias =
+  // where the bias gradient goes (0: not wanted), side unused.
+  uint64_t bias, side;
+};
+static_assert(sizeof(ConvPush) <= 128, "push constants are limited to 128 bytes");
+
+// conv.comp's SPLITK_SUM ("conv_splitk_sum_<dtype>").
+struct ConvSplitSumPush {
+  uint64_t partial, out1, out2;
+  uint32_t mn, n2, splits;
+};
+
+enum class ConvMode { kFwd, kBwdInput, kBwdFilter };
+
+// The tiles of the vector variants (kernels/shaders/variants.py CONV_TILES):
+// BM x BN outputs per workgroup of 256 invocations. The general variants use
+// 64x64.
+struct ConvTile {
+  const char* name;
+  uint32_t bm, bn;
+};
+constexpr ConvTile kConvTiles[] = {{"128x128", 128, 128}, {"128x64", 128, 64}, {"64x64", 64, 64},
+                                   {"128x128k16", 128, 128}, {"64x128", 64, 128}};
+enum { kTile128x128, kTile128x64, kTile64x64, kTile128x128k16, kTile64x128 };
+
+struct ConvPlan {
+  std::string kernel;       // conv.comp variant
+  uint32_t gx = 1, gy = 1, gz = 1;
+  uint32_t splits = 1;      // > 1: float partial sums [splits][M * N] (+ [splits][N] with a
+                            // bias gradient) that conv_splitk_sum adds up
+  bool vec = false;
+  bool winograd = false;    // F(2x2, 3x3): four dispatches (ConvLaunches)
+  std::string tile;         // the GEMM's tile (vector variants)
+  std::string error;        // non-empty: cannot run (too large)
+};
+
+// One dispatch of a convolution: conv.comp's push constants (ConvPush), or
+// the split sum's (ConvSplitSumPush) when `sum`.
+struct ConvLaunch {
+  std::string kernel;
+  ConvPush push{};
+  ConvSplitSumPush sum_push{};
+  bool sum = false;
+  uint32_t gx = 1, gy = 1, gz = 1;
+};
+
+// Enough workgroups to keep a large GPU busy: an H100/H200 has 132 SMs, and
+// 128-row tiles measured faster than 64x64 ones there only from about four
+// workgroups per SM on.
+constexpr uint32_t kConvTargetGroups = 528;
+// The filter gradient's K split aims at this many workgroups ...
+constexpr uint32_t kConvSplitGroups = 528;
+// ... with at least this many K elements per slice.
+constexpr uint32_t kConvMinKChunk = 512;
+constexpr uint32_t kConvMaxSplits = 1024;
+
+inline uint32_t ConvCeil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+
+// Test and benchmark overrides: TFMP_CONV_TILE (a tile name), TFMP_CONV_SPLITS
+// (the filter gradient's K slices), TFMP_CONV_VEC=0 (general variants only).
+inline const char* ConvEnv(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+// The tile of the vector variants for a GEMM of M x N (index into
+// kConvTiles), from the H200 measurements (docs/benchmarks.md, ResNet-50's
+// shapes at batch 64): the filter gradient (split K fills the GPU) takes the
+// largest tile that does not waste half of itself on a small M or N; the
+// input gradient 128x128 with BK = 16 from N > 64 on (0.49-0.60 ms where
+// 64x64 took 0.66); otherwise 128x64 while that gives four workgroups per SM
+// of an H200, else 64x64 (the forward convolution's 128x128 tiles were
+// slower than 128x64 on every shape but 28x28x128, which Winograd takes).
+inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n) {
+  if (mode == ConvMode::kBwdFilter) {
+    if (m > 64) return n > 64 ? kTile128x128 : kTile128x64;
+    return n > 64 ? kTile64x128 : kTile64x64;
+  }
+  if (mode == ConvMode::kBwdInput && n > 64 && m > 64) return kTile128x128k16;
+  if (m > 64 && ConvCeil(m, 128) * ConvCeil(n, 64) >= kConvTargetGroups) return kTile128x64;
+  return kTile64x64;
+}
+
+// The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 forward and
+// input-gradient convolutions (vector variants) whose outputs are large
+// enough for the transforms to pay (TFMP_CONV_WINOGRAD=0 / 1 overrides).
+// `p`: the convolution's geometry.
+inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
+  if (!vec || mode == ConvMode::kBwdFilter || p.k[1] != 3 || p.k[2] != 3 ||
+      p.stride_dil[1] != (1 | 1 << 16) || p.stride_dil[2] != (1 | 1 << 16))
+    return false;
+  const bool fwd = mode == ConvMode::kFwd;
+  const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
+  const uint64_t batch = p.M / std::max<uint64_t>(oh * ow, 1);  // M = batch * output positions
+  const uint64_t tiles = batch * ((oh + 1) / 2) * ((ow + 1) / 2);
+  // Scratch: V and M are 16 floats per tile and channel; at most 1 GiB of them.
+  if (tiles == 0 || tiles > 65535ull * 64 || 64 * tiles * (p.in_c + p.out_c) > (1ull << 30) ||
+      16ull * p.in_c * p.out_c >= (1ull << 31))
+    return false;
+  if (const char* w = ConvEnv("TFMP_CONV_WINOGRAD")) return w[0] != '0';
+  // H200: 0.42 / 0.37 ms (28x28x128 / 14x14x256) where the direct GEMM took
+  // 0.52 / 0.59; at 56x56x64 (64 channels: short GEMMs) 0.59 against 0.54.
+  return oh * ow >= 100 && p.in_c >= 128 && p.out_c >= 128;
+}
+
+// Fills p->k_chunk and returns the launch. p holds the geometry (M, K,
+// channels, sizes); `aligned`: the operands' addresses are multiples of 16.
+// `dtype` is "f32" or "f16"; `spatial` 2 or 3.
+inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool aligned,
+                         ConvPush* p) {
+  ConvPlan plan;
+  const uint32_t n = mode == ConvMode::kBwdInput ? p->in_c : p->out_c;
+  const bool nchw = (p->flags & 0x100) != 0;
+  const char* vec_env = ConvEnv("TFMP_CONV_VEC");
+  plan.vec = spatial == 2 && !nchw && aligned && p->in_c % 4 == 0 && p->out_c % 4 == 0 &&
+             !(vec_env && vec_env[0] == '0');
+  ConvTile tile = kConvTiles[2];
+  if (plan.vec) {
+    const char* forced = ConvEnv("TFMP_CONV_TILE");
+    bool chosen = false;
+    for (const ConvTile& t : kConvTiles)
+      if (forced && std::string(forced) == t.name) tile = t, chosen = true;
+    if (!chosen) tile = kConvTiles[ConvAutoTile(mode, p->M, n)];
+  }
+  const uint64_t m_tiles = ConvCeil(p->M, tile.bm);
+  plan.gx = ConvCeil(n, tile.bn);
+  if (mode == ConvMode::kBwdFilter) {
+    const uint64_t tiles = m_tiles * plan.gx;
+    uint64_t splits = std::max<uint64_t>(1, kConvSplitGroups / std::max<uint64_t>(tiles, 1));
+    splits = std::min<uint64_t>(splits, std::max<uint64_t>(1, p->K / kConvMinKChunk));
+    splits = std::min<uint64_t>(splits, kConvMaxSplits);
+    if (const char* s = ConvEnv("TFMP_CONV_SPLITS")) splits = std::max(1, std::atoi(s));
+    // Slices are whole K tiles (16 covers every BK), then no empty slice.
+    uint64_t chunk = (p->K + splits - 1) / splits;
+    chunk = (chunk + 15) / 16 * 16;
+    splits = (p->K + chunk - 1) / chunk;
+    p->k_chunk = static_cast<uint32_t>(chunk);
+    plan.splits = static_cast<uint32_t>(splits);
+    plan.gy = static_cast<uint32_t>(m_tiles);
+    plan.gz = plan.splits;
+  } else {
+    p->k_chunk = p->K;
+    plan.gy = static_cast<uint32_t>(std::min<uint64_t>(m_tiles, 65535));
+    plan.gz = ConvCeil(m_tiles, plan.gy);
+  }
+  if (m_tiles > 65535 * (mode == ConvMode::kBwdFilter ? 1ull : 65535ull) || plan.gx > 65535 ||
+      plan.gz > 65535)
+    plan.error = "convolution too large for one dispatch";
+  static const char* kModes[] = {"fwd", "bwd_input", "bwd_filter"};
+  plan.kernel = std::string(spatial == 3 ? "conv3d_" : "conv2d_") + kModes[static_cast<int>(mode)] +
+                "_" + dtype;
+  if (plan.splits > 1) plan.kernel += "_to_f32";
+  if (plan.vec) plan.kernel += std::string("_v4_") + tile.name;
+  plan.tile = tile.name;
+  plan.winograd = ConvWinograd(mode, *p, plan.vec);
+  return plan;
+}
+
+// The float32 scratch buffers (bytes) that `plan` needs, in the order
+// ConvLaunches takes their addresses: the split sums [splits][M * N] (+
+// [splits][N] with a bias gradient); Winograd's U, V and M.
+inline std::vector<uint64_t> ConvScratch(ConvMode mode, const ConvPlan& plan, const ConvPush& p,
+                                         bool bias_grad) {
+  if (plan.winograd) {
+    const bool fwd = mode == ConvMode::kFwd;
+    const uint64_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
+    const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
+    const uint64_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
+    return {64 * k * n, 64 * tiles * k, 64 * tiles * n};
+  }
+  if (plan.splits > 1)
+    return {4ull * plan.splits * (static_cast<uint64_t>(p.M) * p.out_c + (bias_grad ? p.out_c : 0))};
+  return {};
+}
+
+// The dispatches of `plan` for the operands in p (a, b; bias, side, flags
+// of the forward epilogue): the result goes to `out`, the bias gradient (the
+// filter gradient's, 0: none) to `db`; `scratch`: addresses of ConvScratch's
+// buffers. `dtype`: "f32" or "f16".
+inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan, ConvPush p,
+                                            uint64_t out, uint64_t db,
+                                            const std::vector<uint64_t>& scratch, const char* dtype) {
+  auto grid = [](uint64_t n) {  // OpContext::GridFor: 256 invocations, at most 65535 groups
+    return static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>((n + 255) / 256, 65535)));
+  };
+  std::vector<ConvLaunch> launches;
+  const std::string t = dtype;
+  if (plan.winograd) {
+    const bool fwd = mode == ConvMode::kFwd;
+    // The forward convolution computed: input (x or dy) of k channels, n output channels.
+    const uint32_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
+    const uint32_t ih = fwd ? p.in[1] : p.out[1], iw = fwd ? p.in[2] : p.out[2];
+    const uint32_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
+    const int32_t ph = fwd ? p.pad[1] : 2 - p.pad[1], pw = fwd ? p.pad[2] : 2 - p.pad[2];
+    const uint32_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
+    const uint64_t u = scratch[0], v = scratch[1], m = scratch[2];
+    ConvPush q{};
+    for (int i = 0; i < 3; ++i) q.in[i] = q.out[i] = q.k[i] = 1, q.stride_dil[i] = 1 | 1 << 16;
+    q.in_c = k;
+    q.out_c = n;
+    ConvLaunch l;
+    // U = G g G^T (a: the filter)
+    l.kernel = "conv2d_wino_filter_" + std::string(fwd ? "" : "bwd_input_") + t;
+    l.push = q;
+    l.push.a = p.b;
+    l.push.c = u;
+    l.gx = grid(static_cast<uint64_t>(k) * n / 4);
+    launches.push_back(l);
+    // V = B^T d B (a: x or dy)
+    ConvPush in = q;
+    in.a = p.a;
+    in.c = v;
+    in.M = tiles;
+    in.in[1] = ih, in.in[2] = iw, in.out[1] = oh, in.out[2] = ow;
+    in.pad[1] = ph, in.pad[2] = pw;
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wino_in_" + t;
+    l.push = in;
+    l.gx = grid(static_cast<uint64_t>(tiles) * k / 4);
+    launches.push_back(l);
+    // M[xi] = V[xi] x U[xi]: 16 GEMMs [tiles, k] x [k, n], as 1x1 convolutions
+    ConvPush g = q;
+    g.a = v;
+    g.b = u;
+    g.c = m;
+    g.M = tiles;
+    g.K = k;
+    g.k_chunk = k;
+    g.in[1] = g.out[1] = tiles;
+    // The tile: 128x64 (H200: 0.42 ms at 28x28x128, where 64x64 took 0.45
+    // and 128x128 with BK = 16 0.53), TFMP_CONV_TILE to measure others.
+    ConvTile tile = kConvTiles[tiles > 64 ? kTile128x64 : kTile64x64];
+    if (const char* forced = ConvEnv("TFMP_CONV_TILE"))
+      for (const ConvTile& c : kConvTiles)
+        if (std::string(forced) == c.name) tile = c;
+    l = ConvLaunch{};
+    l.kernel = std::string("conv2d_wgemm_f32_v4_") + tile.name;
+    l.push = g;
+    l.gx = ConvCeil(n, tile.bn);
+    l.gy = ConvCeil(tiles, tile.bm);  // tiles <= 65535 * 64: one row of M tiles
+    l.gz = 16;
+    launches.push_back(l);
+    // y = A^T M A + epilogue
+    ConvPush o = in;
+    o.a = m;
+    o.c = out;
+    o.bias = p.bias;
+    o.side = p.side;
+    o.flags = p.flags;
+    o.alpha = p.alpha;
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wino_out_" + t;
+    l.push = o;
+    l.gx = grid(static_cast<uint64_t>(tiles) * n / 4);
+    launches.push_back(l);
+    return launches;
+  }
+  ConvLaunch l;
+  l.kernel = plan.kernel;
+  l.gx = plan.gx, l.gy = plan.gy, l.gz = plan.gz;
+  if (plan.splits == 1) {
+    p.c = out;
+    if (mode == ConvMode::kBwdFilter) p.bias = db;
+    l.push = p;
+    launches.push_back(l);
+    return launches;
+  }
+  // Split K (the filter gradient): float32 partial sums, then their sum
+  // (stored as the output dtype) in one more dispatch.
+  const uint64_t mn = static_cast<uint64_t>(p.M) * p.out_c, n2 = db ? p.out_c : 0;
+  p.c = scratch[0];
+  p.bias = db ? scratch[0] + 4 * plan.splits * mn : 0;
+  l.push = p;
+  launches.push_back(l);
+  ConvLaunch s;
+  s.kernel = "conv_splitk_sum_" + t;
+  s.sum = true;
+  s.sum_push = ConvSplitSumPush{scratch[0], out, db, static_cast<uint32_t>(mn),
+                                static_cast<uint32_t>(n2), plan.splits};
+  s.gx = grid(mn + n2);
+  launches.push_back(s);
+  return launches;
+}
+
+}  // namespace tfmp
+
+#endif  // TFMP_KERNELS_CONV_PLAN_H_
