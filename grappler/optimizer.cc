@@ -390,7 +390,9 @@ void OptimizeGraph(void*, const TF_Buffer* in, const TF_GrapplerItem* item, TF_B
   GraphView::ShapeMap shapes;
   bool any_on_gpu = false;
   for (const NodeDef& n : graph.node()) any_on_gpu |= OnPluginGpu(n.device());
-  if (any_on_gpu && config.Allows("elementwise", "")) shapes = InferShapes(item, graph);
+  // Shapes for the elementwise chains and the optimizer's finite check.
+  if (any_on_gpu && (config.Allows("elementwise", "") || config.Allows("optimizer", "")))
+    shapes = InferShapes(item, graph);
   Optimize(&graph, preserve, config, &report, &shapes);
   Record(report);
   if (report.fused.empty()) {

@@ -446,6 +446,12 @@ const DeviceInfo& VkStream::device_info() const { return dev_->info(); }
 
 void VkStream::Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                         uint32_t gy, uint32_t gz, const MemAccess* access) {
+  DispatchSpecialized(name, nullptr, 0, push, push_bytes, gx, gy, gz, access);
+}
+
+void VkStream::DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
+                                   const void* push, uint32_t push_bytes, uint32_t gx,
+                                   uint32_t gy, uint32_t gz, const MemAccess* access) {
   if (gx == 0 || gy == 0 || gz == 0) return;
   Status s;
   const int32_t index = dev_->KernelIndex(name);
@@ -453,8 +459,10 @@ void VkStream::Dispatch(const char* name, const void* push, uint32_t push_bytes,
   if (index < 0) {
     s.code = kInternal;
     s.message = std::string("no compute kernel named ") + name + " in the kernel library";
-  } else {
+  } else if (spec_count == 0) {
     p = dev_->GetPipeline(index, &s);
+  } else {
+    p = dev_->GetSpecializedPipeline(index, spec, spec_count, &s);
   }
   const VkPipeline pipeline = p.pipeline;
   // A declared access counts only if every device address in the push
