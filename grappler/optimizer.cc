@@ -390,11 +390,12 @@ void OptimizeGraph(void*, const TF_Buffer* in, const TF_GrapplerItem* item, TF_B
   GraphView::ShapeMap shapes;
   bool any_on_gpu = false;
   for (const NodeDef& n : graph.node()) any_on_gpu |= OnPluginGpu(n.device());
-  // Static shapes: for the elementwise chains, and for the conv/matmul
-  // patterns that check a broadcast or a reshape (BatchNorm folding, Dense
-  // on rank > 2).
+  // Static shapes: for the elementwise chains, the optimizer's finite check,
+  // and the conv/matmul patterns that check a broadcast or a reshape
+  // (BatchNorm folding, Dense on rank > 2).
   bool need_shapes = false;
-  for (const char* family : {"elementwise", "conv", "matmul"}) need_shapes |= config.Allows(family, "");
+  for (const char* family : {"elementwise", "optimizer", "conv", "matmul"})
+    need_shapes |= config.Allows(family, "");
   if (any_on_gpu && need_shapes) shapes = InferShapes(item, graph);
   Optimize(&graph, preserve, config, &report, &shapes);
   Record(report);

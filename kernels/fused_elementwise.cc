@@ -14,11 +14,13 @@
 // The output has the NumPy broadcast shape of all inputs; a chain of
 // elementwise ops with broadcasting computes exactly that, element by element.
 //
-// Parameters: 8 input addresses + output + n do not leave room in 128 bytes of
-// push constants for 8 inputs' strides and the program, so push constants
-// carry the addresses and counts, and a small parameter block (shape, strides,
-// program, constants: FusedParams, 536 bytes) is copied to a temporary device
-// buffer on the stream with every call (no host wait).
+// The program, its constants and each input's load mode (element i, element 0,
+// or strided) are the shader's specialization constants: one pipeline per
+// distinct program, compiled by the driver on first use with every opcode
+// switch folded (no interpreter loop per element). Push constants carry the
+// addresses and counts; only when an input broadcasts along some dimensions
+// (needs strides) does a small parameter block (shape, strides: FusedParams,
+// 216 bytes) go to a temporary device buffer on the stream (no host wait).
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -53,18 +55,21 @@ constexpr uint32_t kFirstBinary = 25;  // "add"
 // The parameter block, in 32-bit words (the shader's P_* offsets).
 struct FusedParams {
   uint32_t shape[kMaxDims];
-  uint32_t strides[kMaxInputs][kMaxDims];  // rank 0: strides[k][0] is the flat stride
-  uint32_t program[kMaxProgram];
-  float consts[kMaxConsts];
+  uint32_t strides[kMaxInputs][kMaxDims];
 };
-static_assert(offsetof(FusedParams, program) == 54 * 4, "P_PROGRAM");
-static_assert(offsetof(FusedParams, consts) == 118 * 4, "P_CONSTS");
+static_assert(offsetof(FusedParams, strides) == 6 * 4, "P_STRIDES");
+
+// Specialization constants (the shader's constant_ids).
+constexpr int kSpecProgram = 3, kSpecConsts = kSpecProgram + kMaxProgram;
+constexpr int kSpecCount = kSpecConsts + kMaxConsts;
+// Load modes of an input (2 bits each in spec[2]).
+constexpr uint32_t kLoadElement = 0, kLoadFirst = 1, kLoadStrided = 2;
 
 struct FusedPush {
   uint64_t x[kMaxInputs];
   uint64_t z;
   uint64_t params;
-  uint32_t n, rank, nprog, out_reg;
+  uint32_t n, rank, zero;
 };
 static_assert(sizeof(FusedPush) <= 128, "push constants");
 
@@ -165,11 +170,17 @@ void FusedElementwiseOp::Compute(OpContext& ctx) {
 
   FusedParams params{};
   FusedPush p{};
+  std::vector<uint32_t> spec(kSpecCount, 0);
+  spec[0] = static_cast<uint32_t>(program_.size());
+  spec[1] = out_reg_;
+  std::copy(program_.begin(), program_.end(), spec.begin() + kSpecProgram);
+  for (size_t k = 0; k < consts_.size(); ++k) std::memcpy(&spec[kSpecConsts + k], &consts_[k], 4);
   bool flat = true;
   for (int i = 0; i < num; ++i) flat &= in[i].num_elements() == n || in[i].num_elements() == 1;
   if (flat) {
     p.rank = 0;
-    for (int i = 0; i < num; ++i) params.strides[i][0] = in[i].num_elements() == n ? 1 : 0;
+    for (int i = 0; i < num; ++i)
+      spec[2] |= (in[i].num_elements() == n ? kLoadElement : kLoadFirst) << (2 * i);
   } else {
     // Contiguous strides per input, 0 along broadcast dims; output dims of
     // size 1 dropped; adjacent dims merged where every input allows.
@@ -199,23 +210,37 @@ void FusedElementwiseOp::Compute(OpContext& ctx) {
       return;
     }
     p.rank = static_cast<uint32_t>(dims.size());
+    for (int i = 0; i < num; ++i) {
+      // Element i (the output's own strides), element 0 (all strides 0), or strided.
+      bool own = true, zero = true;
+      int64_t run_out = 1;
+      for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
+        own &= st[i][d] == run_out;
+        zero &= st[i][d] == 0;
+        run_out *= dims[d];
+      }
+      spec[2] |= (own ? kLoadElement : zero ? kLoadFirst : kLoadStrided) << (2 * i);
+    }
     for (size_t d = 0; d < dims.size(); ++d) {
       params.shape[d] = static_cast<uint32_t>(dims[d]);
       for (int i = 0; i < num; ++i) params.strides[i][d] = static_cast<uint32_t>(st[i][d]);
     }
   }
-  std::copy(program_.begin(), program_.end(), params.program);
-  std::copy(consts_.begin(), consts_.end(), params.consts);
-  Tensor block = ctx.allocate_temp({static_cast<int64_t>(sizeof(FusedParams))}, TF_UINT8);
-  if (!ctx.ok()) return;
-  ctx.stream()->CopyHostToDevice(block.address(), &params, sizeof(FusedParams));
+  p.params = 0;
+  if (spec[2] & 0xAAAAu) {  // some input is strided: the shape and strides go to the device
+    Tensor block = ctx.allocate_temp({static_cast<int64_t>(sizeof(FusedParams))}, TF_UINT8);
+    if (!ctx.ok()) return;
+    ctx.stream()->CopyHostToDevice(block.address(), &params, sizeof(FusedParams));
+    p.params = block.address();
+  }
   for (int i = 0; i < kMaxInputs; ++i) p.x[i] = in[std::min(i, num - 1)].address();
   p.z = z.address();
-  p.params = block.address();
   p.n = static_cast<uint32_t>(n);
-  p.nprog = static_cast<uint32_t>(program_.size());
-  p.out_reg = out_reg_;
-  ctx.Dispatch(kernel_, p, OpContext::GridFor(n));
+  p.zero = 0;
+  // The variant with the fewest program slots that holds the program.
+  const size_t len = program_.size();
+  const std::string kernel = kernel_ + (len <= 8 ? "_p8" : len <= 16 ? "_p16" : len <= 32 ? "_p32" : "");
+  ctx.DispatchSpecialized(kernel, spec, p, OpContext::GridFor(n));
 }
 
 // The output's shape: the NumPy broadcast of every input's. A dimension that

@@ -48,6 +48,15 @@ struct Push {
   uint32_t total, entries, entry_words, prog_off, prog_len, const_off;
 };
 
+// fused_update_spec.comp: the program as specialization constants (ids 0:
+// instructions, 1..4: slot kinds, 5..68: the program, 69..100: constants).
+constexpr int kSpecInstructions = 64, kSpecConsts = 32;
+constexpr int kSpecCount = 5 + kSpecInstructions + kSpecConsts + 1;  // + 101: slots
+struct SpecPush {
+  uint64_t table;
+  uint32_t entry_words, chunk_off, chunks, chunk;
+};
+
 class FusedUpdateOp : public OpKernel {
  public:
   explicit FusedUpdateOp(OpConstruction& c) {
@@ -57,6 +66,82 @@ class FusedUpdateOp : public OpKernel {
     consts_ = c.GetIntList("const_bits");
     for (size_t k = 0; k + 3 < program_.size(); k += 4)
       if ((program_[k] & 255) == kStoreOp) stored_.insert(static_cast<int>(program_[k + 2]));
+    Specialize();
+  }
+
+  // The specialized shader's program: one word per instruction (see
+  // fused_update_spec.comp); spec_ok_ false when the program does not fit it.
+  void Specialize() {
+    spec_prog_.clear();
+    spec_ok_ = program_.size() / 4 <= kSpecInstructions && consts_.size() <= kSpecConsts;
+    for (size_t k = 0; spec_ok_ && k + 3 < program_.size(); k += 4) {
+      const int64_t code = program_[k], op = code & 255, dst = program_[k + 1],
+                    a = program_[k + 2], b = program_[k + 3];
+      spec_ok_ = op < 16 && (code & ~int64_t{256 | 255}) == 0 && dst >= 0 && dst < 64 &&
+                 a >= 0 && a < 512 && b >= 0 && b < 512;
+      spec_prog_.push_back(static_cast<uint32_t>(op | ((code & 256) ? 16 : 0) | dst << 5 | a << 11 |
+                                                 b << 20));
+    }
+  }
+
+  // One workgroup per chunk of an entry, from a chunk table: false (nothing
+  // recorded) when the slots' kinds differ between entries (the interpreter
+  // reads them per entry).
+  bool DispatchSpecialized(OpContext& ctx, const std::vector<uint32_t>& words,
+                           const std::vector<int64_t>& sizes, int slots, int64_t total) {
+    const int old_words = 2 + 3 * slots, entry_words = 1 + 2 * slots;
+    std::vector<uint32_t> spec(kSpecCount, 0);
+    spec[0] = static_cast<uint32_t>(spec_prog_.size());
+    for (int s = 0; s < slots; ++s) {
+      // Bit 1 (float16) must agree; bit 0 (n elements or one) only where
+      // n > 1 (in a one-element entry both read element 0).
+      int half = -1, full = -1;
+      for (int e = 0; e < entries_; ++e) {
+        const int ke = static_cast<int>(words[static_cast<size_t>(e) * old_words + 4 + 3 * s]);
+        if (half >= 0 && (ke & 2) != half) return false;
+        half = ke & 2;
+        if (sizes[e] <= 1) continue;
+        if (full >= 0 && (ke & 1) != full) return false;
+        full = ke & 1;
+      }
+      const uint32_t k = static_cast<uint32_t>(half | (full >= 0 ? full : 1));
+      spec[1 + s / 16] |= k << (2 * (s % 16));
+    }
+    std::copy(spec_prog_.begin(), spec_prog_.end(), spec.begin() + 5);
+    spec[kSpecCount - 1] = static_cast<uint32_t>(slots);
+    for (size_t c = 0; c < consts_.size(); ++c) spec[5 + kSpecInstructions + c] = static_cast<uint32_t>(consts_[c]);
+    // Chunks of 256 elements (one per invocation), larger for huge steps.
+    int64_t chunk = 256;
+    while (total / chunk + entries_ > (int64_t{1} << 17)) chunk *= 2;
+    std::vector<uint32_t> table(static_cast<size_t>(entries_) * entry_words);
+    for (int e = 0; e < entries_; ++e) {
+      uint32_t* w = &table[static_cast<size_t>(e) * entry_words];
+      const uint32_t* o = &words[static_cast<size_t>(e) * old_words];
+      w[0] = o[1];
+      for (int s = 0; s < slots; ++s) {
+        w[1 + 2 * s] = o[2 + 3 * s];
+        w[2 + 2 * s] = o[3 + 3 * s];
+      }
+    }
+    SpecPush p{};
+    p.entry_words = static_cast<uint32_t>(entry_words);
+    p.chunk_off = static_cast<uint32_t>(table.size());
+    p.chunk = static_cast<uint32_t>(chunk);
+    for (int e = 0; e < entries_; ++e)
+      for (int64_t first = 0; first < sizes[e]; first += chunk) {
+        table.push_back(static_cast<uint32_t>(e));
+        table.push_back(static_cast<uint32_t>(first));
+      }
+    p.chunks = static_cast<uint32_t>((table.size() - p.chunk_off) / 2);
+    Tensor t = ctx.allocate_temp({static_cast<int64_t>(table.size())}, TF_INT32);
+    if (!ctx.ok()) return true;
+    ctx.stream()->CopyHostToDevice(t.address(), table.data(), table.size() * 4);
+    p.table = t.address();
+    const uint32_t gx = std::min<uint32_t>(p.chunks, 65535), gy = (p.chunks + gx - 1) / gx;
+    const size_t len = spec_prog_.size();  // the variant with the fewest slots that fit
+    ctx.DispatchSpecialized(len <= 16 ? "fused_update_spec_p16" : len <= 32 ? "fused_update_spec_p32"
+                                      : "fused_update_spec", spec, p, gx, gy);
+    return true;
   }
 
   void Compute(OpContext& ctx) override {
@@ -113,6 +198,7 @@ class FusedUpdateOp : public OpKernel {
 
     const int entry_words = 2 + 3 * slots;
     std::vector<uint32_t> words(static_cast<size_t>(entries_) * entry_words);
+    std::vector<int64_t> sizes(entries_);
     int64_t total = 0;
     for (int e = 0; e < entries_; ++e) {
       uint32_t* w = &words[static_cast<size_t>(e) * entry_words];
@@ -148,10 +234,12 @@ class FusedUpdateOp : public OpKernel {
         w[3 + 3 * s] = static_cast<uint32_t>(a >> 32);
         w[4 + 3 * s] = (full ? 1u : 0u) | (t->dtype() == tensorflow::DT_HALF ? 2u : 0u);
       }
+      sizes[e] = n;
       total += n;
     }
     if (!ctx.CheckElements(total)) return;
     if (total == 0) return;
+    if (spec_ok_ && DispatchSpecialized(ctx, words, sizes, slots, total)) return;
     Push p{};
     p.entries = static_cast<uint32_t>(entries_);
     p.entry_words = static_cast<uint32_t>(entry_words);
@@ -172,7 +260,86 @@ class FusedUpdateOp : public OpKernel {
   int entries_, num_handles_;
   std::vector<int64_t> program_, consts_;
   std::set<int> stored_;
+  std::vector<uint32_t> spec_prog_;
+  bool spec_ok_ = false;
 };
+
+// _TfmpAllFinite: whether every element of every input is finite (float32 or
+// float16 inputs; a bool scalar), one dispatch for all of them
+// (shaders/all_finite.comp). The Grappler pass makes it from
+// LossScaleOptimizer's all(stack([all(is_finite(g)) for g in grads]))
+// (grappler/patterns/all_finite.cc).
+constexpr char kAllFiniteOp[] = "_TfmpAllFinite";
+
+struct AllFinitePush {
+  uint64_t table, out;
+  uint32_t chunk_off, chunks, chunk;
+};
+
+class AllFiniteOp : public OpKernel {
+ public:
+  explicit AllFiniteOp(OpConstruction&) {}
+  void Compute(OpContext& ctx) override {
+    const int num = ctx.num_inputs();
+    std::vector<uint32_t> table;
+    std::vector<int64_t> sizes;
+    int64_t total = 0;
+    for (int i = 0; i < num; ++i) {
+      Tensor t = ctx.input(i);
+      if (!ctx.ok()) return;
+      if (t.dtype() != TF_FLOAT && t.dtype() != TF_HALF)
+        return ctx.Fail(TF_INVALID_ARGUMENT, std::string(kAllFiniteOp) + " takes float32 and float16 tensors");
+      const int64_t n = t.num_elements();
+      if (n >= (int64_t{1} << 31))
+        return ctx.Fail(TF_INVALID_ARGUMENT, std::string(kAllFiniteOp) + ": a tensor of 2^31 or more elements");
+      const uint64_t a = t.address();
+      table.push_back(static_cast<uint32_t>(a));
+      table.push_back(static_cast<uint32_t>(a >> 32));
+      table.push_back(static_cast<uint32_t>(n) | (t.dtype() == TF_HALF ? 0x80000000u : 0u));
+      sizes.push_back(n);
+      total += n;
+    }
+    Tensor out = ctx.allocate_output(0, {}, TF_BOOL);
+    if (!ctx.ok()) return;
+    ctx.stream()->Fill(out.address(), 1u, 1);  // true until a workgroup finds otherwise
+    if (total == 0) return;
+    int64_t chunk = 1024;
+    while (total / chunk + num > (int64_t{1} << 17)) chunk *= 2;
+    AllFinitePush p{};
+    p.chunk_off = static_cast<uint32_t>(table.size());
+    p.chunk = static_cast<uint32_t>(chunk);
+    for (int i = 0; i < num; ++i)
+      for (int64_t first = 0; first < sizes[i]; first += chunk) {
+        table.push_back(static_cast<uint32_t>(i));
+        table.push_back(static_cast<uint32_t>(first));
+      }
+    p.chunks = static_cast<uint32_t>((table.size() - p.chunk_off) / 2);
+    Tensor t = ctx.allocate_temp({static_cast<int64_t>(table.size())}, TF_INT32);
+    if (!ctx.ok()) return;
+    ctx.stream()->CopyHostToDevice(t.address(), table.data(), table.size() * 4);
+    p.table = t.address();
+    p.out = out.address();
+    const uint32_t gx = std::min<uint32_t>(p.chunks, 65535), gy = (p.chunks + gx - 1) / gx;
+    ctx.Dispatch("all_finite", p, gx, gy);
+  }
+};
+
+void ScalarShapeFn(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  TF_ShapeHandle* scalar = TF_ShapeInferenceContextScalar(ctx);
+  TF_ShapeInferenceContextSetOutput(ctx, 0, scalar, status);
+  TF_DeleteShapeHandle(scalar);
+}
+
+void RegisterAllFiniteOpDef() {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kAllFiniteOp);
+  TF_OpDefinitionBuilderAddInput(b, "x: T");
+  TF_OpDefinitionBuilderAddOutput(b, "all_finite: bool");
+  TF_OpDefinitionBuilderAddAttr(b, "T: list({float, half}) >= 1");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, ScalarShapeFn);
+  TF_Status* s = TF_NewStatus();
+  TF_RegisterOpDefinition(b, s);
+  TF_DeleteStatus(s);
+}
 
 void RegisterOpDef() {
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kOp);
@@ -193,6 +360,8 @@ void RegisterOpDef() {
 
 void RegisterFusedUpdateKernels() {
   RegisterOpDef();
+  RegisterAllFiniteOpDef();
+  RegisterKernel<AllFiniteOp>(kAllFiniteOp, {});
   TF_KernelBuilder* b = TF_NewKernelBuilder(kOp, "GPU", &internal::Create<FusedUpdateOp>,
                                             &internal::Compute, &internal::Delete);
   internal::Register(kOp, b, {}, {"handles"}, 1);

@@ -240,9 +240,10 @@ void OpContext::DeclareWrite(uint64_t address, uint64_t bytes) {
 }
 
 void OpContext::DispatchBytes(const char* kernel, const void* push, uint32_t push_bytes,
-                              uint32_t gx, uint32_t gy, uint32_t gz) {
+                              uint32_t gx, uint32_t gy, uint32_t gz, const uint32_t* spec,
+                              uint32_t spec_count) {
   if (opaque_) {
-    stream_->Dispatch(kernel, push, push_bytes, gx, gy, gz, nullptr);
+    stream_->DispatchSpecialized(kernel, spec, spec_count, push, push_bytes, gx, gy, gz, nullptr);
     return;
   }
   rt::MemAccess access;
@@ -250,7 +251,7 @@ void OpContext::DispatchBytes(const char* kernel, const void* push, uint32_t pus
   access.num_reads = static_cast<uint32_t>(reads_.size());
   access.writes = writes_.data();
   access.num_writes = static_cast<uint32_t>(writes_.size());
-  stream_->Dispatch(kernel, push, push_bytes, gx, gy, gz, &access);
+  stream_->DispatchSpecialized(kernel, spec, spec_count, push, push_bytes, gx, gy, gz, &access);
 }
 
 Tensor OpContext::input(int i) {

@@ -128,8 +128,18 @@ class OpContext {
                 uint32_t gz = 1) {
     DispatchBytes(kernel.c_str(), &p, sizeof(Push), gx, gy, gz);
   }
+  // The same with specialization constants (constant_id 0 .. spec.size() - 1):
+  // one pipeline per distinct spec, compiled on first use (rt::Stream).
+  // Declares its memory as Dispatch does.
+  template <typename Push>
+  void DispatchSpecialized(const std::string& kernel, const std::vector<uint32_t>& spec,
+                           const Push& p, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1) {
+    DispatchBytes(kernel.c_str(), &p, sizeof(Push), gx, gy, gz, spec.data(),
+                  static_cast<uint32_t>(spec.size()));
+  }
   void DispatchBytes(const char* kernel, const void* push, uint32_t push_bytes, uint32_t gx,
-                     uint32_t gy, uint32_t gz);
+                     uint32_t gy, uint32_t gz, const uint32_t* spec = nullptr,
+                     uint32_t spec_count = 0);
   // Declares device memory this op's dispatches touch beyond the tensors the
   // context handed out (e.g. a slice of a buffer found otherwise).
   void DeclareRead(uint64_t address, uint64_t bytes);

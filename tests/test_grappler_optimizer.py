@@ -11,7 +11,7 @@ import tensorflow as tf
 import keras
 
 import tensorflow_metal_plugin as tfmp
-from conftest import GPU
+from conftest import CPU, GPU
 
 FAMILIES = ("conv", "matmul", "optimizer")
 REWRITES = ("optimizer_cse", "optimizer_update", "optimizer_multi")
@@ -288,10 +288,10 @@ def test_resource_apply_ops_one_dispatch(case, dtype):
 
 # --- the op itself -----------------------------------------------------------------
 
-def _fused_update(handles, tensors, program, consts=()):
+def _fused_update(handles, tensors, program, consts=(), entries=1):
     from tensorflow.python.eager import context, execute
     attrs = ("num_handles", len(handles), "Tin", [t.dtype.as_datatype_enum for t in tensors],
-             "N", 1, "program", list(program), "const_bits", list(consts))
+             "N", entries, "program", list(program), "const_bits", list(consts))
     return execute.execute(b"_TfmpFusedUpdate", 0, inputs=list(handles) + list(tensors),
                            attrs=attrs, ctx=context.context())
 
@@ -325,6 +325,40 @@ def test_op_eager_and_bad_input():
         np.testing.assert_array_equal(v.numpy(), np.arange(5, dtype=np.float32) + 3)
 
 
+def test_op_entries_chunks_and_interpreter():
+    """Many entries of odd sizes around the 1024-element chunks, a scalar slot
+    that is one element in every entry (also in one-element variables), and
+    programs past the specialized shader's limits (more than 32 constants:
+    the interpreter, fused_update.comp): all give float32's own result."""
+    sizes = [5, 1, 1023, 1024, 1025, 7, 3000]
+    rng = np.random.RandomState(4)
+    with tf.device(GPU):
+        vs = [tf.Variable(rng.randn(n).astype(np.float32)) for n in sizes]
+        want = [v.numpy() for v in vs]
+        gs = [rng.randn(n).astype(np.float32) for n in sizes]
+        ss = [np.float32(rng.randn()) for _ in sizes]
+        # var += g * s: read slot 0, mul slot 1 by slot 2, add, store slot 0.
+        prog = [0, 0, 64, 0,  5, 1, 65, 66,  3, 2, 0, 1,  2, 0, 0, 2]
+        tensors = []
+        for g, sc in zip(gs, ss):
+            tensors += [tf.constant(g), tf.constant(sc)]
+        _fused_update([v.handle for v in vs], tensors, prog, entries=len(sizes))
+        for v, w, g, sc in zip(vs, want, gs, ss):
+            np.testing.assert_array_equal(v.numpy(), w + g * sc)
+        # 40 constants: var = ((var + c0) + c1) + ...
+        consts = np.linspace(0.25, 10.0, 40).astype(np.float32)
+        prog = [0, 0, 64, 0]
+        for k in range(40):
+            prog += [3, k + 1, k, 128 + k]
+        prog += [2, 0, 0, 40]
+        want = [v.numpy() for v in vs]
+        _fused_update([v.handle for v in vs], [], prog, consts.view(np.int32).tolist(), entries=len(sizes))
+        for v, w in zip(vs, want):
+            for c in consts:
+                w = w + c
+            np.testing.assert_array_equal(v.numpy(), w)
+
+
 def test_mixed_precision_conv_batchnorm():
     """mixed_float16 (float32 variables, LossScaleOptimizer) with BatchNorm's
     moving averages: the optimizer family on and off give the same training."""
@@ -352,3 +386,142 @@ def test_mixed_precision_conv_batchnorm():
     for a, b in zip(out[True][1], out[False][1]):
         np.testing.assert_array_equal(a, b)
     assert fused(out[True][2], "optimizer_multi")
+
+
+# --- mixed precision: LossScaleOptimizer ------------------------------------------
+
+MIXED = ("adam", "sgd_momentum")
+# Dispatches of one finite LossScaleOptimizer step with fusion on, any number
+# of variables: the finite check of every gradient (1), the fused unscale and
+# update of every variable (1), and the scalar bookkeeping Keras keeps in
+# conds: the iteration count (+1, and its float cast for Adam's bias
+# correction) and the loss scale's growth counter (== and +1).
+MIXED_STEP_DISPATCHES = {"adam": 6, "sgd_momentum": 5}
+
+
+def lso_step(name, nvars, fusion, grads=None, steps=2, device=GPU):
+    """One LossScaleOptimizer.apply_gradients step (a tf.function) over nvars
+    float32 variables under mixed_float16; (dispatches of the last step,
+    variables, dynamic scale, step counter, fusion report)."""
+    tfmp.set_fusion(None, optimizer=fusion)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with tf.device(device):
+            vs = [tf.Variable(np.linspace(-0.5, 0.7, 4 + 37 * i).astype(np.float32)) for i in range(nvars)]
+            if grads is None:
+                grads = [np.cos(np.arange(4 + 37 * i)).astype(np.float32) * 1024 for i in range(nvars)]
+            gs = [tf.constant(g) for g in grads]
+            opt = keras.optimizers.LossScaleOptimizer(OPTIMIZERS[name](), initial_scale=1024.0)
+            opt.build(vs)
+
+            @tf.function
+            def step(gs):  # gradients as arguments, as in training: nothing to constant-fold
+                opt.apply_gradients(zip(gs, vs))
+
+            tfmp.reset_fusion_report()
+            step(gs)
+            count = None
+            for _ in range(steps - 1):
+                tfmp.reset_stats()
+                step(gs)
+                count = tfmp.stats()["dispatches"]
+            return (count, [v.numpy() for v in vs], float(opt.dynamic_scale.numpy()),
+                    int(opt.step_counter.numpy()), tfmp.fusion_report())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("name", MIXED)
+def test_mixed_precision_step_dispatches_constant(name):
+    """The finite check of all gradients is one dispatch: the step's dispatch
+    count does not grow with the number of variables, and the values are the
+    unfused graph's, bit for bit."""
+    on6, v_on, scale_on, _, report = lso_step(name, 6, True)
+    on20, _, _, _, _ = lso_step(name, 20, True)
+    off6, v_off, scale_off, _, _ = lso_step(name, 6, False)
+    off20, _, _, _, _ = lso_step(name, 20, False)
+    assert fused(report, "optimizer_all_finite") and fused(report, "optimizer_multi")
+    assert on6 == on20 and on6 <= MIXED_STEP_DISPATCHES[name], (on6, on20)
+    assert off20 > off6 > on6
+    assert scale_on == scale_off == 1024.0
+    for a, b in zip(v_on, v_off):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", MIXED)
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_mixed_precision_non_finite_gradient_skips_the_step(name, bad):
+    """A non-finite element in any gradient: the step is skipped and the loss
+    scale halves, as on the CPU; a finite step after it applies."""
+    grads = [np.cos(np.arange(4 + 37 * i)).astype(np.float32) for i in range(6)]
+    grads[4][17] = bad
+    _, v_gpu, scale_gpu, counter_gpu, report = lso_step(name, 6, True, grads=grads, steps=3)
+    _, v_cpu, scale_cpu, counter_cpu, _ = lso_step(name, 6, None, grads=grads, steps=3, device=CPU)
+    assert fused(report, "optimizer_all_finite")
+    assert scale_gpu == scale_cpu == 1024.0 / 8 and counter_gpu == counter_cpu == 0
+    for i, (a, b) in enumerate(zip(v_gpu, v_cpu)):
+        np.testing.assert_array_equal(a, np.linspace(-0.5, 0.7, 4 + 37 * i).astype(np.float32))
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", MIXED)
+def test_mixed_precision_training_matches_unfused(name):
+    """mixed_float16 training of a Dense stack: the fused optimizer (finite
+    check, unscale, update) gives the unfused losses and weights."""
+    out = {}
+    try:
+        for fusion in (False, True):
+            tfmp.set_fusion(None, optimizer=fusion)
+            keras.mixed_precision.set_global_policy("mixed_float16")
+            keras.utils.set_random_seed(5)
+            rng = np.random.RandomState(1)
+            x = rng.randn(32, 7).astype(np.float32)
+            y = rng.randn(32, 3).astype(np.float32)
+            with tf.device(GPU):
+                model = keras.Sequential([keras.Input((7,))] +
+                                         [keras.layers.Dense(9, activation="relu") for _ in range(9)] +
+                                         [keras.layers.Dense(3, dtype="float32")])  # 20 variables
+                model.compile(OPTIMIZERS[name](), "mse")
+                tfmp.reset_fusion_report()
+                losses = [float(model.train_on_batch(x, y)) for _ in range(4)]
+            out[fusion] = (losses, [w.numpy() for w in model.weights], tfmp.fusion_report())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    np.testing.assert_allclose(out[True][0], out[False][0], rtol=1e-6)
+    for a, b in zip(out[True][1], out[False][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert fused(out[True][2], "optimizer_all_finite")
+
+
+def _all_finite(xs):
+    from tensorflow.python.eager import context, execute
+    with tf.device(GPU):
+        ts = [tf.constant(x) for x in xs]
+        attrs = ("T", [t.dtype.as_datatype_enum for t in ts])
+        return execute.execute(b"_TfmpAllFinite", 1, inputs=ts, attrs=attrs, ctx=context.context())[0]
+
+
+def test_all_finite_op():
+    """_TfmpAllFinite directly: float32 and float16, sizes around its chunks
+    (1024 elements), empty tensors, each kind of non-finite value anywhere;
+    the result stays on the device (a bool scalar)."""
+    rng = np.random.RandomState(3)
+    sizes = [1, 7, 1023, 1024, 1025, 4097, 0]
+    for dtype in (np.float32, np.float16):
+        xs = [rng.randn(n).astype(dtype) for n in sizes]
+        out = _all_finite(xs)
+        assert out.dtype == tf.bool and out.shape == () and "GPU" in out.device
+        assert bool(out.numpy())
+        for k in range(len(sizes) - 1):
+            for bad in (np.inf, -np.inf, np.nan):
+                for pos in {0, sizes[k] // 2, sizes[k] - 1}:
+                    ys = [x.copy() for x in xs]
+                    ys[k][pos] = bad
+                    assert not bool(_all_finite(ys).numpy()), (dtype, sizes[k], pos, bad)
+    big = np.full(70000, 65504, np.float16)  # float16's largest finite value: finite
+    assert bool(_all_finite([big, np.zeros((0, 3), np.float32)]).numpy())
+    big[69999] = np.inf
+    assert not bool(_all_finite([np.ones(3, np.float32), big]).numpy())
+    assert bool(_all_finite([np.zeros((0, 3), np.float32)]).numpy())
+    with pytest.raises((tf.errors.InvalidArgumentError, tf.errors.NotFoundError, TypeError)):
+        _all_finite([np.zeros(3, np.int32)])

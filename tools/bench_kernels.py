@@ -208,6 +208,15 @@ class TorchBench:
             return "cuDNN %s (channels_last, TF32 off)" % what, self.time(
                 lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], [co] if bias else None, [1, 1],
                                    [pad, pad], [1, 1], False, [0, 0], 1, mask))
+        if op in ("fused_gelu", "unfused_gelu"):
+            x, b = two(lambda: self.rand(p["n"], lo=-3, hi=3)), two(lambda: self.rand(p["n"]))
+            return "PyTorch F.gelu(x + b) (eager: 2 kernels)", self.time(lambda i: F.gelu(x[i % 2] + b[i % 2]))
+        if op.startswith("adam_"):
+            params = [t.nn.Parameter(self.rand(n)) for n in p["sizes"]]
+            for q in params:
+                q.grad = self.rand(q.numel())
+            opt = t.optim.Adam(params, lr=1e-3, fused=True)
+            return "PyTorch Adam(fused=True) step", self.time(lambda i: opt.step())
         if op == "overhead":
             return "PyTorch eager launch (torch.add on 256 floats)", self.overhead(p["count"])
         return None

@@ -227,7 +227,9 @@ def coopmat_nv_to_khr(code):
 def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
     token, source, defines = row
     spv = os.path.join(workdir, token + ".spv")
-    cmd = ["glslc", "-fshader-stage=compute", "--target-env=vulkan1.2", "-O",
+    # TFMP_NO_OPT: left to the driver (a shader specialized at run time).
+    opt = [] if defines.get("TFMP_NO_OPT") else ["-O"]
+    cmd = ["glslc", "-fshader-stage=compute", "--target-env=vulkan1.2"] + opt + [
            "-I", shader_dir, os.path.join(shader_dir, source), "-o", spv]
     cmd += ["-D%s=%s" % (k, v) for k, v in sorted(defines.items())]
     if "float16_t" in " ".join(str(v) for v in defines.values()):

@@ -41,6 +41,7 @@
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
 //   BinaryPush, UnaryPush  kernels/elementwise.cc   SoftmaxPush  kernels/softmax.cc
+//   FusedPush              kernels/fused_elementwise.cc   (Adam) kernels/fused_update.cc
 // The reductions' push constants and passes come from kernels/reduce_plan.h,
 // the convolutions' from kernels/conv_plan.h, the GEMM's (push constants, tile
 // config, split-K) from kernels/matmul_config.h: the kernels include them too.
@@ -1126,6 +1127,295 @@ Case OverheadCase(int count, const std::string& mode) {
   return c;
 }
 
+// --- fused kernels (kernels/fused_elementwise.cc, kernels/fused_update.cc) --------
+
+struct FusedPush {  // kernels/fused_elementwise.cc
+  uint64_t x[8];
+  uint64_t z, params;
+  uint32_t n, rank, zero;
+};
+
+// Gelu (erf form) of x + b, x and b [n]: one _TfmpFusedElementwise dispatch
+// (the program as specialization constants), or ("unfused") the six
+// standalone kernels the unfused graph runs (add, mul, erf, add, mul, mul).
+Case GeluCase(int64_t n, bool fused) {
+  Case c;
+  c.name = std::string(fused ? "fused" : "unfused") + "_gelu_f32_" + I(n >> 20) + "M";
+  c.op = fused ? "fused_gelu" : "unfused_gelu";
+  c.dtype = "f32";
+  c.params = "\"n\": " + I(n);
+  c.bytes = 4.0 * 3 * n;  // what one pass must move
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(11);
+    const int sets = b.Sets(8 * n);
+    std::vector<std::unique_ptr<Tensor>> X, B;
+    for (int s = 0; s < sets; ++s) {
+      X.push_back(b.NewTensor(n, false, rng, -3, 3));
+      B.push_back(b.NewTensor(n, false, rng));
+    }
+    auto z = b.NewTensor(n, false, rng, 0, 0, false);
+    std::vector<std::unique_ptr<Tensor>> tmp;
+    for (int k = 0; k < (fused ? 0 : 2); ++k) tmp.push_back(b.NewTensor(n, false, rng, 0, 0, false));
+    auto consts = b.NewTensor(3, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    const float kv[3] = {0.70710678f, 1.0f, 0.5f};
+    b.stream()->CopyHostToDevice(consts->addr, kv, sizeof(kv));
+    // ops: load 0, const 1, erf 14, add 25, mul 27 (fused_elementwise.cc kFusedOps)
+    auto ins = [](uint32_t op, uint32_t dst, uint32_t a, uint32_t bb) {
+      return op | dst << 8 | a << 16 | bb << 24;
+    };
+    const std::vector<uint32_t> prog = {ins(0, 0, 0, 0),  ins(0, 1, 1, 0),  ins(25, 2, 0, 1),
+                                        ins(1, 3, 0, 0),  ins(27, 4, 2, 3),  ins(14, 5, 4, 0),
+                                        ins(1, 6, 1, 0),  ins(25, 7, 5, 6),  ins(1, 8, 2, 0),
+                                        ins(27, 9, 2, 8), ins(27, 10, 9, 7)};
+    std::vector<uint32_t> spec(3 + 64 + 16, 0);
+    spec[0] = static_cast<uint32_t>(prog.size());
+    spec[1] = 10;
+    std::copy(prog.begin(), prog.end(), spec.begin() + 3);
+    for (int k = 0; k < 3; ++k) std::memcpy(&spec[67 + k], &kv[k], 4);
+    auto binary = [&](const char* k, uint64_t a, uint64_t bb, bool scalar, uint64_t out) {
+      BinaryPush p{};
+      p.a = a, p.b = bb, p.z = out, p.n = static_cast<uint32_t>(n);
+      p.a_stride[0] = 1, p.b_stride[0] = scalar ? 0 : 1;
+      b.stream()->Dispatch(k, &p, sizeof(p), GridFor(n));
+    };
+    auto record = [&](int s) {
+      if (fused) {
+        FusedPush p{};
+        p.x[0] = X[s]->addr;
+        p.x[1] = B[s]->addr;
+        for (int k = 2; k < 8; ++k) p.x[k] = X[s]->addr;
+        p.z = z->addr;
+        p.n = static_cast<uint32_t>(n);
+        b.stream()->DispatchSpecialized("fused_elementwise_f32_p16", spec.data(),
+                                        static_cast<uint32_t>(spec.size()), &p, sizeof(p), GridFor(n));
+        return;
+      }
+      const uint64_t h = tmp[0]->addr, u = tmp[1]->addr;
+      binary("add_f32", X[s]->addr, B[s]->addr, false, h);     // h = x + b
+      binary("mul_f32", h, consts->addr, true, u);              // u = h * c
+      UnaryPush up{u, u, static_cast<uint32_t>(n), 0.0f};
+      b.stream()->Dispatch("erf_f32", &up, sizeof(up), GridFor(n));  // u = erf(u)
+      binary("add_f32", u, consts->addr + 4, true, u);          // u = u + 1
+      binary("mul_f32", h, consts->addr + 8, true, z->addr);    // z = h * 0.5
+      binary("mul_f32", z->addr, u, false, z->addr);            // z = z * u
+    };
+    record(0);
+    std::vector<float> got = b.Download(*z);
+    for (int64_t i = 0; i < n; ++i) {
+      const double h = static_cast<float>(X[0]->host[i] + B[0]->host[i]);
+      const double want = h * 0.5 * (1.0 + std::erf(h * 0.70710678));
+      chk->Add(got[i], want, 8 * kEps32 * std::fabs(h) + 1e-30, [&] { return std::string("element " + I(i)); });
+    }
+    *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+// |x| of complex64 x [n] (ComplexAbs, kernels/complex.cc): real and imaginary
+// parts over 2^-60 .. 2^60, checked against float64 hypot at the test suite's
+// rtol 1e-6 (tests/test_fft_linalg.py, which the H100 failed by a hair).
+Case ComplexAbsCase(int64_t n) {
+  Case c;
+  c.name = "complex_abs_c64_" + I(n);
+  c.op = "complex_abs";
+  c.dtype = "c64";
+  c.params = "\"n\": " + I(n);
+  c.bytes = 12.0 * n;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(13);
+    std::vector<float> x(2 * n);
+    for (int64_t i = 0; i < 2 * n; ++i)
+      x[i] = rng.Uniform(-1, 1) * std::ldexp(1.0f, static_cast<int>(rng.Uniform(-60, 60)));
+    if (n > 4) x[0] = 3e38f, x[1] = 3e38f, x[2] = 1e-30f, x[3] = -1e-30f, x[4] = 0.0f, x[5] = -0.0f;
+    auto xt = b.NewTensor(2 * n, false, rng, 0, 0, false);
+    auto z = b.NewTensor(n, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    b.stream()->CopyHostToDevice(xt->addr, x.data(), 8 * n);
+    UnaryPush p{xt->addr, z->addr, static_cast<uint32_t>(n), 0.0f};
+    auto record = [&]() { b.stream()->Dispatch("complex_abs_c64", &p, sizeof(p), GridFor(n)); };
+    record();
+    std::vector<float> got = b.Download(*z);
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = std::hypot(static_cast<double>(x[2 * i]), static_cast<double>(x[2 * i + 1]));
+      const double w = want > 3.4028234663852886e38 ? INFINITY : want;
+      if (std::isinf(w)) {
+        chk->Add(std::isinf(got[i]) ? 0.0 : 1.0, 0.0, 0.5, [&] { return std::string("element " + I(i)); });
+        continue;
+      }
+      chk->Add(got[i], w, 1e-6 * w + 1e-45, [&] { return std::string("element " + I(i)); });
+    }
+    *ms = b.Time([&](int) { record(); });
+    return true;
+  };
+  return c;
+}
+
+// One Adam step (m, v, var of each variable, lr-scaled alpha a scalar) over
+// an MLP's variables (784x512, 512, 512x512, 512, 512x10, 10): the
+// multi-tensor _TfmpFusedUpdate as specialized ("spec": fused_update_spec,
+// one workgroup per chunk) or interpreted ("interp": fused_update, a binary
+// search per element), or ("unfused") 12 standalone kernels per variable.
+Case AdamCase(const std::string& mode, int64_t scale) {
+  Case c;
+  c.name = "adam_" + mode + "_f32_mlp" + (scale != 1 ? "x" + I(scale) : std::string());
+  c.op = "adam_" + mode;
+  c.dtype = "f32";
+  // scale 0 (--quick): small odd sizes
+  const std::vector<int64_t> sizes =
+      scale ? std::vector<int64_t>{784 * 512 * scale, 512, 512 * 512 * scale, 512, 5120, 10}
+            : std::vector<int64_t>{5000, 512, 2049, 1, 1025, 10};
+  int64_t total = 0;
+  for (int64_t s : sizes) total += s;
+  c.params = "\"elements\": " + I(total) + ", \"sizes\": [";
+  for (size_t k = 0; k < sizes.size(); ++k) c.params += (k ? ", " : "") + I(sizes[k]);
+  c.params += "]";
+  c.bytes = 4.0 * 7 * total;  // read var, m, v, g; write var, m, v
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(12);
+    const int nv = static_cast<int>(sizes.size());
+    std::vector<std::unique_ptr<Tensor>> var, m, v, g, t1, t2;
+    for (int64_t n : sizes) {
+      var.push_back(b.NewTensor(n, false, rng));
+      m.push_back(b.NewTensor(n, false, rng, -0.1f, 0.1f));
+      v.push_back(b.NewTensor(n, false, rng, 0.0f, 0.01f));
+      g.push_back(b.NewTensor(n, false, rng));
+      if (mode == "unfused") {
+        t1.push_back(b.NewTensor(n, false, rng, 0, 0, false));
+        t2.push_back(b.NewTensor(n, false, rng, 0, 0, false));
+      }
+    }
+    auto scalars = b.NewTensor(4, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    const float alpha = 1e-3f, c0 = 0.1f, c1 = 0.001f, eps = 1e-7f;
+    const float sv[4] = {alpha, c0, c1, eps};
+    b.stream()->CopyHostToDevice(scalars->addr, sv, sizeof(sv));
+    // Slots: 0 var, 1 m, 2 v, 3 g, 4 alpha; constants c0, c1, eps.
+    const std::vector<int64_t> prog = {
+        0, 0, 65, 0,   4, 1, 67, 0,   5, 2, 1, 128,  3, 3, 0, 2,    2, 0, 1, 3,
+        0, 4, 66, 0,   12, 5, 67, 0,  4, 6, 5, 4,    5, 7, 6, 129,  3, 8, 4, 7,  2, 0, 2, 8,
+        10, 9, 8, 0,   3, 10, 9, 130, 5, 11, 3, 68,  6, 12, 11, 10, 0, 13, 64, 0,
+        4, 14, 13, 12, 2, 0, 0, 14};
+    const std::vector<uint32_t> cbits = {0x3dcccccdu, 0x3a83126fu, 0x33d6bf95u};  // 0.1, 0.001, 1e-7
+    const int slots = 5;
+    std::vector<uint32_t> table;
+    std::vector<uint32_t> spec(5 + 64 + 32 + 1, 0);  // fused_update.cc kSpecCount
+    spec.back() = slots;
+    uint32_t gx = 0, gy = 1;
+    struct InterpPush { uint64_t table; uint32_t total, entries, entry_words, prog_off, prog_len, const_off; } ip{};
+    struct SpecPush { uint64_t table; uint32_t entry_words, chunk_off, chunks, chunk; } sp{};
+    auto addr = [&](int e, int s) -> uint64_t {
+      return s == 0 ? var[e]->addr : s == 1 ? m[e]->addr : s == 2 ? v[e]->addr : s == 3 ? g[e]->addr
+                                                                                   : scalars->addr;
+    };
+    if (mode == "interp") {
+      int64_t start = 0;
+      for (int e = 0; e < nv; ++e) {
+        table.push_back(static_cast<uint32_t>(start));
+        table.push_back(static_cast<uint32_t>(sizes[e]));
+        for (int s = 0; s < slots; ++s) {
+          table.push_back(static_cast<uint32_t>(addr(e, s)));
+          table.push_back(static_cast<uint32_t>(addr(e, s) >> 32));
+          table.push_back(s < 4 ? 1u : 0u);
+        }
+        start += sizes[e];
+      }
+      ip.entries = nv, ip.entry_words = 2 + 3 * slots, ip.total = static_cast<uint32_t>(total);
+      ip.prog_off = static_cast<uint32_t>(table.size());
+      ip.prog_len = static_cast<uint32_t>(prog.size() / 4);
+      for (int64_t x : prog) table.push_back(static_cast<uint32_t>(x));
+      ip.const_off = static_cast<uint32_t>(table.size());
+      for (uint32_t x : cbits) table.push_back(x);
+      gx = GridFor(total);
+    } else if (mode == "spec") {  // fused_update.cc DispatchSpecialized
+      for (int e = 0; e < nv; ++e) {
+        table.push_back(static_cast<uint32_t>(sizes[e]));
+        for (int s = 0; s < slots; ++s) {
+          table.push_back(static_cast<uint32_t>(addr(e, s)));
+          table.push_back(static_cast<uint32_t>(addr(e, s) >> 32));
+        }
+      }
+      sp.entry_words = 1 + 2 * slots;
+      sp.chunk_off = static_cast<uint32_t>(table.size());
+      sp.chunk = 256;
+      for (int e = 0; e < nv; ++e)
+        for (int64_t f = 0; f < sizes[e]; f += sp.chunk) {
+          table.push_back(static_cast<uint32_t>(e));
+          table.push_back(static_cast<uint32_t>(f));
+        }
+      sp.chunks = static_cast<uint32_t>((table.size() - sp.chunk_off) / 2);
+      gx = std::min<uint32_t>(sp.chunks, 65535), gy = (sp.chunks + gx - 1) / gx;
+      spec[0] = static_cast<uint32_t>(prog.size() / 4);
+      spec[1] = 1 | 1 << 2 | 1 << 4 | 1 << 6;  // slots 0-3: n elements; 4: a scalar
+      for (size_t k = 0; k < prog.size(); k += 4)
+        spec[5 + k / 4] = static_cast<uint32_t>(prog[k] | prog[k + 1] << 5 | prog[k + 2] << 11 |
+                                                prog[k + 3] << 20);
+      for (size_t k = 0; k < cbits.size(); ++k) spec[69 + k] = cbits[k];
+    }
+    std::unique_ptr<Tensor> tab;
+    if (!table.empty()) {
+      tab = b.NewTensor(static_cast<int64_t>(table.size()), false, rng, 0, 0, false);
+      if (b.oom()) return *err = "out of device memory", false;
+      b.stream()->CopyHostToDevice(tab->addr, table.data(), table.size() * 4);
+      ip.table = sp.table = tab->addr;
+    }
+    auto binary = [&](const char* k, uint64_t a, uint64_t bb, bool scalar, uint64_t out, int64_t n) {
+      BinaryPush p{};
+      p.a = a, p.b = bb, p.z = out, p.n = static_cast<uint32_t>(n);
+      p.a_stride[0] = 1, p.b_stride[0] = scalar ? 0 : 1;
+      b.stream()->Dispatch(k, &p, sizeof(p), GridFor(n));
+    };
+    auto record = [&]() {
+      if (mode == "interp") {
+        b.stream()->Dispatch("fused_update", &ip, sizeof(ip), gx);
+      } else if (mode == "spec") {
+        b.stream()->DispatchSpecialized("fused_update_spec_p32", spec.data(), static_cast<uint32_t>(spec.size()),
+                                        &sp, sizeof(sp), gx, gy);
+      } else {
+        const uint64_t al = scalars->addr, k0 = al + 4, k1 = al + 8, ke = al + 12;
+        for (int e = 0; e < nv; ++e) {
+          const int64_t n = sizes[e];
+          const uint64_t a = t1[e]->addr, t = t2[e]->addr;
+          binary("sub_f32", g[e]->addr, m[e]->addr, false, a, n);     // g - m
+          binary("mul_f32", a, k0, true, a, n);                       // * (1 - b1)
+          binary("add_f32", m[e]->addr, a, false, m[e]->addr, n);     // m +=
+          binary("mul_f32", g[e]->addr, g[e]->addr, false, a, n);     // g^2
+          binary("sub_f32", a, v[e]->addr, false, a, n);              // - v
+          binary("mul_f32", a, k1, true, a, n);                       // * (1 - b2)
+          binary("add_f32", v[e]->addr, a, false, v[e]->addr, n);     // v +=
+          UnaryPush up{v[e]->addr, t, static_cast<uint32_t>(n), 0.0f};
+          b.stream()->Dispatch("sqrt_f32", &up, sizeof(up), GridFor(n));  // sqrt(v)
+          binary("add_f32", t, ke, true, t, n);                       // + eps
+          binary("mul_f32", m[e]->addr, al, true, a, n);              // m * alpha
+          binary("div_f32", a, t, false, a, n);                       // / (sqrt(v) + eps)
+          binary("sub_f32", var[e]->addr, a, false, var[e]->addr, n); // var -=
+        }
+      }
+    };
+    record();
+    for (int e = 0; e < nv; ++e) {
+      std::vector<float> gv = b.Download(*var[e]), gm = b.Download(*m[e]), gvv = b.Download(*v[e]);
+      for (int64_t i = 0; i < sizes[e]; ++i) {
+        const double gg = g[e]->host[i];
+        const double mm = m[e]->host[i] + (gg - m[e]->host[i]) * 0.1;
+        const double vv = v[e]->host[i] + (gg * gg - v[e]->host[i]) * 0.001;
+        const double w = var[e]->host[i] - mm * 1e-3 / (std::sqrt(vv) + 1e-7);
+        auto where = [&] { return "variable " + I(e) + " element " + I(i); };
+        chk->Add(gm[i], mm, 8 * kEps32 * (std::fabs(mm) + std::fabs(gg)) + 1e-30, where);
+        chk->Add(gvv[i], vv, 8 * kEps32 * (std::fabs(vv) + gg * gg) + 1e-30, where);
+        // float32 rounding of m (a difference of terms of |m0| and |g| / 10)
+        // carries into the step: the tolerance scales with the terms.
+        const double step = 1e-3 * (std::fabs(m[e]->host[i]) + 0.1 * std::fabs(gg)) / (std::sqrt(vv) + 1e-7);
+        chk->Add(gv[i], w, 8 * kEps32 * (std::fabs(w) + std::fabs(var[e]->host[i]) + step) + 1e-30, where);
+      }
+    }
+    *ms = b.Time([&](int) { record(); });
+    return true;
+  };
+  return c;
+}
+
 // --pipelines: creates the pipeline of every kernel the device supports
 // (threads in parallel) and reports the time, with the on-disk pipeline cache
 // cold or warm (run twice with the same TFMP_CACHE_DIR).
@@ -1205,6 +1495,9 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
   cases.push_back(SoftmaxCase(quick ? 4096 : 1 << 20, 10));  // few classes: scalar loads
   cases.push_back(SoftmaxCase(quick ? 16 : 1024, quick ? 9000 : 65536));  // long rows: two reads
   cases.push_back(SoftmaxCase(quick ? 33 : 4097, 1001));  // odd sizes
+  cases.push_back(ComplexAbsCase(quick ? 3 * 1025 : (4 << 20)));
+  for (bool fused : {true, false}) cases.push_back(GeluCase(quick ? (1 << 18) : (16 << 20), fused));
+  for (const char* mode : {"spec", "interp", "unfused"}) cases.push_back(AdamCase(mode, quick ? 0 : 8));
   // The GEMM: every config of --matmul-configs, else the default choice.
   std::vector<std::string> configs = matmul_configs;
   if (configs.empty()) configs.push_back("");

@@ -26,6 +26,7 @@ const std::vector<Pattern>& AllPatterns() {
 const std::vector<GraphRewrite>& AllRewrites() {
   static const std::vector<GraphRewrite>* all = [] {
     auto* v = new std::vector<GraphRewrite>;
+    AddAllFiniteRewrites(v);  // first: optimizer_identity_n frees the unscale for the updates
     AddOptimizerRewrites(v);
     AddConvRewrites(v);
     AddMatMulRewrites(v);

@@ -103,6 +103,14 @@ float tf_tanh(float x) {
 // (and drivers use a reciprocal), which flips floor(a / b) near integers. One
 // Newton step with an exact fma repairs it.
 float tf_div(float a, float b) {
+  // |b| > 2^126: 1 / b is subnormal, and drivers that divide by multiplying
+  // with a flushed reciprocal (the H200's) return 0 (3e38 / 3e38 = 0). Both
+  // scaled by 1/4 (exact; an `a` that loses bits gives a quotient below
+  // float's range either way).
+  if (abs(b) > 8.507059e37) {
+    a *= 0.25;
+    b *= 0.25;
+  }
   precise float q = a / b;
   if (isinf(q) || isnan(q) || q == 0.0) return q;
   precise float r = fma(-q, b, a);
@@ -320,6 +328,25 @@ float tf_tan(float x) {
                       : z;
   if (mod(j, 4.0) == 2.0) r = -1.0 / r;
   return x < 0.0 ? -r : r;
+}
+// |x| of a complex64 (std::abs: hypot, no overflow or underflow in between),
+// to about 1.5 ulp with correctly rounded steps: the larger part times
+// sqrt(1 + r^2), r = smaller / larger by tf_div (OpFDiv may be 2.5 ulp off),
+// the sqrt repaired by one Newton step with an exact fma (the H100's sqrt is
+// not correctly rounded); 1 + r^2 lies in [1, 2], so nothing overflows.
+float tf_cabs(vec2 x) {
+  float ax = abs(x.x), ay = abs(x.y);
+  if (isinf(ax) || isinf(ay)) return INF_F;
+  if (isnan(ax) || isnan(ay)) return NAN_F;
+  float a = max(ax, ay), b = min(ax, ay);
+  if (a == 0.0) return 0.0;
+  float r = tf_div(b, a);
+  precise float s = 1.0 + r * r;
+  float q = sqrt(s);
+  precise float e = fma(-q, q, s);
+  precise float qs = q + e * (0.5 / q);
+  precise float result = a * qs;
+  return result;
 }
 // std::atan2, special values included.
 float tf_atan2(float y, float x) {

@@ -406,9 +406,7 @@ def variants():
     rows.append(("fft_c64", "fft.comp", {"T": "float", "C": "float"}))
     rows.append(("trisolve_f32", "trisolve.comp", _types("f32")))
     # complex64 elementwise (complex.cc). |x| as std::abs: scaled, so no overflow.
-    m = "max(abs(x.x), abs(x.y))"
-    cabs = ("((isinf(x.x) || isinf(x.y)) ? INF_F : ((isnan(x.x) || isnan(x.y)) ? NAN_F : "
-            "(%s == 0.0 ? 0.0 : %s * sqrt(dot(x / %s, x / %s)))))" % (m, m, m, m))
+    cabs = "tf_cabs(x)"  # common.glsl: correctly rounded steps (no vec2 / scalar)
     for op, out, expr in (("real", "f32", "x.x"), ("imag", "f32", "x.y"),
                           ("conj", "c64", "vec2(x.x, -x.y)"), ("complex_abs", "f32", cabs)):
         rows.append(("%s_c64" % op, "unary.comp", dict(_types("c64", out), OP=expr, SCALAR_ONLY="1")))
@@ -444,6 +442,22 @@ def variants():
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
+    # LossScaleOptimizer's finite check of all gradients in one dispatch.
+    rows.append(("all_finite", "all_finite.comp", dict(_types("f16"), TO="uint8_t")))
+    # The same, specialized: the program as constants (fused_update_spec.comp).
+    decls = " ".join("layout(constant_id = %d) const uint I%d = 0u;" % (5 + k, k) for k in range(64))
+    decls += " " + " ".join("layout(constant_id = %d) const uint K%d = 0u;" % (69 + k, k)
+                            for k in range(32))
+    for slots in (16, 32, 64):  # as fused_elementwise: fewer slots, faster pipelines
+        rows.append(("fused_update_spec" + ("" if slots == 64 else "_p%d" % slots),
+                     "fused_update_spec.comp", dict(
+                         _types("f32"), SPEC_DECLS=decls, TFMP_NO_OPT="1",
+                         KCONST_SELECT="".join("c == %du ? K%d : " % (k, k) for k in range(31)) + "K31",
+                         SLOT_VARS=" ".join("uint64_t A%d;" % k for k in range(64)),
+                         SLOT_SELECT="".join("s == %du ? A%d : " % (k, k) for k in range(63)) + "A63",
+                         SLOT_LOADS=" ".join("if (SLOTS > %du) A%d = load_addr(%du);" % (k, k, k)
+                                             for k in range(64)),
+                         STEPS=" ".join("if (NPROG > %du) step(I%d);" % (k, k) for k in range(slots)))))
     return rows
 
 
@@ -553,8 +567,26 @@ def fused_elementwise_variants():
             cases.append("case %du: r = (%s); break;" % (code, UNARY[op][0]))
         elif op in FUSED_BINARY:
             cases.append("case %du: r = (%s); break;" % (code, BINARY[op][0]))
-    return [("fused_elementwise_%s" % t, "fused_elementwise.comp",
-             dict(_types(t), FUSED_CASES=" ".join(cases))) for t in FLOATS]
+    # The program as specialization constants (fused_elementwise.comp): ids
+    # 3..66 the instructions, 67..82 the constants; one guarded call per slot.
+    decls = " ".join("layout(constant_id = %d) const uint I%d = 0u;" % (3 + k, k) for k in range(64))
+    decls += " " + " ".join("layout(constant_id = %d) const uint K%d = 0u;" % (67 + k, k)
+                            for k in range(16))
+    select = "".join("k == %du ? K%d : " % (k, k) for k in range(15)) + "K15"
+    # Not optimized by glslc (TFMP_NO_OPT): inlining the step 64 times there
+    # would grow the module 64-fold; the driver inlines and folds it after
+    # specialization. Drivers inline every slot's step before they fold the
+    # unused ones away, so shorter programs take a variant with fewer slots
+    # ("_p<slots>", fused_elementwise.cc): pipelines compile faster.
+    rows = []
+    for t in FLOATS:
+        for slots in (8, 16, 32, 64):
+            steps = " ".join("if (NPROG > %du) step(I%d);" % (k, k) for k in range(slots))
+            rows.append(("fused_elementwise_%s%s" % (t, "" if slots == 64 else "_p%d" % slots),
+                         "fused_elementwise.comp",
+                         dict(_types(t), FUSED_CASES=" ".join(cases), SPEC_DECLS=decls,
+                              KCONST_SELECT=select, STEPS=steps, TFMP_NO_OPT="1")))
+    return rows
 
 
 # --- Device-feature variants (Vulkan only) ---

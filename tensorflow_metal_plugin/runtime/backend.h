@@ -138,6 +138,15 @@ class Stream {
   virtual void Dispatch(const char* name, const void* push, uint32_t push_bytes,
                         uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1,
                         const MemAccess* access = nullptr) = 0;
+  // The same with `spec_count` 32-bit specialization constants (constant_id
+  // 0 .. spec_count - 1; ncnn's runtime switches): each distinct (kernel,
+  // spec) is its own pipeline, compiled on first use (through the pipeline
+  // cache) and kept, so the driver folds what they decide (a fused kernel's
+  // program: no interpreter). The profiler names it by its kernel.
+  virtual void DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
+                                   const void* push, uint32_t push_bytes, uint32_t groups_x,
+                                   uint32_t groups_y = 1, uint32_t groups_z = 1,
+                                   const MemAccess* access = nullptr) = 0;
 
   // Copies of any size (0 allowed) at any offset. The host source of
   // CopyHostToDevice may be reused as soon as the call returns; the host

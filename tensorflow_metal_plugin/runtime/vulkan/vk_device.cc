@@ -689,6 +689,42 @@ VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
   const KernelBinary* bin = &bins_[index];
   VkPipeline existing = pipelines_[index].load(std::memory_order_acquire);
   if (existing) return {existing, bin->push_constant_bytes};
+  VkPipeline pipeline = BuildPipeline(index, nullptr, 0, status);
+  if (!pipeline) return {};
+  pipelines_[index].store(pipeline, std::memory_order_release);
+  return {pipeline, bin->push_constant_bytes};
+}
+
+VkDevice_::Pipeline VkDevice_::GetSpecializedPipeline(int32_t index, const uint32_t* spec,
+                                                      uint32_t spec_count, Status* status) {
+  if (spec_count == 0) return GetPipeline(index, status);
+  std::vector<uint32_t> key;
+  key.reserve(spec_count + 1);
+  key.push_back(static_cast<uint32_t>(index));
+  key.insert(key.end(), spec, spec + spec_count);
+  const uint32_t push_bytes = bins_[index].push_constant_bytes;
+  {
+    std::shared_lock<std::shared_mutex> read(spec_mu_);
+    auto it = spec_pipelines_.find(key);
+    if (it != spec_pipelines_.end()) return {it->second, push_bytes};
+  }
+  // Created once: the kernel's creation lock, then a second look.
+  std::lock_guard<std::mutex> lock(create_mu_[index % 16]);
+  {
+    std::shared_lock<std::shared_mutex> read(spec_mu_);
+    auto it = spec_pipelines_.find(key);
+    if (it != spec_pipelines_.end()) return {it->second, push_bytes};
+  }
+  VkPipeline pipeline = BuildPipeline(index, spec, spec_count, status);
+  if (!pipeline) return {};
+  std::unique_lock<std::shared_mutex> write(spec_mu_);
+  spec_pipelines_.emplace(std::move(key), pipeline);
+  return {pipeline, push_bytes};
+}
+
+VkPipeline VkDevice_::BuildPipeline(int32_t index, const uint32_t* spec, uint32_t spec_count,
+                                    Status* status) {
+  const KernelBinary* bin = &bins_[index];
   const char* name = bin->name;
   if (bin->needs_fp16 && !info_.fp16) {
     status->code = kInternal;
@@ -729,6 +765,11 @@ VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
   cci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   cci.stage.module = module;
   cci.stage.pName = "main";
+  std::vector<VkSpecializationMapEntry> entries(spec_count);
+  for (uint32_t i = 0; i < spec_count; ++i)
+    entries[i] = {i, static_cast<uint32_t>(i * sizeof(uint32_t)), sizeof(uint32_t)};
+  VkSpecializationInfo si{spec_count, entries.data(), spec_count * sizeof(uint32_t), spec};
+  if (spec_count) cci.stage.pSpecializationInfo = &si;
   cci.layout = layout_;
   if (pipeline_stats_) cci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkPipeline pipeline = VK_NULL_HANDLE;
@@ -746,8 +787,7 @@ VkDevice_::Pipeline VkDevice_::CreatePipeline(int32_t index, Status* status) {
       (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT))
     GlobalStats().pipeline_cache_hits++;
   created_since_save_++;
-  pipelines_[index].store(pipeline, std::memory_order_release);
-  return {pipeline, bin->push_constant_bytes};
+  return pipeline;
 }
 
 bool VkDevice_::PrepareKernel(const char* name, Status* status) {

@@ -89,6 +89,12 @@ class VkDevice_ final : public Device {
     if (p) return {p, bins_[index].push_constant_bytes};
     return CreatePipeline(index, status);
   }
+  // The pipeline of kernel `index` with `spec_count` 32-bit specialization
+  // constants (constant_id 0 .. spec_count - 1), one per distinct (index,
+  // values): created once on first use (through the pipeline cache), then
+  // found under a shared lock.
+  Pipeline GetSpecializedPipeline(int32_t index, const uint32_t* spec, uint32_t spec_count,
+                                  Status* status);
   // Queue submissions of all streams so far (streams order their work after
   // other streams' submissions).
   uint64_t submissions() const { return submissions_.load(std::memory_order_acquire); }
@@ -116,6 +122,10 @@ class VkDevice_ final : public Device {
   bool CreateBuffer(uint64_t bytes, uint32_t memory_type, bool map, Allocation* out);
   void DestroyBuffer(Allocation* a);
   Pipeline CreatePipeline(int32_t index, Status* status);
+  // Compiles kernel `index`'s pipeline with the given specialization (none
+  // when spec_count == 0); VK_NULL_HANDLE with *status set on failure.
+  VkPipeline BuildPipeline(int32_t index, const uint32_t* spec, uint32_t spec_count,
+                           Status* status);
   void InitPipelineCache();
   void PrintPipelineStats(const char* name, VkPipeline pipeline);  // TFMP_PIPELINE_STATS=1
 
@@ -145,6 +155,9 @@ class VkDevice_ final : public Device {
   std::unordered_map<std::string_view, int32_t> kernel_index_;
   std::unique_ptr<std::atomic<VkPipeline>[]> pipelines_;
   std::mutex create_mu_[16];
+  // Specialized pipelines by (index, spec values...).
+  std::shared_mutex spec_mu_;
+  std::map<std::vector<uint32_t>, VkPipeline> spec_pipelines_;
   bool creation_feedback_ = false;  // VK_EXT_pipeline_creation_feedback on
   uint32_t timestamp_bits_ = 0;
   std::atomic<uint64_t> submissions_{0};

@@ -60,6 +60,9 @@ class VkStream final : public Stream {
   const DeviceInfo& device_info() const override;
   void Dispatch(const char* name, const void* push, uint32_t push_bytes, uint32_t gx,
                 uint32_t gy, uint32_t gz, const MemAccess* access) override;
+  void DispatchSpecialized(const char* name, const uint32_t* spec, uint32_t spec_count,
+                           const void* push, uint32_t push_bytes, uint32_t gx, uint32_t gy,
+                           uint32_t gz, const MemAccess* access) override;
   void CopyHostToDevice(uint64_t dst, const void* src, uint64_t n) override;
   void CopyDeviceToHost(void* dst, uint64_t src, uint64_t n) override;
   void CopyDeviceToDevice(uint64_t dst, uint64_t src, uint64_t n) override;
