@@ -127,6 +127,7 @@ struct GraphRewrite {
 const std::vector<GraphRewrite>& AllRewrites();  // patterns/registry.cc
 void AddOptimizerRewrites(std::vector<GraphRewrite>* out);  // patterns/optimizer_update.cc
 void AddAllFiniteRewrites(std::vector<GraphRewrite>* out);  // patterns/all_finite.cc
+void AddLossScaleRewrites(std::vector<GraphRewrite>* out);  // patterns/loss_scale.cc
 void AddConvRewrites(std::vector<GraphRewrite>* out);  // patterns/conv_bias_grad.cc
 void AddMatMulRewrites(std::vector<GraphRewrite>* out);     // patterns/matmul_bias_grad.cc
 

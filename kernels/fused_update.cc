@@ -341,6 +341,84 @@ void RegisterAllFiniteOpDef() {
   TF_DeleteStatus(s);
 }
 
+// LossScaleOptimizer's growth cond and the inner optimizer's iteration
+// increment (grappler/patterns/loss_scale.cc): one invocation.
+constexpr char kLossScaleOp[] = "_TfmpLossScaleStep";
+
+struct LossScalePush {
+  uint64_t counter_in, scale_in, iter_in, counter_out, scale_out, iter_out, step_out;
+  int64_t grow_at;
+};
+
+class LossScaleStepOp : public OpKernel {
+ public:
+  explicit LossScaleStepOp(OpConstruction& c)
+      : grow_at_(c.GetInt("grow_at")), iterations_(c.GetInt("Ni") > 0) {}
+  void Compute(OpContext& ctx) override {
+    Tensor counter = ctx.input(0), scale = ctx.input(1);
+    Tensor iter = iterations_ ? ctx.input(2) : Tensor();
+    if (!ctx.ok()) return;
+    if (counter.num_elements() != 1 || scale.num_elements() != 1 ||
+        (iterations_ && iter.num_elements() != 1))
+      return ctx.Fail(TF_INVALID_ARGUMENT, std::string(kLossScaleOp) + " takes scalars");
+    Tensor counter_out = ctx.allocate_output(0, {}, TF_INT64);
+    Tensor scale_out = ctx.allocate_output(1, {}, TF_FLOAT);
+    Tensor iter_out, step_out, scratch;
+    if (iterations_) {
+      iter_out = ctx.allocate_output(2, {}, TF_INT64);
+      step_out = ctx.allocate_output(3, {}, TF_FLOAT);
+    } else {
+      // The shader always counts: a scratch int64 and float (read as 0).
+      scratch = ctx.allocate_temp({3}, TF_INT64);
+    }
+    if (!ctx.ok()) return;
+    LossScalePush p{};
+    p.counter_in = counter.address();
+    p.scale_in = scale.address();
+    p.counter_out = counter_out.address();
+    p.scale_out = scale_out.address();
+    if (iterations_) {
+      p.iter_in = iter.address();
+      p.iter_out = iter_out.address();
+      p.step_out = step_out.address();
+    } else {
+      p.iter_in = scratch.address();
+      p.iter_out = scratch.address() + 8;
+      p.step_out = scratch.address() + 16;
+    }
+    p.grow_at = grow_at_;
+    ctx.Dispatch("loss_scale_step", p, 1);
+  }
+
+ private:
+  int64_t grow_at_;
+  bool iterations_;
+};
+
+void ScalarListShapeFn(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  TF_ShapeHandle* scalar = TF_ShapeInferenceContextScalar(ctx);
+  const int64_t n = 2 * TF_ShapeInferenceContextNumInputs(ctx) - 2;  // 2 + Ni inputs, 2 + 2 Ni outputs
+  for (int64_t i = 0; i < n; ++i) TF_ShapeInferenceContextSetOutput(ctx, static_cast<int>(i), scalar, status);
+  TF_DeleteShapeHandle(scalar);
+}
+
+void RegisterLossScaleOpDef() {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kLossScaleOp);
+  TF_OpDefinitionBuilderAddInput(b, "counter: int64");
+  TF_OpDefinitionBuilderAddInput(b, "scale: float");
+  TF_OpDefinitionBuilderAddInput(b, "iteration: Ni * int64");
+  TF_OpDefinitionBuilderAddOutput(b, "new_counter: int64");
+  TF_OpDefinitionBuilderAddOutput(b, "new_scale: float");
+  TF_OpDefinitionBuilderAddOutput(b, "new_iteration: Ni * int64");
+  TF_OpDefinitionBuilderAddOutput(b, "step: Ni * float");
+  TF_OpDefinitionBuilderAddAttr(b, "grow_at: int");
+  TF_OpDefinitionBuilderAddAttr(b, "Ni: int >= 0");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, ScalarListShapeFn);
+  TF_Status* s = TF_NewStatus();
+  TF_RegisterOpDefinition(b, s);
+  TF_DeleteStatus(s);
+}
+
 void RegisterOpDef() {
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kOp);
   TF_OpDefinitionBuilderAddInput(b, "handles: num_handles * resource");
@@ -362,6 +440,8 @@ void RegisterFusedUpdateKernels() {
   RegisterOpDef();
   RegisterAllFiniteOpDef();
   RegisterKernel<AllFiniteOp>(kAllFiniteOp, {});
+  RegisterLossScaleOpDef();
+  RegisterKernel<LossScaleStepOp>(kLossScaleOp, {});
   TF_KernelBuilder* b = TF_NewKernelBuilder(kOp, "GPU", &internal::Create<FusedUpdateOp>,
                                             &internal::Compute, &internal::Delete);
   internal::Register(kOp, b, {}, {"handles"}, 1);

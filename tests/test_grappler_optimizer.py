@@ -392,11 +392,14 @@ def test_mixed_precision_conv_batchnorm():
 
 MIXED = ("adam", "sgd_momentum")
 # Dispatches of one finite LossScaleOptimizer step with fusion on, any number
-# of variables: the finite check of every gradient (1), the fused unscale and
-# update of every variable (1), and the scalar bookkeeping Keras keeps in
-# conds: the iteration count (+1, and its float cast for Adam's bias
-# correction) and the loss scale's growth counter (== and +1).
-MIXED_STEP_DISPATCHES = {"adam": 6, "sgd_momentum": 5}
+# of variables: the finite check of every gradient (_TfmpAllFinite), the
+# fused unscale and update of every variable (_TfmpFusedUpdate), and the
+# scalar bookkeeping Keras keeps in a cond - the loss scale's growth counter
+# and scale, the iteration count and its float Cast - as one
+# _TfmpLossScaleStep. A non-finite step: the check and the halving of the
+# scale.
+MIXED_STEP_DISPATCHES = {"adam": 3, "sgd_momentum": 3}
+MIXED_SKIPPED_STEP_DISPATCHES = 2
 
 
 def lso_step(name, nvars, fusion, grads=None, steps=2, device=GPU):
@@ -437,11 +440,13 @@ def test_mixed_precision_step_dispatches_constant(name):
     count does not grow with the number of variables, and the values are the
     unfused graph's, bit for bit."""
     on6, v_on, scale_on, _, report = lso_step(name, 6, True)
+    on2, _, _, _, _ = lso_step(name, 2, True)
     on20, _, _, _, _ = lso_step(name, 20, True)
     off6, v_off, scale_off, _, _ = lso_step(name, 6, False)
     off20, _, _, _, _ = lso_step(name, 20, False)
     assert fused(report, "optimizer_all_finite") and fused(report, "optimizer_multi")
-    assert on6 == on20 and on6 <= MIXED_STEP_DISPATCHES[name], (on6, on20)
+    assert fused(report, "optimizer_loss_scale")
+    assert on2 == on6 == on20 == MIXED_STEP_DISPATCHES[name] <= 3, (on2, on6, on20)
     assert off20 > off6 > on6
     assert scale_on == scale_off == 1024.0
     for a, b in zip(v_on, v_off):
@@ -462,6 +467,86 @@ def test_mixed_precision_non_finite_gradient_skips_the_step(name, bad):
     for i, (a, b) in enumerate(zip(v_gpu, v_cpu)):
         np.testing.assert_array_equal(a, np.linspace(-0.5, 0.7, 4 + 37 * i).astype(np.float32))
         np.testing.assert_array_equal(a, b)
+
+
+def test_mixed_precision_loss_scale_switch(monkeypatch):
+    """TFMP_FUSION_DISABLE=optimizer_loss_scale keeps Keras's cond: the
+    bookkeeping is three dispatches again (Equal, AddV2 of the counter,
+    AddV2 of the iteration count) plus Adam's Cast; same values."""
+    on, v_on, scale_on, counter_on, _ = lso_step("adam", 4, True)
+    monkeypatch.setenv("TFMP_FUSION_DISABLE", "optimizer_loss_scale")
+    off, v_off, scale_off, counter_off, report = lso_step("adam", 4, True)
+    assert not fused(report, "optimizer_loss_scale") and fused(report, "optimizer_all_finite")
+    assert on == 3 and off == 6, (on, off)
+    assert (scale_on, counter_on) == (scale_off, counter_off) == (1024.0, 2)
+    for a, b in zip(v_on, v_off):
+        np.testing.assert_array_equal(a, b)
+
+
+def lso_sequence(name, grad_steps, fusion, device=GPU, growth=2):
+    """LossScaleOptimizer steps (a tf.function, gradients as arguments) with
+    one gradient list per step and a short growth interval (the scale doubles
+    every `growth` finite steps in a row); after each step (variables, scale,
+    growth counter, iterations, dispatches of the step)."""
+    tfmp.set_fusion(None, optimizer=fusion)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with tf.device(device):
+            nvars = len(grad_steps[0])
+            vs = [tf.Variable(np.linspace(-0.5, 0.7, 4 + 37 * i).astype(np.float32)) for i in range(nvars)]
+            opt = keras.optimizers.LossScaleOptimizer(OPTIMIZERS[name](), initial_scale=1024.0,
+                                                      dynamic_growth_steps=growth)
+            opt.build(vs)
+
+            @tf.function
+            def step(gs):
+                opt.apply_gradients(zip(gs, vs))
+
+            tfmp.reset_fusion_report()
+            out = []
+            for grads in grad_steps:
+                gs = [tf.constant(g) for g in grads]
+                tfmp.reset_stats()
+                step(gs)
+                out.append(([v.numpy() for v in vs], float(opt.dynamic_scale.numpy()),
+                            int(opt.step_counter.numpy()), int(opt.iterations.numpy()),
+                            tfmp.stats()["dispatches"]))
+            return out, tfmp.fusion_report()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("name", MIXED)
+@pytest.mark.parametrize("nvars", [2, 12])
+def test_mixed_precision_steps_match_the_cpu(name, nvars):
+    """Several steps, finite and not (inf, then NaN), with growth every 2
+    finite steps: the loss scale, its growth counter and the iteration count
+    equal the CPU's after every step; the variables are the unfused GPU
+    graph's bit for bit and the CPU's to float32 rounding (Adam's pow/sqrt);
+    a finite step is 3 dispatches, a skipped one 2,
+    whatever the number of variables."""
+    rng = np.random.RandomState(11)
+    plan = [None, None, None, np.inf, None, None, np.nan, None, None, None]
+    grad_steps = []
+    for bad in plan:
+        grads = [(rng.randn(4 + 37 * i) * 256).astype(np.float32) for i in range(nvars)]
+        if bad is not None:
+            grads[nvars - 1][3] = bad
+        grad_steps.append(grads)
+    gpu, report = lso_sequence(name, grad_steps, True)
+    unfused, _ = lso_sequence(name, grad_steps, False)
+    cpu, _ = lso_sequence(name, grad_steps, None, device=CPU)
+    assert fused(report, "optimizer_loss_scale") and fused(report, "optimizer_all_finite")
+    scales = [s for _, s, _, _, _ in cpu]
+    assert scales == [1024.0, 2048.0, 2048.0, 1024.0, 1024.0, 2048.0, 1024.0, 1024.0, 2048.0, 2048.0]
+    for k, (g, u, c) in enumerate(zip(gpu, unfused, cpu)):
+        assert g[1:4] == c[1:4] == u[1:4], (k, g[1:4], c[1:4], u[1:4])
+        for a, b, d in zip(g[0], u[0], c[0]):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, d, rtol=1e-5, atol=1e-6)  # the GPU's pow/sqrt vs the CPU's
+        if k > 0:  # the first call also builds the function
+            want = MIXED_SKIPPED_STEP_DISPATCHES if plan[k] is not None else MIXED_STEP_DISPATCHES[name]
+            assert g[4] == want, (k, g[4])
 
 
 @pytest.mark.parametrize("name", MIXED)
@@ -491,6 +576,7 @@ def test_mixed_precision_training_matches_unfused(name):
     for a, b in zip(out[True][1], out[False][1]):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert fused(out[True][2], "optimizer_all_finite")
+    assert fused(out[True][2], "optimizer_loss_scale")
 
 
 def _all_finite(xs):

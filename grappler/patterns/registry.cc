@@ -28,6 +28,13 @@ const std::vector<GraphRewrite>& AllRewrites() {
     auto* v = new std::vector<GraphRewrite>;
     AddAllFiniteRewrites(v);  // first: optimizer_identity_n frees the unscale for the updates
     AddOptimizerRewrites(v);
+    // After optimizer_cse (one iteration increment left), before
+    // optimizer_update (the loss scale's growth still plain ops).
+    std::vector<GraphRewrite> loss_scale;
+    AddLossScaleRewrites(&loss_scale);
+    auto cse = std::find_if(v->begin(), v->end(),
+                            [](const GraphRewrite& r) { return r.name == "optimizer_cse"; });
+    v->insert(cse == v->end() ? v->end() : cse + 1, loss_scale.begin(), loss_scale.end());
     AddConvRewrites(v);
     AddMatMulRewrites(v);
     return v;

@@ -444,6 +444,8 @@ def variants():
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
     # LossScaleOptimizer's finite check of all gradients in one dispatch.
     rows.append(("all_finite", "all_finite.comp", dict(_types("f16"), TO="uint8_t")))
+    # ... and its growth cond + iteration count after a finite step, one invocation.
+    rows.append(("loss_scale_step", "loss_scale_step.comp", _types("f32")))
     # The same, specialized: the program as constants (fused_update_spec.comp).
     decls = " ".join("layout(constant_id = %d) const uint I%d = 0u;" % (5 + k, k) for k in range(64))
     decls += " " + " ".join("layout(constant_id = %d) const uint K%d = 0u;" % (69 + k, k)
