@@ -3,7 +3,7 @@
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
 //                [--no-flush] [--perturb] [--grid-cap N] [--repeat N] [--warmup-ms MS]
-//                [--matmul-configs TILE[:SPLITS],...]
+//                [--matmul-configs TILE[:SPLITS],...] [--conv-configs TILE:SPLITS:WINOGRAD,...]
 //   kernel_bench --pipelines [--threads N] [--offset N] [--limit N]   (pipeline creation
 //                time, cold or warm on-disk cache: see CreateAllPipelines)
 //
@@ -219,7 +219,9 @@ struct Options {
   bool flush = true;
   bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
   std::vector<std::string> matmul_configs;  // --matmul-configs: GEMM cases per config
+  std::vector<std::string> conv_configs;    // --conv-configs: convolution cases per config
 };
+
 
 // The outcome of a correctness check.
 struct Check {
@@ -947,7 +949,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       p.K = static_cast<uint32_t>(s.n * s.h * s.w);
     }
     // conv.cc RunConv (device allocations are 256-byte aligned).
-    const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p);
+    const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p, b.device_info().compute_units);
     if (!plan.error.empty()) return *err = plan.error, false;
     std::vector<std::unique_ptr<Tensor>> scratch;
     std::vector<uint64_t> scratch_addr;
@@ -1170,6 +1172,43 @@ int CreateAllPipelines(Device* dev, int threads, int offset, int limit) {
   return failed ? 1 : 0;
 }
 
+// --conv-configs TILE:SPLITS:WINOGRAD,... (an experiment): each convolution
+// case once per config, with TFMP_CONV_TILE / _SPLITS / _WINOGRAD set to the
+// non-empty fields (kernels/conv_plan.h reads them), named "@config".
+std::vector<Case> WithConvConfigs(const std::vector<Case>& cases, const std::vector<std::string>& configs) {
+  std::vector<Case> out;
+  for (const Case& c : cases) {
+    if (configs.empty() || c.op.compare(0, 7, "conv2d_") != 0) {
+      out.push_back(c);
+      continue;
+    }
+    for (const std::string& cfg : configs) {
+      std::string f[3];
+      size_t at = 0;
+      for (int i = 0; i < 3 && at <= cfg.size(); ++i) {
+        const size_t colon = std::min(cfg.find(':', at), cfg.size());
+        f[i] = cfg.substr(at, colon - at);
+        at = colon + 1;
+      }
+      Case d = c;
+      d.name += "@" + cfg;
+      auto inner = c.run;
+      d.run = [inner, f](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+        const char* names[3] = {"TFMP_CONV_TILE", "TFMP_CONV_SPLITS", "TFMP_CONV_WINOGRAD"};
+        for (int i = 0; i < 3; ++i) {
+          if (f[i].empty() || f[i] == "-") unsetenv(names[i]);
+          else setenv(names[i], f[i].c_str(), 1);
+        }
+        const bool ok = inner(b, chk, ms, err);
+        for (const char* n : names) unsetenv(n);
+        return ok;
+      };
+      out.push_back(d);
+    }
+  }
+  return out;
+}
+
 std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
   std::vector<Case> cases;
   for (const char* mode : {"", "declared", "independent"})
@@ -1280,7 +1319,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
                "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n"
-               "                    [--matmul-configs TILE[:SPLITS],...]\n"
+               "                    [--matmul-configs TILE[:SPLITS],...] [--conv-configs TILE:SPLITS:WINOGRAD,...]\n"
                "       kernel_bench --pipelines [--threads N] [--offset N] [--limit N]\n");
   return 2;
 }
@@ -1320,6 +1359,15 @@ int main(int argc, char** argv) {
         if (comma > at) opt.matmul_configs.push_back(list.substr(at, comma - at));
         at = comma + 1;
       }
+    } else if (a == "--conv-configs") {
+      const char* v = next();
+      if (!v) return Usage();
+      std::string list = v;
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) opt.conv_configs.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
@@ -1352,7 +1400,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = AllCases(opt.quick, opt.matmul_configs);
+  std::vector<Case> cases = WithConvConfigs(AllCases(opt.quick, opt.matmul_configs), opt.conv_configs);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());
