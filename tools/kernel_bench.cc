@@ -115,8 +115,11 @@ uint32_t GridFor(int64_t n, uint32_t local = 256) {  // OpContext::GridFor
   int64_t g = (n + local - 1) / local;
   return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(g, g_grid_cap)));
 }
-// elementwise.cc: VectorGrid and the alignment test of its vector path.
-uint32_t VectorGrid(int64_t n, bool vec) { return GridFor(vec ? (n + 3) / 4 : n); }
+// elementwise.cc: VectorGrid (vec 1: four elements per invocation, 2: eight,
+// float16 -> float16 only) and the alignment test of its vector paths.
+uint32_t VectorGrid(int64_t n, uint32_t vec) {
+  return GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
+}
 bool Aligned4(uint64_t addr, size_t elem) { return addr % (4 * elem) == 0; }
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 uint32_t Ceil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
@@ -517,22 +520,27 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
       p.a = A[s]->addr + offset * es;
       p.b = B[s]->addr + offset * es;
       p.z = z->addr + offset * es;
-      const bool vec = (p.rank == 0 || p.shape[last] % 4 == 0) &&
-                       (!p.a_stride[last] || Aligned4(p.a, es)) &&
-                       (!p.b_stride[last] || Aligned4(p.b, es)) && Aligned4(p.z, es);
-      p.vec = vec ? 1 : 0;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
+      auto fits = [&](uint64_t w) {
+        auto al = [&](uint64_t a) { return a % (w * es) == 0; };
+        return (p.rank == 0 || p.shape[last] % w == 0) && (!p.a_stride[last] || al(p.a)) &&
+               (!p.b_stride[last] || al(p.b)) && al(p.z);
+      };
+      p.vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, p.vec));
     };
     record(0);
     std::vector<float> got = b.Download(*z);
     const bool add = opname == "add";
+    int64_t inexact = 0;  // float16: results other than the correctly rounded one
     for (int64_t i = 0; i < n; ++i) {
       const int64_t ib = bc == Bcast::kRow ? i % cols : bc == Bcast::kCol ? i / cols : i;
       const double x = A[0]->host[offset + i], y = B[0]->host[offset + ib];
       const double want = add ? x + y : x * y;
       const double tol = half ? kEps16 * std::fabs(want) + 6e-8 : kEps32 * std::fabs(want) + 1e-38;
       chk->Add(got[offset + i], want, tol, [&] { return std::string("element " + I(i)); });
+      if (half && got[offset + i] != HalfToFloat(FloatToHalf(static_cast<float>(want)))) ++inexact;
     }
+    if (half) chk->extra += ", \"f16_not_rne\": " + I(inexact);
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
   };
@@ -558,16 +566,20 @@ Case UnaryCase(int64_t n, bool half) {
     if (b.oom()) return *err = "out of device memory", false;
     const std::string kernel = std::string("relu_") + dt;
     auto record = [&](int s) {
-      const bool vec = Aligned4(X[s]->addr, es) && Aligned4(y->addr, es);
-      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec ? 1u : 0u};
+      auto fits = [&](uint64_t w) { return X[s]->addr % (w * es) == 0 && y->addr % (w * es) == 0; };
+      const uint32_t vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
+      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec};
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
     };
     record(0);
     std::vector<float> got = b.Download(*y);
+    int64_t inexact = 0;  // float16: results other than the exact one
     for (int64_t i = 0; i < n; ++i) {
       const double want = std::max(0.0f, X[0]->host[i]);
       chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * want, [&] { return std::string("element " + I(i)); });
+      if (half && got[i] != static_cast<float>(want)) ++inexact;
     }
+    if (half) chk->extra += ", \"f16_not_rne\": " + I(inexact);
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
   };
