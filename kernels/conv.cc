@@ -127,7 +127,8 @@ uint32_t SpatialProduct(const uint32_t (&v)[3]) { return v[0] * v[1] * v[2]; }
 void RunConv(OpContext& ctx, ConvMode mode, const ConvAttrs& a, TF_DataType dtype, ConvPush& p,
              uint64_t out, uint64_t db = 0) {
   const bool aligned = (p.a % 16) == 0 && (p.b % 16) == 0;
-  const ConvPlan plan = PlanConv(mode, a.spatial, DtypeToken(dtype), aligned, &p);
+  const ConvPlan plan = PlanConv(mode, a.spatial, DtypeToken(dtype), aligned, &p,
+                                 ctx.stream()->device_info().compute_units);
   if (!plan.error.empty()) {
     ctx.Fail(TF_UNIMPLEMENTED, plan.error + " on this device");
     return;

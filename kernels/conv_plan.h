@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -75,13 +76,67 @@ struct ConvLaunch {
 // 128-row tiles measured faster than 64x64 ones there only from about four
 // workgroups per SM on.
 constexpr uint32_t kConvTargetGroups = 528;
-// The filter gradient's K split aims at this many workgroups ...
+// The filter gradient's K split aims at this many workgroups (four per
+// multiprocessor where the device says how many it has) ...
 constexpr uint32_t kConvSplitGroups = 528;
+constexpr uint32_t kConvSplitGroupsPerUnit = 4;
 // ... with at least this many K elements per slice.
 constexpr uint32_t kConvMinKChunk = 512;
 constexpr uint32_t kConvMaxSplits = 1024;
 
 inline uint32_t ConvCeil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+
+// Workgroups of a vector tile (kConvTiles order) that one multiprocessor runs
+// at once, from the H200's driver statistics (registers per invocation of
+// the 256-invocation workgroups, of 65536 per SM: 127 at 128x128, 99 at
+// 128x64, 75 at 64x64, 141 at 128x128k16, 91 at 64x128).
+constexpr uint32_t kConvResident[] = {2, 2, 3, 1, 2};
+
+// The share of the workgroup slots that `groups` equal workgroups keep busy
+// over their waves on `compute_units` multiprocessors holding `resident`
+// each (1: the last wave is full).
+inline double ConvWaveFill(uint64_t groups, uint32_t compute_units, uint32_t resident) {
+  const uint64_t slots = static_cast<uint64_t>(compute_units) * resident;
+  return slots == 0 || groups == 0 ? 1.0
+                                   : static_cast<double>(groups) / (ConvCeil(groups, slots) * slots);
+}
+
+// The filter gradient's K split over `tiles` output tiles: enough slices for
+// kConvSplitGroupsPerUnit workgroups per multiprocessor (kConvSplitGroups
+// when the device does not say), each at least kConvMinKChunk deep. Where
+// the device says how many multiprocessors it has and the last wave of
+// workgroups would leave more than a tenth of them idle, up to three times
+// as many slices (each at least kConvMinKChunkRefill deep) are tried and the
+// count whose waves fill the device best is taken (the fewest on a tie:
+// every slice adds a float32 partial sum of the whole output).
+// H200 (132 SMs, two 128x128 workgroups each), ResNet-50's 7x7x512 3x3 at
+// batch 64 (144 tiles of 128x128, K = 3136), ms by splits (wave fill):
+// 3 0.572 (0.82), 4 0.633 (0.73), 5 0.528 (0.91), 6 0.572 (0.82), 7 0.513
+// (0.95), 8 0.544 (0.87), 9 0.506 (0.98), 11 0.513 (1.0), 12 0.523 (0.94):
+// the rule takes 9 (cuDNN: 0.19-0.21 ms). Other tiles were slower at every
+// count (128x64 >= 0.564, 64x128 >= 0.574, 64x64 >= 0.670, 128x128k16 >=
+// 0.556). The other ResNet-50 shapes' counts fill >= 95% already and stay.
+constexpr uint32_t kConvMinKChunkRefill = 256;
+inline uint64_t ConvSplits(uint64_t tiles, uint64_t K, uint32_t compute_units, int tile) {
+  const uint64_t target = compute_units ? uint64_t{kConvSplitGroupsPerUnit} * compute_units
+                                        : kConvSplitGroups;
+  const uint64_t most =
+      std::min<uint64_t>(kConvMaxSplits, std::max<uint64_t>(1, K / kConvMinKChunk));
+  const uint64_t base =
+      std::min<uint64_t>(most, std::max<uint64_t>(1, target / std::max<uint64_t>(tiles, 1)));
+  if (!compute_units) return base;
+  const uint32_t resident = kConvResident[tile];
+  uint64_t best = base;
+  double best_fill = ConvWaveFill(tiles * base, compute_units, resident);
+  if (best_fill >= 0.9) return base;
+  const uint64_t limit = std::min<uint64_t>(
+      {kConvMaxSplits, 3 * base, std::max<uint64_t>(1, K / kConvMinKChunkRefill)});
+  for (uint64_t s = base + 1; s <= limit; ++s) {
+    const double fill = ConvWaveFill(tiles * s, compute_units, resident);
+    if (fill > best_fill + 1e-9) best = s, best_fill = fill;
+  }
+  return best;
+}
 
 // Test and benchmark overrides: TFMP_CONV_TILE (a tile name), TFMP_CONV_SPLITS
 // (the filter gradient's K slices), TFMP_CONV_VEC=0 (general variants only).
@@ -127,35 +182,40 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   if (const char* w = ConvEnv("TFMP_CONV_WINOGRAD")) return w[0] != '0';
   // H200: 0.42 / 0.37 ms (28x28x128 / 14x14x256) where the direct GEMM took
   // 0.52 / 0.59; at 56x56x64 (64 channels: short GEMMs) 0.59 against 0.54.
-  return oh * ow >= 100 && p.in_c >= 128 && p.out_c >= 128;
+  // Odd sizes compute whole 2x2 tiles: taken from 7x7 on while those add at
+  // most a third to the outputs (2.25x fewer multiplies still pay): 7x7x512
+  // (64 outputs computed for 49) forward 0.353 ms against 0.584 direct,
+  // input gradient 0.360 against 0.586 (cuDNN: 0.513 / 0.579).
+  const uint64_t padded = (oh + 1) / 2 * 2 * ((ow + 1) / 2 * 2);
+  return oh * ow >= 49 && 3 * padded <= 4 * oh * ow && p.in_c >= 128 && p.out_c >= 128;
 }
 
 // Fills p->k_chunk and returns the launch. p holds the geometry (M, K,
 // channels, sizes); `aligned`: the operands' addresses are multiples of 16.
 // `dtype` is "f32" or "f16"; `spatial` 2 or 3.
 inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool aligned,
-                         ConvPush* p) {
+                         ConvPush* p, uint32_t compute_units = 0) {
   ConvPlan plan;
   const uint32_t n = mode == ConvMode::kBwdInput ? p->in_c : p->out_c;
   const bool nchw = (p->flags & 0x100) != 0;
   const char* vec_env = ConvEnv("TFMP_CONV_VEC");
   plan.vec = spatial == 2 && !nchw && aligned && p->in_c % 4 == 0 && p->out_c % 4 == 0 &&
              !(vec_env && vec_env[0] == '0');
-  ConvTile tile = kConvTiles[2];
+  int tile_index = kTile64x64;
   if (plan.vec) {
     const char* forced = ConvEnv("TFMP_CONV_TILE");
-    bool chosen = false;
-    for (const ConvTile& t : kConvTiles)
-      if (forced && std::string(forced) == t.name) tile = t, chosen = true;
-    if (!chosen) tile = kConvTiles[ConvAutoTile(mode, p->M, n)];
+    tile_index = -1;
+    for (int i = 0; i < static_cast<int>(std::size(kConvTiles)); ++i)
+      if (forced && std::string(forced) == kConvTiles[i].name) tile_index = i;
+    if (tile_index < 0) tile_index = ConvAutoTile(mode, p->M, n);
   }
+  const ConvTile tile = kConvTiles[tile_index];
   const uint64_t m_tiles = ConvCeil(p->M, tile.bm);
   plan.gx = ConvCeil(n, tile.bn);
   if (mode == ConvMode::kBwdFilter) {
     const uint64_t tiles = m_tiles * plan.gx;
-    uint64_t splits = std::max<uint64_t>(1, kConvSplitGroups / std::max<uint64_t>(tiles, 1));
-    splits = std::min<uint64_t>(splits, std::max<uint64_t>(1, p->K / kConvMinKChunk));
-    splits = std::min<uint64_t>(splits, kConvMaxSplits);
+    // (The general variants run 64x64 tiles: kTile64x64 stands for them.)
+    uint64_t splits = ConvSplits(tiles, p->K, compute_units, tile_index);
     if (const char* s = ConvEnv("TFMP_CONV_SPLITS")) splits = std::max(1, std::atoi(s));
     // Slices are whole K tiles (16 covers every BK), then no empty slice.
     uint64_t chunk = (p->K + splits - 1) / splits;

@@ -129,7 +129,7 @@ struct UnaryPush {
   uint64_t x, y;
   uint32_t n;
   float alpha;  // read only by shaders of ops with a float attribute
-  uint32_t vec;  // 1: four elements per invocation (VectorGrid)
+  uint32_t vec;  // 1: four elements per invocation, 2: eight (VectorGrid)
 };
 
 template <size_t I>
@@ -162,20 +162,28 @@ struct BinaryPush {
   uint32_t a_stride[kMaxBroadcastDims];
   uint32_t b_stride[kMaxBroadcastDims];
   float alpha;  // read only by shaders of ops with a float attribute
-  uint32_t vec;  // 1: four outputs per invocation (VectorGrid)
+  uint32_t vec;  // 1: four outputs per invocation, 2: eight (VectorGrid)
 };
 
-// True when every address in `addresses` is aligned to 4 elements of `bytes`
-// bytes each (0, an empty or unread operand, counts as aligned).
-bool Aligned4(std::initializer_list<std::pair<uint64_t, size_t>> addresses) {
-  for (const auto& a : addresses)
-    if (a.first % (4 * a.second) != 0) return false;
-  return true;
+// The shaders' vector paths (push constant `vec`): 1: four elements per
+// invocation (vector loads and stores); 2: eight, the float16 -> float16
+// variants' words path (unary.comp / binary.comp PACK16). A scalar tail of
+// n % 4 (n % 8) is taken by the first invocations.
+uint32_t VectorGrid(int64_t n, uint32_t vec) {
+  return OpContext::GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
+}
+// 8 (vec = 2) for float16 -> float16 kernels, else 4 (vec = 1).
+uint32_t VectorWidth(TF_DataType in, TF_DataType out) {
+  return in == TF_HALF && out == TF_HALF ? 8 : 4;
 }
 
-// Workgroups for n elements, four per invocation when `vec` (the shaders'
-// vector path; a scalar tail of n % 4 is taken by the first invocations).
-uint32_t VectorGrid(int64_t n, bool vec) { return OpContext::GridFor(vec ? (n + 3) / 4 : n); }
+// True when every address in `addresses` is aligned to `width` elements of
+// its bytes (0, an empty or unread operand, counts as aligned).
+bool AlignedTo(uint32_t width, std::initializer_list<std::pair<uint64_t, size_t>> addresses) {
+  for (const auto& a : addresses)
+    if (a.first % (width * a.second) != 0) return false;
+  return true;
+}
 
 // NumPy broadcasting of a and b into `out`, with the dims collapsed as far as
 // the strides allow so most cases need no index arithmetic at all.
@@ -330,8 +338,11 @@ void DispatchUnary(OpContext& ctx, const std::string& kernel, const Tensor& x,
   Tensor y = out_dtype == x.dtype() ? ctx.forward_or_allocate_output(0, 0, x.shape(), out_dtype)
                                     : ctx.allocate_output(0, x.shape(), out_dtype);
   if (!ctx.ok() || n == 0) return;
-  const bool vec = Aligned4({{x.address(), DtypeSize(x.dtype())}, {y.address(), DtypeSize(out_dtype)}});
-  UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n), alpha, vec ? 1u : 0u};
+  const std::initializer_list<std::pair<uint64_t, size_t>> ops = {
+      {x.address(), DtypeSize(x.dtype())}, {y.address(), DtypeSize(out_dtype)}};
+  const uint32_t width = VectorWidth(x.dtype(), out_dtype);
+  const uint32_t vec = AlignedTo(width, ops) ? (width == 8 ? 2 : 1) : AlignedTo(4, ops) ? 1 : 0;
+  UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n), alpha, vec};
   ctx.Dispatch(kernel, p, VectorGrid(n, vec));
 }
 
@@ -350,16 +361,20 @@ void DispatchBroadcastBinary(OpContext& ctx, const std::string& kernel, const Te
   p.b = b.address();
   p.z = z.address();
   p.alpha = alpha;
-  // Vectors of 4 when the innermost dim keeps them in one row and every
-  // operand read along it (stride 1) is aligned; a broadcast one is splat.
+  // Vectors of 4 (8: float16) when the innermost dim keeps them in one row
+  // and every operand read along it (stride 1) is aligned; a broadcast one
+  // is splat.
   const uint32_t last = p.rank == 0 ? 0 : p.rank - 1;
   const size_t in_size = DtypeSize(a.dtype());
-  const bool vec = (p.rank == 0 || p.shape[last] % 4 == 0) &&
-                   Aligned4({{p.a_stride[last] ? p.a : 0, in_size},
-                             {p.b_stride[last] ? p.b : 0, in_size},
-                             {p.z, DtypeSize(out_dtype)}});
-  p.vec = vec ? 1 : 0;
-  ctx.Dispatch(kernel, p, VectorGrid(n, vec));
+  const std::initializer_list<std::pair<uint64_t, size_t>> ops = {
+      {p.a_stride[last] ? p.a : 0, in_size}, {p.b_stride[last] ? p.b : 0, in_size},
+      {p.z, DtypeSize(out_dtype)}};
+  auto fits = [&](uint32_t w) {
+    return (p.rank == 0 || p.shape[last] % w == 0) && AlignedTo(w, ops);
+  };
+  const uint32_t width = VectorWidth(a.dtype(), out_dtype);
+  p.vec = width == 8 && fits(8) ? 2 : fits(4) ? 1 : 0;
+  ctx.Dispatch(kernel, p, VectorGrid(n, p.vec));
 }
 
 void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype, uint64_t a,
@@ -374,8 +389,10 @@ void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype,
   p.a_stride[0] = 1;
   p.b_stride[0] = 1;
   const size_t size = DtypeSize(dtype);
-  p.vec = Aligned4({{a, size}, {b, size}, {z, size}}) ? 1 : 0;
-  ctx.Dispatch(std::string(op_token) + "_" + DtypeToken(dtype), p, VectorGrid(n, p.vec != 0));
+  const std::initializer_list<std::pair<uint64_t, size_t>> ops = {{a, size}, {b, size}, {z, size}};
+  const uint32_t width = VectorWidth(dtype, dtype);
+  p.vec = AlignedTo(width, ops) ? (width == 8 ? 2 : 1) : AlignedTo(4, ops) ? 1 : 0;
+  ctx.Dispatch(std::string(op_token) + "_" + DtypeToken(dtype), p, VectorGrid(n, p.vec));
 }
 
 void RegisterElementwiseKernels() {

@@ -12,6 +12,8 @@
 //   runtime_test hazards N [SEED [LEN]]  N random dispatches and copies over overlapping
 //                            slices, declared, checked against the host
 //   runtime_test profile     per-command GPU timestamps reach the profile
+//   runtime_test convplan    kernels/conv_plan.h's K splits and Winograd choices for
+//                            ResNet-50's shapes on a 132-SM device (no dispatch)
 // Exits non-zero with a message on the first mismatch.
 #include <algorithm>
 #include <chrono>
@@ -23,8 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "tensorflow_metal_plugin/profile.h"
+#include "kernels/conv_plan.h"  // the convolution planner (convplan)
 #include "kernels/matmul_config.h"  // the portable GEMM's push constants and plan
+#include "tensorflow_metal_plugin/profile.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 #include "tensorflow_metal_plugin/stats.h"
 
@@ -564,12 +567,54 @@ int Profile(Device* dev) {
   return 0;
 }
 
+// kernels/conv_plan.h's choices for ResNet-50's stride-1 convolutions at
+// batch 64 on a device of 132 multiprocessors (an H200) and on one that does
+// not say (0): the filter gradient's K split (by wave fill) and Winograd.
+int ConvPlans() {
+  struct Want {
+    int64_t h, c_in, c_out, k;
+    uint32_t splits_132, splits_0;
+    bool winograd;
+  };
+  const Want wants[] = {{56, 64, 64, 3, 105, 105, false}, {28, 128, 128, 3, 58, 58, true},
+                        {14, 256, 256, 3, 14, 14, true},  {7, 512, 512, 3, 9, 3, true},
+                        {56, 64, 256, 1, 262, 262, false}};
+  for (const Want& w : wants) {
+    tfmp::ConvPush p{};
+    for (int i = 0; i < 3; ++i) p.in[i] = p.out[i] = p.k[i] = 1, p.stride_dil[i] = 1 | 1 << 16;
+    p.in[1] = p.out[1] = p.in[2] = p.out[2] = static_cast<uint32_t>(w.h);
+    p.k[1] = p.k[2] = static_cast<uint32_t>(w.k);
+    p.pad[1] = p.pad[2] = static_cast<int32_t>(w.k / 2);
+    p.in_c = static_cast<uint32_t>(w.c_in);
+    p.out_c = static_cast<uint32_t>(w.c_out);
+    const std::string tag = std::to_string(w.h) + "x" + std::to_string(w.h) + "x" +
+                            std::to_string(w.c_in) + "to" + std::to_string(w.c_out);
+    for (uint32_t units : {132u, 0u}) {
+      tfmp::ConvPush f = p;
+      f.M = static_cast<uint32_t>(w.k * w.k * w.c_in);
+      f.K = static_cast<uint32_t>(64 * w.h * w.h);
+      const tfmp::ConvPlan plan = tfmp::PlanConv(tfmp::ConvMode::kBwdFilter, 2, "f32", true, &f, units);
+      const uint32_t want = units ? w.splits_132 : w.splits_0;
+      if (plan.splits != want)
+        return Fail("bwd_filter " + tag + " on " + std::to_string(units) + " units: " +
+                    std::to_string(plan.splits) + " K splits, want " + std::to_string(want));
+    }
+    tfmp::ConvPush g = p;
+    g.M = static_cast<uint32_t>(64 * w.h * w.h);
+    g.K = static_cast<uint32_t>(w.k * w.k * w.c_in);
+    const tfmp::ConvPlan fwd = tfmp::PlanConv(tfmp::ConvMode::kFwd, 2, "f32", true, &g, 132);
+    if (fwd.winograd != w.winograd) return Fail("fwd " + tag + ": Winograd " + std::to_string(fwd.winograd));
+  }
+  std::printf("conv plans OK\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2)
     return Fail("usage: runtime_test copies|chain N|overhead N|timer|callback|coopmat|barriers|hazards N|"
-                "profile");
+                "profile|convplan");
   std::string why;
   auto devices = tfmp::rt::EnumerateDevices(&why);
   if (devices.empty()) return Fail("no device: " + why);
@@ -589,5 +634,6 @@ int main(int argc, char** argv) {
     return Hazards(dev, n, argc > 3 ? std::atoi(argv[3]) : 7,
                    argc > 4 ? static_cast<uint32_t>(std::atoi(argv[4])) : (1u << 16));
   if (cmd == "profile") return Profile(dev);
+  if (cmd == "convplan") return ConvPlans();
   return Fail("unknown command " + cmd);
 }

@@ -85,6 +85,12 @@ def test_runtime_cooperative_matrix_gemms():
     assert not has or "off by TFMP_COOPMAT=0" in r.stdout, r.stdout
 
 
+def test_conv_planner_choices():
+    # kernels/conv_plan.h: K splits by wave fill on a 132-SM device, Winograd from 7x7.
+    r = subprocess.run([RUNTIME_TEST, "convplan"], capture_output=True, text=True)
+    assert r.returncode == 0 and "conv plans OK" in r.stdout, r.stdout + r.stderr
+
+
 def test_runtime_chain_of_10000_dependent_dispatches():
     r = subprocess.run([RUNTIME_TEST, "chain", "10000"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout

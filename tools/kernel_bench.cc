@@ -3,7 +3,7 @@
 //
 //   kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] [--list]
 //                [--no-flush] [--perturb] [--grid-cap N] [--repeat N] [--warmup-ms MS]
-//                [--matmul-configs TILE[:SPLITS],...]
+//                [--matmul-configs TILE[:SPLITS],...] [--conv-configs TILE:SPLITS:WINOGRAD,...]
 //   kernel_bench --pipelines [--threads N] [--offset N] [--limit N]   (pipeline creation
 //                time, cold or warm on-disk cache: see CreateAllPipelines)
 //
@@ -116,8 +116,11 @@ uint32_t GridFor(int64_t n, uint32_t local = 256) {  // OpContext::GridFor
   int64_t g = (n + local - 1) / local;
   return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(g, g_grid_cap)));
 }
-// elementwise.cc: VectorGrid and the alignment test of its vector path.
-uint32_t VectorGrid(int64_t n, bool vec) { return GridFor(vec ? (n + 3) / 4 : n); }
+// elementwise.cc: VectorGrid (vec 1: four elements per invocation, 2: eight,
+// float16 -> float16 only) and the alignment test of its vector paths.
+uint32_t VectorGrid(int64_t n, uint32_t vec) {
+  return GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
+}
 bool Aligned4(uint64_t addr, size_t elem) { return addr % (4 * elem) == 0; }
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 uint32_t Ceil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
@@ -220,7 +223,9 @@ struct Options {
   bool flush = true;
   bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
   std::vector<std::string> matmul_configs;  // --matmul-configs: GEMM cases per config
+  std::vector<std::string> conv_configs;    // --conv-configs: convolution cases per config
 };
+
 
 // The outcome of a correctness check.
 struct Check {
@@ -516,22 +521,27 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
       p.a = A[s]->addr + offset * es;
       p.b = B[s]->addr + offset * es;
       p.z = z->addr + offset * es;
-      const bool vec = (p.rank == 0 || p.shape[last] % 4 == 0) &&
-                       (!p.a_stride[last] || Aligned4(p.a, es)) &&
-                       (!p.b_stride[last] || Aligned4(p.b, es)) && Aligned4(p.z, es);
-      p.vec = vec ? 1 : 0;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
+      auto fits = [&](uint64_t w) {
+        auto al = [&](uint64_t a) { return a % (w * es) == 0; };
+        return (p.rank == 0 || p.shape[last] % w == 0) && (!p.a_stride[last] || al(p.a)) &&
+               (!p.b_stride[last] || al(p.b)) && al(p.z);
+      };
+      p.vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, p.vec));
     };
     record(0);
     std::vector<float> got = b.Download(*z);
     const bool add = opname == "add";
+    int64_t inexact = 0;  // float16: results other than the correctly rounded one
     for (int64_t i = 0; i < n; ++i) {
       const int64_t ib = bc == Bcast::kRow ? i % cols : bc == Bcast::kCol ? i / cols : i;
       const double x = A[0]->host[offset + i], y = B[0]->host[offset + ib];
       const double want = add ? x + y : x * y;
       const double tol = half ? kEps16 * std::fabs(want) + 6e-8 : kEps32 * std::fabs(want) + 1e-38;
       chk->Add(got[offset + i], want, tol, [&] { return std::string("element " + I(i)); });
+      if (half && got[offset + i] != HalfToFloat(FloatToHalf(static_cast<float>(want)))) ++inexact;
     }
+    if (half) chk->extra += ", \"f16_not_rne\": " + I(inexact);
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
   };
@@ -557,16 +567,20 @@ Case UnaryCase(int64_t n, bool half) {
     if (b.oom()) return *err = "out of device memory", false;
     const std::string kernel = std::string("relu_") + dt;
     auto record = [&](int s) {
-      const bool vec = Aligned4(X[s]->addr, es) && Aligned4(y->addr, es);
-      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec ? 1u : 0u};
+      auto fits = [&](uint64_t w) { return X[s]->addr % (w * es) == 0 && y->addr % (w * es) == 0; };
+      const uint32_t vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
+      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec};
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
     };
     record(0);
     std::vector<float> got = b.Download(*y);
+    int64_t inexact = 0;  // float16: results other than the exact one
     for (int64_t i = 0; i < n; ++i) {
       const double want = std::max(0.0f, X[0]->host[i]);
       chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * want, [&] { return std::string("element " + I(i)); });
+      if (half && got[i] != static_cast<float>(want)) ++inexact;
     }
+    if (half) chk->extra += ", \"f16_not_rne\": " + I(inexact);
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
   };
@@ -948,7 +962,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       p.K = static_cast<uint32_t>(s.n * s.h * s.w);
     }
     // conv.cc RunConv (device allocations are 256-byte aligned).
-    const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p);
+    const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p, b.device_info().compute_units);
     if (!plan.error.empty()) return *err = plan.error, false;
     std::vector<std::unique_ptr<Tensor>> scratch;
     std::vector<uint64_t> scratch_addr;
@@ -1460,6 +1474,43 @@ int CreateAllPipelines(Device* dev, int threads, int offset, int limit) {
   return failed ? 1 : 0;
 }
 
+// --conv-configs TILE:SPLITS:WINOGRAD,... (an experiment): each convolution
+// case once per config, with TFMP_CONV_TILE / _SPLITS / _WINOGRAD set to the
+// non-empty fields (kernels/conv_plan.h reads them), named "@config".
+std::vector<Case> WithConvConfigs(const std::vector<Case>& cases, const std::vector<std::string>& configs) {
+  std::vector<Case> out;
+  for (const Case& c : cases) {
+    if (configs.empty() || c.op.compare(0, 7, "conv2d_") != 0) {
+      out.push_back(c);
+      continue;
+    }
+    for (const std::string& cfg : configs) {
+      std::string f[3];
+      size_t at = 0;
+      for (int i = 0; i < 3 && at <= cfg.size(); ++i) {
+        const size_t colon = std::min(cfg.find(':', at), cfg.size());
+        f[i] = cfg.substr(at, colon - at);
+        at = colon + 1;
+      }
+      Case d = c;
+      d.name += "@" + cfg;
+      auto inner = c.run;
+      d.run = [inner, f](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+        const char* names[3] = {"TFMP_CONV_TILE", "TFMP_CONV_SPLITS", "TFMP_CONV_WINOGRAD"};
+        for (int i = 0; i < 3; ++i) {
+          if (f[i].empty() || f[i] == "-") unsetenv(names[i]);
+          else setenv(names[i], f[i].c_str(), 1);
+        }
+        const bool ok = inner(b, chk, ms, err);
+        for (const char* n : names) unsetenv(n);
+        return ok;
+      };
+      out.push_back(d);
+    }
+  }
+  return out;
+}
+
 std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
   std::vector<Case> cases;
   for (const char* mode : {"", "declared", "independent"})
@@ -1573,7 +1624,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
                "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n"
-               "                    [--matmul-configs TILE[:SPLITS],...]\n"
+               "                    [--matmul-configs TILE[:SPLITS],...] [--conv-configs TILE:SPLITS:WINOGRAD,...]\n"
                "       kernel_bench --pipelines [--threads N] [--offset N] [--limit N]\n");
   return 2;
 }
@@ -1613,6 +1664,15 @@ int main(int argc, char** argv) {
         if (comma > at) opt.matmul_configs.push_back(list.substr(at, comma - at));
         at = comma + 1;
       }
+    } else if (a == "--conv-configs") {
+      const char* v = next();
+      if (!v) return Usage();
+      std::string list = v;
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) opt.conv_configs.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
@@ -1645,7 +1705,7 @@ int main(int argc, char** argv) {
     if (!runs_set) opt.runs = 5;
     if (!warm_set) opt.warmup = 1;
   }
-  std::vector<Case> cases = AllCases(opt.quick, opt.matmul_configs);
+  std::vector<Case> cases = WithConvConfigs(AllCases(opt.quick, opt.matmul_configs), opt.conv_configs);
   if (opt.list) {
     for (const Case& c : cases)
       if (std::regex_search(c.name, opt.filter)) std::printf("%s\n", c.name.c_str());
