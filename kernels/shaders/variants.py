@@ -27,6 +27,7 @@ GEMM_TILES = {
     "128x64": (128, 64, 16, 8, 4, {}),
     "64x64": (64, 64, 16, 4, 4, {}),
     "128x128k16": (128, 128, 16, 8, 8, {"PAD": "0"}),  # 32 KiB of shared memory
+    "32x32": (32, 32, 8, 4, 4, {}),  # 64 invocations: small GEMMs over more multiprocessors
 }
 
 # op token -> (expression in x, dtypes)
@@ -386,6 +387,7 @@ def variants():
         for it, itype in INDEX_TYPES.items():
             rows.append(("topk_%s_%s" % (t, it), "sort.comp", dict(_types(t), IT=itype)))
     rows.append(("sort_u32", "sort.comp", {"T": "uint", "C": "uint", "IT": "uint", "ASCENDING": "1"}))
+    rows.append(("rank_sort_u32", "rank_sort.comp", {"T": "uint", "C": "uint"}))
     for it, itype in INDEX_TYPES.items():
         rows.append(("scatter_nd_slots_%s" % it, "scatter_nd.comp",
                      {"T": "uint", "C": "uint", "IT": itype, "SLOTS": "1"}))
