@@ -75,6 +75,8 @@ inline constexpr GemmTile kGemmTiles[] = {
     // BK 16 without padding (32 KiB of shared memory, 141 registers on the
     // H200: one workgroup per SM): faster where A is read along k.
     {"128x128k16", 128, 128, 16},
+    // 64 invocations: GEMMs too small to fill the device with 64x64 tiles.
+    {"32x32", 32, 32, 8},
 };
 
 // One GEMM problem: C[z] = A[z] x B[z] for z < batch, C row-major [M, N];
@@ -152,13 +154,22 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
   } else if (groups(kGemmTiles[1]) * 4 >= fill * 3) {
     plan.tile = &kGemmTiles[1];
   } else {
-    // Too few output tiles: split K (each split at least 256 deep) over the
-    // big tile when that makes at least as many workgroups as small tiles
-    // (it costs a reduce dispatch), else small tiles.
-    plan.tile = &kGemmTiles[0];
-    const int64_t big = groups(kGemmTiles[0]);
-    splits = std::min<int64_t>((fill + big - 1) / big, p.K / 256);
-    if (splits < 2 || big * splits < groups(kGemmTiles[2])) plan.tile = &kGemmTiles[2], splits = 1;
+    // Too few output tiles: the first of 128x128 (not for a side of 64 or
+    // less), 64x64 and 32x32 that, with K split (splits at least 256 deep
+    // for 128x128, 128 for the small tiles; a reduce dispatch more), makes
+    // workgroups for half of `fill`; else the smallest tile that makes the
+    // most. (Before: 128x128 split or 64x64, and H200 GEMMs of a
+    // Transformer (2048 tokens, width 128) ran on 4 to 64 workgroups.)
+    const GemmTile* order[] = {&kGemmTiles[0], &kGemmTiles[2], &kGemmTiles[4]};
+    int64_t best = -1;
+    for (const GemmTile* t : order) {
+      if (t->bm > 64 && (p.M <= 64 || p.N <= 64)) continue;
+      const int64_t g = groups(*t);
+      int64_t s = std::min<int64_t>({(fill + g - 1) / g, kGemmMaxSplits, p.K / (t->bm > 64 ? 256 : 128)});
+      s = can_split ? std::max<int64_t>(s, 1) : 1;
+      if (g * s >= best) best = g * s, plan.tile = t, splits = s;
+      if (g * s * 2 >= fill) break;
+    }
   }
   std::string spec = override_spec ? override_spec : "";
   if (!spec.empty()) {
