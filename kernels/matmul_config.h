@@ -157,9 +157,12 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
     // Too few output tiles: the first of 128x128 (not for a side of 64 or
     // less), 64x64 and 32x32 that, with K split (splits at least 256 deep
     // for 128x128, 128 for the small tiles; a reduce dispatch more), makes
-    // workgroups for half of `fill`; else the smallest tile that makes the
-    // most. (Before: 128x128 split or 64x64, and H200 GEMMs of a
-    // Transformer (2048 tokens, width 128) ran on 4 to 64 workgroups.)
+    // workgroups for half of `fill`; else the one that makes the most (ties:
+    // the smaller tile). 32x32 only with split-K: unsplit, 64x64 measured
+    // ~10% faster. H200, a Transformer's GEMMs (kernel_bench, us): dW
+    // 512x128x2048 (A transposed) 128x128:8 (the plan before) 88-217,
+    // 64x64:16 36; dW 128x128x2048 128x128:8 217, 32x32:16 23; 2048x128x512
+    // 64x64 108, 64x64:4 59; 2048x128x128 64x64 17.6, 32x32 19.4.
     const GemmTile* order[] = {&kGemmTiles[0], &kGemmTiles[2], &kGemmTiles[4]};
     int64_t best = -1;
     for (const GemmTile* t : order) {
@@ -167,6 +170,7 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
       const int64_t g = groups(*t);
       int64_t s = std::min<int64_t>({(fill + g - 1) / g, kGemmMaxSplits, p.K / (t->bm > 64 ? 256 : 128)});
       s = can_split ? std::max<int64_t>(s, 1) : 1;
+      if (t->bm < 64 && s < 2) continue;
       if (g * s >= best) best = g * s, plan.tile = t, splits = s;
       if (g * s * 2 >= fill) break;
     }

@@ -1351,7 +1351,7 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
     for (const Gemm& g : gemms)
       for (const std::string& cfg : g.configs)
         cases.push_back(MatMulCase(g.M, g.N, g.K, false, g.ta, g.tb, cfg, g.batch));
-    for (int64_t min_rows : {0, 4, 8, 32}) cases.push_back(ReduceCase(1, 2048, 128, false, min_rows));
+    for (int64_t min_rows : {0, 16, 8}) cases.push_back(ReduceCase(1, 2048, 128, false, min_rows));
     cases.push_back(ReduceCase(2048, 128, 1));
     cases.push_back(ReduceCase(8192, 64, 1));
     cases.push_back(ReduceCase(1, 2048, 512));
