@@ -75,8 +75,6 @@ inline constexpr GemmTile kGemmTiles[] = {
     // BK 16 without padding (32 KiB of shared memory, 141 registers on the
     // H200: one workgroup per SM): faster where A is read along k.
     {"128x128k16", 128, 128, 16},
-    // 64 invocations: GEMMs too small to fill the device with 64x64 tiles.
-    {"32x32", 32, 32, 8},
 };
 
 // One GEMM problem: C[z] = A[z] x B[z] for z < batch, C row-major [M, N];
@@ -154,23 +152,24 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
   } else if (groups(kGemmTiles[1]) * 4 >= fill * 3) {
     plan.tile = &kGemmTiles[1];
   } else {
-    // Too few output tiles: the first of 128x128 (not for a side of 64 or
-    // less), 64x64 and 32x32 that, with K split (splits at least 256 deep
-    // for 128x128, 128 for the small tiles; a reduce dispatch more), makes
-    // workgroups for half of `fill`; else the one that makes the most (ties:
-    // the smaller tile). 32x32 only with split-K: unsplit, 64x64 measured
-    // ~10% faster. H200, a Transformer's GEMMs (kernel_bench, us): dW
-    // 512x128x2048 (A transposed) 128x128:8 (the plan before) 88-217,
-    // 64x64:16 36; dW 128x128x2048 128x128:8 217, 32x32:16 23; 2048x128x512
-    // 64x64 108, 64x64:4 59; 2048x128x128 64x64 17.6, 32x32 19.4.
-    const GemmTile* order[] = {&kGemmTiles[0], &kGemmTiles[2], &kGemmTiles[4]};
+    // Too few output tiles: 128x128 (not for a side of 64 or less) when,
+    // with K split (splits at least 256 deep; a reduce dispatch more), it
+    // makes workgroups for half of `fill`, else 64x64 with K split (splits
+    // at least 128 deep), unless 128x128 made more workgroups. Before, the
+    // 128x128 split came first whenever it made as many workgroups as
+    // unsplit 64x64 tiles, and small GEMMs of a Transformer (2048 tokens,
+    // width 128) ran on 8 to 64 workgroups. H200 (kernel_bench, us, one
+    // process per shape): dW 512x128x2048 and 128x512x2048 (A transposed)
+    // 128x128:8 52, 64x64:16 23 (32x32:16 25); 128x128x2048 128x128:8 53,
+    // 64x64:16 20 (32x32:16 22.5); 2048x128x512 64x64 35, 64x64:4 23.
+    // (A 32x32 tile was no faster anywhere: 2048x128x128 19.1 vs 64x64's 17.2.)
+    const GemmTile* order[] = {&kGemmTiles[0], &kGemmTiles[2]};
     int64_t best = -1;
     for (const GemmTile* t : order) {
       if (t->bm > 64 && (p.M <= 64 || p.N <= 64)) continue;
       const int64_t g = groups(*t);
       int64_t s = std::min<int64_t>({(fill + g - 1) / g, kGemmMaxSplits, p.K / (t->bm > 64 ? 256 : 128)});
       s = can_split ? std::max<int64_t>(s, 1) : 1;
-      if (t->bm < 64 && s < 2) continue;
       if (g * s >= best) best = g * s, plan.tile = t, splits = s;
       if (g * s * 2 >= fill) break;
     }

@@ -27,7 +27,6 @@ GEMM_TILES = {
     "128x64": (128, 64, 16, 8, 4, {}),
     "64x64": (64, 64, 16, 4, 4, {}),
     "128x128k16": (128, 128, 16, 8, 8, {"PAD": "0"}),  # 32 KiB of shared memory
-    "32x32": (32, 32, 8, 4, 4, {}),  # 64 invocations: small GEMMs over more multiprocessors
 }
 
 # op token -> (expression in x, dtypes)
