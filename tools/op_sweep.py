@@ -783,6 +783,15 @@ REASONS = [
     # The plugin's own op (no CPU kernel to compare with): programs built by the Grappler pass.
     (r"^_TfmpFusedElementwise$", None, "the plugin's fused elementwise chain (Grappler pass); "
      "compared with the unfused graph and TF's CPU in tests/test_grappler_elementwise.py"),
+    (r"^_TfmpAllFinite$", None, "the plugin's all-gradients-finite check of a mixed-precision step "
+     "(Grappler pass, grappler/patterns/all_finite.cc); steps with inf/NaN gradients compared with "
+     "TF's CPU in tests/test_grappler_optimizer.py"),
+    (r"^_TfmpLossScaleStep$", None, "the plugin's LossScaleOptimizer bookkeeping (Grappler pass, "
+     "grappler/patterns/loss_scale.cc); scale, counter and iterations equal to TF's CPU in "
+     "tests/test_grappler_optimizer.py"),
+    (r"^_TfmpFusedBatchMatMul$", None, "the plugin's BatchMatMul + bias + activation (Grappler pass, "
+     "grappler/patterns/batch_matmul_bias_activation.cc); compared with TF's CPU in "
+     "tests/test_grappler_inference.py"),
     (r"^_TfmpConv2DBackpropFilterBiasGrad$", None, "the plugin's Conv2DBackpropFilter + BiasAddGrad "
      "(Grappler pass, grappler/patterns/conv_bias_grad.cc); compared with TF's CPU "
      "Conv2DBackpropFilter and BiasAddGrad in tests/test_conv.py and tests/test_grappler.py"),
