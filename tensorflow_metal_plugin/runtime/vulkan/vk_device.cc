@@ -118,6 +118,16 @@ void AddShape(const Props& s, CoopOffer* o) {
     o->usable = true;
 }
 
+// Whether an extension's offer is usable (the feature, compute shaders, the
+// 16x16x16 f16*f16+f32 shape AddShape looked for), and why not.
+CoopOffer Decide(CoopOffer o, VkBool32 feature, VkShaderStageFlags stages) {
+  if (!feature) o.why_not = "the cooperativeMatrix feature is absent";
+  else if (!(stages & VK_SHADER_STAGE_COMPUTE_BIT)) o.why_not = "not in compute shaders";
+  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
+  o.usable = o.why_not.empty();
+  return o;
+}
+
 CoopOffer QueryCoopNV(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
   CoopOffer o;
   if (!HasExtension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
@@ -139,12 +149,7 @@ CoopOffer QueryCoopNV(VkPhysicalDevice pd, const std::vector<VkExtensionProperti
   vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, shapes.data());
   shapes.resize(n);
   for (const auto& s : shapes) AddShape(s, &o);
-  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
-  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
-    o.why_not = "not in compute shaders";
-  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
-  o.usable = o.why_not.empty();
-  return o;
+  return Decide(o, features.cooperativeMatrix, props.cooperativeMatrixSupportedStages);
 }
 
 CoopOffer QueryCoopKHR(VkPhysicalDevice pd, const std::vector<VkExtensionProperties>& exts) {
@@ -168,12 +173,7 @@ CoopOffer QueryCoopKHR(VkPhysicalDevice pd, const std::vector<VkExtensionPropert
   vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n, shapes.data());
   shapes.resize(n);
   for (const auto& s : shapes) AddShape(s, &o);
-  if (!features.cooperativeMatrix) o.why_not = "the cooperativeMatrix feature is absent";
-  else if (!(props.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
-    o.why_not = "not in compute shaders";
-  else if (!o.usable) o.why_not = "no f16*f16+f32 16x16x16 subgroup shape";
-  o.usable = o.why_not.empty();
-  return o;
+  return Decide(o, features.cooperativeMatrix, props.cooperativeMatrixSupportedStages);
 }
 
 void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperties& subgroup,
