@@ -49,15 +49,16 @@ std::string DtypeName(TF_DataType t) {
 
 Tensor& Tensor::operator=(Tensor&& o) noexcept {
   if (this != &o) {
-    if (t_) TF_DeleteTensor(t_);
+    if (t_ && owned_) TF_DeleteTensor(t_);
     t_ = o.t_;
+    owned_ = o.owned_;
     o.t_ = nullptr;
   }
   return *this;
 }
 
 Tensor::~Tensor() {
-  if (t_) TF_DeleteTensor(t_);
+  if (t_ && owned_) TF_DeleteTensor(t_);
 }
 
 std::vector<int64_t> Tensor::host_ints() const {
@@ -209,7 +210,10 @@ OpContext::OpContext(TF_OpKernelContext* ctx) : ctx_(ctx), status_(TF_NewStatus(
   stream_ = StreamOf(s);
 }
 
-OpContext::~OpContext() { TF_DeleteStatus(status_); }
+OpContext::~OpContext() {
+  for (TF_Tensor* t : temps_) TF_DeleteTensor(t);
+  TF_DeleteStatus(status_);
+}
 
 void OpContext::Fail(TF_Code code, const std::string& message) {
   if (!ok_) return;
@@ -302,7 +306,8 @@ Tensor OpContext::allocate_temp(const Shape& shape, TF_DataType dtype) {
     return Tensor();
   }
   DeclareWrite(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
-  return Tensor(t);
+  temps_.push_back(t);
+  return Tensor(t, /*owned=*/false);
 }
 
 void OpContext::set_output(int i, const Tensor& t) {

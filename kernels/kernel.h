@@ -34,8 +34,8 @@ std::string DtypeName(TF_DataType t);
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(TF_Tensor* t) : t_(t) {}
-  Tensor(Tensor&& o) noexcept : t_(o.t_) { o.t_ = nullptr; }
+  explicit Tensor(TF_Tensor* t, bool owned = true) : t_(t), owned_(owned) {}
+  Tensor(Tensor&& o) noexcept : t_(o.t_), owned_(o.owned_) { o.t_ = nullptr; }
   Tensor& operator=(Tensor&& o) noexcept;
   Tensor(const Tensor&) = delete;
   Tensor& operator=(const Tensor&) = delete;
@@ -61,6 +61,7 @@ class Tensor {
 
  private:
   TF_Tensor* t_ = nullptr;
+  bool owned_ = true;  // false: a view of a tensor the OpContext owns
 };
 
 // Attribute access while a kernel is constructed.
@@ -105,6 +106,10 @@ class OpContext {
   Tensor allocate_output(int i, const Shape& shape, TF_DataType dtype);
   // Reuses input `input_index`'s buffer for output `i` when TF allows it.
   Tensor forward_or_allocate_output(int input_index, int i, const Shape& shape, TF_DataType dtype);
+  // A temporary, kept allocated until Compute returns (the context owns it;
+  // the Tensor is a view): TF's allocator hands freed memory to the next op
+  // at once, and that op may be recorded by another thread before this op's
+  // dispatch that reads the temporary.
   Tensor allocate_temp(const Shape& shape, TF_DataType dtype);
   void set_output(int i, const Tensor& t);
   TF_DataType expected_output_dtype(int i) const { return TF_ExpectedOutputDataType(ctx_, i); }
@@ -155,6 +160,7 @@ class OpContext {
   bool ok_ = true;
   mutable bool opaque_ = false;
   std::vector<rt::MemRange> reads_, writes_;
+  std::vector<TF_Tensor*> temps_;
 };
 
 // Base of every op kernel.

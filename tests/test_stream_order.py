@@ -126,3 +126,51 @@ def test_copies_and_compute_stay_asynchronous():
         np.testing.assert_array_equal(x.numpy(), np.full(256, expect, np.float32))
     assert s["host_waits"] == 0, s
     assert s["dispatches"] >= 400, s
+
+
+# Many independent broadcasting chains (each needs a shape-and-stride block in
+# a temporary) beside many small casts (outputs of the same size class) in one
+# graph, which TF's executor records on several threads at once.
+PARALLEL_TEMPORARIES = r"""
+import numpy as np, tensorflow as tf
+rng = np.random.default_rng(0)
+branches, n, c = 12, 6, 5
+xs = [rng.standard_normal((n, 3, 4, c)).astype(np.float32) for _ in range(branches)]
+scales = [rng.standard_normal(c).astype(np.float32) for _ in range(branches)]
+shifts = [rng.standard_normal(c).astype(np.float32) for _ in range(branches)]
+labels = [rng.integers(0, 5, 32).astype(np.int32) for _ in range(branches)]
+
+@tf.function
+def step(xs, scales, shifts, labels):
+    chains = [tf.nn.relu(x * s + b) * 0.5 for x, s, b in zip(xs, scales, shifts)]
+    casts = [tf.cast(tf.cast(l, tf.float32) * 2.0, tf.int64) for l in labels]
+    return chains, casts
+
+with tf.device("/GPU:0"):
+    args = [[tf.constant(v) for v in vs] for vs in (xs, scales, shifts, labels)]
+    for _ in range(40):
+        chains, casts = step(*args)
+        for got, x, s, b in zip(chains, xs, scales, shifts):
+            np.testing.assert_allclose(got.numpy(), np.maximum(x * s + b, 0) * 0.5,
+                                       rtol=1e-6, atol=1e-6)
+        for got, l in zip(casts, labels):
+            np.testing.assert_array_equal(got.numpy(), l.astype(np.int64) * 2)
+print("RESULT ok")
+"""
+
+
+def test_parallel_ops_never_reuse_a_temporary_before_its_dispatch():
+    """An op's temporaries stay allocated until its Compute returns, after the
+    dispatches that read them are recorded. TF's executor records independent
+    ops on several threads and its allocator hands freed memory to the next
+    op at once: a fused chain's shape-and-stride block, freed when it went
+    out of scope before its dispatch, was overwritten by another thread's
+    cast output first; the shader read the labels as strides and crashed
+    (on lavapipe a Keras CNN's evaluate() about one run in two). Before the
+    fix this case crashed or computed wrong values in every run of five.
+    In a fresh process: a crash must fail this test, not end the suite."""
+    env = dict(os.environ, TFMP_ALLOW_SOFTWARE_DEVICE="1", TF_CPP_MIN_LOG_LEVEL="2")
+    r = subprocess.run([sys.executable, "-c", PARALLEL_TEMPORARIES], capture_output=True,
+                       text=True, env=env, cwd=os.path.join(ROOT, "tests"), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "RESULT ok" in r.stdout
