@@ -173,6 +173,13 @@ class EinsumOp : public OpKernel {
       else if (Has(a.labels, c)) free_a += c;
       else free_b += c;
     }
+    // The product comes out as [batch, free_a, free_b]: with the operands
+    // swapped it is [batch, free_b, free_a], which may be the output's order
+    // (attention scores "aecd,abcd->acbe"), saving a transpose of the product.
+    if (batch + free_a + free_b != output_ && batch + free_b + free_a == output_) {
+      std::swap(a, b);
+      std::swap(free_a, free_b);
+    }
     for (char c : a.labels)
       if (Has(b.labels, c) && !Has(output_, c)) contracted += c;
     auto prod = [&](const std::string& ls) {

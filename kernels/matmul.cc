@@ -251,6 +251,16 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
       ctx.stream()->Fill(c + z * c_batch * esize, 0, g.M * g.N * esize);
     return;
   }
+  // A batch against one broadcast B whose rows of A and of C run on from one
+  // entry to the next (BatchMatMulV2 of [batch, M, K] by [K, N]: Keras's
+  // EinsumDense projections, forward and dX) is one GEMM of batch * M rows:
+  // planned as a whole rather than as `batch` separate small GEMMs.
+  if (batch > 1 && b_batch == 0 && a_batch == g.M * g.a_m && c_batch == g.M * g.N && !bias_grad) {
+    GemmShape folded = g;
+    folded.M = g.M * batch;
+    RecordMatMul(ctx, dtype, folded, a, b, c, 1, 0, 0, 0, epilogue);
+    return;
+  }
   // The matrix-unit kernel has no column-sum output.
   if (!bias_grad && RecordCoopMatMul(ctx, dtype, g, a, b, c, batch, a_batch, b_batch, c_batch, epilogue))
     return;

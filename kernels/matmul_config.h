@@ -153,13 +153,27 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
   } else if (groups(kGemmTiles[1]) * 4 >= fill * 3) {
     plan.tile = &kGemmTiles[1];
   } else {
-    // Too few output tiles: split K (each split at least 256 deep) over the
-    // big tile when that makes at least as many workgroups as small tiles
-    // (it costs a reduce dispatch), else small tiles.
-    plan.tile = &kGemmTiles[0];
-    const int64_t big = groups(kGemmTiles[0]);
-    splits = std::min<int64_t>((fill + big - 1) / big, p.K / 256);
-    if (splits < 2 || big * splits < groups(kGemmTiles[2])) plan.tile = &kGemmTiles[2], splits = 1;
+    // Too few output tiles: 128x128 (not for a side of 64 or less) when,
+    // with K split (splits at least 256 deep; a reduce dispatch more), it
+    // makes workgroups for half of `fill`, else 64x64 with K split (splits
+    // at least 128 deep), unless 128x128 made more workgroups. Before, the
+    // 128x128 split came first whenever it made as many workgroups as
+    // unsplit 64x64 tiles, and small GEMMs of a Transformer (2048 tokens,
+    // width 128) ran on 8 to 64 workgroups. H200 (kernel_bench, us, one
+    // process per shape): dW 512x128x2048 and 128x512x2048 (A transposed)
+    // 128x128:8 52, 64x64:16 23 (32x32:16 25); 128x128x2048 128x128:8 53,
+    // 64x64:16 20 (32x32:16 22.5); 2048x128x512 64x64 35, 64x64:4 23.
+    // (A 32x32 tile was no faster anywhere: 2048x128x128 19.1 vs 64x64's 17.2.)
+    const GemmTile* order[] = {&kGemmTiles[0], &kGemmTiles[2]};
+    int64_t best = -1;
+    for (const GemmTile* t : order) {
+      if (t->bm > 64 && (p.M <= 64 || p.N <= 64)) continue;
+      const int64_t g = groups(*t);
+      int64_t s = std::min<int64_t>({(fill + g - 1) / g, kGemmMaxSplits, p.K / (t->bm > 64 ? 256 : 128)});
+      s = can_split ? std::max<int64_t>(s, 1) : 1;
+      if (g * s >= best) best = g * s, plan.tile = t, splits = s;
+      if (g * s * 2 >= fill) break;
+    }
   }
   std::string spec = override_spec ? override_spec : "";
   if (!spec.empty()) {

@@ -5,8 +5,9 @@
 // "scatter_nd_update_b<bits>"; slots sorted by shaders/sort.comp "sort_u32").
 //
 // Duplicate indices without atomics (Apple GPUs have no float atomics): the
-// updates' slots are sorted stably on the device (a bitonic sort, O(n log^2 n)
-// for n update rows) and every output row with updates is combined by exactly
+// updates' slots are sorted stably on the device (n update rows: by counting
+// ranks, rank_sort.comp, for n <= 4096, else a bitonic sort, O(n log^2 n))
+// and every output row with updates is combined by exactly
 // one invocation, in update order (see scatter_nd.comp). Results are
 // deterministic; sums of duplicates accumulate in float32 for float16.
 //
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "kernels/scan_sort.h"
+#include "kernels/scatter_plan.h"
 
 namespace tfmp {
 namespace {
@@ -108,14 +110,6 @@ struct SlotsPush {
   uint32_t dims[10];
 };
 
-struct ScatterPush {
-  uint64_t keys, idx, updates, dst, head, tail;
-  uint32_t n, cols, chunk, chunks;
-  uint32_t mode;
-};
-
-// Sorted positions per chunk of the combining pass (its longest loop).
-constexpr int64_t kScatterChunk = 256;
 
 // Records dst[slot(r), :] = APPLY(dst[slot(r), :], COMBINE over the update
 // rows r of that slot) (the scatter_nd.comp variant `kernel`), where slot(r) is
@@ -125,9 +119,11 @@ void RecordScatter(OpContext& ctx, const std::string& kernel, TF_DataType acc,
                    const Tensor& indices, TF_DataType index, int64_t rows, int64_t depth,
                    const Shape& dims, uint64_t updates, int64_t cols, uint64_t dst) {
   if (rows == 0 || cols == 0) return;
+  const bool rank_sort = rows <= kRankSortMax;
   const uint32_t log_p = Log2Ceil(static_cast<uint64_t>(rows));
-  const int64_t padded = int64_t{1} << log_p;
-  const int64_t chunks = (rows + kScatterChunk - 1) / kScatterChunk;
+  const int64_t padded = rank_sort ? rows : int64_t{1} << log_p;
+  const int64_t chunk = ScatterChunk(rows, cols);
+  const int64_t chunks = (rows + chunk - 1) / chunk;
   if (!ctx.CheckElements(2 * padded) || !ctx.CheckElements(chunks * cols)) return;
   Tensor keys = ctx.allocate_temp({rows}, TF_INT32);
   Tensor skeys = ctx.allocate_temp({padded}, TF_INT32);
@@ -145,8 +141,13 @@ void RecordScatter(OpContext& ctx, const std::string& kernel, TF_DataType acc,
   s.depth = static_cast<uint32_t>(depth);
   for (int64_t d = 0; d < depth; ++d) s.dims[d] = static_cast<uint32_t>(dims[d]);
   ctx.Dispatch(std::string("scatter_nd_slots_") + DtypeToken(index), s, OpContext::GridFor(rows));
-  RecordSort(ctx, "sort_u32", keys.address(), 1, static_cast<uint32_t>(rows), log_p,
-             skeys.address(), sidx.address(), 0, 0, 0);
+  if (rank_sort) {
+    RankSortPush r{keys.address(), skeys.address(), sidx.address(), static_cast<uint32_t>(rows), 0};
+    ctx.Dispatch("rank_sort_u32", r, static_cast<uint32_t>((rows + 63) / 64));
+  } else {
+    RecordSort(ctx, "sort_u32", keys.address(), 1, static_cast<uint32_t>(rows), log_p,
+               skeys.address(), sidx.address(), 0, 0, 0);
+  }
   ScatterPush p{};
   p.keys = skeys.address();
   p.idx = sidx.address();
@@ -156,7 +157,7 @@ void RecordScatter(OpContext& ctx, const std::string& kernel, TF_DataType acc,
   p.tail = tail.valid() ? tail.address() : 0;
   p.n = static_cast<uint32_t>(rows);
   p.cols = static_cast<uint32_t>(cols);
-  p.chunk = static_cast<uint32_t>(kScatterChunk);
+  p.chunk = static_cast<uint32_t>(chunk);
   p.chunks = static_cast<uint32_t>(chunks);
   const uint32_t groups = OpContext::GridFor(chunks * cols, 64);
   p.mode = 0;

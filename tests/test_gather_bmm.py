@@ -46,6 +46,9 @@ BCAST_SHAPES = [
     ((0, 1, 4, 3), (5, 3, 2)),
     ((33, 65), (2, 2, 65, 1)),
     ((128, 64), (3, 64, 132)),         # broadcast A (batch stride 0), vec4 loads
+    # broadcast B: the batch folds into M (one GEMM of 4 * 33 rows; an
+    # EinsumDense projection of 32 x 64 tokens), not with adj_x
+    ((4, 33, 20), (20, 36)), ((32, 64, 128), (128, 128)),
 ]
 
 
@@ -76,7 +79,7 @@ def test_batch_matmul(op, dtype, adj, shapes, rng):
 
 @pytest.mark.parametrize("op", ["BatchMatMulV2", "BatchMatMulV3"])
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("adj", [(False, False), (True, True)], ids=str)
+@pytest.mark.parametrize("adj", [(False, False), (True, True), (False, True)], ids=str)
 @pytest.mark.parametrize("shapes", BCAST_SHAPES, ids=str)
 def test_batch_matmul_broadcast(op, dtype, adj, shapes, rng):
     xs, ys = adjoint_shape(shapes[0], adj[0]), adjoint_shape(shapes[1], adj[1])

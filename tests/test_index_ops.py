@@ -320,6 +320,9 @@ def test_scatter_bad_input():
 SEGMENT_CASES = [  # (data shape, ids rank, num_segments)
     ((10,), 1, 4), ((30, 5), 1, 7), ((4, 6, 3), 2, 5), ((700, 3), 1, 40), ((3000,), 1, 3),
     ((20, 2), 1, 0), ((0, 3), 1, 4), ((5, 0), 1, 3), ((9, 2), 1, 20),
+    # the sorts' boundary (rank sort up to 4096 rows, bitonic above) and an
+    # embedding gradient (2048 tokens x 128 into 1000 rows: chunks of 8)
+    ((4096, 3), 1, 5), ((4097, 3), 1, 5), ((2048, 128), 1, 1000), ((2, 64, 33), 2, 1000),
 ]
 
 

@@ -98,7 +98,7 @@ def test_matmul(mkn, ta, tb, dtype, rng):
 # TFMP_MATMUL_CONFIG forces a tile config ("<tile>[:<splits>]"), read at
 # every call: every config and split-K on partial tiles and both load paths.
 GEMM_CONFIGS = ["128x128", "128x64", "64x64", "128x128:3", "128x64:2", "64x64:5", "128x128k16",
-                "128x128k16:2"]
+                "128x128k16:2", "64x64:16"]
 
 
 @pytest.mark.parametrize("config", GEMM_CONFIGS)

@@ -182,6 +182,15 @@ class TorchBench:
             x = two(lambda: self.rand(p["rows"], p["cols"], lo=-4, hi=4))
             f = t.softmax if op == "softmax" else t.log_softmax
             return "PyTorch torch.%s" % op, self.time(lambda i: f(x[i % 2], dim=-1))
+        if op == "matmul" and p.get("batch", 1) > 1:
+            bt = p["batch"]
+            a = two(lambda: self.rand(bt, p["K"], p["M"], dtype=dt).transpose(1, 2) if p.get("ta")
+                    else self.rand(bt, p["M"], p["K"], dtype=dt))
+            b = two(lambda: self.rand(bt, p["N"], p["K"], dtype=dt).transpose(1, 2) if p.get("tb")
+                    else self.rand(bt, p["K"], p["N"], dtype=dt))
+            out = t.empty(bt, p["M"], p["N"], device=self.dev, dtype=dt)
+            return "cuBLAS batched GEMM (torch.bmm, TF32 off)", self.time(
+                lambda i: t.bmm(a[i % 2], b[i % 2], out=out))
         if op == "matmul":
             # Transposed operands (ta, tb) as transposed views, as kernel_bench stores them.
             a = two(lambda: self.rand(p["K"], p["M"], dtype=dt).t() if p.get("ta")
@@ -217,6 +226,14 @@ class TorchBench:
                 q.grad = self.rand(q.numel())
             opt = t.optim.Adam(params, lr=1e-3, fused=True)
             return "PyTorch Adam(fused=True) step", self.time(lambda i: opt.step())
+        if op == "segment_sum":
+            # An embedding gradient: torch's Embedding backward for dense grads
+            # (index_add_ with atomics, non-deterministic).
+            x = two(lambda: self.rand(p["rows"], p["cols"]))
+            ids = t.randint(0, p["segments"], (p["rows"],), device=self.dev)
+            y = t.zeros(p["segments"], p["cols"], device=self.dev)
+            return "PyTorch zero_ + index_add_ (atomics)", self.time(
+                lambda i: y.zero_().index_add_(0, ids, x[i % 2]))
         if op == "overhead":
             return "PyTorch eager launch (torch.add on 256 floats)", self.overhead(p["count"])
         return None

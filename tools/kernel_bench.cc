@@ -62,6 +62,7 @@
 
 #include "kernels/conv_plan.h"  // ConvPush and the launch of kernels/conv.cc
 #include "kernels/reduce_plan.h"
+#include "kernels/scatter_plan.h"
 #include "kernels/matmul_config.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 #include "tensorflow_metal_plugin/runtime/kernel_library.h"
@@ -591,7 +592,7 @@ Case UnaryCase(int64_t n, bool half) {
 // the passes kernels/reduction.cc records (kernels/reduce_plan.h): rows when
 // inner = 1 ("rows": x [rows, cols] over axis 1), columns otherwise ("cols":
 // x [rows, cols] over axis 0 when outer = 1; "mid" for [outer, len, inner]).
-Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false) {
+Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, int64_t min_rows = 0) {
   Case c;
   const char* dt = half ? "f16" : "f32";
   const bool rows = inner == 1, cols = !rows && outer == 1;
@@ -602,7 +603,8 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false) {
              (outer == 1 ? I(len >> 20) + "M" : I(outer) + "x" + I(len));
     c.params = "\"rows\": " + I(outer) + ", \"cols\": " + I(len) + ", \"axis\": 1";
   } else if (cols) {
-    c.name = std::string("reduce_sum_cols_") + dt + "_" + I(len) + "x" + I(inner);
+    c.name = std::string("reduce_sum_cols_") + dt + "_" + I(len) + "x" + I(inner) +
+             (min_rows ? "@min_rows" + I(min_rows) : "");
     c.params = "\"rows\": " + I(len) + ", \"cols\": " + I(inner) + ", \"axis\": 0";
   } else {
     c.name = std::string("reduce_sum_mid_") + dt + "_" + I(outer) + "x" + I(len) + "x" + I(inner);
@@ -634,7 +636,8 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false) {
         pass.p.divisor = static_cast<uint32_t>(len);
         const size_t elem = first && half ? 2 : 4;
         pass.groups = in == 1 ? tfmp::PlanRowsPass(o, l, x, elem, &pass.p)
-                              : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
+                              : min_rows ? tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p, min_rows)
+                                         : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
         const bool last = pass.p.chunks == 1;
         pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
         passes.push_back(pass);
@@ -673,6 +676,103 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false) {
       chk->Add(got[j], d.sum, d.Tol(half), [&] { return std::string("output " + I(j)); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
+    return true;
+  };
+  return c;
+}
+
+// UnsortedSegmentSum of [rows, cols] float32 updates into `segments` rows
+// (an embedding gradient): kernels/scatter.cc RecordScatter's passes (slots,
+// sort, combining passes), with its plan (scatter_plan.h) or, `legacy`, the
+// plan before it (bitonic sort, chunks of 256).
+struct SlotsPush {  // kernels/scatter.cc
+  uint64_t indices, keys;
+  uint32_t n, depth;
+  uint32_t dims[10];
+};
+struct SortPush {  // kernels/scan_sort.cc
+  uint64_t x, keys, idx, values, indices;
+  uint32_t rows, n, k, log_p;
+  uint32_t size_lo, size_hi, size, stride;
+  uint32_t global_pass, src, dst;
+};
+
+Case ScatterCase(int64_t rows, int64_t cols, int64_t segments, bool legacy) {
+  Case c;
+  c.op = "segment_sum";
+  c.dtype = "f32";
+  c.name = std::string("segment_sum_f32_") + I(rows) + "x" + I(cols) + "_to_" + I(segments) +
+           (legacy ? "_legacy" : "");
+  c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) + ", \"segments\": " + I(segments);
+  c.bytes = 4.0 * (rows * cols + segments * cols + rows);
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(5);
+    auto upd = b.NewTensor(rows * cols, false, rng);
+    auto y = b.NewTensor(segments * cols, false, rng, 0, 0, false);
+    auto ids = b.NewTensor(rows, false, rng, 0, 0, false);
+    std::vector<int32_t> host_ids(rows);
+    for (int64_t r = 0; r < rows; ++r) host_ids[r] = static_cast<int32_t>(rng.Next() % segments);
+    if (rows) b.stream()->CopyHostToDevice(ids->addr, host_ids.data(), rows * 4);
+    const uint32_t log_p = [&] { uint32_t q = 0; while ((int64_t{1} << q) < rows) ++q; return q; }();
+    const bool rank = !legacy && rows <= tfmp::kRankSortMax;
+    const int64_t padded = rank ? rows : int64_t{1} << log_p;
+    const int64_t chunk = legacy ? 256 : tfmp::ScatterChunk(rows, cols);
+    const int64_t chunks = (rows + chunk - 1) / chunk;
+    auto keys = b.NewTensor(rows, false, rng, 0, 0, false);
+    auto skeys = b.NewTensor(padded, false, rng, 0, 0, false);
+    auto sidx = b.NewTensor(padded, false, rng, 0, 0, false);
+    auto head = b.NewTensor(chunks * cols, false, rng, 0, 0, false);
+    auto tail = b.NewTensor(chunks * cols, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    chk->extra = ", \"plan\": \"" + std::string(rank ? "rank sort" : "bitonic") + ", chunk " + I(chunk) + "\"";
+    auto record = [&](int) {
+      b.stream()->Fill(y->addr, 0, segments * cols * 4);
+      SlotsPush sp{};
+      sp.indices = ids->addr, sp.keys = keys->addr, sp.n = static_cast<uint32_t>(rows), sp.depth = 1;
+      sp.dims[0] = static_cast<uint32_t>(segments);
+      b.stream()->Dispatch("scatter_nd_slots_i32", &sp, sizeof(sp), GridFor(rows));
+      if (rank) {
+        tfmp::RankSortPush r{keys->addr, skeys->addr, sidx->addr, static_cast<uint32_t>(rows), 0};
+        b.stream()->Dispatch("rank_sort_u32", &r, sizeof(r), Ceil(rows, 64));
+      } else {
+        // scan_sort.cc RecordSort: local passes of 2048, global ones between.
+        SortPush q{};
+        q.x = keys->addr, q.keys = skeys->addr, q.idx = sidx->addr;
+        q.rows = 1, q.n = static_cast<uint32_t>(rows), q.log_p = log_p;
+        const uint32_t blocks = Ceil(padded, 2048);
+        auto local = [&](uint32_t lo, uint32_t hi, uint32_t src) {
+          q.global_pass = 0, q.size_lo = lo, q.size_hi = hi, q.src = src;
+          b.stream()->Dispatch("sort_u32", &q, sizeof(q), blocks);
+        };
+        local(2, static_cast<uint32_t>(std::min<int64_t>(padded, 2048)), 0);
+        for (int64_t size = 4096; size <= padded; size *= 2) {
+          for (int64_t stride = size / 2; stride >= 2048; stride /= 2) {
+            q.global_pass = 1, q.size = static_cast<uint32_t>(size), q.stride = static_cast<uint32_t>(stride);
+            b.stream()->Dispatch("sort_u32", &q, sizeof(q), GridFor(padded / 2, 1024));
+          }
+          local(static_cast<uint32_t>(size), static_cast<uint32_t>(size), 1);
+        }
+      }
+      tfmp::ScatterPush p{};
+      p.keys = skeys->addr, p.idx = sidx->addr, p.updates = upd->addr, p.dst = y->addr;
+      p.head = head->addr, p.tail = tail->addr;
+      p.n = static_cast<uint32_t>(rows), p.cols = static_cast<uint32_t>(cols);
+      p.chunk = static_cast<uint32_t>(chunk), p.chunks = static_cast<uint32_t>(chunks);
+      const uint32_t groups = GridFor(chunks * cols, 64);
+      b.stream()->Dispatch("scatter_nd_sum_f32", &p, sizeof(p), groups);
+      if (chunks > 1) {
+        p.mode = 1;
+        b.stream()->Dispatch("scatter_nd_sum_f32", &p, sizeof(p), groups);
+      }
+    };
+    record(0);
+    std::vector<float> got = b.Download(*y);
+    std::vector<Dot> want(segments * cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) want[host_ids[r] * cols + j].Add(upd->host[r * cols + j]);
+    for (int64_t e = 0; e < segments * cols; ++e)
+      chk->Add(got[e], want[e].sum, want[e].Tol(false), [&] { return "output " + I(e); });
+    *ms = b.Time(record);
     return true;
   };
   return c;
@@ -731,30 +831,31 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
 // plan; `config` is a TFMP_MATMUL_CONFIG spec, "" for the default choice,
 // which TFMP_MATMUL_CONFIG overrides as in the plugin).
 Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, bool tb = false,
-                const std::string& config = "") {
+                const std::string& config = "", int64_t batch = 1) {
   Case c;
   const char* dt = half ? "f16" : "f32";
   c.name = std::string("matmul_") + dt + "_" + I(M) + "x" + I(N) + "x" + I(K) +
            (ta || tb ? std::string("_") + (ta ? "t" : "n") + (tb ? "t" : "n") : "") +
-           (config.empty() ? "" : "@" + config);
+           (batch > 1 ? "_b" + I(batch) : "") + (config.empty() ? "" : "@" + config);
   c.op = "matmul";
   c.dtype = dt;
   c.params = "\"M\": " + I(M) + ", \"N\": " + I(N) + ", \"K\": " + I(K) +
-             ", \"ta\": " + (ta ? "true" : "false") + ", \"tb\": " + (tb ? "true" : "false");
-  c.flops = 2.0 * M * N * K;
+             ", \"ta\": " + (ta ? "true" : "false") + ", \"tb\": " + (tb ? "true" : "false") +
+             ", \"batch\": " + I(batch);
+  c.flops = 2.0 * M * N * K * batch;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(5);
     const int es = half ? 2 : 4;
-    const int sets = b.Sets(es * (M * K + K * N));
+    const int sets = b.Sets(es * batch * (M * K + K * N));
     std::vector<std::unique_ptr<Tensor>> A, B;
     for (int s = 0; s < sets; ++s) {
-      A.push_back(b.NewTensor(M * K, half, rng));
-      B.push_back(b.NewTensor(K * N, half, rng));
+      A.push_back(b.NewTensor(batch * M * K, half, rng));
+      B.push_back(b.NewTensor(batch * K * N, half, rng));
     }
-    auto C = b.NewTensor(M * N, half, rng, 0, 0, false);
+    auto C = b.NewTensor(batch * M * N, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
     tfmp::GemmProblem prob{M, N, K, ta ? 1 : K, ta ? M : 1, tb ? 1 : N, tb ? K : 1,
-                           A[0]->addr, B[0]->addr, C->addr, 1, 0, 0, 0,
+                           A[0]->addr, B[0]->addr, C->addr, batch, M * K, K * N, M * N,
                            static_cast<uint32_t>(es)};
     const char* env = std::getenv("TFMP_MATMUL_CONFIG");
     const tfmp::GemmPlan plan = tfmp::PlanGemm(prob, b.device_info().compute_units,
@@ -766,7 +867,7 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
     chk->extra = plan_json;
     std::unique_ptr<Tensor> P;
     if (plan.splits > 1) {
-      P = b.NewTensor(M * N * plan.splits, false, rng, 0, 0, false);
+      P = b.NewTensor(batch * M * N * plan.splits, false, rng, 0, 0, false);
       if (b.oom()) return *err = "out of device memory", false;
     }
     tfmp::MatMulPush p = tfmp::GemmPush(prob, plan, 0, 0, 0.2f);  // GemmEpilogue's alpha
@@ -776,7 +877,8 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
       p.a = A[s]->addr;
       p.b = B[s]->addr;
       p.c = plan.splits > 1 ? P->addr : C->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, plan.splits);
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy,
+                           static_cast<uint32_t>(batch * plan.splits));
       if (plan.splits > 1) {
         tfmp::MatMulReducePush r{};
         r.p = P->addr;
@@ -784,17 +886,18 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
         r.mn = static_cast<uint32_t>(M * N);
         r.pmn = r.mn;
         r.n = static_cast<uint32_t>(N);
-        r.batch = 1;
+        r.batch = static_cast<uint32_t>(batch);
         r.splits = plan.splits;
         r.c_batch = static_cast<uint32_t>(M * N);
         r.alpha = 0.2f;
-        b.stream()->Dispatch(reduce.c_str(), &r, sizeof(r), GridFor(M * N));
+        b.stream()->Dispatch(reduce.c_str(), &r, sizeof(r), GridFor(batch * M * N));
       }
     };
     record(0);
     std::vector<float> got = b.Download(*C);
-    auto a_at = [&](int64_t m, int64_t k) { return A[0]->host[ta ? k * M + m : m * K + k]; };
-    auto b_at = [&](int64_t k, int64_t n) { return B[0]->host[tb ? n * K + k : k * N + n]; };
+    int64_t z = 0;  // the batch entry checked
+    auto a_at = [&](int64_t m, int64_t k) { return A[0]->host[z * M * K + (ta ? k * M + m : m * K + k)]; };
+    auto b_at = [&](int64_t k, int64_t n) { return B[0]->host[z * K * N + (tb ? n * K + k : k * N + n)]; };
     Rng pick(6);
     const int64_t samples = std::min<int64_t>(M * N, 1024);
     for (int64_t t = 0; t < samples; ++t) {
@@ -803,9 +906,10 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
       if (t < 4) m = t & 1 ? M - 1 : 0, n = t & 2 ? N - 1 : 0;
       else if (samples == M * N) m = t / N, n = t % N;
       else m = pick.Next() % M, n = pick.Next() % N;
+      z = t % batch;
       Dot d;
       for (int64_t k = 0; k < K; ++k) d.Add(static_cast<double>(a_at(m, k)) * b_at(k, n));
-      chk->Add(got[m * N + n], d.sum, d.Tol(half), [&] { return std::string("C[" + I(m) + ", " + I(n) + "]"); });
+      chk->Add(got[z * M * N + m * N + n], d.sum, d.Tol(half), [&] { return std::string("C[" + I(m) + ", " + I(n) + "]"); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
     return true;
@@ -1549,6 +1653,52 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
   cases.push_back(ComplexAbsCase(quick ? 3 * 1025 : (4 << 20)));
   for (bool fused : {true, false}) cases.push_back(GeluCase(quick ? (1 << 18) : (16 << 20), fused));
   for (const char* mode : {"spec", "interp", "unfused"}) cases.push_back(AdamCase(mode, quick ? 0 : 8));
+  // The Transformer's embedding gradient (2048 tokens x 128 into 1000 rows):
+  // before and after kernels/scatter_plan.h, and odd sizes.
+  for (bool legacy : {true, false}) cases.push_back(ScatterCase(2048, 128, 1000, legacy));
+  cases.push_back(ScatterCase(quick ? 4097 : 16384, 128, 1000, false));  // bitonic
+  cases.push_back(ScatterCase(33, 7, 5, false));
+  // The Transformer of tools/bench_training.py (batch 32, sequence 64, width
+  // 128, 4 heads; 2048 tokens): its GEMMs (projections, attention batches of
+  // 128, the feed-forward layer, forward and backward) under the default plan
+  // and the alternatives, and its reductions (bias and LayerNorm gradients:
+  // [2048, 128] columns and rows; softmax gradient rows of 64).
+  if (!quick) {
+    struct Gemm {
+      int64_t M, N, K;
+      bool ta, tb;
+      int64_t batch;
+      std::vector<std::string> configs;
+    };
+    const std::vector<std::string> small = {"", "64x64"};
+    const std::vector<std::string> deep = {"", "64x64", "128x128:8", "64x64:8", "64x64:16"};
+    // (the projections are EinsumDense layers: BatchMatMulV2 of [32, 64, 128]
+    // by a broadcast [128, 128]; kernels/matmul.cc folds such a batch into M)
+    const Gemm gemms[] = {
+        {64, 128, 128, false, false, 32, small},    // projections, batch 32
+        {2048, 128, 128, false, false, 1, small},   // the same folded into M
+        {2048, 128, 128, false, true, 1, small},    // their dX, folded
+        {128, 128, 64, true, false, 32, {"", "64x64", "128x64"}},  // their dW (+ a Sum)
+        {128, 128, 2048, true, false, 1, deep},     // the same as one GEMM
+        {64, 64, 32, false, false, 128, small},     // attention scores
+        {64, 32, 64, false, false, 128, small},     // context
+        {64, 32, 64, true, false, 128, small},      // attention backward
+        {32, 64, 64, false, false, 128, small},
+        {2048, 512, 128, false, false, 1, small},   // feed-forward (Tensordot: MatMul)
+        {2048, 128, 512, false, false, 1, {"", "64x64", "64x64:2", "64x64:4", "128x64:2"}},
+        {2048, 512, 128, false, true, 1, small},    // dX
+        {2048, 128, 512, false, true, 1, {"", "64x64", "64x64:4"}},
+        {128, 512, 2048, true, false, 1, deep},     // dW
+        {512, 128, 2048, true, false, 1, deep},
+    };
+    for (const Gemm& g : gemms)
+      for (const std::string& cfg : g.configs)
+        cases.push_back(MatMulCase(g.M, g.N, g.K, false, g.ta, g.tb, cfg, g.batch));
+    for (int64_t min_rows : {0, 16, 8}) cases.push_back(ReduceCase(1, 2048, 128, false, min_rows));
+    cases.push_back(ReduceCase(2048, 128, 1));
+    cases.push_back(ReduceCase(8192, 64, 1));
+    cases.push_back(ReduceCase(1, 2048, 512));
+  }
   // The GEMM: every config of --matmul-configs, else the default choice.
   std::vector<std::string> configs = matmul_configs;
   if (configs.empty()) configs.push_back("");

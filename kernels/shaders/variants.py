@@ -396,6 +396,7 @@ def variants():
         for it, itype in INDEX_TYPES.items():
             rows.append(("topk_%s_%s" % (t, it), "sort.comp", dict(_types(t), IT=itype)))
     rows.append(("sort_u32", "sort.comp", {"T": "uint", "C": "uint", "IT": "uint", "ASCENDING": "1"}))
+    rows.append(("rank_sort_u32", "rank_sort.comp", {"T": "uint", "C": "uint"}))
     for it, itype in INDEX_TYPES.items():
         rows.append(("scatter_nd_slots_%s" % it, "scatter_nd.comp",
                      {"T": "uint", "C": "uint", "IT": itype, "SLOTS": "1"}))
