@@ -188,6 +188,41 @@ def test_binary_special_values(op, dtype):
           rtol32=1e-5 if op == "Pow" else 2e-6)
 
 
+# float16 elementwise kernels compute in float from the stored bits
+# (unpackHalf2x16 / packHalf2x16, kernels/shaders/unary.comp H16): every
+# float16 value (zeros of both signs, subnormals, infinities, NaNs), bitwise
+# as TF's CPU kernels including the sign of zero; 65535 elements end with
+# the scalar tail.
+F16_ALL = np.arange(65536, dtype=np.uint16).view(np.float16)
+
+
+# max / min of -0 and +0 pick the other zero than the CPU, in float32 too.
+ZERO_SIGN_DIFFERS = ("Relu6", "Maximum", "Minimum")
+
+
+def check_f16_bits(out, ref, signs=True):
+    out, ref = out.numpy(), ref.numpy()
+    np.testing.assert_array_equal(out, ref)
+    both = ~(np.isnan(out) | np.isnan(ref))
+    if signs:
+        np.testing.assert_array_equal(np.signbit(out[both]), np.signbit(ref[both]))
+
+
+@pytest.mark.parametrize("op", ["Relu", "Neg", "Abs", "Square", "Relu6", "Floor", "Ceil", "Round"])
+@pytest.mark.parametrize("n", [65536, 65535])
+def test_float16_unary_every_value(op, n):
+    x = tf.constant(F16_ALL[:n])
+    check_f16_bits(on(GPU, raw_op(op), x), on(CPU, raw_op(op), x), op not in ZERO_SIGN_DIFFERS)
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "SquaredDifference", "Maximum", "Minimum"])
+@pytest.mark.parametrize("n", [65536, 65535])
+def test_float16_binary_every_value(op, n, rng):
+    a = tf.constant(F16_ALL[:n])
+    b = tf.constant(rng.permutation(F16_ALL)[:n])
+    check_f16_bits(on(GPU, raw_op(op), a, b), on(CPU, raw_op(op), a, b), op not in ZERO_SIGN_DIFFERS)
+
+
 @pytest.mark.parametrize("op", INT_DIVISION)
 @pytest.mark.parametrize("dtype", ["int32", "int64"])
 def test_integer_floor_division(op, dtype, rng):

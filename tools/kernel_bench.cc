@@ -99,8 +99,16 @@ struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
   uint32_t lanes, vec;
 };
 
+constexpr int64_t kSoftmaxSmallCols = 16;  // softmax.cc: softmax_small_<dtype> up to this
+bool g_softmax_old = false;  // KB_SOFTMAX_OLD=1: the geometry before the small-row path
+
 uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
   const uint64_t align = 4 * elem;
+  if (p->cols <= kSoftmaxSmallCols && !g_softmax_old) {
+    p->vec = p->x % align == 0 && p->y % align == 0 ? 1 : 0;
+    p->lanes = 0;
+    return static_cast<uint32_t>(std::min<int64_t>((p->rows + 255) / 256, 65535));
+  }
   p->vec = p->cols % 4 == 0 && p->x % align == 0 && p->y % align == 0 ? 1 : 0;
   const int64_t loads = p->vec ? p->cols / 4 : p->cols;
   uint32_t lanes = 1;
@@ -578,7 +586,7 @@ Case UnaryCase(int64_t n, bool half) {
     int64_t inexact = 0;  // float16: results other than the exact one
     for (int64_t i = 0; i < n; ++i) {
       const double want = std::max(0.0f, X[0]->host[i]);
-      chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * want, [&] { return std::string("element " + I(i)); });
+      chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * std::fabs(want), [&] { return std::string("element " + I(i)); });
       if (half && got[i] != static_cast<float>(want)) ++inexact;
     }
     if (half) chk->extra += ", \"f16_not_rne\": " + I(inexact);
@@ -638,6 +646,26 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
         pass.groups = in == 1 ? tfmp::PlanRowsPass(o, l, x, elem, &pass.p)
                               : min_rows ? tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p, min_rows)
                                          : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
+        // Speed experiments: KB_RLANES (rows: lanes per job), KB_RCHUNK (rows:
+        // elements per job, first pass), KB_CSLABS (columns: slabs, first pass),
+        // KB_RU2=0 / 1 (vec = 1 / 2: one / two vector loads in flight).
+        auto env = [](const char* k) { const char* v = std::getenv(k); return v ? std::atoll(v) : 0ll; };
+        if (in == 1 && first && env("KB_RCHUNK") > 0 && l > env("KB_RCHUNK")) {
+          pass.p.chunk_len = static_cast<uint32_t>(env("KB_RCHUNK"));
+          pass.p.chunks = static_cast<uint32_t>((l + env("KB_RCHUNK") - 1) / env("KB_RCHUNK"));
+          pass.groups = tfmp::reduce_plan::Groups(tfmp::reduce_plan::CeilDiv(o * pass.p.chunks, 256 / pass.p.lanes));
+        }
+        if (in == 1 && env("KB_RLANES") > 0) {
+          pass.p.lanes = static_cast<uint32_t>(env("KB_RLANES"));
+          pass.groups = tfmp::reduce_plan::Groups(tfmp::reduce_plan::CeilDiv(o * pass.p.chunks, 256 / pass.p.lanes));
+        }
+        if (in != 1 && first && env("KB_CSLABS") > 0) {
+          const int64_t slab = tfmp::reduce_plan::CeilDiv(l, env("KB_CSLABS"));
+          pass.p.chunk_len = static_cast<uint32_t>(slab);
+          pass.p.chunks = static_cast<uint32_t>(tfmp::reduce_plan::CeilDiv(l, slab));
+          pass.groups = tfmp::reduce_plan::Groups(o * tfmp::reduce_plan::CeilDiv(in, 64) * pass.p.chunks);
+        }
+        if (std::getenv("KB_RU2") && pass.p.vec != 0) pass.p.vec = env("KB_RU2") ? 2 : 1;
         const bool last = pass.p.chunks == 1;
         pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
         passes.push_back(pass);
@@ -796,12 +824,12 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
     SoftmaxPush p{};
     p.rows = static_cast<uint32_t>(rows);
     p.cols = static_cast<uint32_t>(cols);
-    const std::string kernel = op + "_f32";
     uint32_t groups = 0;
     auto record = [&](int s) {
       p.x = X[s]->addr;
       p.y = y->addr;
       groups = SoftmaxGeometry(&p, 4);
+      const std::string kernel = op + (p.lanes == 0 ? "_small_f32" : "_f32");
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), groups);
     };
     record(0);
@@ -1782,6 +1810,7 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_softmax_old = std::getenv("KB_SOFTMAX_OLD") != nullptr;
   Options opt;
   bool runs_set = false, warm_set = false, pipelines = false;
   int threads = 0, offset = 0, limit = 0;

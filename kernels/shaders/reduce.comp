@@ -12,14 +12,15 @@
 // mode 1 (rows): x is [n_out, n_red], reduced along its rows. Job j = (row
 // j / chunks, chunk j % chunks of chunk_len elements); `lanes` invocations (a
 // power of two) share a job, 256 / lanes jobs per workgroup, each lane reading
-// every lanes-th element (vec = 1: every lanes-th 4-vector) of the chunk;
+// every lanes-th element (vec = 1: every lanes-th 4-vector; vec = 2: the
+// same, two loads in flight per step) of the chunk;
 // then a tree in shared memory. y[j] is the job's result.
 //
 // mode 2 (columns): x is [outer, n_red, inner], reduced along the middle dim;
 // y is [outer, inner]. A job is a strip of 64 columns of one outer index and
-// a slab of `chunk_len` rows (`chunks` slabs): 16 x 16 invocations (vec = 1,
-// four adjacent columns each) or 64 x 4 (vec = 0) read whole row segments
-// (coalesced), each summing its rows; then a tree over the invocations of a
+// a slab of `chunk_len` rows (`chunks` slabs): 16 x 16 invocations (vec = 1
+// or 2, four adjacent columns each; 2: two rows' loads in flight per step) or
+// 64 x 4 (vec = 0) read whole row segments (coalesced), each summing its rows; then a tree over the invocations of a
 // column. y[(slab * outer + o) * inner + column].
 //
 // With chunks > 1 the host reduces the partial results again (a second
@@ -112,7 +113,17 @@ void rows() {
       const uint base = row * pc.n_red;
       if (pc.vec != 0) {  // n_red, chunk_len and the address are multiples of 4 elements
         ACC s1 = INIT, s2 = INIT, s3 = INIT;
-        for (uint q = ((base + begin) >> 2) + lane; q < (base + end) >> 2; q += lanes) {
+        uint q = ((base + begin) >> 2) + lane;
+        const uint qend = (base + end) >> 2;
+        if (pc.vec == 2)
+          for (; q + lanes < qend; q += 2 * lanes) {  // two loads in flight
+            TFMP_VEC4(T) v = x4.v[q], u = x4.v[q + lanes];
+            s = COMBINE(COMBINE(s, ACC(v.x)), ACC(u.x));
+            s1 = COMBINE(COMBINE(s1, ACC(v.y)), ACC(u.y));
+            s2 = COMBINE(COMBINE(s2, ACC(v.z)), ACC(u.z));
+            s3 = COMBINE(COMBINE(s3, ACC(v.w)), ACC(u.w));
+          }
+        for (; q < qend; q += lanes) {
           TFMP_VEC4(T) v = x4.v[q];
           s = COMBINE(s, ACC(v.x));
           s1 = COMBINE(s1, ACC(v.y));
@@ -161,7 +172,16 @@ void columns() {
       uint off = (o * pc.n_red + begin + ly) * pc.inner + col;
       const uint step = cy * pc.inner;
       if (pc.vec != 0) {  // inner and the address are multiples of 4 elements
-        for (uint r = begin + ly; r < end; r += cy, off += step) {
+        uint r = begin + ly;
+        if (pc.vec == 2)
+          for (; r + cy < end; r += 2 * cy, off += 2 * step) {  // two loads in flight
+            TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
+            s0 = COMBINE(COMBINE(s0, ACC(v.x)), ACC(u.x));
+            s1 = COMBINE(COMBINE(s1, ACC(v.y)), ACC(u.y));
+            s2 = COMBINE(COMBINE(s2, ACC(v.z)), ACC(u.z));
+            s3 = COMBINE(COMBINE(s3, ACC(v.w)), ACC(u.w));
+          }
+        for (; r < end; r += cy, off += step) {
           TFMP_VEC4(T) v = x4.v[off >> 2];
           s0 = COMBINE(s0, ACC(v.x));
           s1 = COMBINE(s1, ACC(v.y));

@@ -21,9 +21,18 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define CACHE 8
+#ifdef SMALL
+// Short rows (softmax_small_<dtype>, lanes = 0; cols <= SMALL = 16): 256 rows per
+// workgroup staged through shared memory: coalesced (4-vector where vec = 1)
+// loads of the rows' cols * 256 consecutive elements, one invocation per row
+// (max, sum of exp(x - max), outputs in place), coalesced stores.
+shared float tile[256 * SMALL];
+#else
 shared float red[256];
 shared float red2[256];
+#endif
 
+#ifndef SMALL
 // The max / sum of v over the lanes of this invocation's row.
 float seg_max(float v, uint lane, uint lanes) {
   const uint t = gl_LocalInvocationID.x;
@@ -74,6 +83,8 @@ void seg_merge(inout float m, inout float s, uint lane, uint lanes) {
   barrier();
 }
 
+#endif
+
 vec4 load(uint base, uint q) {  // load q of the row starting at element base
   if (pc.vec != 0) return vec4(TBuf4(pc.x).v[(base >> 2) + q]);
   return vec4(float(pc.x.v[base + q]), -INF_F, -INF_F, -INF_F);
@@ -96,6 +107,47 @@ vec4 outputs(vec4 x, float m, float s) {
 #endif
 }
 
+#ifdef SMALL
+float output1(float x, float m, float s) {
+#ifdef LOG
+  return x - m - log(s);
+#else
+  return exp(x - m) / s;
+#endif
+}
+
+void main() {
+  const uint t = gl_LocalInvocationID.x, cols = pc.cols;
+  TBuf4 x4 = TBuf4(pc.x), y4 = TBuf4(pc.y);
+  for (uint r0 = gl_WorkGroupID.x * 256; r0 < pc.rows; r0 += gl_NumWorkGroups.x * 256) {
+    const uint nrows = min(256u, pc.rows - r0);
+    const uint base = r0 * cols, count = nrows * cols;  // base: a multiple of 4
+    const uint n4 = pc.vec != 0 ? count >> 2 : 0;
+    for (uint i = t; i < n4; i += 256) {
+      const vec4 v = vec4(x4.v[(base >> 2) + i]);
+      tile[4 * i] = v.x;
+      tile[4 * i + 1] = v.y;
+      tile[4 * i + 2] = v.z;
+      tile[4 * i + 3] = v.w;
+    }
+    for (uint i = 4 * n4 + t; i < count; i += 256) tile[i] = float(pc.x.v[base + i]);
+    barrier();
+    if (t < nrows) {
+      const uint o = t * cols;
+      float m = -INF_F;
+      for (uint c = 0; c < cols; ++c) m = max(m, tile[o + c]);
+      float s = 0.0;
+      for (uint c = 0; c < cols; ++c) s += exp(tile[o + c] - m);
+      for (uint c = 0; c < cols; ++c) tile[o + c] = output1(tile[o + c], m, s);
+    }
+    barrier();
+    for (uint i = t; i < n4; i += 256)
+      y4.v[(base >> 2) + i] = TFMP_VEC4(T)(vec4(tile[4 * i], tile[4 * i + 1], tile[4 * i + 2], tile[4 * i + 3]));
+    for (uint i = 4 * n4 + t; i < count; i += 256) pc.y.v[base + i] = T(tile[i]);
+    barrier();
+  }
+}
+#else
 void main() {
   const uint t = gl_LocalInvocationID.x;
   const uint lanes = pc.lanes, lane = t & (lanes - 1), per_group = 256 / lanes;
@@ -146,3 +198,4 @@ void main() {
     }
   }
 }
+#endif

@@ -202,7 +202,15 @@ def _cast_expr(src, dst):
 # unary.comp / binary.comp PACK16). H200, 64M elements, against four per
 # invocation as f16vec4: relu 1440 GB/s (1180-1230), add 1670-1690
 # (1230-1520); computing in native float16 or converting with packHalf2x16
-# measured the same, integer conversions 3x slower.
+# measured the same, integer conversions 3x slower. Not the Float16
+# capability (helper mem2, H200, relu_f16_64M as uvec4 words, 8 per
+# invocation): a copy 3845 GB/s, the same copy in a module with Float16 and
+# RoundingModeRTE 16 3886; relu on bit patterns (integers only, no Float16)
+# 1495, through unpackHalf2x16 / packHalf2x16 in float 1538 (1522 with
+# Float16, 1538 with RTE 16), the shipped relu_f16 1493; add 1674-1681 in all
+# three. Any arithmetic between the load and the store costs, not its type;
+# fewer workgroups (invocations looping over 2-32 words: grid caps 16384,
+# 4224, 1056) measured the same (1442-1519).
 def _pack16(dtype):
     return {"PACK16": "8"} if dtype == "f16" else {}
 
@@ -352,6 +360,8 @@ def variants():
     for t in FLOATS:
         rows.append(("softmax_%s" % t, "softmax.comp", _types(t)))
         rows.append(("log_softmax_%s" % t, "softmax.comp", dict(_types(t), LOG="1")))
+        rows.append(("softmax_small_%s" % t, "softmax.comp", dict(_types(t), SMALL="16")))
+        rows.append(("log_softmax_small_%s" % t, "softmax.comp", dict(_types(t), LOG="1", SMALL="16")))
         rows.append(("xent_%s" % t, "xent.comp", _types(t)))
         for it, itype in INDEX_TYPES.items():
             rows.append(("sparse_xent_%s_%s" % (t, it), "xent.comp",
