@@ -42,14 +42,16 @@ enum class ConvMode { kFwd, kBwdInput, kBwdFilter };
 
 // The tiles of the vector variants (kernels/shaders/variants.py CONV_TILES):
 // BM x BN outputs per workgroup of 256 invocations. The general variants use
-// 64x64.
+// 64x64, or 128x32 (variants.py CONV_GENERAL_TILES) for few output channels.
 struct ConvTile {
   const char* name;
   uint32_t bm, bn;
 };
 constexpr ConvTile kConvTiles[] = {{"128x128", 128, 128}, {"128x64", 128, 64}, {"64x64", 64, 64},
-                                   {"128x128k16", 128, 128}, {"64x128", 64, 128}};
-enum { kTile128x128, kTile128x64, kTile64x64, kTile128x128k16, kTile64x128 };
+                                   {"128x128k16", 128, 128}, {"64x128", 64, 128},
+                                   {"128x32", 128, 32}, {"256x32", 256, 32}};
+enum { kTile128x128, kTile128x64, kTile64x64, kTile128x128k16, kTile64x128, kTile128x32,
+       kTile256x32 };
 
 struct ConvPlan {
   std::string kernel;       // conv.comp variant
@@ -57,6 +59,7 @@ struct ConvPlan {
   uint32_t splits = 1;      // > 1: float partial sums [splits][M * N] (+ [splits][N] with a
                             // bias gradient) that conv_splitk_sum adds up
   bool vec = false;
+  bool a1 = false;          // vector variants with x loaded element by element ("_v4a1_")
   bool winograd = false;    // F(2x2, 3x3): four dispatches (ConvLaunches)
   std::string tile;         // the GEMM's tile (vector variants)
   std::string error;        // non-empty: cannot run (too large)
@@ -73,9 +76,16 @@ struct ConvLaunch {
 };
 
 // Enough workgroups to keep a large GPU busy: an H100/H200 has 132 SMs, and
-// 128-row tiles measured faster than 64x64 ones there only from about four
-// workgroups per SM on.
-constexpr uint32_t kConvTargetGroups = 528;
+// 128x64 tiles measured faster than 64x64 ones there from about two
+// workgroups per SM on (tools/bench_training.py's CNN at batch 128, 256
+// workgroups of 128x64: 16x16x64->64 3x3 forward 0.090 ms against 0.107,
+// input gradient 0.099 against 0.121; 32x32x32->64 3x3 stride 2 forward
+// 0.052 against 0.061; 1x1 stride 2 0.018 both; K = 32..576). With a
+// longer K the earlier ResNet-50 measurements wanted about four per SM, so
+// that threshold stays there (kConvTargetGroupsLongK).
+constexpr uint32_t kConvTargetGroups = 256;
+constexpr uint32_t kConvTargetGroupsLongK = 528;
+constexpr uint64_t kConvShortK = 576;
 // The filter gradient's K split aims at this many workgroups (four per
 // multiprocessor where the device says how many it has) ...
 constexpr uint32_t kConvSplitGroups = 528;
@@ -89,8 +99,9 @@ inline uint32_t ConvCeil(uint64_t a, uint64_t b) { return static_cast<uint32_t>(
 // Workgroups of a vector tile (kConvTiles order) that one multiprocessor runs
 // at once, from the H200's driver statistics (registers per invocation of
 // the 256-invocation workgroups, of 65536 per SM: 127 at 128x128, 99 at
-// 128x64, 75 at 64x64, 141 at 128x128k16, 91 at 64x128).
-constexpr uint32_t kConvResident[] = {2, 2, 3, 1, 2};
+// 128x64, 75 at 64x64, 141 at 128x128k16, 91 at 64x128; 128x32 and 256x32
+// are estimates from their accumulators: 16 and 32 per invocation).
+constexpr uint32_t kConvResident[] = {2, 2, 3, 1, 2, 4, 2};
 
 // The share of the workgroup slots that `groups` equal workgroups keep busy
 // over their waves on `compute_units` multiprocessors holding `resident`
@@ -153,13 +164,20 @@ inline const char* ConvEnv(const char* name) {
 // 64x64 took 0.66); otherwise 128x64 while that gives four workgroups per SM
 // of an H200, else 64x64 (the forward convolution's 128x128 tiles were
 // slower than 128x64 on every shape but 28x28x128, which Winograd takes).
-inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n) {
+// N <= 32 (a CNN's 32-channel layers, where 64-wide tiles waste half): 128x32
+// (H200, batch 128, 32x32x32->32 3x3: forward 0.134 ms, input gradient
+// 0.151, filter gradient 0.158, where 128x64 took 0.169 / 0.181 / 0.221,
+// 256x32 0.154 / 0.168 / 0.189); 256x32 for an input gradient with K <= 64
+// (32x32x32->64 1x1 stride 2: 0.047 against 0.055).
+inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n, uint64_t k) {
+  if (n <= 32 && m > 64) return mode == ConvMode::kBwdInput && k <= 64 ? kTile256x32 : kTile128x32;
   if (mode == ConvMode::kBwdFilter) {
     if (m > 64) return n > 64 ? kTile128x128 : kTile128x64;
     return n > 64 ? kTile64x128 : kTile64x64;
   }
   if (mode == ConvMode::kBwdInput && n > 64 && m > 64) return kTile128x128k16;
-  if (m > 64 && ConvCeil(m, 128) * ConvCeil(n, 64) >= kConvTargetGroups) return kTile128x64;
+  const uint32_t target = k <= kConvShortK ? kConvTargetGroups : kConvTargetGroupsLongK;
+  if (m > 64 && ConvCeil(m, 128) * ConvCeil(n, 64) >= target) return kTile128x64;
   return kTile64x64;
 }
 
@@ -201,13 +219,33 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
   const char* vec_env = ConvEnv("TFMP_CONV_VEC");
   plan.vec = spatial == 2 && !nchw && aligned && p->in_c % 4 == 0 && p->out_c % 4 == 0 &&
              !(vec_env && vec_env[0] == '0');
+  // in_c not a multiple of 4 (an RGB input) with out_c one: the forward
+  // convolution and the filter gradient load x element by element, the rest
+  // as the vector variants do (TFMP_CONV_A1=0: the general variants).
+  const char* a1_env = ConvEnv("TFMP_CONV_A1");
+  plan.a1 = spatial == 2 && !nchw && aligned && mode != ConvMode::kBwdInput && p->in_c % 4 != 0 &&
+            p->out_c % 4 == 0 && !(vec_env && vec_env[0] == '0') && !(a1_env && a1_env[0] == '0');
   int tile_index = kTile64x64;
-  if (plan.vec) {
-    const char* forced = ConvEnv("TFMP_CONV_TILE");
+  const char* forced = ConvEnv("TFMP_CONV_TILE");
+  if (plan.a1) {
+    // 128x32 or 64x64: 128x32 for N <= 32 even with a short M (H200, batch
+    // 128, 32x32x3->32 3x3: forward 0.031 ms against 0.037, filter gradient
+    // (M = 27) 0.072 against 0.082; the general variants took 0.070 / 0.111).
+    if (forced && std::string(forced) == "128x32") tile_index = kTile128x32;
+    else if (!(forced && std::string(forced) == "64x64") && n <= 32) tile_index = kTile128x32;
+  } else if (plan.vec) {
     tile_index = -1;
     for (int i = 0; i < static_cast<int>(std::size(kConvTiles)); ++i)
       if (forced && std::string(forced) == kConvTiles[i].name) tile_index = i;
-    if (tile_index < 0) tile_index = ConvAutoTile(mode, p->M, n);
+    if (tile_index < 0) tile_index = ConvAutoTile(mode, p->M, n, p->K);
+  } else if (spatial == 2) {
+    // The general variants: 64x64, or 128x32 for N <= 32 and M > 64 (H200,
+    // 32x32x3->32 3x3 at batch 128: the input gradient (N = 3) 0.430 ms
+    // against 0.493; the filter gradient (M = 27) stays 64x64: 0.111 against
+    // 0.158).
+    if (forced && std::string(forced) == "128x32") tile_index = kTile128x32;
+    else if (!(forced && std::string(forced) == "64x64") && n <= 32 && p->M > 64)
+      tile_index = kTile128x32;
   }
   const ConvTile tile = kConvTiles[tile_index];
   const uint64_t m_tiles = ConvCeil(p->M, tile.bm);
@@ -238,9 +276,24 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
                 "_" + dtype;
   if (plan.splits > 1) plan.kernel += "_to_f32";
   if (plan.vec) plan.kernel += std::string("_v4_") + tile.name;
+  else if (plan.a1) plan.kernel += std::string("_v4a1_") + tile.name;
+  else if (tile_index != kTile64x64) plan.kernel += std::string("_") + tile.name;
   plan.tile = tile.name;
   plan.winograd = ConvWinograd(mode, *p, plan.vec);
   return plan;
+}
+
+// The split-K sum: with fewer outputs than ~1000 per multiprocessor of an
+// H200 the one-invocation-per-output variant runs a few latency-bound
+// workgroups (~14 us for 9216 outputs over 175 slices), so each workgroup
+// then sums 32 outputs in 8 rows of slices ("conv_splitk_sum_rows"); with
+// many outputs that variant measured slower (ResNet-50's 7x7x512 filter
+// gradient, 2.4M outputs over 9 slices: 0.549 ms against 0.506).
+// TFMP_CONV_SUM=rows / plain overrides.
+constexpr uint64_t kConvSumRowsBelow = 132 * 1024;
+inline bool ConvSumRows(uint64_t outputs) {
+  if (const char* e = ConvEnv("TFMP_CONV_SUM")) return std::string(e) == "rows";
+  return outputs < kConvSumRowsBelow;
 }
 
 // The float32 scratch buffers (bytes) that `plan` needs, in the order
@@ -360,11 +413,16 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
   l.push = p;
   launches.push_back(l);
   ConvLaunch s;
-  s.kernel = "conv_splitk_sum_" + t;
   s.sum = true;
   s.sum_push = ConvSplitSumPush{scratch[0], out, db, static_cast<uint32_t>(mn),
                                 static_cast<uint32_t>(n2), plan.splits};
-  s.gx = grid(mn + n2);
+  if (ConvSumRows(mn + n2)) {
+    s.kernel = "conv_splitk_sum_rows_" + t;
+    s.gx = static_cast<uint32_t>(std::min<uint64_t>(ConvCeil(mn + n2, 32), 65535));  // 32 sums each
+  } else {
+    s.kernel = "conv_splitk_sum_" + t;
+    s.gx = grid(mn + n2);
+  }
   launches.push_back(s);
   return launches;
 }

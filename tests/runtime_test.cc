@@ -13,7 +13,8 @@
 //                            slices, declared, checked against the host
 //   runtime_test profile     per-command GPU timestamps reach the profile
 //   runtime_test convplan    kernels/conv_plan.h's K splits and Winograd choices for
-//                            ResNet-50's shapes on a 132-SM device (no dispatch)
+//                            ResNet-50's shapes on a 132-SM device, and the CNN cases'
+//                            variants (no dispatch)
 // Exits non-zero with a message on the first mismatch.
 #include <algorithm>
 #include <chrono>
@@ -604,6 +605,55 @@ int ConvPlans() {
     g.K = static_cast<uint32_t>(w.k * w.k * w.c_in);
     const tfmp::ConvPlan fwd = tfmp::PlanConv(tfmp::ConvMode::kFwd, 2, "f32", true, &g, 132);
     if (fwd.winograd != w.winograd) return Fail("fwd " + tag + ": Winograd " + std::to_string(fwd.winograd));
+  }
+  // tools/bench_training.py's CNN at batch 128 (kernel_bench's cnn_* cases):
+  // the variants the H200 measurements picked (kernels/conv_plan.h).
+  struct CnnWant {
+    uint32_t h, c_in, c_out, k, stride;
+    const char* fwd;
+    const char* bwd_input;
+    const char* bwd_filter;
+  };
+  const CnnWant cnn[] = {
+      {32, 3, 32, 3, 1, "conv2d_fwd_f32_v4a1_128x32", "conv2d_bwd_input_f32_128x32",
+       "conv2d_bwd_filter_f32_to_f32_v4a1_128x32"},
+      {32, 32, 32, 3, 1, "conv2d_fwd_f32_v4_128x32", "conv2d_bwd_input_f32_v4_128x32",
+       "conv2d_bwd_filter_f32_to_f32_v4_128x32"},
+      {32, 32, 64, 3, 2, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4_128x32",
+       "conv2d_bwd_filter_f32_to_f32_v4_128x64"},
+      {16, 64, 64, 3, 1, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4_128x64",
+       "conv2d_bwd_filter_f32_to_f32_v4_128x64"},
+      {32, 32, 64, 1, 2, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4_256x32",
+       "conv2d_bwd_filter_f32_to_f32_v4_64x64"}};
+  for (const CnnWant& w : cnn) {
+    const uint32_t o = (w.h + w.stride - 1) / w.stride;
+    tfmp::ConvPush p{};
+    for (int i = 0; i < 3; ++i) p.in[i] = p.out[i] = p.k[i] = 1, p.stride_dil[i] = 1 | 1 << 16;
+    p.in[1] = p.in[2] = w.h;
+    p.out[1] = p.out[2] = o;
+    p.k[1] = p.k[2] = w.k;
+    p.stride_dil[1] = p.stride_dil[2] = w.stride | 1 << 16;
+    p.pad[1] = p.pad[2] = w.stride == 1 ? static_cast<int32_t>(w.k / 2) : 0;
+    p.in_c = w.c_in;
+    p.out_c = w.c_out;
+    const std::string tag = "cnn " + std::to_string(w.h) + "x" + std::to_string(w.c_in) + "to" +
+                            std::to_string(w.c_out) + " " + std::to_string(w.k) + "x" +
+                            std::to_string(w.k) + " s" + std::to_string(w.stride);
+    const struct {
+      tfmp::ConvMode mode;
+      uint32_t M, K;
+      const char* want;
+    } modes[] = {{tfmp::ConvMode::kFwd, 128 * o * o, w.k * w.k * w.c_in, w.fwd},
+                 {tfmp::ConvMode::kBwdInput, 128 * w.h * w.h, w.k * w.k * w.c_out, w.bwd_input},
+                 {tfmp::ConvMode::kBwdFilter, w.k * w.k * w.c_in, 128 * o * o, w.bwd_filter}};
+    for (const auto& m : modes) {
+      tfmp::ConvPush q = p;
+      q.M = m.M;
+      q.K = m.K;
+      const tfmp::ConvPlan plan = tfmp::PlanConv(m.mode, 2, "f32", true, &q, 132);
+      if (plan.kernel != m.want || plan.winograd)
+        return Fail(tag + ": " + plan.kernel + (plan.winograd ? " (Winograd)" : "") + ", want " + m.want);
+    }
   }
   std::printf("conv plans OK\n");
   return 0;

@@ -30,6 +30,11 @@ CASES = [
     ((2, 13, 13, 12), (3, 3, 8), (2, 2), "VALID", (1, 1)),
     ((1, 12, 10, 8), (3, 3, 4), (1, 1), "SAME", (2, 2)),
     ((2, 10, 9, 8), (3, 2, 4), (3, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], (1, 1)),
+    # in_c not a multiple of 4, out_c one (NHWC: x loaded element by element,
+    # the rest vectorized; "_v4a1_"): an RGB input, dilations, strides, padding
+    ((2, 9, 7, 3), (3, 3, 8), (1, 1), "SAME", (1, 1)),
+    ((1, 12, 11, 5), (3, 3, 12), (1, 1), "SAME", (2, 2)),
+    ((2, 10, 9, 3), (3, 2, 4), (3, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], (1, 1)),
 ]
 
 
@@ -111,19 +116,30 @@ def test_filter_gradient_with_a_long_reduction(rng):
     close(on(GPU, fn, x16, dy16).numpy(), on(CPU, fn, x, dy).numpy(), "float16", 4 * 70 * 70)
 
 
-# Launch overrides (kernels/conv_plan.h): every tile of the vector variants,
-# the general variants, and K splits of the filter gradient.
+# Launch overrides (kernels/conv_plan.h): every tile of the vector variants
+# (128x32 and 256x32: 8 x 32 invocations, only some of them load B), the
+# general variants' two tiles, and K splits of the filter gradient.
 # Winograd F(2x2, 3x3) (3x3, stride 1) forced on and off.
 PLANS = [{"TFMP_CONV_TILE": t, "TFMP_CONV_WINOGRAD": "0"}
-         for t in ("128x128", "128x64", "64x64", "128x128k16", "64x128")] + [
-    {"TFMP_CONV_VEC": "0"}, {"TFMP_CONV_SPLITS": "1"}, {"TFMP_CONV_SPLITS": "3"},
+         for t in ("128x128", "128x64", "64x64", "128x128k16", "64x128", "128x32", "256x32")] + [
+    {"TFMP_CONV_VEC": "0"}, {"TFMP_CONV_VEC": "0", "TFMP_CONV_TILE": "64x64"},
+    {"TFMP_CONV_VEC": "0", "TFMP_CONV_TILE": "128x32"}, {"TFMP_CONV_A1": "0"},
+    {"TFMP_CONV_TILE": "256x32", "TFMP_CONV_SPLITS": "5"},
+    # the split-K sum's two variants (kernels/conv_plan.h ConvSumRows)
+    {"TFMP_CONV_SPLITS": "11", "TFMP_CONV_SUM": "plain"}, {"TFMP_CONV_SPLITS": "11", "TFMP_CONV_SUM": "rows"},
+    {"TFMP_CONV_SPLITS": "1"}, {"TFMP_CONV_SPLITS": "3"},
     {"TFMP_CONV_SPLITS": "7", "TFMP_CONV_TILE": "128x128"},
     {"TFMP_CONV_WINOGRAD": "1"}, {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "128x128"}]
 PLAN_CASES = [((2, 17, 15, 8), (3, 3, 132), (1, 1), "SAME"),
               ((3, 9, 9, 132), (3, 3, 12), (2, 2), "VALID"),
               ((5, 12, 13, 4), (1, 1, 68), (1, 1), "VALID"),
               ((2, 10, 9, 12), (3, 3, 8), (1, 1), "VALID"),
-              ((1, 4, 3, 4), (3, 3, 4), (1, 1), [[0, 0], [3, 0], [1, 2], [0, 0]])]
+              ((1, 4, 3, 4), (3, 3, 4), (1, 1), [[0, 0], [3, 0], [1, 2], [0, 0]]),
+              # a CNN's shapes at odd sizes: N = 32 (M = 429: a partial 128-row
+              # tile), an RGB input, stride 2 to 64 channels
+              ((3, 13, 11, 32), (3, 3, 32), (1, 1), "SAME"),
+              ((2, 9, 11, 3), (3, 3, 32), (2, 2), "SAME"),
+              ((2, 11, 9, 32), (1, 1, 64), (2, 2), "SAME")]
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: ",".join("%s=%s" % kv for kv in p.items()))
@@ -168,8 +184,14 @@ BIAS_GRAD_CASES = [
     ((2, 7, 9, 3), (3, 3, 5), (1, 1), "SAME", {}),  # odd channels: the general variants
     ((4, 70, 70, 4), (3, 3, 8), (1, 1), "SAME", {}),  # long K: split, bias sums per slice
     ((4, 70, 70, 4), (3, 3, 8), (1, 1), "SAME", {"TFMP_CONV_SPLITS": "1"}),
+    ((4, 70, 70, 4), (3, 3, 8), (1, 1), "SAME", {"TFMP_CONV_SUM": "plain"}),
+    ((4, 70, 70, 4), (3, 3, 8), (1, 1), "SAME", {"TFMP_CONV_SUM": "rows", "TFMP_CONV_SPLITS": "13"}),
     ((3, 17, 15, 12), (3, 3, 132), (2, 2), "VALID", {"TFMP_CONV_TILE": "128x128", "TFMP_CONV_SPLITS": "5"}),
     ((2, 12, 13, 3), (3, 3, 70), (1, 1), "SAME", {"TFMP_CONV_SPLITS": "4"}),
+    # 32 filters (128x32 tiles), long K (split): the vector and general variants
+    ((4, 37, 41, 8), (3, 3, 32), (1, 1), "SAME", {}),
+    ((4, 37, 41, 3), (3, 3, 32), (1, 1), "SAME", {}),
+    ((4, 37, 41, 8), (3, 3, 28), (2, 2), "SAME", {"TFMP_CONV_TILE": "256x32"}),
     ((0, 5, 5, 4), (3, 3, 8), (1, 1), "SAME", {}),  # no output positions: zeros
     ((2, 5, 5, 0), (3, 3, 8), (1, 1), "SAME", {}),  # an empty filter, a full bias gradient
 ]

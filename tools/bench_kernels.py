@@ -77,6 +77,8 @@ def run_kernel_bench(binary, args):
         cmd += ["--warmup-ms", str(args.warmup_ms)]
     if args.grid_cap:
         cmd += ["--grid-cap", str(args.grid_cap)]
+    if getattr(args, "conv_configs", None):
+        cmd += ["--conv-configs", args.conv_configs]
     env = dict(os.environ)
     env.setdefault("XDG_RUNTIME_DIR", "/tmp")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
@@ -203,19 +205,23 @@ class TorchBench:
             return name, self.time(lambda i: t.mm(a[i % 2], b[i % 2], out=out))
         if op.startswith("conv2d_"):
             n, h, w, ci, co, k, pad = (p[key] for key in ("n", "h", "w", "ci", "co", "k", "pad"))
+            # Strided cases: PyTorch's symmetric padding "pad" gives the same
+            # output size (TensorFlow pads the odd pixel at the end instead).
+            st = p.get("stride", 1)
+            oh, ow = p.get("oh", h), p.get("ow", w)
             cl = t.channels_last
             x = two(lambda: self.rand(n, ci, h, w, dtype=dt).contiguous(memory_format=cl))
             wt = two(lambda: self.rand(co, ci, k, k, dtype=dt).contiguous(memory_format=cl))
-            dy = two(lambda: self.rand(n, co, h, w, dtype=dt).contiguous(memory_format=cl))
+            dy = two(lambda: self.rand(n, co, oh, ow, dtype=dt).contiguous(memory_format=cl))
             if op == "conv2d_fwd":
                 return "cuDNN forward (F.conv2d, channels_last, TF32 off)", self.time(
-                    lambda i: F.conv2d(x[i % 2], wt[i % 2], padding=pad))
+                    lambda i: F.conv2d(x[i % 2], wt[i % 2], stride=st, padding=pad))
             bias = op == "conv2d_bwd_filter_bias"  # with the bias gradient
             mask = [True, False, False] if op == "conv2d_bwd_input" else [False, True, bias]
             what = "backward data" if mask[0] else "backward filter" + (" + bias" if bias else "")
             conv_bwd = t.ops.aten.convolution_backward
             return "cuDNN %s (channels_last, TF32 off)" % what, self.time(
-                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], [co] if bias else None, [1, 1],
+                lambda i: conv_bwd(dy[i % 2], x[i % 2], wt[i % 2], [co] if bias else None, [st, st],
                                    [pad, pad], [1, 1], False, [0, 0], 1, mask))
         if op in ("fused_gelu", "unfused_gelu"):
             x, b = two(lambda: self.rand(p["n"], lo=-3, hi=3)), two(lambda: self.rand(p["n"]))
@@ -336,6 +342,8 @@ def main():
     ap.add_argument("--out", default="bench_results.json")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch references")
     ap.add_argument("--grid-cap", type=int, help="kernel_bench --grid-cap (an experiment)")
+    ap.add_argument("--conv-configs", help="kernel_bench --conv-configs TILE:SPLITS:WINOGRAD,... "
+                    "(each convolution case once per config, named CASE@CONFIG)")
     ap.add_argument("--isolate", action="store_true",
                     help="each case in its own kernel_bench process (speed drifts within one)")
     args = ap.parse_args()

@@ -1034,7 +1034,8 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
   return c;
 }
 
-// A stride-1 SAME 2-D convolution, NHWC activations, HWIO filter; mode
+// A SAME 2-D convolution (TensorFlow's padding: the odd pixel at the end),
+// NHWC activations, HWIO filter; mode
 // "fwd", "bwd_input", "bwd_filter" or "bwd_filter_bias" (the filter gradient
 // with the bias gradient of _TfmpConv2DBackpropFilterBiasGrad), launched as
 // kernels/conv.cc does (kernels/conv_plan.h; TFMP_CONV_TILE, TFMP_CONV_SPLITS
@@ -1043,6 +1044,7 @@ struct ConvShape {
   const char* tag;
   int64_t n, h, w, ci, co, k;
   bool filter_only = false;  // just the filter gradient (a shape for its K split)
+  int64_t stride = 1;
 };
 
 Case ConvCase(const ConvShape& s, const std::string& mode) {
@@ -1050,15 +1052,20 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
   c.name = "conv2d_" + mode + "_f32_" + s.tag;
   c.op = "conv2d_" + mode;
   c.dtype = "f32";
+  const int64_t st = s.stride, oh = (s.h + st - 1) / st, ow = (s.w + st - 1) / st;
+  const int64_t pad_h = std::max<int64_t>((oh - 1) * st + s.k - s.h, 0) / 2,
+                pad_w = std::max<int64_t>((ow - 1) * st + s.k - s.w, 0) / 2;
+  // "pad": PyTorch's symmetric padding giving the same output size (timing
+  // reference); "pad_top": TensorFlow's leading padding (what runs here).
   c.params = "\"n\": " + I(s.n) + ", \"h\": " + I(s.h) + ", \"w\": " + I(s.w) + ", \"ci\": " +
-             I(s.ci) + ", \"co\": " + I(s.co) + ", \"k\": " + I(s.k) + ", \"stride\": 1, \"pad\": " +
-             I((s.k - 1) / 2);
-  c.flops = 2.0 * s.n * s.h * s.w * s.co * s.k * s.k * s.ci;
+             I(s.ci) + ", \"co\": " + I(s.co) + ", \"k\": " + I(s.k) + ", \"stride\": " + I(st) +
+             ", \"pad\": " + I((s.k - 1) / 2) + ", \"pad_top\": " + I(pad_h) + ", \"oh\": " + I(oh) +
+             ", \"ow\": " + I(ow);
+  c.flops = 2.0 * s.n * oh * ow * s.co * s.k * s.k * s.ci;
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(7);
-    const int64_t nx = s.n * s.h * s.w * s.ci, ny = s.n * s.h * s.w * s.co,
+    const int64_t nx = s.n * s.h * s.w * s.ci, ny = s.n * oh * ow * s.co,
                   nw = s.k * s.k * s.ci * s.co;
-    const int64_t pad = (s.k - 1) / 2;
     // Inputs of this mode: fwd (x, w) -> y; bwd_input (dy, w) -> dx; bwd_filter (x, dy) -> dw.
     const bool fwd = mode == "fwd", bin = mode == "bwd_input", with_db = mode == "bwd_filter_bias";
     const int64_t n0 = fwd || !bin ? nx : ny, n1 = fwd || bin ? nw : ny;
@@ -1073,16 +1080,20 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     auto db = b.NewTensor(with_db ? s.co : 1, false, rng, 0, 0, false);
     tfmp::ConvPush p{};
     for (int i = 0; i < 3; ++i) p.in[i] = p.out[i] = p.k[i] = 1, p.stride_dil[i] = 1 | 1 << 16;
-    p.in[1] = p.out[1] = static_cast<uint32_t>(s.h);
-    p.in[2] = p.out[2] = static_cast<uint32_t>(s.w);
+    p.in[1] = static_cast<uint32_t>(s.h);
+    p.in[2] = static_cast<uint32_t>(s.w);
+    p.out[1] = static_cast<uint32_t>(oh);
+    p.out[2] = static_cast<uint32_t>(ow);
+    p.stride_dil[1] = p.stride_dil[2] = static_cast<uint32_t>(st) | 1 << 16;
     p.k[1] = p.k[2] = static_cast<uint32_t>(s.k);
-    p.pad[1] = p.pad[2] = static_cast<int32_t>(pad);
+    p.pad[1] = static_cast<int32_t>(pad_h);
+    p.pad[2] = static_cast<int32_t>(pad_w);
     p.in_c = static_cast<uint32_t>(s.ci);
     p.out_c = static_cast<uint32_t>(s.co);
     tfmp::ConvMode cmode;
     if (fwd) {
       cmode = tfmp::ConvMode::kFwd;
-      p.M = static_cast<uint32_t>(s.n * s.h * s.w);
+      p.M = static_cast<uint32_t>(s.n * oh * ow);
       p.K = static_cast<uint32_t>(s.k * s.k * s.ci);
     } else if (bin) {
       cmode = tfmp::ConvMode::kBwdInput;
@@ -1091,7 +1102,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     } else {
       cmode = tfmp::ConvMode::kBwdFilter;
       p.M = static_cast<uint32_t>(s.k * s.k * s.ci);
-      p.K = static_cast<uint32_t>(s.n * s.h * s.w);
+      p.K = static_cast<uint32_t>(s.n * oh * ow);
     }
     // conv.cc RunConv (device allocations are 256-byte aligned).
     const tfmp::ConvPlan plan = tfmp::PlanConv(cmode, 2, "f32", true, &p, b.device_info().compute_units);
@@ -1126,6 +1137,9 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     const std::vector<float>& B = I1[0]->host;
     auto X = [&](const std::vector<float>& v, int64_t n, int64_t y, int64_t x, int64_t ch,
                  int64_t C) { return static_cast<double>(v[((n * s.h + y) * s.w + x) * C + ch]); };
+    auto DY = [&](const std::vector<float>& v, int64_t n, int64_t y, int64_t x, int64_t ch) {
+      return static_cast<double>(v[((n * oh + y) * ow + x) * s.co + ch]);
+    };
     auto W = [&](int64_t ky, int64_t kx, int64_t i, int64_t o) {
       return static_cast<double>(
           B[((ky * s.k + kx) * s.ci + i) * s.co + o]);
@@ -1138,12 +1152,12 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
                           : t < 2         ? (t ? nout - 1 : 0)
                                           : static_cast<int64_t>(pick.Next() % nout);
       Dot d;
-      if (fwd) {  // y[n, y, x, o] = sum x[n, y + ky - pad, x + kx - pad, i] * w[ky, kx, i, o]
-        const int64_t o = idx % s.co, xx = idx / s.co % s.w, yy = idx / s.co / s.w % s.h,
-                      n = idx / s.co / s.w / s.h;
+      if (fwd) {  // y[n, y, x, o] = sum x[n, y * st + ky - pad, x * st + kx - pad, i] * w[ky, kx, i, o]
+        const int64_t o = idx % s.co, xx = idx / s.co % ow, yy = idx / s.co / ow % oh,
+                      n = idx / s.co / ow / oh;
         for (int64_t ky = 0; ky < s.k; ++ky)
           for (int64_t kx = 0; kx < s.k; ++kx) {
-            const int64_t iy = yy + ky - pad, ix = xx + kx - pad;
+            const int64_t iy = yy * st + ky - pad_h, ix = xx * st + kx - pad_w;
             if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
             for (int64_t i = 0; i < s.ci; ++i) d.Add(X(A, n, iy, ix, i, s.ci) * W(ky, kx, i, o));
           }
@@ -1152,19 +1166,21 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
                       n = idx / s.ci / s.w / s.h;
         for (int64_t ky = 0; ky < s.k; ++ky)
           for (int64_t kx = 0; kx < s.k; ++kx) {
-            const int64_t oy = yy - ky + pad, ox = xx - kx + pad;
-            if (oy < 0 || oy >= s.h || ox < 0 || ox >= s.w) continue;
-            for (int64_t o = 0; o < s.co; ++o) d.Add(X(A, n, oy, ox, o, s.co) * W(ky, kx, i, o));
+            const int64_t ty = yy - ky + pad_h, tx = xx - kx + pad_w;
+            if (ty < 0 || tx < 0 || ty % st != 0 || tx % st != 0) continue;
+            const int64_t oy = ty / st, ox = tx / st;
+            if (oy >= oh || ox >= ow) continue;
+            for (int64_t o = 0; o < s.co; ++o) d.Add(DY(A, n, oy, ox, o) * W(ky, kx, i, o));
           }
       } else {  // dw[ky, kx, i, o] = sum x[n, y + ky - pad, x + kx - pad, i] * dy[n, y, x, o]
         const int64_t o = idx % s.co, i = idx / s.co % s.ci, kx = idx / s.co / s.ci % s.k,
                       ky = idx / s.co / s.ci / s.k;
         for (int64_t n = 0; n < s.n; ++n)
-          for (int64_t yy = 0; yy < s.h; ++yy)
-            for (int64_t xx = 0; xx < s.w; ++xx) {
-              const int64_t iy = yy + ky - pad, ix = xx + kx - pad;
+          for (int64_t yy = 0; yy < oh; ++yy)
+            for (int64_t xx = 0; xx < ow; ++xx) {
+              const int64_t iy = yy * st + ky - pad_h, ix = xx * st + kx - pad_w;
               if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-              d.Add(X(A, n, iy, ix, i, s.ci) * X(B, n, yy, xx, o, s.co));
+              d.Add(X(A, n, iy, ix, i, s.ci) * DY(B, n, yy, xx, o));
             }
       }
       chk->Add(got[idx], d.sum, d.Tol(false), [&] { return std::string("output element " + I(idx)); });
@@ -1173,7 +1189,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       std::vector<float> got_db = b.Download(*db);
       for (int64_t o = 0; o < s.co; ++o) {
         Dot d;
-        for (int64_t r = 0; r < s.n * s.h * s.w; ++r) d.Add(B[r * s.co + o]);
+        for (int64_t r = 0; r < s.n * oh * ow; ++r) d.Add(B[r * s.co + o]);
         chk->Add(got_db[o], d.sum, d.Tol(false), [&] { return std::string("bias gradient " + I(o)); });
       }
     }
@@ -1779,13 +1795,21 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
               {"2x14x14x16to32_1x1", 2, 14, 14, 16, 32, 1},
               {"2x9x9x3to5_3x3", 2, 9, 9, 3, 5, 3},  // odd channels: the general variants
               {"2x11x13x128to132_3x3", 2, 11, 13, 128, 132, 3},  // Winograd, partial 2x2 tiles
-              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true}};  // long K: split
+              {"1x132x132x4to4_3x3", 1, 132, 132, 4, 4, 3, true},  // long K: split
+              {"2x9x11x8to32_3x3s2", 2, 9, 11, 8, 32, 3, false, 2},  // stride 2, N = 32
+              {"2x9x9x3to32_3x3", 2, 9, 9, 3, 32, 3}};  // RGB input, 32 filters
   } else {  // ResNet-50's stride-1 convolutions at batch 64
     shapes = {{"r50_64x56x56x64to64_3x3", 64, 56, 56, 64, 64, 3},
               {"r50_64x28x28x128to128_3x3", 64, 28, 28, 128, 128, 3},
               {"r50_64x14x14x256to256_3x3", 64, 14, 14, 256, 256, 3},
               {"r50_64x7x7x512to512_3x3", 64, 7, 7, 512, 512, 3},
-              {"r50_64x56x56x64to256_1x1", 64, 56, 56, 64, 256, 1}};
+              {"r50_64x56x56x64to256_1x1", 64, 56, 56, 64, 256, 1},
+              // tools/bench_training.py's "cnn" at batch 128 (issue 5)
+              {"cnn_128x32x32x3to32_3x3", 128, 32, 32, 3, 32, 3},
+              {"cnn_128x32x32x32to32_3x3", 128, 32, 32, 32, 32, 3},
+              {"cnn_128x32x32x32to64_3x3s2", 128, 32, 32, 32, 64, 3, false, 2},
+              {"cnn_128x16x16x64to64_3x3", 128, 16, 16, 64, 64, 3},
+              {"cnn_128x32x32x32to64_1x1s2", 128, 32, 32, 32, 64, 1, false, 2}};
   }
   for (const ConvShape& s : shapes)
     for (const char* mode : {"fwd", "bwd_input", "bwd_filter", "bwd_filter_bias"}) {

@@ -21,6 +21,9 @@
 //   operands): those 4 elements are one vector load, and the im2col index
 //   math is hoisted: each invocation keeps its row's (n, position) and steps
 //   its (tap, channel) position incrementally as K advances.
+//   VEC4 with A1 (FWD, BWD_FILTER; in_c not a multiple of 4, e.g. an RGB
+//   input): the same, but A (x) is 4 scalar loads whose (tap, channel) are
+//   computed per element (per tile for FWD, once for BWD_FILTER).
 //   otherwise (3-D, channels first, odd channel counts): 4 scalar gathers
 //   through the general index functions below.
 // Activations (x, y, dx, dy) are channels-last, or channels-first (NCHW /
@@ -53,6 +56,36 @@ layout(push_constant) uniform Push {
   TOBuf out2;
   uint mn, n2, splits;
 } ps;
+#ifdef SUM_ROWS
+// A workgroup sums 32 consecutive outputs, its 8 rows of 32 invocations
+// every 8th slice (z = row, row + 8, ...), then adds the rows' sums: for few
+// outputs over many slices (kernels/conv_plan.h ConvSumRows), where one
+// invocation per output ran as a few dozen latency-bound workgroups.
+shared float sums[8][32];
+void main() {
+  const uint row = gl_LocalInvocationIndex / 32, col = gl_LocalInvocationIndex % 32;
+  const uint total = ps.mn + ps.n2;
+  for (uint blk = gl_WorkGroupID.x; blk * 32 < total; blk += gl_NumWorkGroups.x) {
+    const uint i = blk * 32 + col;
+    float s = 0.0;
+    if (i < ps.mn) {
+      for (uint z = row; z < ps.splits; z += 8) s += ps.partial.v[z * ps.mn + i];
+    } else if (i < total) {
+      const uint j = i - ps.mn, base = ps.splits * ps.mn;
+      for (uint z = row; z < ps.splits; z += 8) s += ps.partial.v[base + z * ps.n2 + j];
+    }
+    sums[row][col] = s;
+    barrier();
+    if (row == 0 && i < total) {
+      float t = 0.0;
+      [[unroll]] for (uint r = 0; r < 8; ++r) t += sums[r][col];
+      if (i < ps.mn) ps.out1.v[i] = TO(t);
+      else ps.out2.v[i - ps.mn] = TO(t);
+    }
+    barrier();
+  }
+}
+#else  // one invocation per output
 void main() {
   FOR_EACH(i, ps.mn + ps.n2) {
     float s = 0.0;
@@ -66,6 +99,7 @@ void main() {
     }
   }
 }
+#endif
 #elif defined(WINO_IN) || defined(WINO_FILTER) || defined(WINO_OUT)
 // Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1, channels last with
 // channel counts that are multiples of 4 (kernels/conv_plan.h decides): the
@@ -208,8 +242,15 @@ void main() {
 #ifndef BK
 #define BK 16
 #endif
-#if BM * BK < 1024 || BN * BK < 1024 || BM % 64 != 0 || BN % 64 != 0 || BK % 4 != 0
-#error "tile: BM, BN multiples of 64 and BM * BK, BN * BK >= 1024"
+// Invocations per tile row / column: 16 x 16, or 8 (N) x 32 (M) for BN = 32.
+#if BN >= 64
+#define TX 16
+#else
+#define TX 8
+#endif
+#define TY (256 / TX)
+#if BM * BK < 1024 || BN * BK < 256 || BM % (4 * TY) != 0 || BN % (4 * TX) != 0 || BK % 4 != 0
+#error "tile: BM a multiple of 4 * TY, BN of 4 * TX, BM * BK >= 1024, BN * BK >= 256"
 #endif
 
 layout(push_constant) uniform Push {
@@ -251,8 +292,15 @@ uvec3 dilations() { return DIMS3(pc.stride_dil_d >> 16, pc.stride_dil_h >> 16, p
 ivec3 pads() { return ivec3(IF_3D(pc.pad_d, 0), pc.pad_h, pc.pad_w); }
 bool chans_first() { return (pc.flags & 0x100u) != 0; }
 
-const uint TM = BM / 16, TN = BN / 16;  // an invocation's block
-const uint A_LOADS = BM * BK / 1024, B_LOADS = BN * BK / 1024;  // vec4s per invocation
+const uint TM = BM / TY, TN = BN / TX;  // an invocation's block
+// vec4s per invocation; B_ELEMS < 256 (BN = 32): only the first B_ELEMS
+// invocations load B.
+const uint A_LOADS = BM * BK / 1024, B_ELEMS = BN * BK / 4, B_LOADS = (B_ELEMS + 255) / 256;
+#if BN * BK < 1024
+#define B_SKIP(e) if ((e) >= B_ELEMS) continue
+#else
+#define B_SKIP(e)
+#endif
 const uint KQ = BK / 4;
 shared vec4 As[2][BK][BM / 4];
 shared vec4 Bs[2][BK][BN / 4];
@@ -351,9 +399,15 @@ bool r_ok[A_LOADS];
 #else  // BWD_FILTER
 // A: this invocation's 4 filter rows m..m+3 (one tap, channels ci..ci+3);
 // K positions (n, oh, ow) of k_cur + kk for each load.
+#ifdef A1  // rows m + j: each its own tap and channel
+int f_h[4], f_w[4];
+uint f_ci[4];
+bool f_ok[4];
+#else
 int f_h, f_w;  // kh * d - p, kw * d - p
 uint f_ci;
 bool f_ok;
+#endif
 uint s_n[A_LOADS], s_oh[A_LOADS], s_ow[A_LOADS];
 #endif
 #endif
@@ -389,11 +443,21 @@ void init_state(uint m0, uint k_begin) {
   }
 #else  // BWD_FILTER
   const uint m = m0 + (tid % (BM / 4)) * 4;
+#ifdef A1
+  [[unroll]] for (uint j = 0; j < 4; ++j) {
+    f_ok[j] = m + j < pc.M;
+    const uint tap = (m + j) / pc.in_c, kh = tap / pc.k_w, kw = tap - kh * pc.k_w;
+    f_ci[j] = m + j - tap * pc.in_c;
+    f_h[j] = int(kh * (pc.stride_dil_h >> 16)) - pc.pad_h;
+    f_w[j] = int(kw * (pc.stride_dil_w >> 16)) - pc.pad_w;
+  }
+#else
   f_ok = m < pc.M;
   const uint tap = m / pc.in_c, kh = tap / pc.k_w, kw = tap - kh * pc.k_w;
   f_ci = m - tap * pc.in_c;
   f_h = int(kh * (pc.stride_dil_h >> 16)) - pc.pad_h;
   f_w = int(kw * (pc.stride_dil_w >> 16)) - pc.pad_w;
+#endif
   [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     const uint k = k_begin + (tid + r * 256) / (BM / 4);
     s_ow[r] = k % pc.out_w;
@@ -447,6 +511,28 @@ void load_tile(uint m0, uint n0, uint k_end) {
   const uint k = k_cur + (tid % KQ) * 4;
   const bool k_ok = k < k_end;
   const uint dh = pc.stride_dil_h >> 16, dw = pc.stride_dil_w >> 16;
+#if defined(FWD) && defined(A1)
+  // K indices k + j: each its own (tap, channel)
+  int a1_h[4], a1_w[4];
+  uint a1_c[4];
+  bool a1_ok[4];
+  [[unroll]] for (uint j = 0; j < 4; ++j) {
+    const uint kj = k + j, tap = kj / pc.in_c, kh = tap / pc.k_w;
+    a1_ok[j] = kj < k_end;
+    a1_c[j] = kj - tap * pc.in_c;
+    a1_h[j] = int(kh * dh);
+    a1_w[j] = int((tap - kh * pc.k_w) * dw);
+  }
+  [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
+    ra[r] = vec4(0.0);
+    if (!r_ok[r]) continue;
+    [[unroll]] for (uint j = 0; j < 4; ++j) {
+      const int ih = r_h[r] + a1_h[j], iw = r_w[r] + a1_w[j];
+      if (!a1_ok[j] || ih < 0 || iw < 0 || ih >= int(pc.in_h) || iw >= int(pc.in_w)) continue;
+      ra[r][j] = float(pc.a.v[(r_base[r] + uint(ih) * pc.in_w + uint(iw)) * pc.in_c + a1_c[j]]);
+    }
+  }
+#else
   [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     ra[r] = vec4(0.0);
     if (!k_ok || !r_ok[r]) continue;
@@ -467,14 +553,17 @@ void load_tile(uint m0, uint n0, uint k_end) {
     ra[r] = vec4(a4.v[((r_base[r] + uint(oh) * pc.out_w + uint(ow)) * pc.out_c + s_kc) >> 2]);
 #endif
   }
+#endif  // A1
 #ifdef FWD
   [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // w[k, n], along n
     const uint e = tid + r * 256, kk = e / (BN / 4), n = n0 + (e % (BN / 4)) * 4;
+    B_SKIP(e);
     const uint kb = k_cur + kk;
     rb[r] = (kb < k_end && n < GEMM_N) ? vec4(b4.v[(kb * pc.out_c + n) >> 2]) : vec4(0.0);
   }
 #else
   [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // w[kp, ci = n, co], along co
+    B_SKIP(tid + r * 256);
     const uint n = n0 + (tid + r * 256) / KQ;
     rb[r] = (k_ok && n < GEMM_N)
                 ? vec4(b4.v[((s_kp * pc.in_c + n) * pc.out_c + s_kc) >> 2])
@@ -486,13 +575,23 @@ void load_tile(uint m0, uint n0, uint k_end) {
   [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {  // x[n, oh * s + f_h, ow * s + f_w, ci], along ci
     const uint k = k_cur + (tid + r * 256) / (BM / 4);
     ra[r] = vec4(0.0);
+#ifdef A1
+    if (k >= k_end) continue;
+    [[unroll]] for (uint j = 0; j < 4; ++j) {
+      const int ih = int(s_oh[r] * sh) + f_h[j], iw = int(s_ow[r] * sw) + f_w[j];
+      if (!f_ok[j] || ih < 0 || iw < 0 || ih >= int(pc.in_h) || iw >= int(pc.in_w)) continue;
+      ra[r][j] = float(pc.a.v[((s_n[r] * pc.in_h + uint(ih)) * pc.in_w + uint(iw)) * pc.in_c + f_ci[j]]);
+    }
+#else
     if (!f_ok || k >= k_end) continue;
     const int ih = int(s_oh[r] * sh) + f_h, iw = int(s_ow[r] * sw) + f_w;
     if (ih < 0 || iw < 0 || ih >= int(pc.in_h) || iw >= int(pc.in_w)) continue;
     ra[r] = vec4(a4.v[(((s_n[r] * pc.in_h + uint(ih)) * pc.in_w + uint(iw)) * pc.in_c + f_ci) >> 2]);
+#endif
   }
   [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // dy[k, n], along n
     const uint e = tid + r * 256, kk = e / (BN / 4), n = n0 + (e % (BN / 4)) * 4;
+    B_SKIP(e);
     const uint kb = k_cur + kk;
     rb[r] = (kb < k_end && n < GEMM_N) ? vec4(b4.v[(kb * pc.out_c + n) >> 2]) : vec4(0.0);
   }
@@ -512,6 +611,7 @@ void load_tile(uint m0, uint n0, uint k_end) {
   }
   [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
     const uint e = tid + r * 256;
+    B_SKIP(e);
 #ifdef B_ALONG_K
     const uint n = n0 + e / KQ, k = k_cur + (e % KQ) * 4;
     [[unroll]] for (uint j = 0; j < 4; ++j)
@@ -537,6 +637,7 @@ void store_tile(uint buf) {
   }
   [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
     const uint e = tid + r * 256;
+    B_SKIP(e);
 #ifdef B_ALONG_K
     const uint n = e / KQ, kq = (e % KQ) * 4;
     [[unroll]] for (uint j = 0; j < 4; ++j) Bs[buf][kq + j][n >> 2][n & 3u] = rb[r][j];
@@ -550,7 +651,7 @@ void main() {
   tid = gl_LocalInvocationIndex;
   a_addr = uint64_t(pc.a);
   b_addr = uint64_t(pc.b);
-  const uint tx = tid % 16, ty = tid / 16;
+  const uint tx = tid % TX, ty = tid / TX;
 #ifdef BWD_FILTER
   const uint slice = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * BM;
   const uint k_begin = slice * pc.k_chunk, k_end = min(k_begin + pc.k_chunk, pc.K);
@@ -598,8 +699,8 @@ void main() {
     }
     [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
       vec4 av[TM / 4], bv[TN / 4];
-      [[unroll]] for (uint g = 0; g < TM / 4; ++g) av[g] = As[cur][kk][g * 16 + ty];
-      [[unroll]] for (uint g = 0; g < TN / 4; ++g) bv[g] = Bs[cur][kk][g * 16 + tx];
+      [[unroll]] for (uint g = 0; g < TM / 4; ++g) av[g] = As[cur][kk][g * TY + ty];
+      [[unroll]] for (uint g = 0; g < TN / 4; ++g) bv[g] = Bs[cur][kk][g * TX + tx];
       [[unroll]] for (uint g = 0; g < TM / 4; ++g)
         [[unroll]] for (uint i = 0; i < 4; ++i)
           [[unroll]] for (uint h = 0; h < TN / 4; ++h) acc[g * 4 + i][h] += av[g][i] * bv[h];
@@ -607,14 +708,14 @@ void main() {
     if (more) store_tile(cur ^ 1u);
     barrier();
   }
-  // C[m, n] for m = m0 + g * 64 + ty * 4 + i, n = n0 + h * 64 + tx * 4 + j.
+  // C[m, n] for m = m0 + g * 4 * TY + ty * 4 + i, n = n0 + h * 4 * TX + tx * 4 + j.
   [[unroll]] for (uint g = 0; g < TM / 4; ++g)
     [[unroll]] for (uint i = 0; i < 4; ++i) {
-      const uint m = m0 + g * 64 + ty * 4 + i;
+      const uint m = m0 + g * (4 * TY) + ty * 4 + i;
       if (m >= pc.M) continue;
       [[unroll]] for (uint h = 0; h < TN / 4; ++h)
         [[unroll]] for (uint j = 0; j < 4; ++j) {
-          const uint n = n0 + h * 64 + tx * 4 + j;
+          const uint n = n0 + h * (4 * TX) + tx * 4 + j;
           if (n >= GEMM_N) continue;
 #ifdef VEC4  // channels last: C is row-major [M, N] (per K slice)
           const uint o = (slice * pc.M + m) * GEMM_N + n;
@@ -633,8 +734,8 @@ void main() {
   // slower.
   if (uint64_t(pc.bias) != 0 || uint64_t(pc.side) != 0 || (pc.flags & 0xffu) != 0) {
     for (uint e = 0; e < TM * TN; ++e) {
-      const uint m = m0 + (e / TN / 4) * 64 + ty * 4 + (e / TN) % 4;
-      const uint n = n0 + ((e % TN) / 4) * 64 + tx * 4 + e % 4;
+      const uint m = m0 + (e / TN / 4) * (4 * TY) + ty * 4 + (e / TN) % 4;
+      const uint n = n0 + ((e % TN) / 4) * (4 * TX) + tx * 4 + e % 4;
       if (m >= pc.M || n >= GEMM_N) continue;
 #ifdef VEC4
       const uint o = m * GEMM_N + n;
@@ -649,6 +750,7 @@ void main() {
   if (want_db) {  // column sums of this slice's dy: over the BK rows of the B view
     [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {
       const uint e = tid + r * 256;
+      B_SKIP(e);
       Bs[0][e / (BN / 4)][e % (BN / 4)] = dsum[r];
     }
     barrier();

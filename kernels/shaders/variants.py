@@ -73,8 +73,17 @@ UNARY = {
 
 # Convolution tiles (conv.comp): name -> (BM, BN, BK); kernels/conv_plan.h
 # lists the same names.
+# BN = 32 (Cout or Cin of 32: a 64-wide tile wastes half) lays the 256
+# invocations out 8 x 32 instead of 16 x 16.
 CONV_TILES = {"128x128": (128, 128, 8), "128x64": (128, 64, 16), "64x64": (64, 64, 16),
-              "128x128k16": (128, 128, 16), "64x128": (64, 128, 16)}
+              "128x128k16": (128, 128, 16), "64x128": (64, 128, 16),
+              "128x32": (128, 32, 16), "256x32": (256, 32, 8)}
+# Tiles of the general (gathering) 2-D variants besides their default 64x64:
+# "conv2d_fwd_f32_128x32" (odd channel counts, e.g. an RGB input, with few
+# output channels).
+CONV_GENERAL_TILES = {"128x32": (128, 32, 16)}
+# Tiles of the vector variants with x loaded element by element ("_v4a1_").
+CONV_A1_TILES = ["128x32", "64x64"]
 
 # Unary ops with a bool result: op token -> (expression, input dtypes)
 UNARY_PREDICATES = {
@@ -313,6 +322,14 @@ def variants():
                          dict(_types(t), BWD_FILTER="1", **spatial)))
             rows.append(("%s_bwd_filter_%s_to_f32" % (conv, t), "conv.comp",
                          dict(_types(t, "f32"), BWD_FILTER="1", **spatial)))
+    for t in FLOATS:
+        for tile, (bm, bn, bk) in CONV_GENERAL_TILES.items():
+            cfg = dict(BM=str(bm), BN=str(bn), BK=str(bk))
+            for mode in ("fwd", "bwd_input", "bwd_filter"):
+                rows.append(("conv2d_%s_%s_%s" % (mode, t, tile), "conv.comp",
+                             dict(_types(t), **{mode.upper(): "1"}, **cfg)))
+            rows.append(("conv2d_bwd_filter_%s_to_f32_%s" % (t, tile), "conv.comp",
+                         dict(_types(t, "f32"), BWD_FILTER="1", **cfg)))
     # 2-D channels-last convolutions with channel counts that are multiples
     # of 4: vector loads and hoisted index math, one row per tile
     # (kernels/conv_plan.h CONV_TILES picks it): "conv2d_fwd_f32_v4_128x128".
@@ -328,6 +345,16 @@ def variants():
             if t == "f32":
                 rows.append(("conv2d_wgemm_f32_v4_%s" % tile, "conv.comp",
                              dict(_types(t), FWD="1", BATCHED="1", **cfg)))
+        # in_c not a multiple of 4 (an RGB input), out_c one: A1 loads x
+        # element by element (forward and filter gradient).
+        for tile in CONV_A1_TILES:
+            bm, bn, bk = CONV_TILES[tile]
+            cfg = dict(t4, BM=str(bm), BN=str(bn), BK=str(bk), A1="1")
+            for mode in ("fwd", "bwd_filter"):
+                rows.append(("conv2d_%s_%s_v4a1_%s" % (mode, t, tile), "conv.comp",
+                             dict(_types(t), **{mode.upper(): "1"}, **cfg)))
+            rows.append(("conv2d_bwd_filter_%s_to_f32_v4a1_%s" % (t, tile), "conv.comp",
+                         dict(_types(t, "f32"), BWD_FILTER="1", **cfg)))
         # Winograd F(2x2, 3x3) transforms (float intermediates) and their
         # batched GEMM (float operands and result).
         rows.append(("conv2d_wino_in_%s" % t, "conv.comp", dict(_types(t), WINO_IN="1", **t4)))
@@ -338,6 +365,8 @@ def variants():
                                                                   T4="vec4", VEC4="1")))
         # The sum of split-K float partial sums (filter and bias gradients).
         rows.append(("conv_splitk_sum_%s" % t, "conv.comp", dict(_types("f32", t), SPLITK_SUM="1")))
+        rows.append(("conv_splitk_sum_rows_%s" % t, "conv.comp",
+                     dict(_types("f32", t), SPLITK_SUM="1", SUM_ROWS="1")))
     # Depthwise convolutions, direct. A long reduction (the filter gradient's;
     # the others' only for huge filters) is split into float32 partial sums
     # that the host adds up: "<token>_to_f32" for float16 (float32 partials
