@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <mutex>
 #include <cstdlib>
+#include <cstring>
 
 #include "kernels/epilogue.h"
 #include "kernels/matmul_config.h"
@@ -98,6 +99,31 @@ class MatMulOp : public OpKernel {
 // through parts of those runs (kernel_bench --warmup-ms addresses that).
 constexpr uint32_t kCoopTile = 128;
 
+// The tile configurations of variants.py's COOPMAT_TILES (VK_NV only): name
+// suffix, BM, BN. TFMP_COOP_TILE=<suffix> (e.g. "_128x256_64x64") picks one
+// for every float16 GEMM (an experiment; unknown names: the default).
+struct CoopTile {
+  const char* name;
+  uint32_t bm, bn;
+};
+constexpr CoopTile kCoopTiles[] = {
+    {"", kCoopTile, kCoopTile},
+    {"_128x256_64x64", 128, 256},     {"_256x128_64x64", 256, 128},
+    {"_128x128_64x32_s2", 128, 128},  {"_128x256_64x64_k16s2", 128, 256},
+    {"_256x128_64x64_k16s2", 256, 128}, {"_128x128_64x64_s2", 128, 128},
+    {"_128x128_64x32_k64", 128, 128}, {"_64x64_32x32_s2", 64, 64},
+};
+const CoopTile& PickCoopTile(bool khr) {
+  static const CoopTile* picked = [] {
+    const char* env = std::getenv("TFMP_COOP_TILE");
+    if (env)
+      for (const CoopTile& t : kCoopTiles)
+        if (std::strcmp(t.name, env) == 0) return &t;
+    return &kCoopTiles[0];
+  }();
+  return khr ? kCoopTiles[0] : *picked;
+}
+
 // Records the GEMMs on the cooperative-matrix kernel and returns true, or
 // returns false (nothing recorded) where it does not apply. Logs once which
 // path float16 GEMMs take.
@@ -118,8 +144,10 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
   const char* la = g.a_k == 1 ? "n" : g.a_m == 1 ? "t" : nullptr;
   const char* lb = g.b_n == 1 ? "n" : g.b_k == 1 ? "t" : nullptr;
   if (!la || !lb) return false;
+  const CoopTile& tile = PickCoopTile(info.coopmat_khr);
   const std::string kernel =
-      std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb;
+      std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb +
+      tile.name;
   CoopMatPush p{};
   p.M = static_cast<uint32_t>(g.M);
   p.N = static_cast<uint32_t>(g.N);
@@ -139,8 +167,8 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
     p.a = a + z0 * a_batch * 2;
     p.b = b + z0 * b_batch * 2;
     p.c = c + z0 * c_batch * 2;
-    ctx.Dispatch(kernel, p, static_cast<uint32_t>((g.N + kCoopTile - 1) / kCoopTile),
-                 static_cast<uint32_t>((g.M + kCoopTile - 1) / kCoopTile),
+    ctx.Dispatch(kernel, p, static_cast<uint32_t>((g.N + tile.bn - 1) / tile.bn),
+                 static_cast<uint32_t>((g.M + tile.bm - 1) / tile.bm),
                  static_cast<uint32_t>(std::min(kMaxZ, batch - z0)));
   }
   return true;

@@ -1740,9 +1740,30 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
     cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, true, 0));
     cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 1));
     cases.push_back(CoopMatMulCase(4096, 4096, 1024, false, false, 0, 4));
-    // A tuning configuration added to variants.py's COOPMAT_TILES is timed by
-    // a case like CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1,
-    // "_128x256_64x64", 128, 256) here.
+  }
+  // The tuning configurations of variants.py's COOPMAT_TILES (name, BM, BN):
+  // edge cases of every layout (checked like the default's), and with the
+  // full run the speed sizes.
+  struct CoopTile { const char* name; uint32_t bm, bn; };
+  for (const CoopTile& t : {CoopTile{"_128x256_64x64", 128, 256}, CoopTile{"_256x128_64x64", 256, 128},
+                            CoopTile{"_128x128_64x32_s2", 128, 128},
+                            CoopTile{"_128x256_64x64_k16s2", 128, 256},
+                            CoopTile{"_256x128_64x64_k16s2", 256, 128},
+                            CoopTile{"_128x128_64x64_s2", 128, 128},
+                            CoopTile{"_128x128_64x32_k64", 128, 128},
+                            CoopTile{"_64x64_32x32_s2", 64, 64}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        cases.push_back(CoopMatMulCase(200, 136, 72, ta, tb, 0, 1, t.name, t.bm, t.bn));
+    cases.push_back(CoopMatMulCase(129, 127, 33, false, false, 1, 1, t.name, t.bm, t.bn));
+    cases.push_back(CoopMatMulCase(96, 80, 36, false, true, 0, 3, t.name, t.bm, t.bn));
+    cases.push_back(CoopMatMulCase(300, 520, 1025, true, false, 0, 1, t.name, t.bm, t.bn));
+    if (!quick) {
+      for (int64_t s : {1024, 2048, 4096, 8192})
+        cases.push_back(CoopMatMulCase(s, s, s, false, false, 0, 1, t.name, t.bm, t.bn));
+      cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0, 1, t.name, t.bm, t.bn));
+      cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, true, 0, 1, t.name, t.bm, t.bn));
+    }
   }
   std::vector<ConvShape> shapes;
   if (quick) {

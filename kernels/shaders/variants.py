@@ -623,14 +623,23 @@ def fused_elementwise_variants():
 #                 run on a device.
 REQUIRES = {}
 
-# matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN); ""
-# is the one kernels/matmul.cc dispatches. Tuning configurations go here as
-# "_<BM>x<BN>_<WM>x<WN>" (kernel_bench times each as coopmat_f16<name>_*);
-# 128x256/256x128/128x128 with 64x64 subgroup blocks and 64x128 with 32x32
-# were tried on the H200 and not kept (no clear difference at the clocks the
-# runs got: see kernels/matmul.cc).
+# matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN,
+# STAGES); "" is the one kernels/matmul.cc dispatches. Tuning configurations
+# go here as "_<BM>x<BN>_<WM>x<WN>[_k<BK>][s2]" (kernel_bench times each as
+# coopmat_f16<name>_*; its COOP_TILES list must name them with BM x BN).
+# STAGES 2: shared-memory double buffering (one barrier per K step). Earlier
+# H200 runs of 128x256/256x128/128x128 with 64x64 subgroup blocks came at
+# throttled clocks (345 MHz) and were inconclusive; timed again here.
 COOPMAT_TILES = {
-    "": (128, 128, 32, 64, 32),
+    "": (128, 128, 32, 64, 32, 1),
+    "_128x256_64x64": (128, 256, 32, 64, 64, 1),
+    "_256x128_64x64": (256, 128, 32, 64, 64, 1),
+    "_128x128_64x32_s2": (128, 128, 32, 64, 32, 2),
+    "_128x256_64x64_k16s2": (128, 256, 16, 64, 64, 2),
+    "_256x128_64x64_k16s2": (256, 128, 16, 64, 64, 2),
+    "_128x128_64x64_s2": (128, 128, 32, 64, 64, 2),
+    "_128x128_64x32_k64": (128, 128, 64, 64, 32, 1),
+    "_64x64_32x32_s2": (64, 64, 32, 32, 32, 2),
 }
 
 
@@ -638,14 +647,14 @@ def coopmat_variants():
     """matmul_coopmat_f16_<ab><tile>: a and b "n" (row-major: A contiguous in
     k, B in n) or "t" (transposed: A contiguous in m, B in k)."""
     rows = []
-    for tile, (bm, bn, bk, wm, wn) in COOPMAT_TILES.items():
+    for tile, (bm, bn, bk, wm, wn, stages) in COOPMAT_TILES.items():
         for la in "nt":
             for lb in "nt":
                 token = "matmul_coopmat_f16_%s%s%s" % (la, lb, tile)
                 rows.append((token, "matmul_coopmat.comp",
                              dict(_types("f16"), A_COL="1" if la == "t" else "0",
                                   B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
-                                  BK=str(bk), WM=str(wm), WN=str(wn))))
+                                  BK=str(bk), WM=str(wm), WN=str(wn), STAGES=str(stages))))
     return rows
 
 
