@@ -92,37 +92,9 @@ class MatMulOp : public OpKernel {
 // VK_KHR_cooperative_matrix) instead of matmul.comp. Its own push
 // constants (today the same layout as matmul.comp's) keep it independent of
 // the portable shader's.
-// BM = BN of the dispatched variant (128 x 128 per workgroup, 64 x 32 per
-// subgroup). Measured on the H200 (driver 580, kernel_bench): 4096^3 in
-// 1.57 ms (88 TFLOP/s; cuBLAS 0.18 ms), 8192^3 103 TFLOP/s, 2048^3 76; the
-// portable matmul.comp: 9.15 ms. nvidia-smi showed the GPU at low clocks
-// through parts of those runs (kernel_bench --warmup-ms addresses that).
-constexpr uint32_t kCoopTile = 128;
-
-// The tile configurations of variants.py's COOPMAT_TILES (VK_NV only): name
-// suffix, BM, BN. TFMP_COOP_TILE=<suffix> (e.g. "_128x256_64x64") picks one
-// for every float16 GEMM (an experiment; unknown names: the default).
-struct CoopTile {
-  const char* name;
-  uint32_t bm, bn;
-};
-constexpr CoopTile kCoopTiles[] = {
-    {"", kCoopTile, kCoopTile},
-    {"_128x256_64x64", 128, 256},     {"_256x128_64x64", 256, 128},
-    {"_128x128_64x32_s2", 128, 128},  {"_128x256_64x64_k16s2", 128, 256},
-    {"_256x128_64x64_k16s2", 256, 128}, {"_128x128_64x64_s2", 128, 128},
-    {"_128x128_64x32_k64", 128, 128}, {"_64x64_32x32_s2", 64, 64},
-};
-const CoopTile& PickCoopTile(bool khr) {
-  static const CoopTile* picked = [] {
-    const char* env = std::getenv("TFMP_COOP_TILE");
-    if (env)
-      for (const CoopTile& t : kCoopTiles)
-        if (std::strcmp(t.name, env) == 0) return &t;
-    return &kCoopTiles[0];
-  }();
-  return khr ? kCoopTiles[0] : *picked;
-}
+// The tile: PickCoopTile (matmul_config.h: 128x256 where that fills every
+// SM, else 128x128; H200 numbers there). The portable matmul.comp: 4096^3 in
+// 9.15 ms (15 TFLOP/s).
 
 // Records the GEMMs on the cooperative-matrix kernel and returns true, or
 // returns false (nothing recorded) where it does not apply. Logs once which
@@ -144,7 +116,7 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
   const char* la = g.a_k == 1 ? "n" : g.a_m == 1 ? "t" : nullptr;
   const char* lb = g.b_n == 1 ? "n" : g.b_k == 1 ? "t" : nullptr;
   if (!la || !lb) return false;
-  const CoopTile& tile = PickCoopTile(info.coopmat_khr);
+  const CoopTile& tile = PickCoopTile(g.M, g.N, batch, info.compute_units, info.coopmat_khr);
   const std::string kernel =
       std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb +
       tile.name;
