@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <mutex>
 #include <cstdlib>
+#include <cstring>
 
 #include "kernels/epilogue.h"
 #include "kernels/matmul_config.h"
@@ -91,12 +92,9 @@ class MatMulOp : public OpKernel {
 // VK_KHR_cooperative_matrix) instead of matmul.comp. Its own push
 // constants (today the same layout as matmul.comp's) keep it independent of
 // the portable shader's.
-// BM = BN of the dispatched variant (128 x 128 per workgroup, 64 x 32 per
-// subgroup). Measured on the H200 (driver 580, kernel_bench): 4096^3 in
-// 1.57 ms (88 TFLOP/s; cuBLAS 0.18 ms), 8192^3 103 TFLOP/s, 2048^3 76; the
-// portable matmul.comp: 9.15 ms. nvidia-smi showed the GPU at low clocks
-// through parts of those runs (kernel_bench --warmup-ms addresses that).
-constexpr uint32_t kCoopTile = 128;
+// The tile: PickCoopTile (matmul_config.h: 128x256 where that fills every
+// SM, else 128x128; H200 numbers there). The portable matmul.comp: 4096^3 in
+// 9.15 ms (15 TFLOP/s).
 
 // Records the GEMMs on the cooperative-matrix kernel and returns true, or
 // returns false (nothing recorded) where it does not apply. Logs once which
@@ -118,8 +116,10 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
   const char* la = g.a_k == 1 ? "n" : g.a_m == 1 ? "t" : nullptr;
   const char* lb = g.b_n == 1 ? "n" : g.b_k == 1 ? "t" : nullptr;
   if (!la || !lb) return false;
+  const CoopTile& tile = PickCoopTile(g.M, g.N, batch, info.compute_units, info.coopmat_khr);
   const std::string kernel =
-      std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb;
+      std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb +
+      tile.name;
   CoopMatPush p{};
   p.M = static_cast<uint32_t>(g.M);
   p.N = static_cast<uint32_t>(g.N);
@@ -139,8 +139,8 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
     p.a = a + z0 * a_batch * 2;
     p.b = b + z0 * b_batch * 2;
     p.c = c + z0 * c_batch * 2;
-    ctx.Dispatch(kernel, p, static_cast<uint32_t>((g.N + kCoopTile - 1) / kCoopTile),
-                 static_cast<uint32_t>((g.M + kCoopTile - 1) / kCoopTile),
+    ctx.Dispatch(kernel, p, static_cast<uint32_t>((g.N + tile.bn - 1) / tile.bn),
+                 static_cast<uint32_t>((g.M + tile.bm - 1) / tile.bm),
                  static_cast<uint32_t>(std::min(kMaxZ, batch - z0)));
   }
   return true;

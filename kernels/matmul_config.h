@@ -43,6 +43,40 @@ struct CoopMatPush {
 };
 static_assert(sizeof(CoopMatPush) == 80, "the push constants must match matmul_coopmat.comp's");
 
+// matmul_coopmat.comp's tile configurations (shaders/variants.py
+// COOPMAT_TILES; VK_NV_cooperative_matrix only): variant suffix, BM, BN.
+struct CoopTile {
+  const char* name;
+  uint32_t bm, bn;
+};
+constexpr CoopTile kCoopTiles[] = {
+    {"", 128, 128},                // 64 x 32 per subgroup, BK 32
+    {"_128x256_64x64", 128, 256},  // 64 x 64 per subgroup, BK 32
+};
+
+// The tile for an M x N (x batch) float16 GEMM on a device with
+// `compute_units` SMs (0: unknown). Measured on the H200 (driver 580,
+// kernel_bench, warmed up; cuBLAS via PyTorch in brackets):
+//              128x128 (64x32)   128x256 (64x64)
+//   1024^3      22.3 TFLOP/s      12.7            [250]
+//   2048^3      76.0              75.7            [650]
+//   4096^3      87.7             103.5-103.7      [803]
+//   8192^3     103.0             124.9            [743]
+// 128x256 tiles (each subgroup a 64x64 block: half the shared-memory
+// fragment loads per product) win once they fill every SM; below that the
+// 128x128 tile's 2x workgroups win. TFMP_COOP_TILE=<suffix> forces one
+// (experiments; an unknown name: this choice). KHR: only the default exists.
+inline const CoopTile& PickCoopTile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units,
+                                    bool khr) {
+  if (khr) return kCoopTiles[0];
+  if (const char* env = std::getenv("TFMP_COOP_TILE"))
+    for (const CoopTile& t : kCoopTiles)
+      if (std::strcmp(t.name, env) == 0) return t;
+  const CoopTile& wide = kCoopTiles[1];
+  const int64_t groups = (M + wide.bm - 1) / wide.bm * ((N + wide.bn - 1) / wide.bn) * batch;
+  return groups >= (compute_units ? int64_t{compute_units} : 256) ? wide : kCoopTiles[0];
+}
+
 struct MatMulReducePush {  // shaders/matmul_reduce.comp
   uint64_t p, c, bias, grad;
   uint32_t mn, n;

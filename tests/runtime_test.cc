@@ -278,8 +278,12 @@ int CoopMat(Device* dev) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   int checked = 0;
+  // Every tile configuration (kernels/matmul_config.h kCoopTiles; KHR: the default only).
+  const size_t tiles = info.coopmat_khr ? 1 : sizeof(tfmp::kCoopTiles) / sizeof(tfmp::kCoopTiles[0]);
+  for (size_t ti = 0; ti < tiles; ++ti)
   for (const Shape& sh : shapes) {
     for (const char* l : layouts) {
+      const tfmp::CoopTile& tile = tfmp::kCoopTiles[ti];
       const bool ta = l[0] == 't', tb = l[1] == 't';
       const int64_t M = sh.M, N = sh.N, K = sh.K, Z = sh.batch;
       auto stream = dev->CreateStream(&s);
@@ -302,8 +306,9 @@ int CoopMat(Device* dev) {
                  static_cast<uint32_t>(M * K), static_cast<uint32_t>(K * N), static_cast<uint32_t>(M * N),
                  sh.act ? bias : 0, sh.act, 0.2f};
       const uint32_t z = static_cast<uint32_t>(Z);
-      stream->Dispatch((prefix + l).c_str(), &p, sizeof(p),
-                       static_cast<uint32_t>((N + 127) / 128), static_cast<uint32_t>((M + 127) / 128), z);
+      stream->Dispatch((prefix + l + tile.name).c_str(), &p, sizeof(p),
+                       static_cast<uint32_t>((N + tile.bn - 1) / tile.bn),
+                       static_cast<uint32_t>((M + tile.bm - 1) / tile.bm), z);
       // The portable shader (kernels/matmul.cc's plan, forced to 64x64, no split).
       const tfmp::GemmProblem prob{M, N, K, p.a_m, p.a_k, p.b_k, p.b_n, a, b, c2,
                                    Z, p.a_batch, p.b_batch, p.c_batch, 2};
@@ -316,7 +321,7 @@ int CoopMat(Device* dev) {
       stream->CopyDeviceToHost(r2.data(), c2, cbytes);
       Status st = stream->Synchronize();
       if (!st.ok()) return Fail(st.message);
-      const std::string what = std::string(l) + " " + std::to_string(M) + "x" + std::to_string(N) +
+      const std::string what = std::string(l) + tile.name + " " + std::to_string(M) + "x" + std::to_string(N) +
                                "x" + std::to_string(K) + " batch " + std::to_string(Z);
       for (int64_t zz = 0; zz < Z; ++zz)
         for (int64_t m = 0; m < M; ++m)
@@ -349,8 +354,8 @@ int CoopMat(Device* dev) {
       for (uint64_t x : {a, b, bias, c1, c2}) dev->Free(x);
     }
   }
-  std::printf("coopmat OK (%s): %d elements of %zu shapes x 4 layouts match\n",
-              info.coopmat_khr ? "KHR" : "NV", checked, sizeof(shapes) / sizeof(shapes[0]));
+  std::printf("coopmat OK (%s): %d elements of %zu shapes x 4 layouts x %zu tiles match\n",
+              info.coopmat_khr ? "KHR" : "NV", checked, sizeof(shapes) / sizeof(shapes[0]), tiles);
   return 0;
 }
 

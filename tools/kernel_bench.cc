@@ -946,8 +946,8 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
 }
 
 // float16 GEMMs on matrix units: shaders/matmul_coopmat.comp as kernels/matmul.cc's
-// RecordCoopMatMul dispatches it (push constants: CoopMatPush; 128x128
-// tiles for the default variant; `tile` picks one of variants.py's
+// RecordCoopMatMul dispatches it (push constants: CoopMatPush; the default
+// case's tile by PickCoopTile as matmul.cc; `tile` forces one of variants.py's
 // COOPMAT_TILES, e.g. "_128x256_64x64", with its BM x BN). ta / tb: A stored
 // [K, M] / B stored [N, K] (transposes); act: epilogue code (0 none, 1 Relu,
 // 5 Tanh) with a bias vector; batch entries with their own strides.
@@ -992,13 +992,17 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
     p.bias = act ? bias->addr : 0;
     p.act = act;
     p.alpha = 0.2f;
+    // The default case dispatches what kernels/matmul.cc does (PickCoopTile).
+    const tfmp::CoopTile& chosen = tfmp::PickCoopTile(M, N, batch, b.device_info().compute_units, g_coopmat_khr);
+    const std::string suffix = tile.empty() ? std::string(chosen.name) : tile;
+    const uint32_t tbm = tile.empty() ? chosen.bm : bm, tbn = tile.empty() ? chosen.bn : bn;
     const std::string kernel = std::string(g_coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
-                               (ta ? "t" : "n") + (tb ? "t" : "n") + tile;
+                               (ta ? "t" : "n") + (tb ? "t" : "n") + suffix;
     auto record = [&](int s) {
       p.a = A[s]->addr;
       p.b = B[s]->addr;
       p.c = C->addr;
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, bn), Ceil(M, bm),
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), Ceil(N, tbn), Ceil(M, tbm),
                            static_cast<uint32_t>(batch));
     };
     record(0);
@@ -1784,9 +1788,24 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
     cases.push_back(CoopMatMulCase(4096, 4096, 4096, true, true, 0));
     cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, false, 1));
     cases.push_back(CoopMatMulCase(4096, 4096, 1024, false, false, 0, 4));
-    // A tuning configuration added to variants.py's COOPMAT_TILES is timed by
-    // a case like CoopMatMulCase(4096, 4096, 4096, false, false, 0, 1,
-    // "_128x256_64x64", 128, 256) here.
+  }
+  // The tuning configurations of variants.py's COOPMAT_TILES (matmul_config.h):
+  // edge cases of every layout (checked like the default's), and with the
+  // full run the speed sizes.
+  for (const tfmp::CoopTile& t : tfmp::kCoopTiles) {
+    if (!*t.name) continue;  // the default: the cases above
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        cases.push_back(CoopMatMulCase(200, 136, 72, ta, tb, 0, 1, t.name, t.bm, t.bn));
+    cases.push_back(CoopMatMulCase(129, 127, 33, false, false, 1, 1, t.name, t.bm, t.bn));
+    cases.push_back(CoopMatMulCase(96, 80, 36, false, true, 0, 3, t.name, t.bm, t.bn));
+    cases.push_back(CoopMatMulCase(300, 520, 1025, true, false, 0, 1, t.name, t.bm, t.bn));
+    if (!quick) {
+      for (int64_t s : {1024, 2048, 4096, 8192})
+        cases.push_back(CoopMatMulCase(s, s, s, false, false, 0, 1, t.name, t.bm, t.bn));
+      cases.push_back(CoopMatMulCase(1000, 1000, 1000, false, false, 0, 1, t.name, t.bm, t.bn));
+      cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, true, 0, 1, t.name, t.bm, t.bn));
+    }
   }
   std::vector<ConvShape> shapes;
   if (quick) {

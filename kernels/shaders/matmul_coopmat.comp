@@ -51,6 +51,9 @@
 #ifndef WN
 #define WN 32
 #endif
+#ifndef STAGES
+#define STAGES 1
+#endif
 #define SUBGROUPS ((BM / WM) * (BN / WN))
 #define THREADS (SUBGROUPS * 32)
 #define FI (WM / 16)
@@ -93,8 +96,11 @@ layout(buffer_reference, std430, buffer_reference_align = 16) buffer V4Buf { uve
 #define B_VECS (BN * BK / 8 / THREADS)
 #define A_SIZE (A_OUT * A_LD / 8)
 #define B_SIZE (B_OUT * B_LD / 8)
-shared uvec4 As[A_SIZE];
-shared uvec4 Bs[B_SIZE];
+// STAGES 2: two copies of each tile (shared-memory double buffering: step
+// k + 1 is stored into one copy while step k multiplies from the other, one
+// barrier per step instead of two).
+shared uvec4 As[A_SIZE * STAGES];
+shared uvec4 Bs[B_SIZE * STAGES];
 // The epilogue's scratch (256 floats per subgroup) reuses the larger tile.
 #if A_SIZE >= B_SIZE
 #define Cs As
@@ -211,45 +217,68 @@ void main() {
                        : load8(pc.b, b_vec, bb, (k0) + o, b_outer_n, b_stride, n0 + i, b_inner_n); \
   }
 
+  // Stores the registers' tiles into shared copy st.
+#define STORE_TILES(st)                                                                   \
+  [[unroll]] for (uint r = 0; r < A_VECS; ++r) {                                          \
+    const uint v = tid + r * THREADS;                                                     \
+    As[(st) * A_SIZE + (v / (A_IN / 8)) * (A_LD / 8) + v % (A_IN / 8)] = ra[r];           \
+  }                                                                                       \
+  [[unroll]] for (uint r = 0; r < B_VECS; ++r) {                                          \
+    const uint v = tid + r * THREADS;                                                     \
+    Bs[(st) * B_SIZE + (v / (B_IN / 8)) * (B_LD / 8) + v % (B_IN / 8)] = rb[r];           \
+  }
+  // Multiplies shared copy st into the accumulators.
+#if A_COL
+#define LOAD_A(i, kk, ao) coopMatLoadNV(fa[i], As, (ao) + ((kk) * A_LD + wm0 + (i) * 16) / 8, A_LD / 8, true)
+#else
+#define LOAD_A(i, kk, ao) coopMatLoadNV(fa[i], As, (ao) + ((wm0 + (i) * 16) * A_LD + (kk)) / 8, A_LD / 8, false)
+#endif
+#if B_COL
+#define LOAD_B(j, kk, bo) coopMatLoadNV(fb[j], Bs, (bo) + ((wn0 + (j) * 16) * B_LD + (kk)) / 8, B_LD / 8, true)
+#else
+#define LOAD_B(j, kk, bo) coopMatLoadNV(fb[j], Bs, (bo) + ((kk) * B_LD + wn0 + (j) * 16) / 8, B_LD / 8, false)
+#endif
+#define COMPUTE(st)                                                                       \
+  [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {                                       \
+    FRAG_A fa[FI];                                                                        \
+    FRAG_B fb[FJ];                                                                        \
+    [[unroll]] for (uint i = 0; i < FI; ++i) LOAD_A(i, kk, (st) * A_SIZE);                \
+    [[unroll]] for (uint j = 0; j < FJ; ++j) LOAD_B(j, kk, (st) * B_SIZE);                \
+    [[unroll]] for (uint i = 0; i < FI; ++i)                                              \
+      [[unroll]] for (uint j = 0; j < FJ; ++j)                                            \
+        acc[i * FJ + j] = coopMatMulAddNV(fa[i], fb[j], acc[i * FJ + j]);                 \
+  }
+
   LOAD_TILES(0u)
+#if STAGES == 1
   for (uint k0 = 0; k0 < pc.K; k0 += BK) {
-    [[unroll]] for (uint r = 0; r < A_VECS; ++r) {
-      const uint v = tid + r * THREADS;
-      As[(v / (A_IN / 8)) * (A_LD / 8) + v % (A_IN / 8)] = ra[r];
-    }
-    [[unroll]] for (uint r = 0; r < B_VECS; ++r) {
-      const uint v = tid + r * THREADS;
-      Bs[(v / (B_IN / 8)) * (B_LD / 8) + v % (B_IN / 8)] = rb[r];
-    }
+    STORE_TILES(0u)
     barrier();
     if (k0 + BK < pc.K) {
       LOAD_TILES(k0 + BK)
     }
-    [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
-      FRAG_A fa[FI];
-      FRAG_B fb[FJ];
-      [[unroll]] for (uint i = 0; i < FI; ++i) {
-        const uint m = wm0 + i * 16;
-#if A_COL
-        coopMatLoadNV(fa[i], As, (kk * A_LD + m) / 8, A_LD / 8, true);
-#else
-        coopMatLoadNV(fa[i], As, (m * A_LD + kk) / 8, A_LD / 8, false);
-#endif
-      }
-      [[unroll]] for (uint j = 0; j < FJ; ++j) {
-        const uint n = wn0 + j * 16;
-#if B_COL
-        coopMatLoadNV(fb[j], Bs, (n * B_LD + kk) / 8, B_LD / 8, true);
-#else
-        coopMatLoadNV(fb[j], Bs, (kk * B_LD + n) / 8, B_LD / 8, false);
-#endif
-      }
-      [[unroll]] for (uint i = 0; i < FI; ++i)
-        [[unroll]] for (uint j = 0; j < FJ; ++j)
-          acc[i * FJ + j] = coopMatMulAddNV(fa[i], fb[j], acc[i * FJ + j]);
-    }
+    COMPUTE(0u)
     barrier();
   }
+#else
+  // The barrier at the end of step k also guards copy st ^ 1 (read in step
+  // k - 1, written in step k): one barrier per step.
+  STORE_TILES(0u)
+  barrier();
+  uint st = 0;
+  for (uint k0 = 0; k0 < pc.K; k0 += BK) {
+    const bool more = k0 + BK < pc.K;
+    if (more) {
+      LOAD_TILES(k0 + BK)
+    }
+    COMPUTE(st)
+    if (more) {
+      STORE_TILES(st ^ 1u)
+    }
+    barrier();
+    st ^= 1u;
+  }
+#endif
 
   // Epilogue, one fragment at a time through this subgroup's Cs slice. Each
   // fragment by a constant index (EPILOGUE): a loop index into acc[] would

@@ -662,14 +662,19 @@ def fused_elementwise_variants():
 #                 run on a device.
 REQUIRES = {}
 
-# matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN); ""
-# is the one kernels/matmul.cc dispatches. Tuning configurations go here as
-# "_<BM>x<BN>_<WM>x<WN>" (kernel_bench times each as coopmat_f16<name>_*);
-# 128x256/256x128/128x128 with 64x64 subgroup blocks and 64x128 with 32x32
-# were tried on the H200 and not kept (no clear difference at the clocks the
-# runs got: see kernels/matmul.cc).
+# matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN,
+# STAGES), each in the four layouts; kernels/matmul_config.h PickCoopTile
+# chooses among them by size (its kCoopTiles must list them with BM x BN;
+# kernel_bench times each as coopmat_f16<name>_*). STAGES 2: shared-memory
+# double buffering (one barrier per K step). Tried on the H200 (driver 580,
+# 4096^3, warmed up, TFLOP/s): "" 87.7; _128x256_64x64 103.5-103.7;
+# 128x256 64x64 BK 16 2 stages 104.2; 256x128 64x64 101.7; 128x128 64x64
+# 2 stages 101.0; 128x128 64x32 BK 64 87.2; at 2048^3 128x128 64x32 2 stages
+# 78.7 vs 76.0. Only the two kept here: each configuration adds ~2.5 MB of
+# unrolled SPIR-V to the library and ~4 s of driver compile per layout.
 COOPMAT_TILES = {
-    "": (128, 128, 32, 64, 32),
+    "": (128, 128, 32, 64, 32, 1),
+    "_128x256_64x64": (128, 256, 32, 64, 64, 1),
 }
 
 
@@ -677,14 +682,14 @@ def coopmat_variants():
     """matmul_coopmat_f16_<ab><tile>: a and b "n" (row-major: A contiguous in
     k, B in n) or "t" (transposed: A contiguous in m, B in k)."""
     rows = []
-    for tile, (bm, bn, bk, wm, wn) in COOPMAT_TILES.items():
+    for tile, (bm, bn, bk, wm, wn, stages) in COOPMAT_TILES.items():
         for la in "nt":
             for lb in "nt":
                 token = "matmul_coopmat_f16_%s%s%s" % (la, lb, tile)
                 rows.append((token, "matmul_coopmat.comp",
                              dict(_types("f16"), A_COL="1" if la == "t" else "0",
                                   B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
-                                  BK=str(bk), WM=str(wm), WN=str(wn))))
+                                  BK=str(bk), WM=str(wm), WN=str(wn), STAGES=str(stages))))
     return rows
 
 
