@@ -12,20 +12,13 @@ ROWS_COLS = [(1, 1), (1, 7), (33, 10), (5, 1025), (2, 70001), (0, 5), (257, 3)]
 @pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
 @pytest.mark.parametrize("shape", [(7,), (33, 10), (2, 3, 17), (5, 1025), (0, 4), (1, 1),
                                    # 4-vector loads; rows kept in registers or read twice
-                                   (3, 8), (300, 4), (5, 4096), (2, 9000), (3, 12001), (2, 8196)], ids=str)
+                                   (3, 8), (300, 4), (5, 4096), (2, 9000), (3, 12001), (2, 8196),
+                                   # rows of at most 16 classes: softmax_small (256 rows per
+                                   # workgroup through shared memory): row counts around 256
+                                   (513, 10), (256, 16), (1000, 3), (4, 257, 1), (70001, 5), (300, 12)],
+                         ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_softmax(op, shape, dtype, rng):
-    x = tf.constant(random_array(shape, dtype, rng, -20, 20))
-    fn = lambda t: getattr(tf.raw_ops, op)(logits=t)  # noqa: E731
-    check(on(GPU, fn, x), on(CPU, fn, x), False, dtype)
-
-
-# Rows of at most 16 classes: softmax_small (256 rows per workgroup through
-# shared memory): row counts around 256, odd and vector-sized widths.
-@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
-@pytest.mark.parametrize("shape", [(513, 10), (256, 16), (1000, 3), (4, 257, 1), (70001, 5), (300, 12)], ids=str)
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_softmax_small_rows(op, shape, dtype, rng):
     x = tf.constant(random_array(shape, dtype, rng, -20, 20))
     fn = lambda t: getattr(tf.raw_ops, op)(logits=t)  # noqa: E731
     check(on(GPU, fn, x), on(CPU, fn, x), False, dtype)
