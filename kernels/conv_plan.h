@@ -227,12 +227,18 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
             p->out_c % 4 == 0 && !(vec_env && vec_env[0] == '0') && !(a1_env && a1_env[0] == '0');
   int tile_index = kTile64x64;
   const char* forced = ConvEnv("TFMP_CONV_TILE");
+  // The a1 and general variants come in 128x32 and 64x64 (TFMP_CONV_TILE
+  // picks either).
+  auto narrow_or_64x64 = [forced](bool narrow) {
+    if (forced && std::string(forced) == "128x32") return int{kTile128x32};
+    if (forced && std::string(forced) == "64x64") return int{kTile64x64};
+    return narrow ? int{kTile128x32} : int{kTile64x64};
+  };
   if (plan.a1) {
-    // 128x32 or 64x64: 128x32 for N <= 32 even with a short M (H200, batch
-    // 128, 32x32x3->32 3x3: forward 0.031 ms against 0.037, filter gradient
-    // (M = 27) 0.072 against 0.082; the general variants took 0.070 / 0.111).
-    if (forced && std::string(forced) == "128x32") tile_index = kTile128x32;
-    else if (!(forced && std::string(forced) == "64x64") && n <= 32) tile_index = kTile128x32;
+    // 128x32 for N <= 32 even with a short M (H200, batch 128, 32x32x3->32
+    // 3x3: forward 0.031 ms against 0.037, filter gradient (M = 27) 0.072
+    // against 0.082; the general variants took 0.070 / 0.111).
+    tile_index = narrow_or_64x64(n <= 32);
   } else if (plan.vec) {
     tile_index = -1;
     for (int i = 0; i < static_cast<int>(std::size(kConvTiles)); ++i)
@@ -243,9 +249,7 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     // 32x32x3->32 3x3 at batch 128: the input gradient (N = 3) 0.430 ms
     // against 0.493; the filter gradient (M = 27) stays 64x64: 0.111 against
     // 0.158).
-    if (forced && std::string(forced) == "128x32") tile_index = kTile128x32;
-    else if (!(forced && std::string(forced) == "64x64") && n <= 32 && p->M > 64)
-      tile_index = kTile128x32;
+    tile_index = narrow_or_64x64(n <= 32 && p->M > 64);
   }
   const ConvTile tile = kConvTiles[tile_index];
   const uint64_t m_tiles = ConvCeil(p->M, tile.bm);

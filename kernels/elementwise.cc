@@ -172,17 +172,21 @@ struct BinaryPush {
 uint32_t VectorGrid(int64_t n, uint32_t vec) {
   return OpContext::GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
 }
-// 8 (vec = 2) for float16 -> float16 kernels, else 4 (vec = 1).
-uint32_t VectorWidth(TF_DataType in, TF_DataType out) {
-  return in == TF_HALF && out == TF_HALF ? 8 : 4;
-}
-
 // True when every address in `addresses` is aligned to `width` elements of
 // its bytes (0, an empty or unread operand, counts as aligned).
 bool AlignedTo(uint32_t width, std::initializer_list<std::pair<uint64_t, size_t>> addresses) {
   for (const auto& a : addresses)
     if (a.first % (width * a.second) != 0) return false;
   return true;
+}
+
+// The widest vector path (`vec`: 2 eight, float16 -> float16 only; 1 four;
+// 0 scalar) that every operand's alignment and `inner` (the innermost dim's
+// length, which vectors must not cross; 0: flat data) allow.
+uint32_t VectorMode(TF_DataType in, TF_DataType out, int64_t inner,
+                    std::initializer_list<std::pair<uint64_t, size_t>> addresses) {
+  auto fits = [&](uint32_t w) { return (inner == 0 || inner % w == 0) && AlignedTo(w, addresses); };
+  return in == TF_HALF && out == TF_HALF && fits(8) ? 2 : fits(4) ? 1 : 0;
 }
 
 // NumPy broadcasting of a and b into `out`, with the dims collapsed as far as
@@ -338,10 +342,8 @@ void DispatchUnary(OpContext& ctx, const std::string& kernel, const Tensor& x,
   Tensor y = out_dtype == x.dtype() ? ctx.forward_or_allocate_output(0, 0, x.shape(), out_dtype)
                                     : ctx.allocate_output(0, x.shape(), out_dtype);
   if (!ctx.ok() || n == 0) return;
-  const std::initializer_list<std::pair<uint64_t, size_t>> ops = {
-      {x.address(), DtypeSize(x.dtype())}, {y.address(), DtypeSize(out_dtype)}};
-  const uint32_t width = VectorWidth(x.dtype(), out_dtype);
-  const uint32_t vec = AlignedTo(width, ops) ? (width == 8 ? 2 : 1) : AlignedTo(4, ops) ? 1 : 0;
+  const uint32_t vec = VectorMode(x.dtype(), out_dtype, 0,
+                                 {{x.address(), DtypeSize(x.dtype())}, {y.address(), DtypeSize(out_dtype)}});
   UnaryPush p{x.address(), y.address(), static_cast<uint32_t>(n), alpha, vec};
   ctx.Dispatch(kernel, p, VectorGrid(n, vec));
 }
@@ -366,14 +368,9 @@ void DispatchBroadcastBinary(OpContext& ctx, const std::string& kernel, const Te
   // is splat.
   const uint32_t last = p.rank == 0 ? 0 : p.rank - 1;
   const size_t in_size = DtypeSize(a.dtype());
-  const std::initializer_list<std::pair<uint64_t, size_t>> ops = {
-      {p.a_stride[last] ? p.a : 0, in_size}, {p.b_stride[last] ? p.b : 0, in_size},
-      {p.z, DtypeSize(out_dtype)}};
-  auto fits = [&](uint32_t w) {
-    return (p.rank == 0 || p.shape[last] % w == 0) && AlignedTo(w, ops);
-  };
-  const uint32_t width = VectorWidth(a.dtype(), out_dtype);
-  p.vec = width == 8 && fits(8) ? 2 : fits(4) ? 1 : 0;
+  p.vec = VectorMode(a.dtype(), out_dtype, p.rank == 0 ? 0 : p.shape[last],
+                     {{p.a_stride[last] ? p.a : 0, in_size}, {p.b_stride[last] ? p.b : 0, in_size},
+                      {p.z, DtypeSize(out_dtype)}});
   ctx.Dispatch(kernel, p, VectorGrid(n, p.vec));
 }
 
@@ -389,9 +386,7 @@ void DispatchFlatBinary(OpContext& ctx, const char* op_token, TF_DataType dtype,
   p.a_stride[0] = 1;
   p.b_stride[0] = 1;
   const size_t size = DtypeSize(dtype);
-  const std::initializer_list<std::pair<uint64_t, size_t>> ops = {{a, size}, {b, size}, {z, size}};
-  const uint32_t width = VectorWidth(dtype, dtype);
-  p.vec = AlignedTo(width, ops) ? (width == 8 ? 2 : 1) : AlignedTo(4, ops) ? 1 : 0;
+  p.vec = VectorMode(dtype, dtype, 0, {{a, size}, {b, size}, {z, size}});
   ctx.Dispatch(std::string(op_token) + "_" + DtypeToken(dtype), p, VectorGrid(n, p.vec));
 }
 

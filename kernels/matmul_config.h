@@ -69,7 +69,8 @@ constexpr CoopTile kCoopTiles[] = {
 inline const CoopTile& PickCoopTile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units,
                                     bool khr) {
   if (khr) return kCoopTiles[0];
-  if (const char* env = std::getenv("TFMP_COOP_TILE"))
+  static const char* const env = std::getenv("TFMP_COOP_TILE");  // read once, not per GEMM
+  if (env)
     for (const CoopTile& t : kCoopTiles)
       if (std::strcmp(t.name, env) == 0) return t;
   const CoopTile& wide = kCoopTiles[1];

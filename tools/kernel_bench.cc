@@ -1852,6 +1852,17 @@ int Usage() {
 
 }  // namespace
 
+// "a,b,,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> SplitCommas(const std::string& list) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= list.size();) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    if (comma > at) out.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   g_softmax_old = std::getenv("KB_SOFTMAX_OLD") != nullptr;
   Options opt;
@@ -1880,21 +1891,11 @@ int main(int argc, char** argv) {
     } else if (a == "--matmul-configs") {
       const char* v = next();
       if (!v) return Usage();
-      std::string list = v;
-      for (size_t at = 0; at <= list.size();) {
-        const size_t comma = std::min(list.find(',', at), list.size());
-        if (comma > at) opt.matmul_configs.push_back(list.substr(at, comma - at));
-        at = comma + 1;
-      }
+      opt.matmul_configs = SplitCommas(v);
     } else if (a == "--conv-configs") {
       const char* v = next();
       if (!v) return Usage();
-      std::string list = v;
-      for (size_t at = 0; at <= list.size();) {
-        const size_t comma = std::min(list.find(',', at), list.size());
-        if (comma > at) opt.conv_configs.push_back(list.substr(at, comma - at));
-        at = comma + 1;
-      }
+      opt.conv_configs = SplitCommas(v);
     } else if (a == "--filter") {
       const char* v = next();
       if (!v) return Usage();
