@@ -98,3 +98,24 @@ def test_matmul_configs_each_case_per_config():
             assert 1 < c["splits"] <= int(splits) if splits else c["splits"] == 1, c
     # lavapipe (no SM count) with few output tiles and a long K: split-K by default
     assert any(c["splits"] > 1 for c in cases if c["name"].endswith("@default"))
+
+
+def test_training_table_shows_both_loops(tmp_path):
+    # bench_training.py's rows render with their fit columns; rows from before fit was timed render "-".
+    step = {"ms_median": 5.0, "ms_min": 4.0, "ms_max": 6.0, "loss": 2.3, "dispatches": 100}
+    new = {"model": "cnn", "gpu": "x", "cpu_cores": 16, "fusion_on": step, "fusion_off": dict(step, dispatches=500),
+           "cpu": dict(step, ms_median=40.0), "cpu_over_gpu": 8.0,
+           "fit": {"gpu": dict(step, ms_median=3.25), "cpu": dict(step, ms_median=39.0), "cpu_over_gpu": 12.0}}
+    old = {k: v for k, v in new.items() if k != "fit"}
+    (tmp_path / "new.json").write_text(json.dumps([new]))
+    (tmp_path / "old.json").write_text(json.dumps([old]))
+    md = tmp_path / "B.md"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_benchmarks_md.py"),
+                        os.path.join(ROOT, "bench", "h200_kernels.json"), "--training", "A=%s" % (tmp_path / "new.json"),
+                        "--training", "B=%s" % (tmp_path / "old.json"), "--out", str(md), "--png", str(tmp_path / "p.png")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in md.read_text().splitlines() if line.startswith(("| A |", "| B |"))]
+    assert len(rows) == 2
+    assert rows[0].endswith("| 3.25 [4.00-6.00] | 39.00 [4.00-6.00] | 12.00x |"), rows[0]
+    assert rows[1].endswith("| 8.00x | - | - | - |"), rows[1]

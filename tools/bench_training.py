@@ -8,6 +8,12 @@ per-kernel GPU times of one fused step per model.
 
   python tools/bench_training.py [--steps 20] [--models mlp,cnn,digits,transformer]
 
+Two loops are timed. `train_on_batch` returns the loss to the host, so every
+step waits for the device: host time and device time add up. `model.fit`
+(verbose=0, the loop Keras users train with) reads the logs only at the end of
+an epoch, so recording overlaps the device's work; its per-step time is an
+epoch's wall time over its steps (--fit-repeats epochs, median and range).
+
 Prints, per model: the median and range of the step time (after warm-up
 steps) on the GPU with fusion on, with fusion off, and on the CPU, the
 dispatches per step both ways, and the ratios. The models are small Keras
@@ -112,6 +118,27 @@ def time_steps(build, device, steps, tfmp=None, profile=False):
     return np.array(times) * 1e3, float(loss), dispatches
 
 
+def time_fit(build, device, steps, repeats):
+    """Per-step times (ms) of Keras's own loop: `model.fit` over `steps` steps
+    of a repeated in-memory dataset, verbose=0, once per repeat (one value per
+    repeat: the epoch's wall time over its steps, including the epoch's start
+    and its final read of the logs). Unlike `train_on_batch`, `fit` does not
+    wait for each step's loss, so the host records step n+1 while the device
+    runs step n."""
+    keras.utils.set_random_seed(0)
+    with tf.device(device):
+        model, x, y = build()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        data = tf.data.Dataset.from_tensors((x, y)).repeat()
+        model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)  # warm-up: tracing, pipelines
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            history = model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+            times.append((time.perf_counter() - t) / steps)
+    return np.array(times) * 1e3, float(history.history["loss"][-1])
+
+
 def summary(ms):
     return {"ms_median": float(np.median(ms)), "ms_min": float(ms.min()), "ms_max": float(ms.max())}
 
@@ -121,6 +148,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--models", default="mlp,cnn,digits,transformer")
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU runs")
+    ap.add_argument("--fit-repeats", type=int, default=5,
+                    help="also time Keras `fit` (epochs of --steps steps, this many; 0: skip)")
     ap.add_argument("--json", help="also write the results here (for tools/make_benchmarks_md.py --training)")
     ap.add_argument("--profile", action="store_true",
                     help="print tensorflow_metal_plugin.profile()'s table of one fused step per model")
@@ -158,6 +187,17 @@ def main():
             line += " | CPU %8.2f ms [%.2f-%.2f] CPU/GPU %.2fx" % (np.median(cpu), cpu.min(), cpu.max(),
                                                                    row["cpu_over_gpu"])
         print(line, flush=True)
+        if args.fit_repeats:
+            fit, lfit = time_fit(build, "/GPU:0", args.steps, args.fit_repeats)
+            row["fit"] = {"gpu": dict(summary(fit), loss=lfit)}
+            line = "%-11s fit: GPU fused %8.2f ms [%.2f-%.2f] per step" % (name, np.median(fit), fit.min(), fit.max())
+            if not args.no_cpu:
+                fcpu, lfcpu = time_fit(build, "/CPU:0", args.steps, args.fit_repeats)
+                row["fit"]["cpu"] = dict(summary(fcpu), loss=lfcpu)
+                row["fit"]["cpu_over_gpu"] = float(np.median(fcpu) / np.median(fit))
+                line += " | CPU %8.2f ms [%.2f-%.2f] CPU/GPU %.2fx" % (np.median(fcpu), fcpu.min(), fcpu.max(),
+                                                                       row["fit"]["cpu_over_gpu"])
+            print(line, flush=True)
         rows.append(row)
     if args.json:
         import json

@@ -301,22 +301,28 @@ def render(res, training, png_name):
         L.append("Keras `train_on_batch` with defaults (Adam), random data; step times in ms, median "
                  "[min-max] of the timed steps (`--steps`: 20 or 30) after 3 warm-up steps; dispatches counted over one step by "
                  "`tfmp.stats()`; fusion = the plugin's Grappler pass (`tfmp.set_fusion`). The CPU is "
-                 "TensorFlow's own kernels on the same machine.")
+                 "TensorFlow's own kernels on the same machine. `train_on_batch` waits for each step's loss, so "
+                 "host and device time add up; the `fit` columns time Keras's own loop (`model.fit`, verbose=0, "
+                 "an epoch of `--steps` steps, median [min-max] over 5 epochs), where recording overlaps the "
+                 "device's work (blank: a run from before fit was measured).")
         L.append("")
         L.append("| machine | model | GPU, fusion on | dispatches | GPU, fusion off | dispatches | "
-                 "fewer dispatches | CPU | CPU / GPU (fused) |")
-        L.append("|---|---|---|---|---|---|---|---|---|")
+                 "fewer dispatches | CPU | CPU / GPU (fused) | fit: GPU | fit: CPU | fit: CPU / GPU |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
 
         def ms_range(d):
             return "%.2f [%.2f-%.2f]" % (d["ms_median"], d["ms_min"], d["ms_max"]) if d else "-"
         for label, rows in training:
             for row in rows:
                 on, off, cpu = row["fusion_on"], row["fusion_off"], row.get("cpu")
-                L.append("| %s | %s | %s | %d | %s | %d | %.1fx | %s | %s |" % (
+                fit = row.get("fit", {})
+                L.append("| %s | %s | %s | %d | %s | %d | %.1fx | %s | %s | %s | %s | %s |" % (
                     label, row["model"], ms_range(on), on["dispatches"], ms_range(off), off["dispatches"],
                     off["dispatches"] / max(on["dispatches"], 1),
                     ms_range(cpu) + (" (%d cores)" % row["cpu_cores"] if cpu else ""),
-                    "%.2fx" % row["cpu_over_gpu"] if cpu else "-"))
+                    "%.2fx" % row["cpu_over_gpu"] if cpu else "-",
+                    ms_range(fit.get("gpu")), ms_range(fit.get("cpu")),
+                    "%.2fx" % fit["cpu_over_gpu"] if "cpu_over_gpu" in fit else "-"))
     L.append("")
     return "\n".join(L)
 
