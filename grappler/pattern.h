@@ -105,6 +105,8 @@ void AddMatMulPatterns(std::vector<Pattern>* out);
 void AddBatchNormFoldingPatterns(std::vector<Pattern>* out);
 // BatchMatMul + bias + activation, Dense on rank > 2 (patterns/batch_matmul_bias_activation.cc).
 void AddBatchMatMulPatterns(std::vector<Pattern>* out);
+// Sum over the batch of BatchMatMul(x, dy, adj_x) -> one MatMul (patterns/batch_matmul_grad_sum.cc).
+void AddBatchMatMulGradSumPatterns(std::vector<Pattern>* out);
 // Elementwise chains -> _TfmpFusedElementwise (patterns/elementwise_chain.cc);
 // its one pattern ranks last (one node), after the conv/matmul epilogues.
 void AddElementwisePatterns(std::vector<Pattern>* out);

@@ -470,6 +470,60 @@ def test_batch_matmul_add_of_a_constant_and_switch(monkeypatch, rng):
     assert not [p for p in patterns(report) if "matmul" in p] and n_off > n
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("xs,w_shape", [((4, 9, 6), (6, 5)), ((2, 3, 7, 5), (5, 3)), ((1, 1, 3), (3, 1))])
+def test_broadcast_matmul_weight_gradient_is_one_matmul(dtype, xs, w_shape, rng):
+    """The gradient of [B.., T, C] x [C, N] (Keras 3's EinsumDense, e.g. the
+    attention projections) w.r.t. the weight is TF's BatchMatMulV2(x, dy,
+    adj_x) summed over the batch: one MatMul of the rows instead
+    (grappler/patterns/batch_matmul_grad_sum.cc)."""
+    x = tf.constant(random_array(xs, dtype, rng, -1, 1))
+    w = tf.constant(random_array(w_shape, dtype, rng, -1, 1))
+    dy = tf.constant(random_array(xs[:-1] + w_shape[-1:], dtype, rng, -1, 1))
+
+    def fn(x, w, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            y = tf.matmul(x, w)
+        return tape.gradient(y, w, output_gradients=dy)
+
+    out, n, report, unfused, n_off = fused_and_unfused(fn, [x, w, dy])
+    assert patterns(report) == ["batch_matmul_grad_sum"]
+    assert fused_nodes(report)[0]["op"] == "MatMul"
+    with tf.device(CPU):
+        want = fn(x, w, dy).numpy()
+    tol = 2e-2 if dtype == "float16" else 1e-5
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(unfused, want, rtol=tol, atol=tol)
+    assert out.shape == w_shape and n < n_off
+
+
+@pytest.mark.parametrize("case", ["adj_y", "no_adj_x", "keep_dims", "partial_axes", "broadcast", "read_elsewhere"])
+def test_batch_matmul_sums_that_are_not_one_matmul_stay(case, rng):
+    """Forms the rewrite must leave: dy transposed, x not transposed, keep_dims,
+    a sum over only some batch axes, a broadcast batch dim, the product read
+    elsewhere; each still matches TF's CPU result."""
+    b, t, c, n = 3, 5, 4, 6
+    xs = (2, b, t, c) if case == "partial_axes" else (b, t, c)
+    x = tf.constant(random_array(xs, "float32", rng, -1, 1))
+    dy_shape = {"adj_y": (b, n, t), "no_adj_x": (b, c, n), "broadcast": (1, t, n)}.get(case, xs[:-1] + (n,))
+    dy = tf.constant(random_array(dy_shape, "float32", rng, -1, 1))
+    if case == "no_adj_x":
+        x = tf.constant(random_array((b, t, c), "float32", rng, -1, 1))
+
+    def fn(x, dy):
+        p = tf.linalg.matmul(x, dy, adjoint_a=case != "no_adj_x", adjoint_b=case == "adj_y")
+        s = tf.reduce_sum(p, axis=[0], keepdims=case == "keep_dims")
+        return (s, p * 2.0) if case == "read_elsewhere" else s
+
+    out, _, report, _, _ = fused_and_unfused(fn, [x, dy])
+    assert "batch_matmul_grad_sum" not in patterns(report)
+    with tf.device(CPU):
+        want = fn(x, dy)
+    for o, w in zip(out if isinstance(out, list) else [out], want if isinstance(want, tuple) else [want]):
+        np.testing.assert_allclose(o, w.numpy(), rtol=1e-5, atol=1e-5)
+
+
 # --- the kernels ------------------------------------------------------------------------
 
 def call(op, inputs, attrs, device=GPU):

@@ -15,6 +15,7 @@ const std::vector<Pattern>& AllPatterns() {
     AddMatMulPatterns(v);
     AddBatchNormFoldingPatterns(v);
     AddBatchMatMulPatterns(v);
+    AddBatchMatMulGradSumPatterns(v);
     AddElementwisePatterns(v);
     std::stable_sort(v->begin(), v->end(),
                      [](const Pattern& a, const Pattern& b) { return a.size() > b.size(); });
