@@ -128,7 +128,14 @@ uint32_t GridFor(int64_t n, uint32_t local = 256) {  // OpContext::GridFor
 // elementwise.cc: VectorGrid (vec 1: four elements per invocation, 2: eight,
 // float16 -> float16 only) and the alignment test of its vector paths.
 uint32_t VectorGrid(int64_t n, uint32_t vec) {
-  return GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
+  return GridFor(vec == 4 ? (n + 31) / 32 : vec == 3 ? (n + 15) / 16 : vec == 2 ? (n + 7) / 8
+                 : vec == 1 ? (n + 3) / 4 : n);
+}
+// Speed experiments (helper f16): KB_F16VEC replaces the float16 words path
+// (vec 2) of the relu / binary cases by 3 or 4 (2 / 4 words per invocation).
+uint32_t F16Vec(uint32_t vec) {
+  const char* e = std::getenv("KB_F16VEC");
+  return vec == 2 && e ? static_cast<uint32_t>(std::atoi(e)) : vec;
 }
 bool Aligned4(uint64_t addr, size_t elem) { return addr % (4 * elem) == 0; }
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
@@ -535,7 +542,7 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
         return (p.rank == 0 || p.shape[last] % w == 0) && (!p.a_stride[last] || al(p.a)) &&
                (!p.b_stride[last] || al(p.b)) && al(p.z);
       };
-      p.vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
+      p.vec = F16Vec(half && fits(8) ? 2 : fits(4) ? 1 : 0);
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, p.vec));
     };
     record(0);
@@ -571,21 +578,34 @@ Case UnaryCase(int64_t n, bool half) {
     Rng rng(10);
     const int sets = b.Sets(es * n);
     std::vector<std::unique_ptr<Tensor>> X;
-    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng));
+    // Speed experiments (helper f16): KB_KERNEL another kernel (exp_f16.comp
+    // xf_*: KB_PER elements per invocation for the grid), KB_ALPHA its alpha
+    // as 32 bits (hex), KB_LO the inputs' lower bound, KB_COPY=1 checks y = x.
+    const char* kk = std::getenv("KB_KERNEL");
+    const float lo = std::getenv("KB_LO") ? std::atof(std::getenv("KB_LO")) : -1.0f;
+    for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng, lo, 1));
     auto y = b.NewTensor(n, half, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    const std::string kernel = std::string("relu_") + dt;
+    const std::string kernel = kk ? std::string(kk) : std::string("relu_") + dt;
+    const int per = std::getenv("KB_PER") ? std::atoi(std::getenv("KB_PER")) : 0;
+    float alpha = 0.0f;
+    if (std::getenv("KB_ALPHA")) {
+      const uint32_t bits = static_cast<uint32_t>(std::strtoul(std::getenv("KB_ALPHA"), nullptr, 16));
+      std::memcpy(&alpha, &bits, 4);
+    }
+    const bool copy = std::getenv("KB_COPY") != nullptr;
     auto record = [&](int s) {
       auto fits = [&](uint64_t w) { return X[s]->addr % (w * es) == 0 && y->addr % (w * es) == 0; };
-      const uint32_t vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
-      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), 0.0f, vec};
-      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, vec));
+      const uint32_t vec = F16Vec(half && fits(8) ? 2 : fits(4) ? 1 : 0);
+      UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), alpha, vec};
+      b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p),
+                           per > 0 ? GridFor((n + per - 1) / per) : VectorGrid(n, vec));
     };
     record(0);
     std::vector<float> got = b.Download(*y);
     int64_t inexact = 0;  // float16: results other than the exact one
     for (int64_t i = 0; i < n; ++i) {
-      const double want = std::max(0.0f, X[0]->host[i]);
+      const double want = copy ? X[0]->host[i] : std::max(0.0f, X[0]->host[i]);
       chk->Add(got[i], want, 1e-30 + (half ? kEps16 : kEps32) * std::fabs(want), [&] { return std::string("element " + I(i)); });
       if (half && got[i] != static_cast<float>(want)) ++inexact;
     }
@@ -666,6 +686,12 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
           pass.groups = tfmp::reduce_plan::Groups(o * tfmp::reduce_plan::CeilDiv(in, 64) * pass.p.chunks);
         }
         if (std::getenv("KB_RU2") && pass.p.vec != 0) pass.p.vec = env("KB_RU2") ? 2 : 1;
+        // KB_CVEC4=1 (helper f16): columns passes with four loads in flight.
+        if (in != 1 && env("KB_CVEC4") && pass.p.vec == 2) pass.p.vec = 4;
+        // KB_RVEC=3 (helper f16): float16 rows pass through 16-byte words.
+        if (in == 1 && first && half && env("KB_RVEC") == 3 && pass.p.vec != 0 && l % 8 == 0 &&
+            x % 16 == 0 && pass.p.chunk_len % 8 == 0)
+          pass.p.vec = 3;
         const bool last = pass.p.chunks == 1;
         pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
         passes.push_back(pass);
@@ -829,6 +855,12 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
       p.x = X[s]->addr;
       p.y = y->addr;
       groups = SoftmaxGeometry(&p, 4);
+      // Speed experiments (helper f16): KB_SMVEC2=1 long rows (more than 8
+      // loads per lane) through vec = 2 (8 loads in flight), KB_SMGRID=k at
+      // most k workgroups per multiprocessor.
+      if (std::getenv("KB_SMVEC2") && p.vec == 1 && p.lanes && p.cols / 4 > 8 * p.lanes) p.vec = 2;
+      if (std::getenv("KB_SMGRID") && b.device_info().compute_units)
+        groups = std::min<uint32_t>(groups, std::atoi(std::getenv("KB_SMGRID")) * b.device_info().compute_units);
       const std::string kernel = op + (p.lanes == 0 ? "_small_f32" : "_f32");
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), groups);
     };

@@ -29,9 +29,14 @@
 // blocked (each invocation's run, four interleaved accumulators for vectors,
 // then trees), deterministic (no atomics; the order depends only on shapes).
 // The accumulator is float for float16 inputs (as TF's GPU kernels do).
+#extension GL_EXT_control_flow_attributes : enable
 #include "common.glsl"
 layout(local_size_x = 256) in;
 layout(buffer_reference, std430, buffer_reference_align = TFMP_ALIGN4(T)) buffer TBuf4 { TFMP_VEC4(T) v[]; };
+#ifdef WORDS16
+// float16 inputs (vec = 3, rows): 16-byte loads of eight halves as 32-bit words.
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer W16Buf { uvec4 v[]; };
+#endif
 layout(push_constant) uniform Push {
   TBuf x;
   TOBuf y;
@@ -111,6 +116,34 @@ void rows() {
       const uint row = j / pc.chunks, c = j % pc.chunks;
       const uint begin = c * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
       const uint base = row * pc.n_red;
+#ifdef WORDS16
+      if (pc.vec == 3) {  // float16: n_red, chunk_len and the address are multiples of 8
+        // elements; uvec4 words (8 halves), two loads in flight per step
+        ACC s1 = INIT, s2 = INIT, s3 = INIT;
+        W16Buf xw = W16Buf(pc.x);
+        uint q = ((base + begin) >> 3) + lane;
+        const uint qend = (base + end) >> 3;
+        for (; q + lanes < qend; q += 2 * lanes) {
+          const uvec4 a = xw.v[q], b = xw.v[q + lanes];
+          [[unroll]] for (uint k = 0; k < 4; ++k) {
+            const vec2 u = unpackHalf2x16(a[k]), w = unpackHalf2x16(b[k]);
+            s = COMBINE(s, ACC(u.x));
+            s1 = COMBINE(s1, ACC(u.y));
+            s2 = COMBINE(s2, ACC(w.x));
+            s3 = COMBINE(s3, ACC(w.y));
+          }
+        }
+        for (; q < qend; q += lanes) {
+          const uvec4 a = xw.v[q];
+          [[unroll]] for (uint k = 0; k < 4; ++k) {
+            const vec2 u = unpackHalf2x16(a[k]);
+            s = COMBINE(s, ACC(u.x));
+            s1 = COMBINE(s1, ACC(u.y));
+          }
+        }
+        s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
+      } else
+#endif
       if (pc.vec != 0) {  // n_red, chunk_len and the address are multiples of 4 elements
         ACC s1 = INIT, s2 = INIT, s3 = INIT;
         uint q = ((base + begin) >> 2) + lane;
@@ -173,7 +206,16 @@ void columns() {
       const uint step = cy * pc.inner;
       if (pc.vec != 0) {  // inner and the address are multiples of 4 elements
         uint r = begin + ly;
-        if (pc.vec == 2)
+        if (pc.vec == 4)
+          for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {  // four loads in flight
+            TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
+            TFMP_VEC4(T) v2 = x4.v[(off + 2 * step) >> 2], u2 = x4.v[(off + 3 * step) >> 2];
+            s0 = COMBINE(COMBINE(s0, ACC(v.x)), COMBINE(ACC(u.x), COMBINE(ACC(v2.x), ACC(u2.x))));
+            s1 = COMBINE(COMBINE(s1, ACC(v.y)), COMBINE(ACC(u.y), COMBINE(ACC(v2.y), ACC(u2.y))));
+            s2 = COMBINE(COMBINE(s2, ACC(v.z)), COMBINE(ACC(u.z), COMBINE(ACC(v2.z), ACC(u2.z))));
+            s3 = COMBINE(COMBINE(s3, ACC(v.w)), COMBINE(ACC(u.w), COMBINE(ACC(v2.w), ACC(u2.w))));
+          }
+        if (pc.vec >= 2)
           for (; r + cy < end; r += 2 * cy, off += 2 * step) {  // two loads in flight
             TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
             s0 = COMBINE(COMBINE(s0, ACC(v.x)), ACC(u.x));

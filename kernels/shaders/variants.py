@@ -287,7 +287,8 @@ def variants():
             for src, dst in sorted({(t, t), (t, acc), (acc, t)}):
                 rows.append(("reduce_%s_%s_to_%s" % (op, src, dst), "reduce.comp",
                              dict(_types(src, dst), ACC=DTYPES[acc][2], INIT=init[t],
-                                  **{"COMBINE(a,b)": combine})))
+                                  **{"COMBINE(a,b)": combine},
+                                  **({"WORDS16": "1"} if src == "f16" else {}))))
     for t in NUMBERS:
         for it, itype in INDEX_TYPES.items():
             rows.append(("argmax_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype)))
@@ -510,6 +511,16 @@ def variants():
                          SLOT_LOADS=" ".join("if (SLOTS > %du) A%d = load_addr(%du);" % (k, k, k)
                                              for k in range(64)),
                          STEPS=" ".join("if (NPROG > %du) step(I%d);" % (k, k) for k in range(slots)))))
+    # Speed experiment (helper f16, temporary): exp_f16.comp, float16 relu/copy
+    # as uvec4 words, U per invocation, kernel_bench KB_KERNEL.
+    for name, mode, u, r in (("copy_u1", 0, 1, 0), ("copy_u4", 0, 4, 0), ("xor_u1", 1, 1, 0),
+                             ("bits_u1", 2, 1, 0), ("bits_u2", 2, 2, 0), ("bits_u4", 2, 4, 0),
+                             ("bits_u1_r", 2, 1, 1), ("bits_u4_r", 2, 4, 1), ("pk_u1", 3, 1, 0),
+                             ("pk_u4", 3, 4, 0)):
+        d = {"T": "uint", "C": "uint", "MODE": str(mode), "U": "%du" % u}
+        if r:
+            d["RESTRICT"] = "1"
+        rows.append(("xf_" + name, "exp_f16.comp", d))
     return rows
 
 
