@@ -170,8 +170,7 @@ struct BinaryPush {
 // variants' words path (unary.comp / binary.comp PACK16). A scalar tail of
 // n % 4 (n % 8) is taken by the first invocations.
 uint32_t VectorGrid(int64_t n, uint32_t vec) {
-  return OpContext::GridFor(vec == 4 ? (n + 31) / 32 : vec == 3 ? (n + 15) / 16 : vec == 2 ? (n + 7) / 8
-                            : vec == 1 ? (n + 3) / 4 : n);
+  return OpContext::GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
 }
 // True when every address in `addresses` is aligned to `width` elements of
 // its bytes (0, an empty or unread operand, counts as aligned).

@@ -102,7 +102,9 @@ struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
 constexpr int64_t kSoftmaxSmallCols = 16;  // softmax.cc: softmax_small_<dtype> up to this
 bool g_softmax_old = false;  // KB_SOFTMAX_OLD=1: the geometry before the small-row path
 
-uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
+constexpr uint32_t kLongRowGroupsPerUnit = 2;  // softmax.cc
+
+uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem, uint32_t compute_units) {  // softmax.cc
   const uint64_t align = 4 * elem;
   if (p->cols <= kSoftmaxSmallCols && !g_softmax_old) {
     p->vec = p->x % align == 0 && p->y % align == 0 ? 1 : 0;
@@ -115,7 +117,17 @@ uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
   while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
   p->lanes = lanes;
   const int64_t per_group = 256 / lanes;
-  return static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
+  const uint32_t groups = static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
+  // Speed experiments (helper f16): KB_SMVEC2=0 long rows as before (vec 1,
+  // no cap); KB_SMGRID=k at most k workgroups per multiprocessor (0: no cap).
+  const char* v2 = std::getenv("KB_SMVEC2");
+  if (p->vec == 1 && loads > 8 * static_cast<int64_t>(lanes) && !(v2 && std::atoi(v2) == 0)) {
+    p->vec = 2;
+    const char* g = std::getenv("KB_SMGRID");
+    const uint32_t per_unit = g ? static_cast<uint32_t>(std::atoi(g)) : kLongRowGroupsPerUnit;
+    if (compute_units && per_unit) return std::min<uint32_t>(groups, per_unit * compute_units);
+  }
+  return groups;
 }
 
 
@@ -128,14 +140,7 @@ uint32_t GridFor(int64_t n, uint32_t local = 256) {  // OpContext::GridFor
 // elementwise.cc: VectorGrid (vec 1: four elements per invocation, 2: eight,
 // float16 -> float16 only) and the alignment test of its vector paths.
 uint32_t VectorGrid(int64_t n, uint32_t vec) {
-  return GridFor(vec == 4 ? (n + 31) / 32 : vec == 3 ? (n + 15) / 16 : vec == 2 ? (n + 7) / 8
-                 : vec == 1 ? (n + 3) / 4 : n);
-}
-// Speed experiments (helper f16): KB_F16VEC replaces the float16 words path
-// (vec 2) of the relu / binary cases by 3 or 4 (2 / 4 words per invocation).
-uint32_t F16Vec(uint32_t vec) {
-  const char* e = std::getenv("KB_F16VEC");
-  return vec == 2 && e ? static_cast<uint32_t>(std::atoi(e)) : vec;
+  return GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
 }
 bool Aligned4(uint64_t addr, size_t elem) { return addr % (4 * elem) == 0; }
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
@@ -293,6 +298,9 @@ class Bench {
     }
     flush_bytes_ = opt_.quick ? (8ull << 20) : (256ull << 20);
     if (opt_.flush) {
+      // KB_PREALLOC_MB (experiments, helper f16): a buffer of that many MiB
+      // allocated first and kept (moves where the case's buffers land).
+      if (const char* e = std::getenv("KB_PREALLOC_MB")) dev_->Allocate(std::atoll(e) << 20);
       flush_ = dev_->Allocate(flush_bytes_);
       if (!flush_) opt_.flush = false;
     }
@@ -353,6 +361,7 @@ class Bench {
   const Options& opt() const { return opt_; }
   // How many input sets alternate between runs: two if they fit in `budget`.
   int Sets(uint64_t input_bytes) const {
+    if (const char* e = std::getenv("KB_SETS")) return std::max(1, std::atoi(e));  // experiments
     return input_bytes * 2 <= (opt_.quick ? (64ull << 20) : (2ull << 30)) ? 2 : 1;
   }
 
@@ -542,7 +551,7 @@ Case BinaryCase(const char* op, int64_t rows, int64_t cols, Bcast bc, bool half 
         return (p.rank == 0 || p.shape[last] % w == 0) && (!p.a_stride[last] || al(p.a)) &&
                (!p.b_stride[last] || al(p.b)) && al(p.z);
       };
-      p.vec = F16Vec(half && fits(8) ? 2 : fits(4) ? 1 : 0);
+      p.vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), VectorGrid(n, p.vec));
     };
     record(0);
@@ -596,7 +605,7 @@ Case UnaryCase(int64_t n, bool half) {
     const bool copy = std::getenv("KB_COPY") != nullptr;
     auto record = [&](int s) {
       auto fits = [&](uint64_t w) { return X[s]->addr % (w * es) == 0 && y->addr % (w * es) == 0; };
-      const uint32_t vec = F16Vec(half && fits(8) ? 2 : fits(4) ? 1 : 0);
+      const uint32_t vec = half && fits(8) ? 2 : fits(4) ? 1 : 0;
       UnaryPush p{X[s]->addr, y->addr, static_cast<uint32_t>(n), alpha, vec};
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p),
                            per > 0 ? GridFor((n + per - 1) / per) : VectorGrid(n, vec));
@@ -686,12 +695,9 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
           pass.groups = tfmp::reduce_plan::Groups(o * tfmp::reduce_plan::CeilDiv(in, 64) * pass.p.chunks);
         }
         if (std::getenv("KB_RU2") && pass.p.vec != 0) pass.p.vec = env("KB_RU2") ? 2 : 1;
-        // KB_CVEC4=1 (helper f16): columns passes with four loads in flight.
-        if (in != 1 && env("KB_CVEC4") && pass.p.vec == 2) pass.p.vec = 4;
-        // KB_RVEC=3 (helper f16): float16 rows pass through 16-byte words.
-        if (in == 1 && first && half && env("KB_RVEC") == 3 && pass.p.vec != 0 && l % 8 == 0 &&
-            x % 16 == 0 && pass.p.chunk_len % 8 == 0)
-          pass.p.vec = 3;
+        // KB_RVEC=2 (helper f16): float16 rows pass as before words (vec 3):
+        // half-vectors, two in flight (the lanes as planned for words).
+        if (in == 1 && first && half && env("KB_RVEC") == 2 && pass.p.vec == 3) pass.p.vec = 2;
         const bool last = pass.p.chunks == 1;
         pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
         passes.push_back(pass);
@@ -854,18 +860,12 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
     auto record = [&](int s) {
       p.x = X[s]->addr;
       p.y = y->addr;
-      groups = SoftmaxGeometry(&p, 4);
-      // Speed experiments (helper f16): KB_SMVEC2=1 long rows (more than 8
-      // loads per lane) through vec = 2 (8 loads in flight), KB_SMGRID=k at
-      // most k workgroups per multiprocessor.
-      if (std::getenv("KB_SMVEC2") && p.vec == 1 && p.lanes && p.cols / 4 > 8 * p.lanes) p.vec = 2;
-      if (std::getenv("KB_SMGRID") && b.device_info().compute_units)
-        groups = std::min<uint32_t>(groups, std::atoi(std::getenv("KB_SMGRID")) * b.device_info().compute_units);
+      groups = SoftmaxGeometry(&p, 4, b.device_info().compute_units);
       const std::string kernel = op + (p.lanes == 0 ? "_small_f32" : "_f32");
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), groups);
     };
     record(0);
-    chk->extra = ", \"lanes\": " + I(p.lanes) + ", \"vec\": " + I(p.vec);
+    chk->extra = ", \"lanes\": " + I(p.lanes) + ", \"vec\": " + I(p.vec) + ", \"groups\": " + I(groups);
     std::vector<float> got = b.Download(*y);
     // Every row for small inputs, else 256 rows spread over the tensor.
     const int64_t step = std::max<int64_t>(1, rows / 256);
@@ -1699,15 +1699,21 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
   std::vector<Case> cases;
   for (const char* mode : {"", "declared", "independent"})
     cases.push_back(OverheadCase(quick ? 500 : 10000, mode));
-  cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), false));
-  cases.push_back(CopyCase(quick ? (4ll << 20) : (256ll << 20), true));
+  // KB_COPY_MB (experiments, helper f16): the copies' size in MiB.
+  const int64_t copy_bytes = std::getenv("KB_COPY_MB") ? std::atoll(std::getenv("KB_COPY_MB")) << 20
+                             : quick ? (4ll << 20) : (256ll << 20);
+  cases.push_back(CopyCase(copy_bytes, false));
+  cases.push_back(CopyCase(copy_bytes, true));
   const int64_t n = quick ? (1 << 20) : (64 << 20);
   cases.push_back(BinaryCase("add", 1, n, Bcast::kNone));
   cases.push_back(BinaryCase("mul", 1, n, Bcast::kNone));
   cases.push_back(BinaryCase("add", 1, n, Bcast::kNone, true));
   cases.push_back(BinaryCase("add", 1, n - 1, Bcast::kNone, false, 1));  // misaligned: scalar path
-  cases.push_back(UnaryCase(n, false));
-  cases.push_back(UnaryCase(n, true));
+  {  // KB_UNARY_N (experiments, helper f16): the relu cases' element count
+    const int64_t un = std::getenv("KB_UNARY_N") ? std::atoll(std::getenv("KB_UNARY_N")) : n;
+    cases.push_back(UnaryCase(un, false));
+    cases.push_back(UnaryCase(un, true));
+  }
   const int64_t R = quick ? 512 : 16384, Cn = quick ? 512 : 4096;
   cases.push_back(BinaryCase("add", R, Cn, Bcast::kRow));
   cases.push_back(BinaryCase("add", R, Cn, Bcast::kCol));

@@ -8,7 +8,6 @@
 // four outputs share one row: one index computation, and each operand is a
 // vector load or, broadcast along that dim, one scalar). Rank 0 ends with a
 // scalar tail. SCALAR_ONLY variants (no 4-vector of the element type) ignore vec.
-#extension GL_EXT_control_flow_attributes : enable
 #include "common.glsl"
 layout(local_size_x = 256) in;
 #ifndef SCALAR_ONLY
@@ -76,34 +75,16 @@ uint op_word(uint ua, uint ub) {
   const vec2 a = vec2(unpackFloat2x16(ua)), b = vec2(unpackFloat2x16(ub));
   return packFloat2x16(f16vec2(op(C(a.x), C(b.x)), op(C(a.y), C(b.y))));
 }
-// vec = 3 / 4: the same words, 2 / 4 outputs' uvec4 per invocation
-// (grid-stride apart), every load issued before the first store.
-#define WORDS_LOOP(U) { \
-    const uint S = gl_NumWorkGroups.x * gl_WorkGroupSize.x; \
-    for (uint q = gl_GlobalInvocationID.x; q < nv; q += U * S) { \
-      uvec4 wa[U], wb[U]; \
-      [[unroll]] for (uint k = 0; k < U; ++k) if (q + k * S < nv) { \
-        uint ia, ib; \
-        offsets((q + k * S) << 3, ia, ib); \
-        wa[k] = load8(pc.a, ia, va); \
-        wb[k] = load8(pc.b, ib, vb); \
-      } \
-      [[unroll]] for (uint k = 0; k < U; ++k) if (q + k * S < nv) \
-        zw.v[q + k * S] = uvec4(op_word(wa[k].x, wb[k].x), op_word(wa[k].y, wb[k].y), \
-                                op_word(wa[k].z, wb[k].z), op_word(wa[k].w, wb[k].w)); \
-    } }
 #endif
 
 void main() {
 #ifdef PACK16
-  if (pc.vec >= 2) {
+  if (pc.vec == 2) {
     const uint last = pc.rank == 0 ? 0 : pc.rank - 1;
     const bool va = pc.a_stride[last] != 0, vb = pc.b_stride[last] != 0;
     const uint nv = pc.n >> 3;
     WBuf zw = WBuf(pc.z);
-    if (pc.vec == 4) WORDS_LOOP(4u)
-    else if (pc.vec == 3) WORDS_LOOP(2u)
-    else FOR_EACH(q, nv) {
+    FOR_EACH(q, nv) {
       uint ia, ib;
       offsets(q << 3, ia, ib);
       const uvec4 a = load8(pc.a, ia, va), b = load8(pc.b, ib, vb);

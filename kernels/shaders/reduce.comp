@@ -206,16 +206,7 @@ void columns() {
       const uint step = cy * pc.inner;
       if (pc.vec != 0) {  // inner and the address are multiples of 4 elements
         uint r = begin + ly;
-        if (pc.vec == 4)
-          for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {  // four loads in flight
-            TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
-            TFMP_VEC4(T) v2 = x4.v[(off + 2 * step) >> 2], u2 = x4.v[(off + 3 * step) >> 2];
-            s0 = COMBINE(COMBINE(s0, ACC(v.x)), COMBINE(ACC(u.x), COMBINE(ACC(v2.x), ACC(u2.x))));
-            s1 = COMBINE(COMBINE(s1, ACC(v.y)), COMBINE(ACC(u.y), COMBINE(ACC(v2.y), ACC(u2.y))));
-            s2 = COMBINE(COMBINE(s2, ACC(v.z)), COMBINE(ACC(u.z), COMBINE(ACC(v2.z), ACC(u2.z))));
-            s3 = COMBINE(COMBINE(s3, ACC(v.w)), COMBINE(ACC(u.w), COMBINE(ACC(v2.w), ACC(u2.w))));
-          }
-        if (pc.vec >= 2)
+        if (pc.vec == 2)
           for (; r + cy < end; r += 2 * cy, off += 2 * step) {  // two loads in flight
             TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
             s0 = COMBINE(COMBINE(s0, ACC(v.x)), ACC(u.x));

@@ -4,7 +4,6 @@
 // elements per invocation with vector loads and stores, then a scalar tail;
 // vec = 2: eight (PACK16 variants, below).
 // SCALAR_ONLY variants (element types with no 4-vector) ignore vec.
-#extension GL_EXT_control_flow_attributes : enable
 #include "common.glsl"
 layout(local_size_x = 256) in;
 #ifndef SCALAR_ONLY
@@ -33,27 +32,14 @@ uint op_word(uint u) {
   const vec2 v = vec2(unpackFloat2x16(u));
   return packFloat2x16(f16vec2(op(C(v.x)), op(C(v.y))));
 }
-// vec = 3 / 4: the same words, 2 / 4 uvec4 per invocation (grid-stride apart,
-// so each is one coalesced access of the workgroup), every load issued before
-// the first store.
-#define WORDS_LOOP(U) { \
-    const uint S = gl_NumWorkGroups.x * gl_WorkGroupSize.x; \
-    for (uint q = gl_GlobalInvocationID.x; q < nv; q += U * S) { \
-      uvec4 w[U]; \
-      [[unroll]] for (uint k = 0; k < U; ++k) if (q + k * S < nv) w[k] = xw.v[q + k * S]; \
-      [[unroll]] for (uint k = 0; k < U; ++k) if (q + k * S < nv) \
-        yw.v[q + k * S] = uvec4(op_word(w[k].x), op_word(w[k].y), op_word(w[k].z), op_word(w[k].w)); \
-    } }
 #endif
 
 void main() {
 #ifdef PACK16
-  if (pc.vec >= 2) {
+  if (pc.vec == 2) {
     const uint nv = pc.n >> 3;
     WBuf xw = WBuf(pc.x), yw = WBuf(pc.y);
-    if (pc.vec == 4) WORDS_LOOP(4u)
-    else if (pc.vec == 3) WORDS_LOOP(2u)
-    else FOR_EACH(q, nv) {
+    FOR_EACH(q, nv) {
       const uvec4 w = xw.v[q];
       yw.v[q] = uvec4(op_word(w.x), op_word(w.y), op_word(w.z), op_word(w.w));
     }
