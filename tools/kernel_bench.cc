@@ -102,9 +102,7 @@ struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
 constexpr int64_t kSoftmaxSmallCols = 16;  // softmax.cc: softmax_small_<dtype> up to this
 bool g_softmax_old = false;  // KB_SOFTMAX_OLD=1: the geometry before the small-row path
 
-constexpr uint32_t kLongRowGroupsPerUnit = 2;  // softmax.cc
-
-uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem, uint32_t compute_units) {  // softmax.cc
+uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
   const uint64_t align = 4 * elem;
   if (p->cols <= kSoftmaxSmallCols && !g_softmax_old) {
     p->vec = p->x % align == 0 && p->y % align == 0 ? 1 : 0;
@@ -117,17 +115,10 @@ uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem, uint32_t compute_units) { 
   while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
   p->lanes = lanes;
   const int64_t per_group = 256 / lanes;
-  const uint32_t groups = static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
-  // Speed experiments (helper f16): KB_SMVEC2=0 long rows as before (vec 1,
-  // no cap); KB_SMGRID=k at most k workgroups per multiprocessor (0: no cap).
+  // Long rows: vec = 2 (softmax.cc). KB_SMVEC2=0 (experiments): vec 1 as before.
   const char* v2 = std::getenv("KB_SMVEC2");
-  if (p->vec == 1 && loads > 8 * static_cast<int64_t>(lanes) && !(v2 && std::atoi(v2) == 0)) {
-    p->vec = 2;
-    const char* g = std::getenv("KB_SMGRID");
-    const uint32_t per_unit = g ? static_cast<uint32_t>(std::atoi(g)) : kLongRowGroupsPerUnit;
-    if (compute_units && per_unit) return std::min<uint32_t>(groups, per_unit * compute_units);
-  }
-  return groups;
+  if (p->vec == 1 && loads > 8 * static_cast<int64_t>(lanes) && !(v2 && std::atoi(v2) == 0)) p->vec = 2;
+  return static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
 }
 
 
@@ -324,15 +315,30 @@ class Bench {
     }
     if (!fill) return t;
     t->host.resize(n);
+    // KB_DATA (experiments, helper f16): "bits16": float16 inputs of random
+    // finite bit patterns; "zero16": float16 zeros; "half32": float32 inputs
+    // that are float16 values (low 13 mantissa bits zero).
+    const char* data = std::getenv("KB_DATA");
+    const std::string kind = data ? data : "";
     if (half) {
       std::vector<uint16_t> h(n);
       for (int64_t i = 0; i < n; ++i) {
-        h[i] = FloatToHalf(rng.Uniform(lo, hi));
+        if (kind == "bits16") {
+          h[i] = static_cast<uint16_t>(rng.Next() >> 48);
+          if (((h[i] >> 10) & 0x1f) == 0x1f) h[i] &= 0xbfff;
+        } else if (kind == "zero16") {
+          h[i] = 0;
+        } else {
+          h[i] = FloatToHalf(rng.Uniform(lo, hi));
+        }
         t->host[i] = HalfToFloat(h[i]);
       }
       stream_->CopyHostToDevice(t->addr, h.data(), t->bytes());
     } else {
-      for (int64_t i = 0; i < n; ++i) t->host[i] = rng.Uniform(lo, hi);
+      for (int64_t i = 0; i < n; ++i) {
+        t->host[i] = rng.Uniform(lo, hi);
+        if (kind == "half32") t->host[i] = HalfToFloat(FloatToHalf(t->host[i]));
+      }
       stream_->CopyHostToDevice(t->addr, t->host.data(), t->bytes());
     }
     return t;
@@ -860,7 +866,7 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
     auto record = [&](int s) {
       p.x = X[s]->addr;
       p.y = y->addr;
-      groups = SoftmaxGeometry(&p, 4, b.device_info().compute_units);
+      groups = SoftmaxGeometry(&p, 4);
       const std::string kernel = op + (p.lanes == 0 ? "_small_f32" : "_f32");
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), groups);
     };
