@@ -593,9 +593,10 @@ Case UnaryCase(int64_t n, bool half) {
     Rng rng(10);
     const int sets = b.Sets(es * n);
     std::vector<std::unique_ptr<Tensor>> X;
-    // Speed experiments (helper f16): KB_KERNEL another kernel (exp_f16.comp
-    // xf_*: KB_PER elements per invocation for the grid), KB_ALPHA its alpha
-    // as 32 bits (hex), KB_LO the inputs' lower bound, KB_COPY=1 checks y = x.
+    // Speed experiments (helper f16): KB_KERNEL another kernel with unary.comp's
+    // push constants (KB_PER elements per invocation for the grid), KB_ALPHA
+    // its alpha as 32 bits (hex), KB_LO the inputs' lower bound, KB_COPY=1
+    // checks y = x.
     const char* kk = std::getenv("KB_KERNEL");
     const float lo = std::getenv("KB_LO") ? std::atof(std::getenv("KB_LO")) : -1.0f;
     for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng, lo, 1));

@@ -13,7 +13,8 @@
 // j / chunks, chunk j % chunks of chunk_len elements); `lanes` invocations (a
 // power of two) share a job, 256 / lanes jobs per workgroup, each lane reading
 // every lanes-th element (vec = 1: every lanes-th 4-vector; vec = 2: the
-// same, two loads in flight per step) of the chunk;
+// same, two loads in flight per step; vec = 3, float16 variants only: every
+// lanes-th 16-byte word of eight halves, two in flight per step) of the chunk;
 // then a tree in shared memory. y[j] is the job's result.
 //
 // mode 2 (columns): x is [outer, n_red, inner], reduced along the middle dim;

@@ -6,7 +6,8 @@
 // registers: max, then the sum of exp(x - max), then the outputs (TF's
 // formula). Longer rows take two reads: a running (max, sum) per lane
 // ("online softmax": the sum rescaled when the max grows), merged across
-// lanes, then the outputs.
+// lanes, then the outputs; with vec = 2 (4-vectors; the host's choice for
+// such rows) UNROLL loads in flight per lane in both reads.
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x = 256) in;
@@ -184,9 +185,7 @@ void main() {
       // Long rows, 4-vectors, UNROLL loads in flight per lane: a running (max,
       // sum) per block of UNROLL vectors (the sum rescaled when the max grows;
       // NaN or +inf make it NaN, as the per-element path), then the outputs,
-      // again UNROLL loads before the stores (a grid of a few workgroups per
-      // multiprocessor keeps the rows in flight within the L2 cache, so this
-      // second read hits it).
+      // again UNROLL loads before the stores.
       float m = -INF_F, s = 0.0;
       uint q = lane;
       for (; live && q + (UNROLL - 1) * lanes < nv; q += UNROLL * lanes) {

@@ -506,25 +506,6 @@ Status VkDevice_::Init() {
       if (score > best_stage_score) best_stage = static_cast<int>(i), best_stage_score = score;
     }
   }
-  // Speed experiment (helper f16, temporary): TFMP_EXP_MEMTYPES=1 lists the
-  // memory types on stderr; TFMP_EXP_DEVMEM=hv puts tensors in a device-local
-  // host-visible type where there is one.
-  if (std::getenv("TFMP_EXP_MEMTYPES")) {
-    for (uint32_t i = 0; i < mp.memoryTypeCount; ++i)
-      std::fprintf(stderr, "memory type %u: flags 0x%x heap %u (%llu MiB, flags 0x%x)\n", i,
-                   mp.memoryTypes[i].propertyFlags, mp.memoryTypes[i].heapIndex,
-                   static_cast<unsigned long long>(mp.memoryHeaps[mp.memoryTypes[i].heapIndex].size >> 20),
-                   mp.memoryHeaps[mp.memoryTypes[i].heapIndex].flags);
-  }
-  if (const char* e = std::getenv("TFMP_EXP_DEVMEM")) {
-    const auto want = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
-    for (uint32_t i = 0; i < mp.memoryTypeCount; ++i)
-      if (std::string(e) == "hv" && (mp.memoryTypes[i].propertyFlags & want) == want) {
-        best_dev = static_cast<int>(i);
-        std::fprintf(stderr, "TFMP_EXP_DEVMEM: tensors in memory type %u\n", i);
-        break;
-      }
-  }
   if (best_dev < 0 || best_stage < 0) {
     Status s;
     s.code = kUnavailable;
