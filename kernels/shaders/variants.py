@@ -225,7 +225,15 @@ def _cast_expr(src, dst):
 # broadcast add 0.255 -> 0.41 ms; a plain uvec4 copy shader over the same
 # relu_f16_64M buffers 1509-1552 GB/s, where relu_f32 over 32M floats (the
 # same 128 MiB buffers) ran at 3873: the shader's code is not what limits
-# these cases (no L2 flush, one input set, other placement: the same).
+# these cases (no L2 flush, one input set, other placement: the same). The
+# DATA does (H200 round 3, kernel_bench KB_DATA): the float32 copy shader
+# over 256 MiB of float16 values stored as float32 (low 13 mantissa bits
+# zero) 1661 GB/s against 4106 for uniform random floats; the uvec4 copy of
+# float16 random bit patterns 3917, of uniform [-1, 1) halves 1509-1552;
+# relu_f16 1437-1590 whatever its inputs (random bits, >= 0, zeros), as its
+# outputs are low-entropy; float16 row sums (reads only) fast. Structured
+# (compressible) data written to this driver's device memory runs at ~0.4 of
+# the copy, float32 too; PyTorch's (cudaMalloc'd) float16 kernels do not.
 def _pack16(dtype):
     return {"PACK16": "8"} if dtype == "f16" else {}
 
