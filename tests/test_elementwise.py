@@ -223,6 +223,20 @@ def test_float16_binary_every_value(op, n, rng):
     check_f16_bits(on(GPU, raw_op(op), a, b), on(CPU, raw_op(op), a, b), op not in ZERO_SIGN_DIFFERS)
 
 
+# float16 -> float16 words path (vec = 2, 16-byte words of eight halves) over
+# several workgroups: flat with a tail, broadcast along rows and columns.
+@pytest.mark.parametrize("op", ["Relu", "Neg", "Add", "Mul", "Maximum"])
+@pytest.mark.parametrize("shapes", [((70013,), None), ((70016,), ()), ((64, 1032), (1032,)),
+                                    ((300, 40), (300, 1)), ((5, 8200), (5, 8200))], ids=str)
+def test_float16_words_paths(op, shapes, rng):
+    a = tf.constant(rng.choice(F16_ALL[np.isfinite(F16_ALL)], size=shapes[0]))
+    if op in ("Relu", "Neg"):
+        check_f16_bits(on(GPU, raw_op(op), a), on(CPU, raw_op(op), a))
+        return
+    b = tf.constant(rng.choice(F16_ALL[np.isfinite(F16_ALL)], size=shapes[0] if shapes[1] is None else shapes[1]))
+    check_f16_bits(on(GPU, raw_op(op), a, b), on(CPU, raw_op(op), a, b), op not in ZERO_SIGN_DIFFERS)
+
+
 @pytest.mark.parametrize("op", INT_DIVISION)
 @pytest.mark.parametrize("dtype", ["int32", "int64"])
 def test_integer_floor_division(op, dtype, rng):

@@ -17,6 +17,8 @@ ROWS_COLS = [(1, 1), (1, 7), (33, 10), (5, 1025), (2, 70001), (0, 5), (257, 3)]
 @pytest.mark.parametrize("shape", [(7,), (33, 10), (2, 3, 17), (5, 1025), (0, 4), (1, 1),
                                    # 4-vector loads; rows kept in registers or read twice
                                    (3, 8), (300, 4), (5, 4096), (2, 9000), (3, 12001), (2, 8196),
+                                   # long rows, eight loads in flight per lane (and a tail)
+                                   (3, 65536), (2, 16388), (4, 24000),
                                    # rows of at most 16 classes: softmax_small (256 rows per
                                    # workgroup through shared memory): row counts around 256
                                    (513, 10), (256, 16), (1000, 3), (4, 257, 1), (70001, 5), (300, 12)],
@@ -49,7 +51,7 @@ def test_softmax_small_rows_special_values(op, dtype):
 SOFTMAX_SPECIAL_ROWS = r"""
 import numpy as np, tensorflow as tf
 inf, nan = np.inf, np.nan
-for cols in (4, 10, 16, 40, 3000):
+for cols in (4, 10, 16, 40, 3000, 12000):
     rows = np.zeros((6, cols), np.float32) + np.arange(cols, dtype=np.float32) % 7
     rows[0, 2] = inf; rows[1, 1] = nan; rows[2, :2] = inf; rows[3, :] = -inf; rows[4, -1] = -inf
     x = np.concatenate([rows] * 50)

@@ -6,7 +6,8 @@
 // registers: max, then the sum of exp(x - max), then the outputs (TF's
 // formula). Longer rows take two reads: a running (max, sum) per lane
 // ("online softmax": the sum rescaled when the max grows), merged across
-// lanes, then the outputs.
+// lanes, then the outputs; with vec = 2 (4-vectors; the host's choice for
+// such rows) UNROLL loads in flight per lane in both reads.
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x = 256) in;
@@ -21,6 +22,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define CACHE 8
+#define UNROLL 8u
 #ifdef SMALL
 // Short rows (softmax_small_<dtype>, lanes = 0; cols <= SMALL = 16): 256 rows per
 // workgroup staged through shared memory: coalesced (4-vector where vec = 1)
@@ -179,6 +181,45 @@ void main() {
         const uint q = lane + k * lanes;
         if (live && q < nv) store(base, q, outputs(v[k], m, s));
       }
+    } else if (pc.vec == 2) {
+      // Long rows, 4-vectors, UNROLL loads in flight per lane: a running (max,
+      // sum) per block of UNROLL vectors (the sum rescaled when the max grows;
+      // NaN or +inf make it NaN, as the per-element path), then the outputs,
+      // again UNROLL loads before the stores.
+      float m = -INF_F, s = 0.0;
+      uint q = lane;
+      for (; live && q + (UNROLL - 1) * lanes < nv; q += UNROLL * lanes) {
+        vec4 v[UNROLL];
+        [[unroll]] for (uint k = 0; k < UNROLL; ++k) v[k] = load(base, q + k * lanes);
+        float mb = m;
+        [[unroll]] for (uint k = 0; k < UNROLL; ++k) mb = max(mb, max(max(v[k].x, v[k].y), max(v[k].z, v[k].w)));
+        if (mb != -INF_F) {
+          float sb = 0.0;
+          [[unroll]] for (uint k = 0; k < UNROLL; ++k) {
+            const vec4 e = exp(v[k] - mb);
+            sb += (e.x + e.y) + (e.z + e.w);
+          }
+          s = rescale(s, m, mb) + sb;
+          m = mb;
+        }
+      }
+      for (; live && q < nv; q += lanes) {
+        const vec4 v = load(base, q);
+        const float mb = max(m, max(max(v.x, v.y), max(v.z, v.w)));
+        if (mb != -INF_F) {
+          const vec4 e = exp(v - mb);
+          s = rescale(s, m, mb) + ((e.x + e.y) + (e.z + e.w));
+          m = mb;
+        }
+      }
+      seg_merge(m, s, lane, lanes);
+      q = lane;
+      for (; live && q + (UNROLL - 1) * lanes < nv; q += UNROLL * lanes) {
+        vec4 v[UNROLL];
+        [[unroll]] for (uint k = 0; k < UNROLL; ++k) v[k] = load(base, q + k * lanes);
+        [[unroll]] for (uint k = 0; k < UNROLL; ++k) store(base, q + k * lanes, outputs(v[k], m, s));
+      }
+      for (; live && q < nv; q += lanes) store(base, q, outputs(load(base, q), m, s));
     } else {
       float m = -INF_F, s = 0.0;
       for (uint q = lane; live && q < nv; q += lanes) {

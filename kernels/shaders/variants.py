@@ -219,7 +219,21 @@ def _cast_expr(src, dst):
 # Float16, 1538 with RTE 16), the shipped relu_f16 1493; add 1674-1681 in all
 # three. Any arithmetic between the load and the store costs, not its type;
 # fewer workgroups (invocations looping over 2-32 words: grid caps 16384,
-# 4224, 1056) measured the same (1442-1519).
+# 4224, 1056) measured the same (1442-1519). Helper f16 (H200, one process
+# per variant, same session): two or four words per invocation, every load
+# before the first store, 1451-1513 GB/s (relu) against 1403 for one, and
+# broadcast add 0.255 -> 0.41 ms; a plain uvec4 copy shader over the same
+# relu_f16_64M buffers 1509-1552 GB/s, where relu_f32 over 32M floats (the
+# same 128 MiB buffers) ran at 3873: the shader's code is not what limits
+# these cases (no L2 flush, one input set, other placement: the same). The
+# DATA does (H200 round 3, kernel_bench KB_DATA): the float32 copy shader
+# over 256 MiB of float16 values stored as float32 (low 13 mantissa bits
+# zero) 1661 GB/s against 4106 for uniform random floats; the uvec4 copy of
+# float16 random bit patterns 3917, of uniform [-1, 1) halves 1509-1552;
+# relu_f16 1437-1590 whatever its inputs (random bits, >= 0, zeros), as its
+# outputs are low-entropy; float16 row sums (reads only) fast. Structured
+# (compressible) data written to this driver's device memory runs at ~0.4 of
+# the copy, float32 too; PyTorch's (cudaMalloc'd) float16 kernels do not.
 def _pack16(dtype):
     return {"PACK16": "8"} if dtype == "f16" else {}
 
@@ -287,7 +301,8 @@ def variants():
             for src, dst in sorted({(t, t), (t, acc), (acc, t)}):
                 rows.append(("reduce_%s_%s_to_%s" % (op, src, dst), "reduce.comp",
                              dict(_types(src, dst), ACC=DTYPES[acc][2], INIT=init[t],
-                                  **{"COMBINE(a,b)": combine})))
+                                  **{"COMBINE(a,b)": combine},
+                                  **({"WORDS16": "1"} if src == "f16" else {}))))
     for t in NUMBERS:
         for it, itype in INDEX_TYPES.items():
             rows.append(("argmax_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype)))
