@@ -489,6 +489,7 @@ def variants():
     rows += optimizer_variants()
     rows += coopmat_variants()
     rows += coopmat_khr_variants()
+    rows += coopmat2_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
@@ -660,6 +661,13 @@ def fused_elementwise_variants():
 #                 set: distinct A and B fragment types) and rewrites the SPIR-V
 #                 (coopmat_nv_to_khr). Opt-in (TFMP_COOPMAT=khr) until it has
 #                 run on a device.
+#   "coopmat2_nv" VK_NV_cooperative_matrix2 (workgroup scope, flexible
+#                 dimensions, tensor addressing, per-element operations) on
+#                 top of VK_KHR_cooperative_matrix, SPIR-V 1.6 / Vulkan 1.3
+#                 (DeviceInfo::coopmat2; TFMP_COOPMAT2=0 off). glslang 11
+#                 cannot compile it: gen_shaders.py builds these with glslang 16
+#                 (tools/glslang16.py, fetched once with pip), or leaves them out
+#                 (with a message) where that library is unavailable.
 REQUIRES = {}
 
 # matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN,
@@ -703,3 +711,33 @@ def coopmat_khr_variants():
 
 REQUIRES.update({row[0]: "coopmat_nv" for row in coopmat_variants()})
 REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
+
+
+# matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS),
+# each in the four layouts; kernels/matmul_config.h kCoop2Tiles lists them
+# with BM x BN (PickCoop2Tile); kernel_bench times each as coopmat2_f16<name>_*.
+# THREADS must match one of the device's flexible-dimension workgroup sizes
+# (vk_device.cc checks 256).
+COOPMAT2_TILES = {
+    "": (128, 128, 32, 256),
+    "_128x256_k32": (128, 256, 32, 256),
+    "_128x256_k64": (128, 256, 64, 256),
+    "_256x128_k32": (256, 128, 32, 256),
+    "_128x128_k64": (128, 128, 64, 256),
+}
+
+
+def coopmat2_variants():
+    """matmul_coopmat2_f16_<ab><tile>: layouts as coopmat_variants'."""
+    rows = []
+    for tile, (bm, bn, bk, threads) in COOPMAT2_TILES.items():
+        for la in "nt":
+            for lb in "nt":
+                rows.append(("matmul_coopmat2_f16_%s%s%s" % (la, lb, tile), "matmul_coopmat2.comp",
+                             dict(_types("f16"), A_COL="1" if la == "t" else "0",
+                                  B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
+                                  BK=str(bk), THREADS=str(threads))))
+    return rows
+
+
+REQUIRES.update({row[0]: "coopmat2_nv" for row in coopmat2_variants()})
