@@ -82,23 +82,30 @@ inline const CoopTile& PickCoopTile(int64_t M, int64_t N, int64_t batch, uint32_
 // COOPMAT2_TILES; VK_NV_cooperative_matrix2, DeviceInfo::coopmat2): variant
 // suffix, BM, BN. Same push constants as matmul_coopmat.comp (CoopMatPush).
 constexpr CoopTile kCoop2Tiles[] = {
-    {"", 128, 128},  // BK 32
+    {"", 128, 128},  // BK 32, UNROLL 2
     {"_128x256_k32", 128, 256},
+    {"_128x256_k32_u4", 128, 256},
+    {"_128x256_k32_u8", 128, 256},
+    {"_128x256_k16_u8", 128, 256},
     {"_128x256_k64", 128, 256},
+    {"_128x256_k64_u4", 128, 256},
     {"_256x128_k32", 256, 128},
     {"_128x128_k64", 128, 128},
 };
 
-// The coopmat2 tile for an M x N (x batch) float16 GEMM: not yet tuned on a
-// device (kernel_bench coopmat2_f16<tile>_*); TFMP_COOP2_TILE=<suffix>
-// forces one (experiments; an unknown name: this choice).
+// The coopmat2 tile for an M x N (x batch) float16 GEMM, as PickCoopTile:
+// 128x256 where that fills every SM, else 128x128. H200 (driver 580,
+// 4096^3): 128x128 139 TFLOP/s, 128x256 (BK 32) 214 [cuBLAS 763].
+// TFMP_COOP2_TILE=<suffix> forces one (experiments; an unknown name: this
+// choice).
 inline const CoopTile& PickCoop2Tile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units) {
   static const char* const env = std::getenv("TFMP_COOP2_TILE");  // read once, not per GEMM
   if (env)
     for (const CoopTile& t : kCoop2Tiles)
       if (std::strcmp(t.name, env) == 0) return t;
-  (void)M, (void)N, (void)batch, (void)compute_units;
-  return kCoop2Tiles[0];
+  const CoopTile& wide = kCoop2Tiles[1];
+  const int64_t groups = (M + wide.bm - 1) / wide.bm * ((N + wide.bn - 1) / wide.bn) * batch;
+  return groups >= (compute_units ? int64_t{compute_units} : 256) ? wide : kCoop2Tiles[0];
 }
 
 struct MatMulReducePush {  // shaders/matmul_reduce.comp

@@ -24,7 +24,7 @@ def test_every_variant_translates_to_metal(tmp_path):
     # REQUIRES names real variants and features the runtime knows (vk_device.cc's
     # HasFeature); the GEMMs it serves keep their portable variants.
     tokens = {r[0] for r in variants.variants()}
-    assert set(variants.REQUIRES) <= tokens and set(variants.REQUIRES.values()) <= {"coopmat_nv", "coopmat_khr"}
+    assert set(variants.REQUIRES) <= tokens and set(variants.REQUIRES.values()) <= {"coopmat_nv", "coopmat_khr", "coopmat2_nv"}
     assert "matmul_64x64_f16" in portable and "matmul_64x64_f32" in portable
     for fn in metal:
         src = (tmp_path / fn).read_text()

@@ -86,6 +86,19 @@ def _sha256(path):
     return h.hexdigest()
 
 
+def _python_with_pip():
+    """A Python that has pip: this one, else the repository's .venv (the
+    Bazel genrule runs the system python3, which on Debian has no pip unless
+    python3-pip is installed; `make` creates .venv with pip)."""
+    root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    for py in (sys.executable, os.path.join(root, ".venv", "bin", "python")):
+        if py and os.path.exists(py) and subprocess.run(
+                [py, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL).returncode == 0:
+            return py
+    raise RuntimeError("no Python with pip (tried %s and the repository's .venv)" % sys.executable)
+
+
 def fetch(verbose=True):
     """Downloads the slangpy wheel (pip), checks its sha256, extracts the .so
     into the cache; returns the .so's path (raises RuntimeError on failure)."""
@@ -93,7 +106,7 @@ def fetch(verbose=True):
     os.makedirs(cache, exist_ok=True)
     so = os.path.join(cache, SO_NAME)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+        cmd = [_python_with_pip(), "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                "--python-version", "3.11", "--platform", "manylinux_2_34_x86_64",
                "-d", tmp, "slangpy==%s" % SLANGPY_VERSION]
         if verbose:

@@ -713,30 +713,37 @@ REQUIRES.update({row[0]: "coopmat_nv" for row in coopmat_variants()})
 REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 
 
-# matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS),
-# each in the four layouts; kernels/matmul_config.h kCoop2Tiles lists them
-# with BM x BN (PickCoop2Tile); kernel_bench times each as coopmat2_f16<name>_*.
-# THREADS must match one of the device's flexible-dimension workgroup sizes
-# (vk_device.cc checks 256).
+# matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS,
+# UNROLL), each in the four layouts; kernels/matmul_config.h kCoop2Tiles lists
+# them with BM x BN (PickCoop2Tile); kernel_bench times each as
+# coopmat2_f16<name>_*. THREADS 256 matches the H200's flexible-dimension
+# shape for 256 invocations (granularity 32x32x16; vk_device.cc checks it).
+# UNROLL: K steps per loop iteration of the unclamped path. H200 (driver
+# 580, 4096^3, TFLOP/s; cuBLAS 763): "" 139.3; _128x256_k32 214.4;
+# coopmat_nv's best 103.5.
 COOPMAT2_TILES = {
-    "": (128, 128, 32, 256),
-    "_128x256_k32": (128, 256, 32, 256),
-    "_128x256_k64": (128, 256, 64, 256),
-    "_256x128_k32": (256, 128, 32, 256),
-    "_128x128_k64": (128, 128, 64, 256),
+    "": (128, 128, 32, 256, 2),
+    "_128x256_k32": (128, 256, 32, 256, 2),
+    "_128x256_k32_u4": (128, 256, 32, 256, 4),
+    "_128x256_k32_u8": (128, 256, 32, 256, 8),
+    "_128x256_k16_u8": (128, 256, 16, 256, 8),
+    "_128x256_k64": (128, 256, 64, 256, 2),
+    "_128x256_k64_u4": (128, 256, 64, 256, 4),
+    "_256x128_k32": (256, 128, 32, 256, 2),
+    "_128x128_k64": (128, 128, 64, 256, 2),
 }
 
 
 def coopmat2_variants():
     """matmul_coopmat2_f16_<ab><tile>: layouts as coopmat_variants'."""
     rows = []
-    for tile, (bm, bn, bk, threads) in COOPMAT2_TILES.items():
+    for tile, (bm, bn, bk, threads, unroll) in COOPMAT2_TILES.items():
         for la in "nt":
             for lb in "nt":
                 rows.append(("matmul_coopmat2_f16_%s%s%s" % (la, lb, tile), "matmul_coopmat2.comp",
                              dict(_types("f16"), A_COL="1" if la == "t" else "0",
                                   B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
-                                  BK=str(bk), THREADS=str(threads))))
+                                  BK=str(bk), THREADS=str(threads), UNROLL=str(unroll))))
     return rows
 
 
