@@ -82,20 +82,18 @@ inline const CoopTile& PickCoopTile(int64_t M, int64_t N, int64_t batch, uint32_
 // COOPMAT2_TILES; VK_NV_cooperative_matrix2, DeviceInfo::coopmat2): variant
 // suffix, BM, BN. Same push constants as matmul_coopmat.comp (CoopMatPush).
 constexpr CoopTile kCoop2Tiles[] = {
-    {"", 128, 128},  // BK 32, UNROLL 2
-    {"_128x256_k32", 128, 256},
-    {"_128x256_k32_u4", 128, 256},
-    {"_128x256_k32_u8", 128, 256},
-    {"_128x256_k16_u8", 128, 256},
-    {"_128x256_k64", 128, 256},
+    {"", 128, 128},                 // BK 32, unrolled x8
+    {"_128x256_k32_u8", 128, 256},  // PickCoop2Tile's wide tile
+    {"_128x256_k32_u16", 128, 256},
     {"_128x256_k64_u4", 128, 256},
-    {"_256x128_k32", 256, 128},
-    {"_128x128_k64", 128, 128},
+    {"_256x128_k32_u8", 256, 128},
+    {"_128x256_k32_u8_ef16", 128, 256},  // the epilogue on the float16 tile
 };
 
 // The coopmat2 tile for an M x N (x batch) float16 GEMM, as PickCoopTile:
-// 128x256 where that fills every SM, else 128x128. H200 (driver 580,
-// 4096^3): 128x128 139 TFLOP/s, 128x256 (BK 32) 214 [cuBLAS 763].
+// 128x256 where that fills every SM, else 128x128. H200 (driver 580):
+// 128x256 BK 32 x8 262 TFLOP/s at 4096^3, 282 at 8192^3 [cuBLAS 763, 774];
+// more in variants.py COOPMAT2_TILES.
 // TFMP_COOP2_TILE=<suffix> forces one (experiments; an unknown name: this
 // choice).
 inline const CoopTile& PickCoop2Tile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units) {

@@ -20,7 +20,8 @@ The library's compile entry point has no include handler and no -D list:
 compile() inlines #include "x" from the shader folder and puts the defines
 after #version (like glslc -D).
 
-  glslang16.py --fetch                 # download into the cache, print the path
+  glslang16.py --fetch                 # into the cache unless there, print the path
+                                       # (make build runs it with .venv's pip first)
   glslang16.py SRC.comp -o OUT.spv [-DNAME=VALUE ...] [-I DIR]
 """
 import argparse
@@ -262,7 +263,10 @@ def main():
     ap.add_argument("--no-opt", action="store_true")
     args = ap.parse_args()
     if args.fetch:
-        print(fetch())
+        lib = library_path()  # the cached copy if valid, else a download
+        if not lib:
+            sys.exit("glslang16: unavailable (see above)")
+        print(lib)
         return
     lib = library_path()
     if not lib:

@@ -17,9 +17,10 @@
 // contiguous in m (transpose_a), B_COL = 1 when B[k, n] is contiguous in k
 // (transpose_b). The tensor layout names the stored matrix (rows along the
 // non-contiguous dimension); a transposing view maps it onto the operand.
-// Edges: a workgroup whose tile is inside M, N and whose K is a multiple of
-// BK loads through unclamped layouts; the others through layouts that read
-// zeros outside the matrix. Stores outside C are dropped by the layout.
+// Edges: a workgroup whose tile is inside M and N (and whose operands are
+// 16-byte aligned) loads its whole BK steps through unclamped layouts, UNROLL
+// steps per iteration; the ragged last step and the other workgroups load
+// through layouts that read zeros outside the matrix. Stores outside C are dropped by the layout.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_NV_cooperative_matrix2 : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -40,7 +41,10 @@
 #define THREADS 256
 #endif
 #ifndef UNROLL
-#define UNROLL 2
+#define UNROLL 8
+#endif
+#ifndef EPI_F16
+#define EPI_F16 0
 #endif
 
 layout(local_size_x = THREADS) in;
@@ -73,6 +77,11 @@ float epilogue_elem(const in uint32_t r, const in uint32_t c, const in float v, 
   return tf_activation(x, pc.act, pc.alpha);
 }
 
+float16_t epilogue_elem16(const in uint32_t r, const in uint32_t c, const in float16_t v,
+                          const in uint n0) {
+  return float16_t(epilogue_elem(r, c, float(v), n0));
+}
+
 #define CLAMP gl_CooperativeMatrixClampModeConstantNV
 
 void main() {
@@ -100,12 +109,21 @@ void main() {
 #endif
 
   MAT_ACC acc = MAT_ACC(0.0);
-  const bool inside = m0 + BM <= pc.M && n0 + BN <= pc.N && pc.K % BK == 0;
+  // Zeros outside the matrices (ragged M, N, K; any strides).
+  tensorLayoutNV<2, CLAMP> lac = createTensorLayoutNV(2, CLAMP);
+  tensorLayoutNV<2, CLAMP> lbc = createTensorLayoutNV(2, CLAMP);
+  lac = setTensorLayoutDimensionNV(lac, a_rows, a_cols);
+  lbc = setTensorLayoutDimensionNV(lbc, b_rows, b_cols);
+  lac = setTensorLayoutStrideNV(lac, a_stride, 1);
+  lbc = setTensorLayoutStrideNV(lbc, b_stride, 1);
+  const bool inside = m0 + BM <= pc.M && n0 + BN <= pc.N;
   const bool aligned = (uint(uint64_t(pc.a)) & 15u) == 0u && (uint(uint64_t(pc.b)) & 15u) == 0u &&
                        (a_stride & 7u) == 0u && (b_stride & 7u) == 0u && (ab & 7u) == 0u &&
                        (bb & 7u) == 0u;
+  uint k0 = 0;
   if (inside && aligned) {
-    // Unclamped, 16-byte aligned: strides and offsets multiples of 8 halves.
+    // The whole BK steps unclamped, 16-byte aligned (strides and offsets
+    // multiples of 8 halves); a ragged last step below, clamped.
     tensorLayoutNV<2> la = createTensorLayoutNV(2);
     tensorLayoutNV<2> lb = createTensorLayoutNV(2);
     la = setTensorLayoutDimensionNV(la, a_rows, a_cols);
@@ -114,8 +132,8 @@ void main() {
     lb = setTensorLayoutStrideNV(lb, b_stride & ~7u, 1);
     T16Buf a16 = T16Buf(uint64_t(pc.a)), b16 = T16Buf(uint64_t(pc.b));
     const uint ab8 = ab & ~7u, bb8 = bb & ~7u;
-    uint k0 = 0;
-    for (; k0 + UNROLL * BK <= pc.K;) {
+    const uint k_full = pc.K - pc.K % BK;
+    for (; k0 + UNROLL * BK <= k_full;) {
       [[unroll]] for (uint u = 0; u < UNROLL; ++u) {
         MAT_A ma;
         MAT_B mb;
@@ -125,34 +143,34 @@ void main() {
         k0 += BK;
       }
     }
-    for (; k0 < pc.K; k0 += BK) {
+    for (; k0 < k_full; k0 += BK) {
       MAT_A ma;
       MAT_B mb;
       coopMatLoadTensorNV(ma, a16.v, ab8, SLICE_A(la, k0));
       coopMatLoadTensorNV(mb, b16.v, bb8, SLICE_B(lb, k0));
       acc = coopMatMulAdd(ma, mb, acc);
     }
-  } else {
-    // Zeros outside the matrices (ragged M, N, K; any strides).
-    tensorLayoutNV<2, CLAMP> la = createTensorLayoutNV(2, CLAMP);
-    tensorLayoutNV<2, CLAMP> lb = createTensorLayoutNV(2, CLAMP);
-    la = setTensorLayoutDimensionNV(la, a_rows, a_cols);
-    lb = setTensorLayoutDimensionNV(lb, b_rows, b_cols);
-    la = setTensorLayoutStrideNV(la, a_stride, 1);
-    lb = setTensorLayoutStrideNV(lb, b_stride, 1);
-    for (uint k0 = 0; k0 < pc.K; k0 += BK) {
-      MAT_A ma;
-      MAT_B mb;
-      coopMatLoadTensorNV(ma, pc.a.v, ab, SLICE_A(la, k0));
-      coopMatLoadTensorNV(mb, pc.b.v, bb, SLICE_B(lb, k0));
-      acc = coopMatMulAdd(ma, mb, acc);
-    }
+  }
+  for (; k0 < pc.K; k0 += BK) {
+    MAT_A ma;
+    MAT_B mb;
+    coopMatLoadTensorNV(ma, pc.a.v, ab, SLICE_A(lac, k0));
+    coopMatLoadTensorNV(mb, pc.b.v, bb, SLICE_B(lbc, k0));
+    acc = coopMatMulAdd(ma, mb, acc);
   }
 
-  // Epilogue: + bias[n], activation, rounded once to float16; C is M x N
+  // Epilogue: + bias[n], activation, rounded to float16; C is M x N
   // row-major per batch entry, the layout drops the stores outside it.
+  // EPI_F16 1: the epilogue on the float16 tile (the product rounded first,
+  // as TF's unfused MatMul + BiasAdd; half the data through the per-element
+  // operation), else on the float32 accumulators (one rounding).
+#if EPI_F16
+  MAT_OUT out_tile = MAT_OUT(acc);
+  if (uint64_t(pc.bias) != 0 || pc.act != 0u) coopMatPerElementNV(out_tile, out_tile, epilogue_elem16, n0);
+#else
   if (uint64_t(pc.bias) != 0 || pc.act != 0u) coopMatPerElementNV(acc, acc, epilogue_elem, n0);
   MAT_OUT out_tile = MAT_OUT(acc);
+#endif
   tensorLayoutNV<2, CLAMP> lc = createTensorLayoutNV(2, CLAMP);
   lc = setTensorLayoutDimensionNV(lc, pc.M, pc.N);
   lc = setTensorLayoutStrideNV(lc, pc.N, 1);
