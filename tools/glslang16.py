@@ -265,7 +265,7 @@ def main():
     if args.fetch:
         lib = library_path()  # the cached copy if valid, else a download
         if not lib:
-            sys.exit("glslang16: unavailable (see above)")
+            sys.exit("glslang16: unavailable (TFMP_GLSLANG16=off, or the download failed: see above)")
         print(lib)
         return
     lib = library_path()
