@@ -87,13 +87,13 @@ constexpr CoopTile kCoop2Tiles[] = {
     {"_128x256_k32_u16", 128, 256},
     {"_128x256_k64_u4", 128, 256},
     {"_256x128_k32_u8", 256, 128},
-    {"_128x256_k32_u8_ef16", 128, 256},  // the epilogue on the float16 tile
 };
 
 // The coopmat2 tile for an M x N (x batch) float16 GEMM, as PickCoopTile:
 // 128x256 where that fills every SM, else 128x128. H200 (driver 580):
-// 128x256 BK 32 x8 262 TFLOP/s at 4096^3, 282 at 8192^3 [cuBLAS 763, 774];
-// more in variants.py COOPMAT2_TILES.
+// 128x256 BK 32 x8 262-268 TFLOP/s at 4096^3, 282 at 8192^3 [cuBLAS 763,
+// 774]; 128x128 x8 33 at 1000^3 [coopmat_nv 22 at 1024^3, cuBLAS 250]; more
+// in variants.py COOPMAT2_TILES.
 // TFMP_COOP2_TILE=<suffix> forces one (experiments; an unknown name: this
 // choice).
 inline const CoopTile& PickCoop2Tile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units) {

@@ -43,9 +43,6 @@
 #ifndef UNROLL
 #define UNROLL 8
 #endif
-#ifndef EPI_F16
-#define EPI_F16 0
-#endif
 
 layout(local_size_x = THREADS) in;
 layout(push_constant) uniform Push {
@@ -75,11 +72,6 @@ float epilogue_elem(const in uint32_t r, const in uint32_t c, const in float v, 
   const uint n = n0 + c;
   if (uint64_t(pc.bias) != 0 && n < pc.N) x += float(pc.bias.v[n]);
   return tf_activation(x, pc.act, pc.alpha);
-}
-
-float16_t epilogue_elem16(const in uint32_t r, const in uint32_t c, const in float16_t v,
-                          const in uint n0) {
-  return float16_t(epilogue_elem(r, c, float(v), n0));
 }
 
 #define CLAMP gl_CooperativeMatrixClampModeConstantNV
@@ -159,18 +151,14 @@ void main() {
     acc = coopMatMulAdd(ma, mb, acc);
   }
 
-  // Epilogue: + bias[n], activation, rounded to float16; C is M x N
-  // row-major per batch entry, the layout drops the stores outside it.
-  // EPI_F16 1: the epilogue on the float16 tile (the product rounded first,
-  // as TF's unfused MatMul + BiasAdd; half the data through the per-element
-  // operation), else on the float32 accumulators (one rounding).
-#if EPI_F16
-  MAT_OUT out_tile = MAT_OUT(acc);
-  if (uint64_t(pc.bias) != 0 || pc.act != 0u) coopMatPerElementNV(out_tile, out_tile, epilogue_elem16, n0);
-#else
+  // Epilogue: + bias[n], activation, rounded once to float16; C is M x N
+  // row-major per batch entry, the layout drops the stores outside it. On the
+  // H200 the per-element operation costs ~0.32 ms at 4096^3 (bias + Relu:
+  // 165 TFLOP/s instead of 268; the same on the float16 tile); a separate
+  // elementwise pass over C would cost ~0.02 ms by its traffic (an estimate;
+  // not done yet).
   if (uint64_t(pc.bias) != 0 || pc.act != 0u) coopMatPerElementNV(acc, acc, epilogue_elem, n0);
   MAT_OUT out_tile = MAT_OUT(acc);
-#endif
   tensorLayoutNV<2, CLAMP> lc = createTensorLayoutNV(2, CLAMP);
   lc = setTensorLayoutDimensionNV(lc, pc.M, pc.N);
   lc = setTensorLayoutStrideNV(lc, pc.N, 1);

@@ -714,38 +714,36 @@ REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 
 
 # matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS,
-# UNROLL, EPI_F16), each in the four layouts; kernels/matmul_config.h
-# kCoop2Tiles lists them with BM x BN (PickCoop2Tile: 128x256 where it fills
+# UNROLL), each in the four layouts; kernels/matmul_config.h kCoop2Tiles
+# lists them with BM x BN (PickCoop2Tile: 128x256 BK 32 x8 where it fills
 # every SM, else ""); kernel_bench times each as coopmat2_f16<name>_*.
 # THREADS 256 matches the H200's flexible-dimension shape for 256
 # invocations (granularity 32x32x16; vk_device.cc checks it). UNROLL: BK
-# steps per loop iteration of the unclamped path. EPI_F16: the bias +
-# activation epilogue on the float16 tile instead of the float32 one.
-# H200 (driver 580, TFLOP/s; cuBLAS 763 at 4096^3, 774 at 8192^3): 128x256
-# BK 32 unrolled 2 / 4 / 8: 214 / 241 / 262 at 4096^3, x2 226 and x8 282 at
-# 8192^3; BK 16 x8 171; 128x128 BK 32 x2 139; coopmat_nv's best 103.5. With
-# bias + Relu (float32 epilogue) 142 instead of 214.
+# steps per loop iteration of the unclamped path.
+# H200 (driver 580, kernel_bench, TFLOP/s; cuBLAS 763 at 4096^3, 774 at
+# 8192^3): 128x256 BK 32 unrolled x2 / x4 / x8 / x16: 214 / 241 / 262-268 /
+# 276 at 4096^3; x2 226 and x8 282 at 8192^3; BK 16 x8 171; 128x128 BK 32
+# x2 139 (coopmat_nv's best: 103.5). BK 64 x4 and 256x128 not yet timed.
+# x16 is 3% faster than x8 but not yet checked in every layout.
 COOPMAT2_TILES = {
-    "": (128, 128, 32, 256, 8, 0),
-    "_128x256_k32_u8": (128, 256, 32, 256, 8, 0),
-    "_128x256_k32_u16": (128, 256, 32, 256, 16, 0),
-    "_128x256_k64_u4": (128, 256, 64, 256, 4, 0),
-    "_256x128_k32_u8": (256, 128, 32, 256, 8, 0),
-    "_128x256_k32_u8_ef16": (128, 256, 32, 256, 8, 1),
+    "": (128, 128, 32, 256, 8),
+    "_128x256_k32_u8": (128, 256, 32, 256, 8),
+    "_128x256_k32_u16": (128, 256, 32, 256, 16),
+    "_128x256_k64_u4": (128, 256, 64, 256, 4),
+    "_256x128_k32_u8": (256, 128, 32, 256, 8),
 }
 
 
 def coopmat2_variants():
     """matmul_coopmat2_f16_<ab><tile>: layouts as coopmat_variants'."""
     rows = []
-    for tile, (bm, bn, bk, threads, unroll, epi_f16) in COOPMAT2_TILES.items():
+    for tile, (bm, bn, bk, threads, unroll) in COOPMAT2_TILES.items():
         for la in "nt":
             for lb in "nt":
                 rows.append(("matmul_coopmat2_f16_%s%s%s" % (la, lb, tile), "matmul_coopmat2.comp",
                              dict(_types("f16"), A_COL="1" if la == "t" else "0",
                                   B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
-                                  BK=str(bk), THREADS=str(threads), UNROLL=str(unroll),
-                                  EPI_F16=str(epi_f16))))
+                                  BK=str(bk), THREADS=str(threads), UNROLL=str(unroll))))
     return rows
 
 
