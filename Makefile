@@ -47,6 +47,9 @@ $(OTHER_VENV)/.ok:
 	@touch $@
 
 build: deps venv
+	@# glslang 16 for the VK_NV_cooperative_matrix2 shaders (tools/glslang16.py), fetched
+	@# with the venv's pip into ~/.cache/tfmp before Bazel's genrule looks for it there.
+	@$(PY) tools/glslang16.py --fetch >/dev/null || echo "warning: glslang 16 unavailable: the build leaves the coopmat2 GEMM kernels out"
 	$(BAZEL) build $(BAZEL_FLAGS) //tensorflow_metal_plugin:all //tests:runtime_test //tools:kernel_bench
 	@rm -rf dist && $(PY) tools/build_wheel.py --tf-version $(TF_VERSION) \
 	  --loader bazel-bin/tensorflow_metal_plugin/libtensorflow_metal_plugin.so \

@@ -107,19 +107,25 @@ bool RecordCoopMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uin
   static std::once_flag logged;
   std::call_once(logged, [&] {
     std::fprintf(stderr, "tensorflow-metal-plugin: float16 GEMMs on %s: %s%s%s\n", info.name.c_str(),
-                 info.coopmat_f16 ? "cooperative matrices (matmul_coopmat.comp)" : "portable tiled shader",
+                 info.coopmat2      ? "workgroup-scope cooperative matrices (matmul_coopmat2.comp)"
+                 : info.coopmat_f16 ? "cooperative matrices (matmul_coopmat.comp)"
+                                    : "portable tiled shader",
                  info.coopmat.empty() ? "" : "; ", info.coopmat.c_str());
   });
-  if (!info.coopmat_f16) return false;
+  if (!info.coopmat_f16 && !info.coopmat2) return false;
   // Its epilogue is bias + activation: a folded BatchNorm takes matmul.comp.
   if (epilogue.bn != 0) return false;
   const char* la = g.a_k == 1 ? "n" : g.a_m == 1 ? "t" : nullptr;
   const char* lb = g.b_n == 1 ? "n" : g.b_k == 1 ? "t" : nullptr;
   if (!la || !lb) return false;
-  const CoopTile& tile = PickCoopTile(g.M, g.N, batch, info.compute_units, info.coopmat_khr);
+  // VK_NV_cooperative_matrix2 (workgroup scope, matmul_coopmat2.comp) where
+  // the device has it, else the subgroup-scope kernels; same push constants.
+  const bool cm2 = info.coopmat2;
+  const CoopTile& tile = cm2 ? PickCoop2Tile(g.M, g.N, batch, info.compute_units)
+                             : PickCoopTile(g.M, g.N, batch, info.compute_units, info.coopmat_khr);
   const std::string kernel =
-      std::string(info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") + la + lb +
-      tile.name;
+      std::string(cm2 ? "matmul_coopmat2_f16_" : info.coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
+      la + lb + tile.name;
   CoopMatPush p{};
   p.M = static_cast<uint32_t>(g.M);
   p.N = static_cast<uint32_t>(g.N);

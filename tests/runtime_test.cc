@@ -257,9 +257,12 @@ int CoopMat(Device* dev) {
   for (const char* l : layouts)
     if (dev->HasKernel(prefix + l) != info.coopmat_f16 || dev->HasKernel(other + l))
       return Fail("HasKernel(" + prefix + l + ") disagrees with the device info");
+  for (const char* l : layouts)
+    if (dev->HasKernel(std::string("matmul_coopmat2_f16_") + l) != info.coopmat2)
+      return Fail(std::string("HasKernel(matmul_coopmat2_f16_") + l + ") disagrees with the device info");
   if (!dev->HasKernel("matmul_64x64_f16") && info.fp16) return Fail("no portable matmul_64x64_f16");
   Status s;
-  if (!info.coopmat_f16) {
+  if (!info.coopmat_f16 && !info.coopmat2) {
     // Dispatching it fails the stream with a message naming the feature.
     auto stream = dev->CreateStream(&s);
     if (!stream) return Fail(s.message);
@@ -278,12 +281,19 @@ int CoopMat(Device* dev) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   int checked = 0;
-  // Every tile configuration (kernels/matmul_config.h kCoopTiles; KHR: the default only).
-  const size_t tiles = info.coopmat_khr ? 1 : sizeof(tfmp::kCoopTiles) / sizeof(tfmp::kCoopTiles[0]);
-  for (size_t ti = 0; ti < tiles; ++ti)
+  // Every tile configuration (kernels/matmul_config.h kCoopTiles; KHR: the
+  // default only), and with VK_NV_cooperative_matrix2 every kCoop2Tiles one.
+  std::vector<std::pair<std::string, const tfmp::CoopTile*>> kernels;
+  if (info.coopmat_f16)
+    for (size_t ti = 0; ti < (info.coopmat_khr ? 1 : sizeof(tfmp::kCoopTiles) / sizeof(tfmp::kCoopTiles[0])); ++ti)
+      kernels.push_back({prefix, &tfmp::kCoopTiles[ti]});
+  if (info.coopmat2)
+    for (const tfmp::CoopTile& t : tfmp::kCoop2Tiles) kernels.push_back({"matmul_coopmat2_f16_", &t});
+  const size_t tiles = kernels.size();
+  for (const auto& kt : kernels)
   for (const Shape& sh : shapes) {
     for (const char* l : layouts) {
-      const tfmp::CoopTile& tile = tfmp::kCoopTiles[ti];
+      const tfmp::CoopTile& tile = *kt.second;
       const bool ta = l[0] == 't', tb = l[1] == 't';
       const int64_t M = sh.M, N = sh.N, K = sh.K, Z = sh.batch;
       auto stream = dev->CreateStream(&s);
@@ -306,7 +316,7 @@ int CoopMat(Device* dev) {
                  static_cast<uint32_t>(M * K), static_cast<uint32_t>(K * N), static_cast<uint32_t>(M * N),
                  sh.act ? bias : 0, sh.act, 0.2f};
       const uint32_t z = static_cast<uint32_t>(Z);
-      stream->Dispatch((prefix + l + tile.name).c_str(), &p, sizeof(p),
+      stream->Dispatch((kt.first + l + tile.name).c_str(), &p, sizeof(p),
                        static_cast<uint32_t>((N + tile.bn - 1) / tile.bn),
                        static_cast<uint32_t>((M + tile.bm - 1) / tile.bm), z);
       // The portable shader (kernels/matmul.cc's plan, forced to 64x64, no split).
@@ -321,7 +331,7 @@ int CoopMat(Device* dev) {
       stream->CopyDeviceToHost(r2.data(), c2, cbytes);
       Status st = stream->Synchronize();
       if (!st.ok()) return Fail(st.message);
-      const std::string what = std::string(l) + tile.name + " " + std::to_string(M) + "x" + std::to_string(N) +
+      const std::string what = kt.first + l + tile.name + " " + std::to_string(M) + "x" + std::to_string(N) +
                                "x" + std::to_string(K) + " batch " + std::to_string(Z);
       for (int64_t zz = 0; zz < Z; ++zz)
         for (int64_t m = 0; m < M; ++m)
@@ -354,8 +364,8 @@ int CoopMat(Device* dev) {
       for (uint64_t x : {a, b, bias, c1, c2}) dev->Free(x);
     }
   }
-  std::printf("coopmat OK (%s): %d elements of %zu shapes x 4 layouts x %zu tiles match\n",
-              info.coopmat_khr ? "KHR" : "NV", checked, sizeof(shapes) / sizeof(shapes[0]), tiles);
+  std::printf("coopmat OK (%s%s): %d elements of %zu shapes x 4 layouts x %zu tiles match\n",
+              info.coopmat_khr ? "KHR" : "NV", info.coopmat2 ? " + coopmat2" : "", checked, sizeof(shapes) / sizeof(shapes[0]), tiles);
   return 0;
 }
 

@@ -24,7 +24,7 @@ def test_every_variant_translates_to_metal(tmp_path):
     # REQUIRES names real variants and features the runtime knows (vk_device.cc's
     # HasFeature); the GEMMs it serves keep their portable variants.
     tokens = {r[0] for r in variants.variants()}
-    assert set(variants.REQUIRES) <= tokens and set(variants.REQUIRES.values()) <= {"coopmat_nv", "coopmat_khr"}
+    assert set(variants.REQUIRES) <= tokens and set(variants.REQUIRES.values()) <= {"coopmat_nv", "coopmat_khr", "coopmat2_nv"}
     assert "matmul_64x64_f16" in portable and "matmul_64x64_f32" in portable
     for fn in metal:
         src = (tmp_path / fn).read_text()
@@ -94,3 +94,21 @@ def test_coopmat_khr_rewrite(tmp_path, layout):
     subprocess.run(cmd, check=True)
     with pytest.raises(ValueError, match="used as both"):
         gen_shaders.coopmat_nv_to_khr(spv.read_bytes())
+
+
+def test_the_build_has_the_coopmat2_variants_where_glslang16_is_there():
+    # make build fetches glslang 16 (tools/glslang16.py) before Bazel; the
+    # genrule must then find it (its action environment: HOME / the cache) and
+    # embed the VK_NV_cooperative_matrix2 GEMMs.
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import glslang16
+    lib = os.path.join(ROOT, "bazel-bin", "kernels", "shaders", "kernel_library.cc")
+    if not os.path.exists(lib):
+        pytest.skip("no Bazel build here")
+    if not glslang16.library_path(allow_fetch=False):
+        pytest.skip("glslang 16 is not in the cache (no network on the build?)")
+    sys.path.insert(0, SHADERS)
+    import variants
+    text = open(lib).read()
+    for token, _, _ in variants.coopmat2_variants():
+        assert '{"%s", k_%s,' % (token, token) in text, token

@@ -15,6 +15,12 @@ pipelines only on devices that have it. Each op must keep a portable variant.
 "coopmat_khr" variants are compiled as NV cooperative-matrix shaders and
 rewritten to VK_KHR_cooperative_matrix (coopmat_nv_to_khr); set SPIRV_VAL_KHR
 to a spirv-val that knows that extension to validate the result too.
+"coopmat2_nv" variants (GL_NV_cooperative_matrix2, beyond glslang 11) are
+compiled with glslang 16 (tools/glslang16.py: a library from the slangpy
+wheel, fetched once with pip into ~/.cache/tfmp) and validated with that
+library's spirv-val; where it is unavailable (TFMP_GLSLANG16=off, no network
+on a first build) they are left out with a message, and devices use the
+coopmat_nv kernels instead.
 
   gen_shaders.py --out kernel_library.cc      # what the Bazel build runs
   gen_shaders.py --msl OUTDIR                 # Metal portability check (tests)
@@ -27,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHADERS = os.path.join(os.path.dirname(HERE), "kernels", "shaders")
@@ -228,9 +235,33 @@ def coopmat_nv_to_khr(code):
     return struct.pack("<%dI" % len(words), *words)
 
 
-def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
+_glslang16_lock = threading.Lock()
+
+
+def compile_glslang16(lib, token, source, defines, shader_dir, spv):
+    """A "coopmat2_nv" variant through glslang 16 (SPIR-V 1.6): returns the
+    disassembly (the library's spirv-dis) for the checks below."""
+    sys.path.insert(0, HERE)
+    import glslang16  # noqa: E402
+    text = glslang16.preprocess(os.path.join(shader_dir, source), [shader_dir], defines)
+    with _glslang16_lock:  # one compile at a time through the one library
+        code = glslang16.compile_glsl(lib, text, token + ".comp")
+        if not glslang16.validate(lib, code):
+            raise RuntimeError("%s (%s): glslang16's spirv-val rejects it" % (token, source))
+        # Friendly names, and comments after ';' (which spirv-dis --raw-id has not).
+        disasm = re.sub(r"\s*;[^\n]*", "", glslang16.disassemble(lib, code))
+    with open(spv, "wb") as f:
+        f.write(code)
+    return disasm
+
+
+def compile_variant(row, shader_dir, workdir, msl_dir, requires="", glslang16_lib=None):
     token, source, defines = row
     spv = os.path.join(workdir, token + ".spv")
+    if requires == "coopmat2_nv":
+        defines = dict(defines, TFMP_FP16="1")
+        disasm = compile_glslang16(glslang16_lib, token, source, defines, shader_dir, spv)
+        return check_and_finish(token, source, defines, spv, disasm, workdir, msl_dir, requires)
     # TFMP_NO_OPT: left to the driver (a shader specialized at run time).
     opt = [] if defines.get("TFMP_NO_OPT") else ["-O"]
     cmd = ["glslc", "-fshader-stage=compute", "--target-env=vulkan1.2"] + opt + [
@@ -241,6 +272,11 @@ def compile_variant(row, shader_dir, workdir, msl_dir, requires=""):
     run(cmd)
     run(["spirv-val", "--target-env", "vulkan1.2", spv])
     disasm = run(["spirv-dis", "--raw-id", spv])
+    return check_and_finish(token, source, defines, spv, disasm, workdir, msl_dir, requires)
+
+
+def check_and_finish(token, source, defines, spv, disasm, workdir, msl_dir, requires):
+    """The limit checks, the MSL translation and the result row of a compiled variant."""
     mod = Module(disasm)
     problems = []
     if re.search(r"OpTypeFloat 64", disasm):
@@ -317,6 +353,17 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
     rows, requires = load_variants(args.shaders)
+    glslang16_lib = None
+    if any(requires.get(r[0]) == "coopmat2_nv" for r in rows):
+        sys.path.insert(0, HERE)
+        import glslang16  # noqa: E402
+        glslang16_lib = glslang16.library_path()
+        if not glslang16_lib:
+            left = [r for r in rows if requires.get(r[0]) == "coopmat2_nv"]
+            print("gen_shaders: glslang 16 unavailable (tools/glslang16.py): leaving out the %d "
+                  "coopmat2_nv variants (VK_NV_cooperative_matrix2 GEMMs); devices use the "
+                  "coopmat_nv ones" % len(left), file=sys.stderr)
+            rows = [r for r in rows if requires.get(r[0]) != "coopmat2_nv"]
     tokens = [r[0] for r in rows]
     dup = {t for t in tokens if tokens.count(t) > 1}
     if dup:
@@ -326,7 +373,7 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             futures = [pool.submit(compile_variant, r, args.shaders, work, args.msl,
-                                   requires.get(r[0], "")) for r in rows]
+                                   requires.get(r[0], ""), glslang16_lib) for r in rows]
             try:
                 results = [f.result() for f in futures]
             except RuntimeError as e:

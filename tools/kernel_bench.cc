@@ -424,8 +424,8 @@ class Bench {
 struct Case {
   std::string name, op, dtype, params;
   double flops = 0, bytes = 0;  // per run, for FLOP/s and bytes/s
-  // Needs DeviceInfo::coopmat_f16 (1), through VK_NV_cooperative_matrix (2):
-  // left out (with a note) where absent.
+  // Needs DeviceInfo::coopmat_f16 (1), through VK_NV_cooperative_matrix (2),
+  // or DeviceInfo::coopmat2 (3): left out (with a note) where absent.
   int coopmat = 0;
   // Sets up, checks and times; fills the result fields.
   std::function<bool(Bench&, Check*, std::vector<double>*, std::string*)> run;
@@ -1004,12 +1004,14 @@ Case MatMulCase(int64_t M, int64_t N, int64_t K, bool half, bool ta = false, boo
 // 5 Tanh) with a bias vector; batch entries with their own strides.
 bool g_coopmat_khr = false;  // DeviceInfo::coopmat_khr: the "matmul_coopmat_khr_" variants
 
+// cm2: shaders/matmul_coopmat2.comp (VK_NV_cooperative_matrix2), named
+// coopmat2_f16<tile>_*, the default tile by PickCoop2Tile.
 Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act,
                     int64_t batch = 1, const std::string& tile = "", uint32_t bm = 128,
-                    uint32_t bn = 128) {
+                    uint32_t bn = 128, bool cm2 = false) {
   Case c;
-  c.coopmat = tile.empty() ? 1 : 2;  // the tile configurations exist for NV only
-  c.name = "coopmat_f16" + tile + "_" + I(M) + "x" + I(N) + "x" + I(K) + (ta ? "_ta" : "") +
+  c.coopmat = cm2 ? 3 : tile.empty() ? 1 : 2;  // the tile configurations exist for NV only
+  c.name = std::string(cm2 ? "coopmat2_f16" : "coopmat_f16") + tile + "_" + I(M) + "x" + I(N) + "x" + I(K) + (ta ? "_ta" : "") +
            (tb ? "_tb" : "") + (act ? "_bias_act" + I(act) : "") + (batch > 1 ? "_b" + I(batch) : "");
   c.op = "matmul";
   c.dtype = "f16";
@@ -1044,10 +1046,13 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
     p.act = act;
     p.alpha = 0.2f;
     // The default case dispatches what kernels/matmul.cc does (PickCoopTile).
-    const tfmp::CoopTile& chosen = tfmp::PickCoopTile(M, N, batch, b.device_info().compute_units, g_coopmat_khr);
+    const tfmp::CoopTile& chosen =
+        cm2 ? tfmp::PickCoop2Tile(M, N, batch, b.device_info().compute_units)
+            : tfmp::PickCoopTile(M, N, batch, b.device_info().compute_units, g_coopmat_khr);
     const std::string suffix = tile.empty() ? std::string(chosen.name) : tile;
     const uint32_t tbm = tile.empty() ? chosen.bm : bm, tbn = tile.empty() ? chosen.bn : bn;
-    const std::string kernel = std::string(g_coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
+    const std::string kernel = std::string(cm2 ? "matmul_coopmat2_f16_"
+                                           : g_coopmat_khr ? "matmul_coopmat_khr_f16_" : "matmul_coopmat_f16_") +
                                (ta ? "t" : "n") + (tb ? "t" : "n") + suffix;
     auto record = [&](int s) {
       p.a = A[s]->addr;
@@ -1864,6 +1869,36 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       cases.push_back(CoopMatMulCase(4096, 4096, 4096, false, true, 0, 1, t.name, t.bm, t.bn));
     }
   }
+  // The same through VK_NV_cooperative_matrix2 (matmul_coopmat2.comp):
+  // every tile's edges, layouts, epilogue and batches, and with the full run
+  // the speed sizes (odd ones too: the clamped path).
+  for (const tfmp::CoopTile& t : tfmp::kCoop2Tiles) {
+    auto add = [&](int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t act, int64_t batch = 1) {
+      cases.push_back(CoopMatMulCase(M, N, K, ta, tb, act, batch, t.name, t.bm, t.bn, true));
+    };
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) add(200, 136, 72, ta, tb, 0);
+    add(129, 127, 33, false, false, 1);
+    add(130, 250, 17, true, true, 5);
+    add(96, 80, 36, false, true, 0, 3);
+    add(300, 520, 1025, true, false, 0);
+    if (!*t.name) {
+      add(1, 1, 1, false, false, 0);
+      add(7, 9, 0, false, false, 1);
+      add(256, 256, 1024, false, false, 0, 2);  // the unclamped path, batched
+    }
+    if (!quick) {
+      for (int64_t s : {1024, 2048, 4096, 8192}) add(s, s, s, false, false, 0);
+      add(1000, 1000, 1000, false, false, 0);
+      add(4097, 4096, 4096, false, false, 0);
+      add(4096, 4096, 4100, false, false, 0);
+      add(4096, 4096, 4096, true, false, 0);
+      add(4096, 4096, 4096, false, true, 0);
+      add(4096, 4096, 4096, true, true, 0);
+      add(4096, 4096, 4096, false, false, 1);
+      add(4096, 4096, 1024, false, false, 0, 4);
+    }
+  }
   std::vector<ConvShape> shapes;
   if (quick) {
     shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},
@@ -2027,7 +2062,8 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < repeat; ++rep)
   for (const Case& c : cases) {
     if (!std::regex_search(c.name, opt.filter)) continue;
-    if ((c.coopmat && !info.coopmat_f16) || (c.coopmat == 2 && info.coopmat_khr)) {
+    if ((c.coopmat && c.coopmat != 3 && !info.coopmat_f16) || (c.coopmat == 2 && info.coopmat_khr) ||
+        (c.coopmat == 3 && !info.coopmat2)) {
       ++left_out;
       continue;
     }

@@ -504,6 +504,7 @@ def variants():
     rows += optimizer_variants()
     rows += coopmat_variants()
     rows += coopmat_khr_variants()
+    rows += coopmat2_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
@@ -675,6 +676,13 @@ def fused_elementwise_variants():
 #                 set: distinct A and B fragment types) and rewrites the SPIR-V
 #                 (coopmat_nv_to_khr). Opt-in (TFMP_COOPMAT=khr) until it has
 #                 run on a device.
+#   "coopmat2_nv" VK_NV_cooperative_matrix2 (workgroup scope, flexible
+#                 dimensions, tensor addressing, per-element operations) on
+#                 top of VK_KHR_cooperative_matrix, SPIR-V 1.6 / Vulkan 1.3
+#                 (DeviceInfo::coopmat2; TFMP_COOPMAT2=0 off). glslang 11
+#                 cannot compile it: gen_shaders.py builds these with glslang 16
+#                 (tools/glslang16.py, fetched once with pip), or leaves them out
+#                 (with a message) where that library is unavailable.
 REQUIRES = {}
 
 # matmul_coopmat.comp tile configurations: name -> (BM, BN, BK, WM, WN,
@@ -718,3 +726,40 @@ def coopmat_khr_variants():
 
 REQUIRES.update({row[0]: "coopmat_nv" for row in coopmat_variants()})
 REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
+
+
+# matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS,
+# UNROLL), each in the four layouts; kernels/matmul_config.h kCoop2Tiles
+# lists them with BM x BN (PickCoop2Tile: 128x256 BK 32 x8 where it fills
+# every SM, else ""); kernel_bench times each as coopmat2_f16<name>_*.
+# THREADS 256 matches the H200's flexible-dimension shape for 256
+# invocations (granularity 32x32x16; vk_device.cc checks it). UNROLL: BK
+# steps per loop iteration of the unclamped path.
+# H200 (driver 580, kernel_bench, TFLOP/s; cuBLAS 763 at 4096^3, 774 at
+# 8192^3): 128x256 BK 32 unrolled x2 / x4 / x8 / x16: 214 / 241 / 262-268 /
+# 276 at 4096^3; x2 226 and x8 282 at 8192^3; BK 16 x8 171; 128x128 BK 32
+# x2 139 (coopmat_nv's best: 103.5). BK 64 x4 and 256x128 not yet timed.
+# x16 is 3% faster than x8 but not yet checked in every layout.
+COOPMAT2_TILES = {
+    "": (128, 128, 32, 256, 8),
+    "_128x256_k32_u8": (128, 256, 32, 256, 8),
+    "_128x256_k32_u16": (128, 256, 32, 256, 16),
+    "_128x256_k64_u4": (128, 256, 64, 256, 4),
+    "_256x128_k32_u8": (256, 128, 32, 256, 8),
+}
+
+
+def coopmat2_variants():
+    """matmul_coopmat2_f16_<ab><tile>: layouts as coopmat_variants'."""
+    rows = []
+    for tile, (bm, bn, bk, threads, unroll) in COOPMAT2_TILES.items():
+        for la in "nt":
+            for lb in "nt":
+                rows.append(("matmul_coopmat2_f16_%s%s%s" % (la, lb, tile), "matmul_coopmat2.comp",
+                             dict(_types("f16"), A_COL="1" if la == "t" else "0",
+                                  B_COL="1" if lb == "t" else "0", BM=str(bm), BN=str(bn),
+                                  BK=str(bk), THREADS=str(threads), UNROLL=str(unroll))))
+    return rows
+
+
+REQUIRES.update({row[0]: "coopmat2_nv" for row in coopmat2_variants()})

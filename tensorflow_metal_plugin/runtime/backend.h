@@ -53,6 +53,12 @@ struct DeviceInfo {
   // device). TFMP_COOPMAT=0 turns it off (A/B comparisons).
   bool coopmat_f16 = false;
   bool coopmat_khr = false;
+  // Workgroup-scope cooperative matrices (VK_NV_cooperative_matrix2: flexible
+  // dimensions, tensor addressing, per-element operations, on
+  // VK_KHR_cooperative_matrix and Vulkan 1.3): kernels tagged "coopmat2_nv"
+  // run only then; float16 GEMMs prefer them (kernels/matmul.cc).
+  // TFMP_COOPMAT2=0 turns it off (the coopmat_nv kernels serve).
+  bool coopmat2 = false;
   // What the device offers, for logs: e.g. "VK_NV_cooperative_matrix: f16*f16+f32 16x16x16, ...";
   // "" when it has no cooperative matrices, or why they are off.
   std::string coopmat;

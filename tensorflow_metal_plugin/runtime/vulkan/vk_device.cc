@@ -60,6 +60,9 @@ struct Instance {
   std::vector<std::unique_ptr<VkDevice_>> opened;
 };
 
+// The Vulkan version the instance asked for (CreateInstance).
+uint32_t g_instance_api = VK_API_VERSION_1_2;
+
 // Returns a reason the device cannot run the plugin, or "" if it can.
 std::string Unsupported(VkPhysicalDevice pd, const VkPhysicalDeviceProperties& props) {
   if (props.apiVersion < VK_API_VERSION_1_2) return "Vulkan 1.2 is required";
@@ -214,6 +217,77 @@ void DescribeCoopMat(VkPhysicalDevice pd, const VkPhysicalDeviceSubgroupProperti
                                            : "; unused: " + why_not);
 }
 
+// Workgroup-scope cooperative matrices for the matmul_coopmat2 kernels
+// (kernels/shaders/matmul_coopmat2.comp, variants.py REQUIRES "coopmat2_nv"):
+// VK_NV_cooperative_matrix2 with workgroup scope, flexible dimensions, tensor
+// addressing and per-element operations, a flexible-dimensions shape
+// f16*f16+f32 at workgroup scope for 256 invocations whose granularity
+// divides the tiles (multiples of 128 x 128 x 32), on VK_KHR_cooperative_matrix,
+// Vulkan 1.3 (the kernels are SPIR-V 1.6), the Vulkan memory model and 16-bit
+// storage. Fills info->coopmat2 and appends the offer (and what is used or why
+// not) to info->coopmat. TFMP_COOPMAT2=0 (or TFMP_COOPMAT=0) turns it off:
+// float16 GEMMs then take the coopmat_nv kernels.
+void DescribeCoopMat2(VkPhysicalDevice pd, uint32_t api_version, bool vulkan_memory_model,
+                      DeviceInfo* info) {
+  const auto exts = DeviceExtensions(pd);
+  if (!HasExtension(exts, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME)) return;
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV f2nv{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV};
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR fkhr{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, &f2nv};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fkhr};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceCooperativeMatrix2PropertiesNV props{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_PROPERTIES_NV};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &props};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  std::string shapes;
+  bool shape_ok = false;
+  if (vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV) {
+    uint32_t n = 0;
+    vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV(pd, &n, nullptr);
+    std::vector<VkCooperativeMatrixFlexibleDimensionsPropertiesNV> v(
+        n, VkCooperativeMatrixFlexibleDimensionsPropertiesNV{
+               VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_FLEXIBLE_DIMENSIONS_PROPERTIES_NV});
+    vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV(pd, &n, v.data());
+    v.resize(n);
+    for (const auto& s : v) {
+      if (s.AType != 0 || s.BType != 0) continue;  // float16 inputs only, for the log
+      shapes += " " + ComponentName(s.AType) + "*" + ComponentName(s.BType) + "+" +
+                ComponentName(s.CType) + " " + std::to_string(s.MGranularity) + "x" +
+                std::to_string(s.NGranularity) + "x" + std::to_string(s.KGranularity) +
+                (s.scope == 2 ? " wg" + std::to_string(s.workgroupInvocations) : " sg") + ",";
+      if (s.CType == 1 && s.ResultType == 1 && s.scope == 2 && s.workgroupInvocations == 256 &&
+          s.MGranularity && 128 % s.MGranularity == 0 && s.NGranularity &&
+          128 % s.NGranularity == 0 && s.KGranularity && 32 % s.KGranularity == 0)
+        shape_ok = true;
+    }
+  }
+  if (!shapes.empty() && shapes.back() == ',') shapes.pop_back();
+  std::string why_not;
+  const char* env2 = std::getenv("TFMP_COOPMAT2");
+  const char* env1 = std::getenv("TFMP_COOPMAT");
+  if (env2 && std::strcmp(env2, "0") == 0) why_not = "off by TFMP_COOPMAT2=0";
+  else if (env1 && std::strcmp(env1, "0") == 0) why_not = "off by TFMP_COOPMAT=0";
+  else if (api_version < VK_API_VERSION_1_3) why_not = "Vulkan 1.3 is required";
+  else if (!HasExtension(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) || !fkhr.cooperativeMatrix)
+    why_not = "no VK_KHR_cooperative_matrix";
+  else if (!f2nv.cooperativeMatrixWorkgroupScope || !f2nv.cooperativeMatrixFlexibleDimensions ||
+           !f2nv.cooperativeMatrixTensorAddressing || !f2nv.cooperativeMatrixPerElementOperations)
+    why_not = "a feature is absent (workgroup scope, flexible dimensions, tensor addressing, per-element ops)";
+  else if (!vulkan_memory_model) why_not = "no Vulkan memory model";
+  else if (!info->fp16) why_not = "no 16-bit storage";
+  else if (!shape_ok) why_not = "no f16*f16+f32 workgroup shape for 256 invocations";
+  else if (!FindKernelBinary("matmul_coopmat2_f16_nn"))
+    why_not = "this build has no coopmat2 kernels (glslang 16 was unavailable: tools/glslang16.py)";
+  info->coopmat2 = why_not.empty();
+  info->coopmat += std::string(info->coopmat.empty() ? "" : "; ") + "VK_NV_cooperative_matrix2:" + shapes +
+                   " (max wg " + std::to_string(props.cooperativeMatrixWorkgroupScopeMaxWorkgroupSize) +
+                   ", reserved shared " +
+                   std::to_string(props.cooperativeMatrixWorkgroupScopeReservedSharedMemory) + ")" +
+                   (why_not.empty() ? "; using coopmat2" : "; coopmat2 unused: " + why_not);
+}
+
 DeviceInfo Describe(VkPhysicalDevice pd) {
   VkPhysicalDeviceFloatControlsProperties floats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &floats};
@@ -264,6 +338,7 @@ DeviceInfo Describe(VkPhysicalDevice pd) {
   info.max_push_constants = p.limits.maxPushConstantsSize;
   info.ieee_nan = floats.shaderSignedZeroInfNanPreserveFloat32;
   DescribeCoopMat(pd, subgroup, f12.vulkanMemoryModel, &info);
+  DescribeCoopMat2(pd, std::min(p.apiVersion, g_instance_api), f12.vulkanMemoryModel, &info);
   if (HasExtension(DeviceExtensions(pd), VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
     VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
@@ -292,7 +367,12 @@ Instance* CreateInstance() {
   }
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "tensorflow-metal-plugin";
-  app.apiVersion = VK_API_VERSION_1_2;
+  // Vulkan 1.3 where the loader has it (SPIR-V 1.6: the coopmat2 kernels);
+  // every other kernel needs 1.2 only.
+  uint32_t loader = VK_API_VERSION_1_0;
+  if (vkEnumerateInstanceVersion) vkEnumerateInstanceVersion(&loader);
+  g_instance_api = loader >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
+  app.apiVersion = g_instance_api;
   VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   ci.flags = flags;
   ci.pApplicationInfo = &app;
@@ -447,6 +527,29 @@ Status VkDevice_::Init() {
       f12.pNext = &coopmat_nv;
     }
   }
+  // Workgroup-scope cooperative matrices (DescribeCoopMat2 checked it all):
+  // VK_NV_cooperative_matrix2 on VK_KHR_cooperative_matrix, next to the
+  // subgroup-scope extension above (whose kernels serve the other shapes).
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV coopmat2{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV};
+  const size_t exts_before_coopmat2 = exts.size();
+  void* const f12_next_before_coopmat2 = f12.pNext;
+  if (info_.coopmat2) {
+    f12.vulkanMemoryModel = VK_TRUE;
+    coopmat2.cooperativeMatrixWorkgroupScope = VK_TRUE;
+    coopmat2.cooperativeMatrixFlexibleDimensions = VK_TRUE;
+    coopmat2.cooperativeMatrixTensorAddressing = VK_TRUE;
+    coopmat2.cooperativeMatrixPerElementOperations = VK_TRUE;
+    if (!info_.coopmat_khr) {
+      exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+      coopmat_khr.cooperativeMatrix = VK_TRUE;
+      coopmat_khr.pNext = f12.pNext;
+      f12.pNext = &coopmat_khr;
+    }
+    exts.push_back(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
+    coopmat2.pNext = f12.pNext;
+    f12.pNext = &coopmat2;
+  }
   // Tells whether a pipeline came from the pipeline cache (stats).
   if (HasExtension(available, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
     exts.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
@@ -477,6 +580,19 @@ Status VkDevice_::Init() {
   dci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
   dci.ppEnabledExtensionNames = exts.data();
   VkResult r = vkCreateDevice(physical_, &dci, nullptr, &device_);
+  if (r != VK_SUCCESS && info_.coopmat2) {
+    // Without VK_NV_cooperative_matrix2 (GEMMs then take the coopmat_nv kernels).
+    std::fprintf(stderr, "tensorflow-metal-plugin: vkCreateDevice with VK_NV_cooperative_matrix2 failed (%s); "
+                 "retrying without it\n", ResultName(r));
+    info_.coopmat2 = false;
+    info_.coopmat += std::string("; coopmat2 off: vkCreateDevice failed with it (") + ResultName(r) + ")";
+    exts.erase(exts.begin() + exts_before_coopmat2, exts.begin() + exts_before_coopmat2 +
+               (info_.coopmat_khr ? 1 : 2));
+    f12.pNext = f12_next_before_coopmat2;
+    dci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
+    dci.ppEnabledExtensionNames = exts.data();
+    r = vkCreateDevice(physical_, &dci, nullptr, &device_);
+  }
   if (r != VK_SUCCESS) return VkError(r, "vkCreateDevice");
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 
@@ -847,6 +963,7 @@ bool VkDevice_::HasFeature(const char* feature) const {
   if (!feature || !*feature) return true;
   if (std::strcmp(feature, "coopmat_nv") == 0) return info_.coopmat_f16 && !info_.coopmat_khr;
   if (std::strcmp(feature, "coopmat_khr") == 0) return info_.coopmat_f16 && info_.coopmat_khr;
+  if (std::strcmp(feature, "coopmat2_nv") == 0) return info_.coopmat2;
   return false;  // a feature this runtime does not know
 }
 
