@@ -77,6 +77,29 @@ def test_list_names_the_full_size_cases():
     assert "matmul_f32_4096x4096x4096" in names and "matmul_f16_4096x4096x4096" in names
     for mode in ("fwd", "bwd_input", "bwd_filter"):
         assert "conv2d_%s_f32_r50_64x56x56x64to64_3x3" % mode in names
+    # the matrix units' ceiling (shaders/mma_peak.comp), beside the GEMMs through VK_NV_cooperative_matrix2
+    assert {"mma_peak_f16_subgroup", "mma_peak_f16_workgroup", "coopmat2_f16_4096x4096x4096"} <= set(names)
+
+
+def test_fp16_target_counts_the_path_the_matmul_op_takes(tmp_path):
+    # coopmat2_f16_* where the device has VK_NV_cooperative_matrix2, else coopmat_f16_*.
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_benchmarks_md as mb
+    base = [c for c in json.load(open(os.path.join(ROOT, "bench", "h200_kernels.json")))["cases"]
+            if not c["name"].startswith("coopmat2_")]
+    v1 = [c for c in base if c["name"] == "coopmat_f16_4096x4096x4096"]
+    assert v1
+    cm2 = dict(v1[0], name="coopmat2_f16_4096x4096x4096", ratios={"vs_ref": 0.6})
+
+    def fp16_row(cases):
+        return [row for row in mb.evaluate_targets(cases) if row[0].startswith("fp16 GEMM")][0]
+
+    _, _, _, _, hits, worst, status = fp16_row(base)
+    assert [c["name"] for c in hits] == ["coopmat_f16_4096x4096x4096"] and status == "NOT met"
+    _, _, _, _, hits, worst, status = fp16_row(base + [cm2])
+    assert [c["name"] for c in hits] == ["coopmat2_f16_4096x4096x4096"] and (worst, status) == (0.6, "met")
+    targets = mb.resolve_targets(base + [cm2])
+    assert mb.target_of(cm2, targets) == "vs_ref >= 0.5: met" and mb.target_of(v1[0], targets) == ""
 
 
 def test_matmul_configs_each_case_per_config():

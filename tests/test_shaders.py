@@ -110,5 +110,5 @@ def test_the_build_has_the_coopmat2_variants_where_glslang16_is_there():
     sys.path.insert(0, SHADERS)
     import variants
     text = open(lib).read()
-    for token, _, _ in variants.coopmat2_variants():
+    for token, _, _ in variants.coopmat2_variants() + variants.mma_peak_variants():
         assert '{"%s", k_%s,' % (token, token) in text, token

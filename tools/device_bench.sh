@@ -31,8 +31,9 @@ if ! "$BIN" --list >/dev/null 2>"$OUT/bin_error.txt"; then
   g++ -O2 -std=c++17 -I. -I.bench/include tools/kernel_bench.cc tensorflow_metal_plugin/runtime/vulkan/*.cc \
     tensorflow_metal_plugin/stats.cc .bench/kernel_library.cc -o "$BIN" -ldl -lpthread 2>&1 | tail -20 | tee -a "$OUT/gpu.txt"
 fi
-# BENCH_ARGS: more bench_kernels.py arguments (e.g. --filter matmul).
-timeout 480 "$PY" tools/bench_kernels.py --isolate --bin "$BIN" ${BENCH_ARGS:-} --out "$OUT/bench_results.json" 2>&1 | tee "$OUT/bench_log.txt"
+# BENCH_ARGS: more bench_kernels.py arguments (e.g. --filter matmul); BENCH_TIMEOUT:
+# seconds for them (480).
+timeout "${BENCH_TIMEOUT:-480}" "$PY" tools/bench_kernels.py --isolate --bin "$BIN" ${BENCH_ARGS:-} --out "$OUT/bench_results.json" 2>&1 | tee "$OUT/bench_log.txt"
 rc=${PIPESTATUS[0]}
 if [ -f "$OUT/bench_results.json" ]; then
   "$PY" tools/make_benchmarks_md.py "$OUT/bench_results.json" --out "$OUT/BENCHMARKS.md" \

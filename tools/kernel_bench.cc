@@ -1094,6 +1094,64 @@ Case CoopMatMulCase(int64_t M, int64_t N, int64_t K, bool ta, bool tb, uint32_t 
   return c;
 }
 
+// The matrix units' ceiling through Vulkan (shaders/mma_peak.comp, no op):
+// each unit (a subgroup of 16x16x16 products, 8 accumulators, 4 subgroups a
+// workgroup; or a workgroup of 256 with one 128x256x32 product, the float16
+// GEMM's wide tile) multiplies the same A and B from registers `iters` times
+// with no memory traffic. 2048 workgroups: under 4% of a wave left over on
+// 100+ SMs. A and B hold -1, 0 and 1, so every result i + iters * (A x B) is
+// exact and checked exactly. No reference: compare with the GEMM cases.
+Case MmaPeakCase(bool workgroup) {
+  Case c;
+  const int64_t mt = workgroup ? 128 : 16, nt = workgroup ? 256 : 16, kt = workgroup ? 32 : 16;
+  const int64_t units = workgroup ? 2048 : 2048 * 4, accs = workgroup ? 1 : 8;
+  const uint32_t iters = workgroup ? 64 : 512;
+  c.name = std::string("mma_peak_f16_") + (workgroup ? "workgroup" : "subgroup");
+  c.op = "mma_peak";
+  c.dtype = "f16";
+  c.coopmat = 3;  // compiled with the coopmat2 kernels (glslang 16)
+  c.params = "\"MT\": " + I(mt) + ", \"NT\": " + I(nt) + ", \"KT\": " + I(kt) + ", \"units\": " +
+             I(units) + ", \"accumulators\": " + I(accs) + ", \"iters\": " + I(iters);
+  c.flops = 2.0 * mt * nt * kt * units * accs * iters;
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(21);
+    auto A = b.NewTensor(mt * kt, true, rng, 0, 0, false);
+    auto B = b.NewTensor(kt * nt, true, rng, 0, 0, false);
+    auto C = b.NewTensor(units * accs * mt * nt, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    for (Tensor* t : {A.get(), B.get()}) {
+      std::vector<uint16_t> h(t->n);
+      t->host.resize(t->n);
+      for (int64_t i = 0; i < t->n; ++i) {
+        t->host[i] = static_cast<float>(static_cast<int>(rng.Next() % 3) - 1);
+        h[i] = FloatToHalf(t->host[i]);
+      }
+      b.stream()->CopyHostToDevice(t->addr, h.data(), t->bytes());
+    }
+    struct {
+      uint64_t a, b, c;
+      uint32_t iters;
+    } p{A->addr, B->addr, C->addr, iters};
+    const std::string kernel = std::string("mma_peak_f16_") + (workgroup ? "workgroup" : "subgroup");
+    auto record = [&] { b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), 2048, 1, 1); };
+    record();
+    std::vector<float> got = b.Download(*C);
+    Rng pick(22);
+    for (int t = 0; t < 4096; ++t) {
+      const int64_t row = t < 2 ? (t ? units * accs * mt - 1 : 0) : pick.Next() % (units * accs * mt);
+      const int64_t col = t < 2 ? (t ? nt - 1 : 0) : pick.Next() % nt;
+      const int64_t i = row / mt % accs, r = row % mt;
+      double dot = 0;
+      for (int64_t k = 0; k < kt; ++k) dot += A->host[r * kt + k] * B->host[k * nt + col];
+      chk->Add(got[row * nt + col], static_cast<double>(i) + iters * dot, 0.5,
+               [&] { return "C[" + I(row) + ", " + I(col) + "]"; });
+    }
+    *ms = b.Time([&](int) { record(); });
+    return true;
+  };
+  return c;
+}
+
 // A SAME 2-D convolution (TensorFlow's padding: the odd pixel at the end),
 // NHWC activations, HWIO filter; mode
 // "fwd", "bwd_input", "bwd_filter" or "bwd_filter_bias" (the filter gradient
@@ -1899,6 +1957,8 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       add(4096, 4096, 1024, false, false, 0, 4);
     }
   }
+  if (!quick)
+    for (bool workgroup : {false, true}) cases.push_back(MmaPeakCase(workgroup));
   std::vector<ConvShape> shapes;
   if (quick) {
     shapes = {{"2x14x14x16to16_3x3", 2, 14, 14, 16, 16, 3},

@@ -505,6 +505,7 @@ def variants():
     rows += coopmat_variants()
     rows += coopmat_khr_variants()
     rows += coopmat2_variants()
+    rows += mma_peak_variants()
     # Fused multi-tensor optimizer updates (kernels/fused_update.cc): one
     # variant; float32/float16 storage is chosen per slot at run time.
     rows.append(("fused_update", "fused_update.comp", _types("f32")))
@@ -763,3 +764,20 @@ def coopmat2_variants():
 
 
 REQUIRES.update({row[0]: "coopmat2_nv" for row in coopmat2_variants()})
+
+
+def mma_peak_variants():
+    """mma_peak_f16_<scope>: mma_peak.comp, the matrix units' ceiling for
+    tools/kernel_bench (no op uses it). subgroup: 16x16x16 matrices per
+    subgroup (what matmul_coopmat.comp multiplies), 8 accumulators each;
+    workgroup: one 128x256x32 product per workgroup of 256 (the float16
+    GEMM's wide tile in matmul_coopmat2.comp)."""
+    return [
+        ("mma_peak_f16_subgroup", "mma_peak.comp",
+         dict(SCOPE_WORKGROUP="0", MT="16", NT="16", KT="16", THREADS="128", ACCS="8")),
+        ("mma_peak_f16_workgroup", "mma_peak.comp",
+         dict(SCOPE_WORKGROUP="1", MT="128", NT="256", KT="32", THREADS="256", ACCS="1")),
+    ]
+
+
+REQUIRES.update({row[0]: "coopmat2_nv" for row in mma_peak_variants()})
