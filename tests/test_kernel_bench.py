@@ -142,3 +142,24 @@ def test_training_table_shows_both_loops(tmp_path):
     assert len(rows) == 2
     assert rows[0].endswith("| 3.25 [4.00-6.00] | 39.00 [4.00-6.00] | 12.00x |"), rows[0]
     assert rows[1].endswith("| 8.00x | - | - | - |"), rows[1]
+
+
+def test_previous_run_beside_this_one(tmp_path):
+    # --previous puts an earlier run's ratios beside these (bold where they differ by > 1.5x).
+    res = json.load(open(os.path.join(ROOT, "bench", "h200_kernels.json")))
+    before = json.loads(json.dumps(res))
+    copy = next(c for c in before["cases"] if c["name"] == "copy_shader_d2d_256MiB")
+    copy["ratios"]["vs_copy_bw"] = 0.25
+    (tmp_path / "now.json").write_text(json.dumps(res))
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    md = tmp_path / "B.md"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_benchmarks_md.py"), str(tmp_path / "now.json"),
+                        "--previous", "earlier=%s" % (tmp_path / "before.json"), "--out", str(md),
+                        "--png", str(tmp_path / "p.png")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    row = next(line for line in text.splitlines() if "`copy_shader_d2d_256MiB`" in line)
+    assert row.endswith("| **0.25** |"), row
+    row = next(line for line in text.splitlines() if "`copy_d2d_256MiB`" in line)
+    assert row.endswith("| %.3g |" % res["cases"][[c["name"] for c in res["cases"]].index("copy_d2d_256MiB")]["ratios"]["vs_copy_bw"]), row
+    assert "| target | measure | threshold | cases | worst | status | earlier: worst, status |" in text

@@ -237,8 +237,18 @@ def plot_builtin(path, labels, a, b):
 
 # --- the document ----------------------------------------------------------------
 
-def render(res, training, png_name):
+def main_ratio(case):
+    """The ratio a case is judged by: vs_copy_bw for bandwidth-bound cases, else vs_ref."""
+    r = case.get("ratios", {})
+    return r.get("vs_copy_bw") if r.get("vs_copy_bw") is not None else r.get("vs_ref")
+
+
+def render(res, training, png_name, previous=None):
+    """previous: (label, results) of an earlier run on the same machine, shown
+    beside this one's ratios (run-to-run variation in plain sight)."""
     dev, tinfo, cases = res["device"], res.get("torch"), res["cases"]
+    prev_label, prev = previous or (None, None)
+    prev_cases = {c["name"]: c for c in prev["cases"]} if prev else {}
     L = []
     L.append("# Kernel benchmarks")
     L.append("")
@@ -274,20 +284,30 @@ def render(res, training, png_name):
     L.append("")
     L.append("## Targets")
     L.append("")
-    L.append("| target | measure | threshold | cases | worst | status |")
-    L.append("|---|---|---|---|---|---|")
-    for what, key, cmp, thr, hits, worst, status in evaluate_targets(cases):
+    if prev:
+        L.append("The `%s` columns are the same cases in an earlier run (%s) of this harness on "
+                 "this machine, for run-to-run variation; its own report is in `bench/`." % (
+                     prev_label, prev.get("date", "?")))
+        L.append("")
+    L.append("| target | measure | threshold | cases | worst | status |" + (" %s: worst, status |" % prev_label if prev else ""))
+    L.append("|---|---|---|---|---|---|" + ("---|" if prev else ""))
+    prev_rows = evaluate_targets(prev["cases"]) if prev else []
+    for i, (what, key, cmp, thr, hits, worst, status) in enumerate(evaluate_targets(cases)):
+        extra = ""
+        if prev:
+            pw, ps = prev_rows[i][5], prev_rows[i][6]
+            extra = " %s, %s |" % ("-" if pw is None else "%.3g" % pw, ps)
         L.append("| %s | `%s` | %s %g | %d | %s | %s |" % (
             what, key, cmp, thr, len(hits), "-" if worst is None else "%.3g" % worst,
-            "**%s**" % status if status != "met" else status))
+            "**%s**" % status if status != "met" else status) + extra)
     L.append("")
     L.append("## Results")
     L.append("")
     L.append("![ratios](%s)" % png_name)
     L.append("")
     L.append("| # | case | check | ours: ms median [min-max] | rate | reference | ref: ms median [min-max] "
-             "| ref rate | vs_ref | vs_copy_bw | target |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+             "| ref rate | vs_ref | vs_copy_bw | target |" + (" %s |" % prev_label if prev else ""))
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if prev else ""))
     labels, _, _ = plot_series(cases)
     targets = resolve_targets(cases)
     for c in cases:
@@ -307,7 +327,8 @@ def render(res, training, png_name):
             check = "**%s** %s" % (check, c.get("check_detail", ""))
         L.append("| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             num, c["name"], check, ours, rate(c), ref.get("name", "-"), refs, ref_rate(c),
-            fmt_ratio(r, "vs_ref"), fmt_ratio(r, "vs_copy_bw"), target_of(c, targets)))
+            fmt_ratio(r, "vs_ref"), fmt_ratio(r, "vs_copy_bw"), target_of(c, targets)) +
+            (" %s |" % prev_cell(c, prev_cases.get(c["name"])) if prev else ""))
     if training:
         L.append("")
         L.append("## Training steps (tools/bench_training.py)")
@@ -341,11 +362,23 @@ def render(res, training, png_name):
     return "\n".join(L)
 
 
+def prev_cell(case, before):
+    """The earlier run's ratio of a case (vs_copy_bw, else vs_ref), bold where
+    the two runs differ by more than 1.5x."""
+    now, then = main_ratio(case), main_ratio(before) if before else None
+    if then is None:
+        return "-"
+    text = "%.3g" % then
+    return "**%s**" % text if now and (then / now > 1.5 or now / then > 1.5) else text
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
     ap.add_argument("--training", action="append", default=[], metavar="LABEL=JSON",
                     help="tools/bench_training.py --json output, labelled by machine (repeatable)")
+    ap.add_argument("--previous", metavar="LABEL=JSON",
+                    help="an earlier bench_kernels.py result on the same machine: its ratios beside these")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--png", help="plot path (default: benchmarks_ratios.png beside --out)")
     args = ap.parse_args()
@@ -366,7 +399,12 @@ def main():
         how = "built-in writer"
     png_rel = os.path.relpath(png, os.path.dirname(os.path.abspath(args.out)))
     with open(args.out, "w") as f:
-        f.write(render(res, training, png_rel))
+        previous = None
+        if args.previous:
+            label, _, path = args.previous.rpartition("=")
+            with open(path) as p:
+                previous = (label or os.path.basename(path), json.load(p))
+        f.write(render(res, training, png_rel, previous))
     print("wrote %s and %s (%s)" % (args.out, png, how))
 
 
