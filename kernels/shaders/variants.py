@@ -739,8 +739,12 @@ REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 # H200 (driver 580, kernel_bench, TFLOP/s; cuBLAS 763 at 4096^3, 774 at
 # 8192^3): 128x256 BK 32 unrolled x2 / x4 / x8 / x16: 214 / 241 / 262-268 /
 # 276 at 4096^3; x2 226 and x8 282 at 8192^3; BK 16 x8 171; 128x128 BK 32
-# x2 139 (coopmat_nv's best: 103.5). BK 64 x4 and 256x128 not yet timed.
-# x16 is 3% faster than x8 but not yet checked in every layout.
+# x2 139 (coopmat_nv's best: 103.5). Report of 2026-12-02 07:45 (each case
+# its own process, bench/h200_kernels.json), 4096^3 / 8192^3: x8 267 / 286,
+# x16 278 / 295, BK 64 x4 249 / 264, 256x128 242 / 255. Every tile compiles
+# to 255 registers (bench/h200_pipeline_stats.txt): one workgroup per SM.
+# x16 is 3-4% faster than x8 in two rounds; the default stays x8 until the
+# report has run x16 in every layout and edge case.
 COOPMAT2_TILES = {
     "": (128, 128, 32, 256, 8),
     "_128x256_k32_u8": (128, 256, 32, 256, 8),
