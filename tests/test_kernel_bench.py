@@ -163,3 +163,61 @@ def test_previous_run_beside_this_one(tmp_path):
     row = next(line for line in text.splitlines() if "`copy_d2d_256MiB`" in line)
     assert row.endswith("| %.3g |" % res["cases"][[c["name"] for c in res["cases"]].index("copy_d2d_256MiB")]["ratios"]["vs_copy_bw"]), row
     assert "| target | measure | threshold | cases | worst | status | earlier: worst, status |" in text
+
+
+FAKE_BENCH = r'''#!%s
+# A stand-in for kernel_bench: two cases; "slow_case"'s control copy is slow
+# in its first FAKE_SLOW processes, then fast.
+import json, os, sys
+args = sys.argv[1:]
+names = ["fast_case", "slow_case"]
+if "--list" in args:
+    print("\n".join(names))
+    sys.exit(0)
+name = args[args.index("--filter") + 1].strip("^$")
+count_file = os.path.join(os.environ["FAKE_DIR"], name)
+n = int(open(count_file).read()) if os.path.exists(count_file) else 0
+open(count_file, "w").write(str(n + 1))
+control = 100.0 if name == "slow_case" and n < int(os.environ["FAKE_SLOW"]) else 1000.0
+print(json.dumps({"device": "fake", "driver": "fake", "runs": 3, "warmup": 1}))
+print(json.dumps({"name": name, "op": "add", "dtype": "f32", "params": {"n": 4}, "runs": 3,
+                  "ms_median": 10.0 / control, "ms_min": 1.0, "ms_max": 1.0, "bytes": 48.0, "gbps": 1.0,
+                  "check": "pass", "checked": 4, "worst_err_over_tol": 0, "control_copy_gbps": control}))
+'''
+
+
+def test_slow_processes_rerun(tmp_path):
+    # bench_kernels.py --isolate reruns a case whose control copy ran slow and keeps the faster process.
+    fake = tmp_path / "kernel_bench"
+    fake.write_text(FAKE_BENCH % sys.executable)
+    fake.chmod(0o755)
+
+    def bench(slow, reruns):
+        run_dir = tmp_path / ("s%d_r%d" % (slow, reruns))
+        run_dir.mkdir()
+        out = run_dir / "out.json"
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_kernels.py"), "--isolate",
+                            "--bin", str(fake), "--no-torch", "--reruns", str(reruns), "--out", str(out)],
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, FAKE_DIR=str(run_dir), FAKE_SLOW=str(slow)))
+        assert r.returncode == 0, r.stdout + r.stderr
+        res = json.loads(out.read_text())
+        return res, {c["name"]: c for c in res["cases"]}
+
+    res, cases = bench(slow=1, reruns=1)  # slow once: the rerun's result stays
+    assert cases["slow_case"]["control_copy_gbps"] == 1000.0 and cases["slow_case"]["controls_seen"] == [100.0, 1000.0]
+    assert cases["slow_case"]["ms_median"] == 0.01 and not cases["slow_case"].get("slow_process")
+    assert "reruns" not in cases["fast_case"]
+    _, cases = bench(slow=5, reruns=2)  # slow every time: flagged, the first result kept
+    assert cases["slow_case"]["slow_process"] and cases["slow_case"]["reruns"] == 2
+    assert cases["slow_case"]["controls_seen"] == [100.0, 100.0, 100.0]
+    _, cases = bench(slow=1, reruns=0)  # no reruns: flagged
+    assert cases["slow_case"]["slow_process"] and "reruns" not in cases["slow_case"]
+    md = tmp_path / "B.md"
+    (tmp_path / "flagged.json").write_text(json.dumps(dict(res, cases=list(cases.values()), control_copy_median_gbps=550.0)))
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_benchmarks_md.py"), str(tmp_path / "flagged.json"),
+                        "--out", str(md), "--png", str(tmp_path / "p.png")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    assert "still slow after that: `slow_case`" in text
+    assert "pass (slow process: control copy 100 GB/s, the run's median 550)" in text

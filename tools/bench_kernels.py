@@ -52,15 +52,55 @@ def run_isolated(binary, args):
         ["--filter", args.filter] if args.filter else [])
     names = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout.split()
     header, cases, rc = None, [], 0
+
+    def one(name):
+        return run_kernel_bench(binary, argparse.Namespace(
+            **dict(vars(args), filter="^%s$" % re.escape(name), isolate=False)))
+
     for name in names:
-        one = argparse.Namespace(**dict(vars(args), filter="^%s$" % re.escape(name), isolate=False))
-        h, c, r = run_kernel_bench(binary, one)
+        h, c, r = one(name)
         header = header or h
         cases += c
         rc = rc or r
     if header is None:
         raise SystemExit("kernel_bench: no case matches")
+    # Slow processes (kernel_bench.cc ControlCopyGbps): a case whose control
+    # copy ran below SLOW_CONTROL of the run's median runs again in a fresh
+    # process, up to --reruns times; the faster control's result stays, and
+    # the case records its reruns and every control seen.
+    for _ in range(getattr(args, "reruns", 0)):
+        med = median_control(cases)
+        slow = [i for i, c in enumerate(cases) if is_slow(c, med)]
+        for i in slow:
+            _, again, r = one(cases[i]["name"])
+            seen = cases[i].get("controls_seen", [cases[i]["control_copy_gbps"]])
+            if not again:
+                continue
+            new = again[0]
+            new["controls_seen"] = seen + [new.get("control_copy_gbps", 0)]
+            new["reruns"] = cases[i].get("reruns", 0) + 1
+            if new.get("control_copy_gbps", 0) > cases[i]["control_copy_gbps"]:
+                print("  %-44s rerun: control copy %.0f -> %.0f GB/s (kept)" % (
+                    new["name"], cases[i]["control_copy_gbps"], new.get("control_copy_gbps", 0)), file=sys.stderr)
+                cases[i] = new
+                rc = rc or r
+            else:
+                cases[i]["controls_seen"], cases[i]["reruns"] = new["controls_seen"], new["reruns"]
     return header, cases, rc
+
+
+# A case's control copy below this share of the run's median marks its process slow.
+SLOW_CONTROL = 0.75
+
+
+def median_control(cases):
+    vals = sorted(c["control_copy_gbps"] for c in cases if c.get("control_copy_gbps"))
+    return vals[len(vals) // 2] if vals else None
+
+
+def is_slow(case, median):
+    v = case.get("control_copy_gbps")
+    return bool(median and v is not None and v < SLOW_CONTROL * median)
 
 
 def run_kernel_bench(binary, args):
@@ -346,10 +386,17 @@ def main():
                     "(each convolution case once per config, named CASE@CONFIG)")
     ap.add_argument("--isolate", action="store_true",
                     help="each case in its own kernel_bench process (speed drifts within one)")
+    ap.add_argument("--reruns", type=int, default=1,
+                    help="with --isolate: how many times a case whose control copy ran below "
+                         "%d%% of the run's median runs again in a fresh process (default 1)" % (SLOW_CONTROL * 100))
     args = ap.parse_args()
 
     binary = args.bin or find_binary()
     header, cases, rc = run_kernel_bench(binary, args)
+    control = median_control(cases)
+    for c in cases:
+        if is_slow(c, control):
+            c["slow_process"] = True  # still, after --reruns: read its speed with care
     # The kernels' results first, so that a run cut off while timing the
     # references (a time limit on the GPU machine) still leaves them.
     with open(args.out, "w") as f:
@@ -378,6 +425,7 @@ def main():
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "host": platform.node(), "cpu_count": os.cpu_count(),
         "device": header, "torch": tinfo, "copy_gbps_reference": copy_bw,
+        "control_copy_median_gbps": control,
         "all_checks_pass": rc == 0 and all(c.get("check") == "pass" for c in cases),
         "cases": cases,
     }

@@ -512,6 +512,33 @@ Case CopyCase(int64_t bytes, bool shader) {
   return c;
 }
 
+// The control copy: the same float32 copy (copy_b32, 64 MiB each way; 4
+// MiB with --quick) timed in every case's process right after the case, 5
+// runs, median GB/s (read + written). On the H200 a process now and then
+// runs a case 2.7-3.5x slower from its first run to its last, where the
+// previous run had it at full speed; a control well below the run's others
+// says the process was slow, not the kernel (tools/bench_kernels.py reruns
+// such cases in a fresh process).
+double ControlCopyGbps(Bench& b) {
+  const int64_t n = (b.opt().quick ? 4ll << 20 : 64ll << 20) / 4;
+  Rng rng(3);
+  auto src = b.NewTensor(n, false, rng, 0, 0, false);
+  auto dst = b.NewTensor(n, false, rng, 0, 0, false);
+  if (b.oom() || !b.stream()->status().ok()) return 0;
+  UnaryPush p{src->addr, dst->addr, static_cast<uint32_t>(n), 0.0f, 1u};
+  auto record = [&] { b.stream()->Dispatch("copy_b32", &p, sizeof(p), VectorGrid(n, true)); };
+  record();
+  std::vector<double> ns;
+  for (int i = 0; i < 5; ++i) {
+    b.stream()->StartTimer(b.timer());
+    record();
+    b.stream()->StopTimer(b.timer());
+    ns.push_back(static_cast<double>(b.timer()->Nanoseconds()));
+  }
+  std::sort(ns.begin(), ns.end());
+  return ns[2] > 0 && b.stream()->status().ok() ? 8.0 * n / ns[2] : 0;
+}
+
 // Where operand b of a binary case broadcasts: nowhere (flat, same shape),
 // along the rows (b [cols], a bias) or along the columns (b [rows, 1]).
 enum class Bcast { kNone, kRow, kCol };
@@ -2139,6 +2166,11 @@ int main(int argc, char** argv) {
     bool ok = c.run(b, &chk, &ms, &err);
     Status st = b.stream()->status();
     if (ok && !st.ok()) ok = false, err = st.message;
+    if (ok && !ms.empty()) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), ", \"control_copy_gbps\": %.1f", ControlCopyGbps(b));
+      chk.extra += buf;
+    }
     if (!ok && err.empty()) err = "failed";
     Emit(c, chk, ms, ok ? "" : err);
     all_pass = all_pass && ok && chk.pass;

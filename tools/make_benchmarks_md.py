@@ -281,6 +281,13 @@ def render(res, training, png_name, previous=None):
              "`vs_copy_bw` = our bytes/s / the copy bandwidth.")
     L.append("- Correctness: %s" % ("every case passed its check" if res.get("all_checks_pass")
                                     else "**some checks FAILED** (see the table)"))
+    if res.get("control_copy_median_gbps"):
+        slow = [c["name"] for c in cases if c.get("slow_process")]
+        L.append("- Slow processes: each case's process also times a control copy (64 MiB each way) "
+                 "after the case, median %.0f GB/s over the run; a case whose control ran below 75%% "
+                 "of that was rerun in a fresh process (`bench_kernels.py --reruns`); %s." % (
+                     res["control_copy_median_gbps"],
+                     "still slow after that: " + ", ".join("`%s`" % n for n in slow) if slow else "none still slow"))
     L.append("")
     L.append("## Targets")
     L.append("")
@@ -325,6 +332,9 @@ def render(res, training, png_name, previous=None):
         check = c.get("check", "?")
         if check != "pass":
             check = "**%s** %s" % (check, c.get("check_detail", ""))
+        if c.get("slow_process"):
+            check += " (slow process: control copy %.0f GB/s, the run's median %.0f)" % (
+                c["control_copy_gbps"], res.get("control_copy_median_gbps") or 0)
         L.append("| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             num, c["name"], check, ours, rate(c), ref.get("name", "-"), refs, ref_rate(c),
             fmt_ratio(r, "vs_ref"), fmt_ratio(r, "vs_copy_bw"), target_of(c, targets)) +
