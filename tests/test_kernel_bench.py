@@ -221,3 +221,14 @@ def test_slow_processes_rerun(tmp_path):
     text = md.read_text()
     assert "still slow after that: `slow_case`" in text
     assert "pass (slow process: control copy 100 GB/s, the run's median 550)" in text
+
+
+def test_dedicated_memory_experiment():
+    # TFMP_DEDICATED_MEMORY=1 (every device buffer its own dedicated allocation) computes the same.
+    env = dict(os.environ, TFMP_DEDICATED_MEMORY="1")
+    r = subprocess.run([KERNEL_BENCH, "--quick", "--runs", "1", "--warmup", "0", "--filter",
+                        "^(copy_shader|add_f32|relu_f16|reduce_sum_rows_f32|matmul_f32_64x128x128_b32$)"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    cases = [json.loads(line) for line in r.stdout.splitlines()[1:]]
+    assert len(cases) >= 6 and all(c["check"] == "pass" for c in cases), cases

@@ -569,6 +569,8 @@ Status VkDevice_::Init() {
     pipeline_stats_ = true;
   }
 
+  if (const char* d = std::getenv("TFMP_DEDICATED_MEMORY")) dedicated_memory_ = std::strcmp(d, "1") == 0;
+
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = queue_family_;
@@ -662,6 +664,9 @@ bool VkDevice_::CreateBuffer(uint64_t bytes, uint32_t memory_type, bool map, All
   vkGetBufferMemoryRequirements(device_, out->buffer, &req);
   VkMemoryAllocateFlagsInfo flags{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
   flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
+  VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+  dedicated.buffer = out->buffer;
+  if (dedicated_memory_ && !map) flags.pNext = &dedicated;
   VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &flags};
   mai.allocationSize = req.size;
   mai.memoryTypeIndex = memory_type;
