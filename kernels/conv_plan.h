@@ -61,6 +61,10 @@ struct ConvPlan {
   bool vec = false;
   bool a1 = false;          // vector variants with x loaded element by element ("_v4a1_")
   bool winograd = false;    // F(2x2, 3x3): four dispatches (ConvLaunches)
+  // The filter gradient's Winograd GEMM (ConvWinograd): its tile (kConvTiles
+  // index) and K slices (chunk: tiles per slice).
+  int wgrad_tile = 0;
+  uint32_t wgrad_splits = 1, wgrad_chunk = 0;
   std::string tile;         // the GEMM's tile (vector variants)
   std::string error;        // non-empty: cannot run (too large)
 };
@@ -181,23 +185,30 @@ inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n, uint64_t k) {
   return kTile64x64;
 }
 
-// The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 forward and
-// input-gradient convolutions (vector variants) whose outputs are large
-// enough for the transforms to pay (TFMP_CONV_WINOGRAD=0 / 1 overrides).
-// `p`: the convolution's geometry.
+// The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 convolutions
+// (vector variants). The forward and input-gradient convolutions take it
+// where their outputs are large enough for the transforms to pay
+// (TFMP_CONV_WINOGRAD=0 / 1 overrides); the filter gradient only with
+// TFMP_CONV_WINOGRAD=1 (not yet timed on a GPU) and without a fused bias
+// gradient (ConvWinogradRoute). `p`: the convolution's geometry.
 inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
-  if (!vec || mode == ConvMode::kBwdFilter || p.k[1] != 3 || p.k[2] != 3 ||
-      p.stride_dil[1] != (1 | 1 << 16) || p.stride_dil[2] != (1 | 1 << 16))
+  if (!vec || p.k[1] != 3 || p.k[2] != 3 || p.stride_dil[1] != (1 | 1 << 16) ||
+      p.stride_dil[2] != (1 | 1 << 16))
     return false;
   const bool fwd = mode == ConvMode::kFwd;
-  const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
-  const uint64_t batch = p.M / std::max<uint64_t>(oh * ow, 1);  // M = batch * output positions
+  // The forward convolution's output: dy's size for the filter gradient.
+  const uint64_t oh = mode == ConvMode::kBwdInput ? p.in[1] : p.out[1];
+  const uint64_t ow = mode == ConvMode::kBwdInput ? p.in[2] : p.out[2];
+  // M (K for the filter gradient) = batch * output positions
+  const uint64_t batch = (mode == ConvMode::kBwdFilter ? p.K : p.M) / std::max<uint64_t>(oh * ow, 1);
   const uint64_t tiles = batch * ((oh + 1) / 2) * ((ow + 1) / 2);
-  // Scratch: V and M are 16 floats per tile and channel; at most 1 GiB of them.
+  // Scratch: V and M (D) are 16 floats per tile and channel; at most 1 GiB of them.
   if (tiles == 0 || tiles > 65535ull * 64 || 64 * tiles * (p.in_c + p.out_c) > (1ull << 30) ||
       16ull * p.in_c * p.out_c >= (1ull << 31))
     return false;
-  if (const char* w = ConvEnv("TFMP_CONV_WINOGRAD")) return w[0] != '0';
+  const char* w = ConvEnv("TFMP_CONV_WINOGRAD");
+  if (mode == ConvMode::kBwdFilter) return w && w[0] == '1';
+  if (w) return w[0] != '0';
   // H200: 0.42 / 0.37 ms (28x28x128 / 14x14x256) where the direct GEMM took
   // 0.52 / 0.59; at 56x56x64 (64 channels: short GEMMs) 0.59 against 0.54.
   // Odd sizes compute whole 2x2 tiles: taken from 7x7 on while those add at
@@ -284,7 +295,32 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
   else if (tile_index != kTile64x64) plan.kernel += std::string("_") + tile.name;
   plan.tile = tile.name;
   plan.winograd = ConvWinograd(mode, *p, plan.vec);
+  if (plan.winograd && mode == ConvMode::kBwdFilter) {
+    // 16 GEMMs [in_c, tiles] x [tiles, out_c]: K (the tiles) split to fill the device.
+    const uint64_t ci = p->in_c, co = p->out_c;
+    const uint64_t tiles = p->K / (uint64_t{p->out[1]} * p->out[2]) * ((p->out[1] + 1) / 2) *
+                           ((p->out[2] + 1) / 2);
+    plan.wgrad_tile = ci >= 128 && co >= 128 ? kTile128x128 : ci >= 128 ? kTile128x64 : kTile64x64;
+    if (forced)
+      for (int i = 0; i < static_cast<int>(std::size(kConvTiles)); ++i)
+        if (std::string(forced) == kConvTiles[i].name) plan.wgrad_tile = i;
+    const ConvTile& wt = kConvTiles[plan.wgrad_tile];
+    uint64_t splits = ConvSplits(16 * ConvCeil(ci, wt.bm) * ConvCeil(co, wt.bn), tiles, compute_units,
+                                 plan.wgrad_tile);
+    if (const char* s = ConvEnv("TFMP_CONV_SPLITS")) splits = std::max(1, std::atoi(s));
+    uint64_t chunk = (tiles + splits - 1) / splits;
+    chunk = (chunk + 15) / 16 * 16;
+    plan.wgrad_chunk = static_cast<uint32_t>(chunk);
+    plan.wgrad_splits = static_cast<uint32_t>((tiles + chunk - 1) / chunk);
+    if (16ull * plan.wgrad_splits > 65535) plan.winograd = false;
+  }
   return plan;
+}
+
+// Whether `plan` runs as Winograd: the filter gradient's route has no fused
+// bias gradient (it falls back to the direct plan, which PlanConv also made).
+inline bool ConvWinogradRoute(ConvMode mode, const ConvPlan& plan, bool bias_grad) {
+  return plan.winograd && !(mode == ConvMode::kBwdFilter && bias_grad);
 }
 
 // The split-K sum: with fewer outputs than ~1000 per multiprocessor of an
@@ -305,7 +341,13 @@ inline bool ConvSumRows(uint64_t outputs) {
 // [splits][N] with a bias gradient); Winograd's U, V and M.
 inline std::vector<uint64_t> ConvScratch(ConvMode mode, const ConvPlan& plan, const ConvPush& p,
                                          bool bias_grad) {
-  if (plan.winograd) {
+  if (ConvWinogradRoute(mode, plan, bias_grad) && mode == ConvMode::kBwdFilter) {
+    // V [16][tiles][in_c], D [16][tiles][out_c], P [16][slices][in_c][out_c]
+    const uint64_t tiles = p.K / (uint64_t{p.out[1]} * p.out[2]) * ((p.out[1] + 1) / 2) *
+                           ((p.out[2] + 1) / 2);
+    return {64 * tiles * p.in_c, 64 * tiles * p.out_c, 64ull * plan.wgrad_splits * p.in_c * p.out_c};
+  }
+  if (ConvWinogradRoute(mode, plan, bias_grad)) {
     const bool fwd = mode == ConvMode::kFwd;
     const uint64_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
     const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
@@ -329,7 +371,65 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
   };
   std::vector<ConvLaunch> launches;
   const std::string t = dtype;
-  if (plan.winograd) {
+  if (ConvWinogradRoute(mode, plan, db != 0) && mode == ConvMode::kBwdFilter) {
+    // The filter gradient, Winograd's transposed (conv.comp WINO_DY): V = B^T
+    // x B, D = A dy A^T, P[xi][slice] = V[xi]^T x D[xi] over the slice's
+    // tiles, dw = G^T (sum over slices of P) G.
+    const uint32_t ci = p.in_c, co = p.out_c;
+    const uint32_t tiles = p.K / (p.out[1] * p.out[2]) * ((p.out[1] + 1) / 2) * ((p.out[2] + 1) / 2);
+    const uint64_t v = scratch[0], d = scratch[1], part = scratch[2];
+    ConvPush q{};
+    for (int i = 0; i < 3; ++i) q.in[i] = q.out[i] = q.k[i] = 1, q.stride_dil[i] = 1 | 1 << 16;
+    q.in_c = ci;
+    q.out_c = co;
+    q.M = tiles;
+    q.in[1] = p.in[1], q.in[2] = p.in[2], q.out[1] = p.out[1], q.out[2] = p.out[2];
+    q.pad[1] = p.pad[1], q.pad[2] = p.pad[2];
+    ConvLaunch l;
+    l.kernel = "conv2d_wino_in_" + t;  // V = B^T x B
+    l.push = q;
+    l.push.a = p.a;
+    l.push.c = v;
+    l.gx = grid(static_cast<uint64_t>(tiles) * ci / 4);
+    launches.push_back(l);
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wino_dy_" + t;  // D = A dy A^T
+    l.push = q;
+    l.push.a = p.b;
+    l.push.c = d;
+    l.gx = grid(static_cast<uint64_t>(tiles) * co / 4);
+    launches.push_back(l);
+    // P[xi][slice] = V[xi]^T x D[xi]: a 1x1 filter gradient over `tiles` positions per xi
+    ConvPush g{};
+    for (int i = 0; i < 3; ++i) g.in[i] = g.out[i] = g.k[i] = 1, g.stride_dil[i] = 1 | 1 << 16;
+    g.in[2] = g.out[2] = tiles;
+    g.a = v;
+    g.b = d;
+    g.c = part;
+    g.in_c = ci;
+    g.out_c = co;
+    g.M = ci;
+    g.K = tiles;
+    g.k_chunk = plan.wgrad_chunk;
+    const ConvTile& wt = kConvTiles[plan.wgrad_tile];
+    l = ConvLaunch{};
+    l.kernel = std::string("conv2d_wgemm_bwd_filter_f32_v4_") + wt.name;
+    l.push = g;
+    l.gx = ConvCeil(co, wt.bn);
+    l.gy = ConvCeil(ci, wt.bm);
+    l.gz = 16 * plan.wgrad_splits;
+    launches.push_back(l);
+    l = ConvLaunch{};
+    l.kernel = "conv2d_wino_wgrad_out_" + t;  // dw = G^T M G
+    l.push = q;
+    l.push.a = part;
+    l.push.c = out;
+    l.push.k_chunk = plan.wgrad_splits;
+    l.gx = grid(static_cast<uint64_t>(ci) * co / 4);
+    launches.push_back(l);
+    return launches;
+  }
+  if (ConvWinogradRoute(mode, plan, db != 0)) {
     const bool fwd = mode == ConvMode::kFwd;
     // The forward convolution computed: input (x or dy) of k channels, n output channels.
     const uint32_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;

@@ -129,7 +129,9 @@ PLANS = [{"TFMP_CONV_TILE": t, "TFMP_CONV_WINOGRAD": "0"}
     {"TFMP_CONV_SPLITS": "11", "TFMP_CONV_SUM": "plain"}, {"TFMP_CONV_SPLITS": "11", "TFMP_CONV_SUM": "rows"},
     {"TFMP_CONV_SPLITS": "1"}, {"TFMP_CONV_SPLITS": "3"},
     {"TFMP_CONV_SPLITS": "7", "TFMP_CONV_TILE": "128x128"},
-    {"TFMP_CONV_WINOGRAD": "1"}, {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "128x128"}]
+    {"TFMP_CONV_WINOGRAD": "1"}, {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "128x128"},
+    # the filter gradient's Winograd GEMM with its K split and another tile
+    {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_SPLITS": "3", "TFMP_CONV_TILE": "64x64"}]
 PLAN_CASES = [((2, 17, 15, 8), (3, 3, 132), (1, 1), "SAME"),
               ((3, 9, 9, 132), (3, 3, 12), (2, 2), "VALID"),
               ((5, 12, 13, 4), (1, 1, 68), (1, 1), "VALID"),
@@ -193,6 +195,8 @@ BIAS_GRAD_CASES = [
     ((4, 37, 41, 3), (3, 3, 32), (1, 1), "SAME", {}),
     ((4, 37, 41, 8), (3, 3, 28), (2, 2), "SAME", {"TFMP_CONV_TILE": "256x32"}),
     ((0, 5, 5, 4), (3, 3, 8), (1, 1), "SAME", {}),  # no output positions: zeros
+    # Winograd forced: the filter gradient's route has no bias gradient, so the direct plan runs
+    ((2, 9, 11, 8), (3, 3, 12), (1, 1), "SAME", {"TFMP_CONV_WINOGRAD": "1"}),
     ((2, 5, 5, 0), (3, 3, 8), (1, 1), "SAME", {}),  # an empty filter, a full bias gradient
 ]
 

@@ -1259,11 +1259,13 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
       scratch_addr.push_back(scratch.back()->addr);
     }
     if (b.oom()) return *err = "out of device memory", false;
-    char info[200];
+    char info[240];
+    const bool wino = tfmp::ConvWinogradRoute(cmode, plan, with_db);
     std::snprintf(info, sizeof(info),
                   ", \"kernel\": \"%s\", \"grid\": [%u, %u, %u], \"splits\": %u, \"winograd\": %s",
-                  plan.kernel.c_str(), plan.gx, plan.gy, plan.gz, plan.splits,
-                  plan.winograd ? "true" : "false");
+                  plan.kernel.c_str(), plan.gx, plan.gy, plan.gz,
+                  wino && cmode == tfmp::ConvMode::kBwdFilter ? plan.wgrad_splits : plan.splits,
+                  wino ? "true" : "false");
     chk->extra = info;
     auto record = [&](int t) {
       p.a = I0[t]->addr;

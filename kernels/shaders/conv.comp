@@ -100,7 +100,8 @@ void main() {
   }
 }
 #endif
-#elif defined(WINO_IN) || defined(WINO_FILTER) || defined(WINO_OUT)
+#elif defined(WINO_IN) || defined(WINO_FILTER) || defined(WINO_OUT) || defined(WINO_DY) || \
+    defined(WINO_WGRAD_OUT)
 // Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1, channels last with
 // channel counts that are multiples of 4 (kernels/conv_plan.h decides): the
 // convolution is V = B^T d B of every 4x4 input patch d (WINO_IN), U = G g G^T
@@ -114,6 +115,12 @@ void main() {
 // WINO_OUT), M: tiles (n, ty, tx) of 2x2 outputs, in_c / out_c: the channels
 // of that forward convolution, in_h/in_w, out_h/out_w its sizes, pad_h/pad_w
 // its leading padding; WINO_OUT also bias, side, flags, alpha (the epilogue).
+// The filter gradient is the same algorithm transposed (opt-in,
+// kernels/conv_plan.h): with V = B^T x B as above and D = A dy A^T of every
+// 2x2 tile of dy (WINO_DY), the 16 GEMMs M[xi] = V[xi]^T x D[xi] summed over
+// the tiles (conv.comp BWD_FILTER with BATCHED, K split: float partial sums
+// P[xi][slice]), and dw = G^T (sum of the slices of M) G (WINO_WGRAD_OUT,
+// k_chunk = the slices).
 layout(buffer_reference, std430, buffer_reference_align = 16) buffer F4Buf { vec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 8) buffer T4Buf { T4 v[]; };
 layout(push_constant) uniform Push {
@@ -201,6 +208,64 @@ void main() {
       u.v[base + step] = 0.5 * (t[r][0] + t[r][1] + t[r][2]);
       u.v[base + 2 * step] = 0.5 * (t[r][0] - t[r][1] + t[r][2]);
       u.v[base + 3 * step] = t[r][2];
+    }
+  }
+#elif defined(WINO_DY)
+  // D[xi][t][co] = A g A^T of the 2x2 tile g of dy (zeros past its edge),
+  // A = [1 0; 1 1; 1 -1; 0 -1].
+  const uint n4s = pc.out_c / 4, tw = (pc.out_w + 1) / 2, th = (pc.out_h + 1) / 2;
+  T4Buf dy = T4Buf(uint64_t(pc.a));
+  F4Buf dd = F4Buf(uint64_t(pc.c));
+  FOR_EACH(i, pc.M * n4s) {
+    const uint n4 = i % n4s, t = i / n4s;
+    const uint tx = t % tw, ty = (t / tw) % th, n = t / tw / th;
+    vec4 g[2][2], e[4][2];
+    [[unroll]] for (uint r = 0; r < 2; ++r)
+      [[unroll]] for (uint q = 0; q < 2; ++q) {
+        const uint oh = 2 * ty + r, ow = 2 * tx + q;
+        g[r][q] = oh < pc.out_h && ow < pc.out_w
+                      ? vec4(dy.v[((n * pc.out_h + oh) * pc.out_w + ow) * n4s + n4])
+                      : vec4(0.0);
+      }
+    [[unroll]] for (uint q = 0; q < 2; ++q) {  // A g
+      e[0][q] = g[0][q];
+      e[1][q] = g[0][q] + g[1][q];
+      e[2][q] = g[0][q] - g[1][q];
+      e[3][q] = -g[1][q];
+    }
+    [[unroll]] for (uint r = 0; r < 4; ++r) {  // (A g) A^T
+      const uint base = (r * 4 * pc.M + t) * n4s + n4, step = pc.M * n4s;
+      dd.v[base] = e[r][0];
+      dd.v[base + step] = e[r][0] + e[r][1];
+      dd.v[base + 2 * step] = e[r][0] - e[r][1];
+      dd.v[base + 3 * step] = -e[r][1];
+    }
+  }
+#elif defined(WINO_WGRAD_OUT)
+  // dw[r][q][k][n] = (G^T M G)[r][q] with M[xi] the sum of the k_chunk
+  // slices P[xi][slice][k][n], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+  const uint n4s = pc.out_c / 4, mn4 = pc.in_c * n4s, slices = pc.k_chunk;
+  F4Buf part = F4Buf(uint64_t(pc.a));
+  FOR_EACH(i, mn4) {
+    vec4 m[4][4], t[3][4];
+    [[unroll]] for (uint xi = 0; xi < 16; ++xi) {
+      vec4 sum = vec4(0.0);
+      for (uint z = 0; z < slices; ++z) sum += part.v[(xi * slices + z) * mn4 + i];
+      m[xi / 4][xi % 4] = sum;
+    }
+    [[unroll]] for (uint q = 0; q < 4; ++q) {  // G^T M
+      t[0][q] = m[0][q] + 0.5 * (m[1][q] + m[2][q]);
+      t[1][q] = 0.5 * (m[1][q] - m[2][q]);
+      t[2][q] = 0.5 * (m[1][q] + m[2][q]) + m[3][q];
+    }
+    const uint n4 = i % n4s, k = i / n4s;
+    [[unroll]] for (uint r = 0; r < 3; ++r) {  // (G^T M) G
+      const vec4 w[3] = vec4[3](t[r][0] + 0.5 * (t[r][1] + t[r][2]), 0.5 * (t[r][1] - t[r][2]),
+                                0.5 * (t[r][1] + t[r][2]) + t[r][3]);
+      [[unroll]] for (uint q = 0; q < 3; ++q) {
+        const uint o = ((r * 3 + q) * pc.in_c + k) * pc.out_c + n4 * 4;
+        [[unroll]] for (uint j = 0; j < 4; ++j) pc.c.v[o + j] = TO(w[q][j]);
+      }
     }
   }
 #else  // WINO_OUT: y = A^T M A (+ epilogue) of tile t, channels n4 * 4 ..
@@ -652,7 +717,16 @@ void main() {
   a_addr = uint64_t(pc.a);
   b_addr = uint64_t(pc.b);
   const uint tx = tid % TX, ty = tid / TX;
-#ifdef BWD_FILTER
+#if defined(BWD_FILTER) && defined(BATCHED)
+  // z = xi * slices + part: Winograd's filter-gradient GEMM xi (float
+  // operands V[xi] = [K, in_c], D[xi] = [K, out_c]) over K slice `part`; C
+  // slice z is P[xi][part].
+  const uint slices = (pc.K + pc.k_chunk - 1) / pc.k_chunk, xi = gl_WorkGroupID.z / slices;
+  const uint part = gl_WorkGroupID.z % slices, slice = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * BM;
+  const uint k_begin = part * pc.k_chunk, k_end = min(k_begin + pc.k_chunk, pc.K);
+  a_addr += uint64_t(xi) * pc.K * pc.in_c * 4u;
+  b_addr += uint64_t(xi) * pc.K * pc.out_c * 4u;
+#elif defined(BWD_FILTER)
   const uint slice = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * BM;
   const uint k_begin = slice * pc.k_chunk, k_end = min(k_begin + pc.k_chunk, pc.K);
 #elif defined(BATCHED)  // z: GEMM z of a batch of dense [M, K] x [K, N] (Winograd's 16)

@@ -360,6 +360,9 @@ def variants():
             if t == "f32":
                 rows.append(("conv2d_wgemm_f32_v4_%s" % tile, "conv.comp",
                              dict(_types(t), FWD="1", BATCHED="1", **cfg)))
+                # Winograd's filter gradient: 16 GEMMs V^T x D, K split
+                rows.append(("conv2d_wgemm_bwd_filter_f32_v4_%s" % tile, "conv.comp",
+                             dict(_types(t), BWD_FILTER="1", BATCHED="1", **cfg)))
         # in_c not a multiple of 4 (an RGB input), out_c one: A1 loads x
         # element by element (forward and filter gradient).
         for tile in CONV_A1_TILES:
@@ -378,6 +381,9 @@ def variants():
                      dict(_types(t), WINO_FILTER="1", BWD_INPUT="1", **t4)))
         rows.append(("conv2d_wino_out_%s" % t, "conv.comp", dict(_types("f32", t), WINO_OUT="1",
                                                                   T4="vec4", VEC4="1")))
+        rows.append(("conv2d_wino_dy_%s" % t, "conv.comp", dict(_types(t), WINO_DY="1", **t4)))
+        rows.append(("conv2d_wino_wgrad_out_%s" % t, "conv.comp",
+                     dict(_types("f32", t), WINO_WGRAD_OUT="1", T4="vec4", VEC4="1")))
         # The sum of split-K float partial sums (filter and bias gradients).
         rows.append(("conv_splitk_sum_%s" % t, "conv.comp", dict(_types("f32", t), SPLITK_SUM="1")))
         rows.append(("conv_splitk_sum_rows_%s" % t, "conv.comp",
