@@ -189,8 +189,8 @@ inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n, uint64_t k) {
 // (vector variants). The forward and input-gradient convolutions take it
 // where their outputs are large enough for the transforms to pay
 // (TFMP_CONV_WINOGRAD=0 / 1 overrides); the filter gradient only with
-// TFMP_CONV_WINOGRAD=1 (not yet timed on a GPU) and without a fused bias
-// gradient (ConvWinogradRoute). `p`: the convolution's geometry.
+// TFMP_CONV_WINOGRAD=1 (not yet timed on a GPU). `p`: the convolution's
+// geometry.
 inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   if (!vec || p.k[1] != 3 || p.k[2] != 3 || p.stride_dil[1] != (1 | 1 << 16) ||
       p.stride_dil[2] != (1 | 1 << 16))
@@ -317,10 +317,11 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
   return plan;
 }
 
-// Whether `plan` runs as Winograd: the filter gradient's route has no fused
-// bias gradient (it falls back to the direct plan, which PlanConv also made).
+// Whether `plan` runs as Winograd (`bias_grad`: a fused bias gradient is
+// wanted; every route computes it).
 inline bool ConvWinogradRoute(ConvMode mode, const ConvPlan& plan, bool bias_grad) {
-  return plan.winograd && !(mode == ConvMode::kBwdFilter && bias_grad);
+  (void)mode, (void)bias_grad;
+  return plan.winograd;
 }
 
 // The split-K sum: with fewer outputs than ~1000 per multiprocessor of an
@@ -343,9 +344,13 @@ inline std::vector<uint64_t> ConvScratch(ConvMode mode, const ConvPlan& plan, co
                                          bool bias_grad) {
   if (ConvWinogradRoute(mode, plan, bias_grad) && mode == ConvMode::kBwdFilter) {
     // V [16][tiles][in_c], D [16][tiles][out_c], P [16][slices][in_c][out_c]
+    // (+ the column sums of D [16][slices][out_c] for a bias gradient)
     const uint64_t tiles = p.K / (uint64_t{p.out[1]} * p.out[2]) * ((p.out[1] + 1) / 2) *
                            ((p.out[2] + 1) / 2);
-    return {64 * tiles * p.in_c, 64 * tiles * p.out_c, 64ull * plan.wgrad_splits * p.in_c * p.out_c};
+    std::vector<uint64_t> bytes = {64 * tiles * p.in_c, 64 * tiles * p.out_c,
+                                   64ull * plan.wgrad_splits * p.in_c * p.out_c};
+    if (bias_grad) bytes.push_back(64ull * plan.wgrad_splits * p.out_c);
+    return bytes;
   }
   if (ConvWinogradRoute(mode, plan, bias_grad)) {
     const bool fwd = mode == ConvMode::kFwd;
@@ -374,7 +379,9 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
   if (ConvWinogradRoute(mode, plan, db != 0) && mode == ConvMode::kBwdFilter) {
     // The filter gradient, Winograd's transposed (conv.comp WINO_DY): V = B^T
     // x B, D = A dy A^T, P[xi][slice] = V[xi]^T x D[xi] over the slice's
-    // tiles, dw = G^T (sum over slices of P) G.
+    // tiles, dw = G^T (sum over slices of P) G. A bias gradient: D[5] of a
+    // tile is the sum of its 2x2 dy, so db = the column sums of D[5] (the
+    // GEMM's B), which the GEMM writes per slice and WINO_WGRAD_OUT adds up.
     const uint32_t ci = p.in_c, co = p.out_c;
     const uint32_t tiles = p.K / (p.out[1] * p.out[2]) * ((p.out[1] + 1) / 2) * ((p.out[2] + 1) / 2);
     const uint64_t v = scratch[0], d = scratch[1], part = scratch[2];
@@ -411,6 +418,7 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     g.M = ci;
     g.K = tiles;
     g.k_chunk = plan.wgrad_chunk;
+    g.bias = db ? scratch[3] : 0;
     const ConvTile& wt = kConvTiles[plan.wgrad_tile];
     l = ConvLaunch{};
     l.kernel = std::string("conv2d_wgemm_bwd_filter_f32_v4_") + wt.name;
@@ -425,6 +433,8 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     l.push.a = part;
     l.push.c = out;
     l.push.k_chunk = plan.wgrad_splits;
+    l.push.bias = db ? scratch[3] : 0;  // the column sums of D per (xi, slice)
+    l.push.side = db;
     l.gx = grid(static_cast<uint64_t>(ci) * co / 4);
     launches.push_back(l);
     return launches;

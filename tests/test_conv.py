@@ -195,8 +195,10 @@ BIAS_GRAD_CASES = [
     ((4, 37, 41, 3), (3, 3, 32), (1, 1), "SAME", {}),
     ((4, 37, 41, 8), (3, 3, 28), (2, 2), "SAME", {"TFMP_CONV_TILE": "256x32"}),
     ((0, 5, 5, 4), (3, 3, 8), (1, 1), "SAME", {}),  # no output positions: zeros
-    # Winograd forced: the filter gradient's route has no bias gradient, so the direct plan runs
+    # Winograd forced: the bias gradient from the column sums of D[5], per K slice
     ((2, 9, 11, 8), (3, 3, 12), (1, 1), "SAME", {"TFMP_CONV_WINOGRAD": "1"}),
+    ((4, 37, 41, 8), (3, 3, 32), (1, 1), "SAME", {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_SPLITS": "5"}),
+    ((3, 17, 15, 12), (3, 3, 132), (1, 1), "VALID", {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "64x64"}),
     ((2, 5, 5, 0), (3, 3, 8), (1, 1), "SAME", {}),  # an empty filter, a full bias gradient
 ]
 

@@ -244,8 +244,19 @@ void main() {
 #elif defined(WINO_WGRAD_OUT)
   // dw[r][q][k][n] = (G^T M G)[r][q] with M[xi] the sum of the k_chunk
   // slices P[xi][slice][k][n], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+  // With a bias address: the bias gradient side[n] = the sum over slices of
+  // bias[(5 * slices + slice) * out_c + n] (the column sums of D[5]).
   const uint n4s = pc.out_c / 4, mn4 = pc.in_c * n4s, slices = pc.k_chunk;
   F4Buf part = F4Buf(uint64_t(pc.a));
+  if (uint64_t(pc.bias) != 0) {
+    F4Buf dsums = F4Buf(uint64_t(pc.bias));
+    TOBuf db = TOBuf(uint64_t(pc.side));
+    FOR_EACH(n4, n4s) {
+      vec4 sum = vec4(0.0);
+      for (uint z = 0; z < slices; ++z) sum += dsums.v[(5 * slices + z) * n4s + n4];
+      [[unroll]] for (uint j = 0; j < 4; ++j) db.v[n4 * 4 + j] = TO(sum[j]);
+    }
+  }
   FOR_EACH(i, mn4) {
     vec4 m[4][4], t[3][4];
     [[unroll]] for (uint xi = 0; xi < 16; ++xi) {
