@@ -2019,6 +2019,18 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       if (m == "bwd_filter_bias" && (quick ? s.ci != 32 && s.ci != 128 : s.k != 3)) continue;
       cases.push_back(ConvCase(s, mode));
     }
+  // The filter gradient through Winograd F(2x2, 3x3) (TFMP_CONV_WINOGRAD=1:
+  // opt-in until timed on a GPU), beside the default: the 3x3 stride-1
+  // shapes with 64+ channels, named <case>@::1.
+  if (!quick) {
+    std::vector<Case> wino;
+    for (const Case& c : cases)
+      if (c.name.compare(0, 17, "conv2d_bwd_filter") == 0 && c.name.size() > 4 &&
+          c.name.compare(c.name.size() - 4, 4, "_3x3") == 0 && c.name.find("x3to") == std::string::npos &&
+          c.name.find("to32_") == std::string::npos)
+        wino.push_back(c);
+    for (const Case& c : WithConvConfigs(wino, {"::1"})) cases.push_back(c);
+  }
   return cases;
 }
 
