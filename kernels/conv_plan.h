@@ -312,7 +312,9 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     chunk = (chunk + 15) / 16 * 16;
     plan.wgrad_chunk = static_cast<uint32_t>(chunk);
     plan.wgrad_splits = static_cast<uint32_t>((tiles + chunk - 1) / chunk);
-    if (16ull * plan.wgrad_splits > 65535) plan.winograd = false;
+    // (P: 16 floats per slice and filter element; at most 1 GiB of them.)
+    if (16ull * plan.wgrad_splits > 65535 || 64ull * plan.wgrad_splits * ci * co > (1ull << 30))
+      plan.winograd = false;
   }
   return plan;
 }
