@@ -339,6 +339,16 @@ inline bool ConvSumRows(uint64_t outputs) {
   return outputs < kConvSumRowsBelow;
 }
 
+// A ConvPush of unit geometry (sizes, kernel, stride and dilation 1) with
+// these channels: what the Winograd routes' transforms and GEMMs start from.
+inline ConvPush UnitConvPush(uint32_t in_c, uint32_t out_c) {
+  ConvPush q{};
+  for (int i = 0; i < 3; ++i) q.in[i] = q.out[i] = q.k[i] = 1, q.stride_dil[i] = 1 | 1 << 16;
+  q.in_c = in_c;
+  q.out_c = out_c;
+  return q;
+}
+
 // The float32 scratch buffers (bytes) that `plan` needs, in the order
 // ConvLaunches takes their addresses: the split sums [splits][M * N] (+
 // [splits][N] with a bias gradient); Winograd's U, V and M.
@@ -387,10 +397,7 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     const uint32_t ci = p.in_c, co = p.out_c;
     const uint32_t tiles = p.K / (p.out[1] * p.out[2]) * ((p.out[1] + 1) / 2) * ((p.out[2] + 1) / 2);
     const uint64_t v = scratch[0], d = scratch[1], part = scratch[2];
-    ConvPush q{};
-    for (int i = 0; i < 3; ++i) q.in[i] = q.out[i] = q.k[i] = 1, q.stride_dil[i] = 1 | 1 << 16;
-    q.in_c = ci;
-    q.out_c = co;
+    ConvPush q = UnitConvPush(ci, co);
     q.M = tiles;
     q.in[1] = p.in[1], q.in[2] = p.in[2], q.out[1] = p.out[1], q.out[2] = p.out[2];
     q.pad[1] = p.pad[1], q.pad[2] = p.pad[2];
@@ -409,14 +416,11 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     l.gx = grid(static_cast<uint64_t>(tiles) * co / 4);
     launches.push_back(l);
     // P[xi][slice] = V[xi]^T x D[xi]: a 1x1 filter gradient over `tiles` positions per xi
-    ConvPush g{};
-    for (int i = 0; i < 3; ++i) g.in[i] = g.out[i] = g.k[i] = 1, g.stride_dil[i] = 1 | 1 << 16;
+    ConvPush g = UnitConvPush(ci, co);
     g.in[2] = g.out[2] = tiles;
     g.a = v;
     g.b = d;
     g.c = part;
-    g.in_c = ci;
-    g.out_c = co;
     g.M = ci;
     g.K = tiles;
     g.k_chunk = plan.wgrad_chunk;
@@ -450,10 +454,7 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     const int32_t ph = fwd ? p.pad[1] : 2 - p.pad[1], pw = fwd ? p.pad[2] : 2 - p.pad[2];
     const uint32_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
     const uint64_t u = scratch[0], v = scratch[1], m = scratch[2];
-    ConvPush q{};
-    for (int i = 0; i < 3; ++i) q.in[i] = q.out[i] = q.k[i] = 1, q.stride_dil[i] = 1 | 1 << 16;
-    q.in_c = k;
-    q.out_c = n;
+    ConvPush q = UnitConvPush(k, n);
     ConvLaunch l;
     // U = G g G^T (a: the filter)
     l.kernel = "conv2d_wino_filter_" + std::string(fwd ? "" : "bwd_input_") + t;
