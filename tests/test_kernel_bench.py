@@ -79,6 +79,9 @@ def test_list_names_the_full_size_cases():
         assert "conv2d_%s_f32_r50_64x56x56x64to64_3x3" % mode in names
     # the matrix units' ceiling (shaders/mma_peak.comp), beside the GEMMs through VK_NV_cooperative_matrix2
     assert {"mma_peak_f16_subgroup", "mma_peak_f16_workgroup", "coopmat2_f16_4096x4096x4096"} <= set(names)
+    # the float16 bandwidth question: dedicated allocations and other data beside the defaults
+    assert {"relu_f16_64M@dedicated", "relu_f16_64M@zero16", "add_f16_64M@bits16",
+            "copy_shader_d2d_256MiB@half32", "relu_f32_64M@dedicated"} <= set(names)
     # the filter gradient through Winograd (opt-in) beside the default, for the 3x3 stride-1 shapes
     wino = [n for n in names if n.endswith("@::1")]
     assert "conv2d_bwd_filter_f32_r50_64x7x7x512to512_3x3@::1" in wino

@@ -1806,6 +1806,23 @@ std::vector<Case> WithConvConfigs(const std::vector<Case>& cases, const std::vec
   return out;
 }
 
+// Case c run with environment variables set (and unset after it), named
+// <c.name>@<tag>: the runtime and kernel_bench read them as they allocate
+// and fill (TFMP_DEDICATED_MEMORY, KB_DATA).
+Case WithEnv(const Case& c, const std::string& tag,
+             const std::vector<std::pair<std::string, std::string>>& env) {
+  Case d = c;
+  d.name += "@" + tag;
+  auto inner = c.run;
+  d.run = [inner, env](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    for (const auto& kv : env) setenv(kv.first.c_str(), kv.second.c_str(), 1);
+    const bool ok = inner(b, chk, ms, err);
+    for (const auto& kv : env) unsetenv(kv.first.c_str());
+    return ok;
+  };
+  return d;
+}
+
 std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
   std::vector<Case> cases;
   for (const char* mode : {"", "declared", "independent"})
@@ -2019,6 +2036,25 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       if (m == "bwd_filter_bias" && (quick ? s.ci != 32 && s.ci != 128 : s.k != 3)) continue;
       cases.push_back(ConvCase(s, mode));
     }
+  // The float16 bandwidth question (docs/benchmarks.md): the same cases with
+  // every buffer a dedicated allocation (TFMP_DEDICATED_MEMORY=1, named
+  // <case>@dedicated) and over other data (KB_DATA: @zero16, @bits16,
+  // @half32), so that one report answers both.
+  if (!quick) {
+    std::vector<Case> extra;
+    for (const Case& c : cases) {
+      if (c.name == "relu_f16_64M" || c.name == "add_f16_64M" || c.name == "relu_f32_64M" ||
+          c.name == "copy_shader_d2d_256MiB")
+        extra.push_back(WithEnv(c, "dedicated", {{"TFMP_DEDICATED_MEMORY", "1"}}));
+      if (c.name == "relu_f16_64M" || c.name == "add_f16_64M") {
+        extra.push_back(WithEnv(c, "zero16", {{"KB_DATA", "zero16"}}));
+        extra.push_back(WithEnv(c, "bits16", {{"KB_DATA", "bits16"}}));
+      }
+      if (c.name == "copy_shader_d2d_256MiB" || c.name == "relu_f32_64M")
+        extra.push_back(WithEnv(c, "half32", {{"KB_DATA", "half32"}}));
+    }
+    cases.insert(cases.end(), extra.begin(), extra.end());
+  }
   // The filter gradient through Winograd F(2x2, 3x3) (TFMP_CONV_WINOGRAD=1:
   // opt-in until timed on a GPU), beside the default: the 3x3 stride-1
   // shapes with 64+ channels, named <case>@::1.

@@ -569,8 +569,6 @@ Status VkDevice_::Init() {
     pipeline_stats_ = true;
   }
 
-  if (const char* d = std::getenv("TFMP_DEDICATED_MEMORY")) dedicated_memory_ = std::strcmp(d, "1") == 0;
-
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = queue_family_;
@@ -666,7 +664,10 @@ bool VkDevice_::CreateBuffer(uint64_t bytes, uint32_t memory_type, bool map, All
   flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
   VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
   dedicated.buffer = out->buffer;
-  if (dedicated_memory_ && !map) flags.pNext = &dedicated;
+  // TFMP_DEDICATED_MEMORY=1 (an experiment, docs/benchmarks.md), read at
+  // each allocation so that a benchmark case can set it for its own buffers.
+  const char* dedicated_env = std::getenv("TFMP_DEDICATED_MEMORY");
+  if (!map && dedicated_env && std::strcmp(dedicated_env, "1") == 0) flags.pNext = &dedicated;
   VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &flags};
   mai.allocationSize = req.size;
   mai.memoryTypeIndex = memory_type;

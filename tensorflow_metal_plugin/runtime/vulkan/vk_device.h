@@ -144,9 +144,6 @@ class VkDevice_ final : public Device {
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   uint32_t push_bytes_ = 128;
   bool pipeline_stats_ = false;
-  // TFMP_DEDICATED_MEMORY=1 (an experiment, docs/benchmarks.md): device
-  // buffers as dedicated allocations (VkMemoryDedicatedAllocateInfo).
-  bool dedicated_memory_ = false;
 
   std::shared_mutex alloc_mu_;
   std::map<uint64_t, Allocation> allocations_;  // by device address
