@@ -185,6 +185,17 @@ inline int ConvAutoTile(ConvMode mode, uint64_t m, uint64_t n, uint64_t k) {
   return kTile64x64;
 }
 
+// Winograd's 2x2 tiles: batch x ceil(oh / 2) x ceil(ow / 2) of the forward
+// convolution's output (dy for the filter gradient; the input gradient is a
+// forward convolution over dy whose output is x).
+inline uint64_t ConvWinogradTiles(ConvMode mode, const ConvPush& p) {
+  const uint64_t oh = mode == ConvMode::kBwdInput ? p.in[1] : p.out[1];
+  const uint64_t ow = mode == ConvMode::kBwdInput ? p.in[2] : p.out[2];
+  // M (K for the filter gradient) = batch * those positions
+  const uint64_t batch = (mode == ConvMode::kBwdFilter ? p.K : p.M) / std::max<uint64_t>(oh * ow, 1);
+  return batch * ((oh + 1) / 2) * ((ow + 1) / 2);
+}
+
 // The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 convolutions
 // (vector variants). The forward and input-gradient convolutions take it
 // where their outputs are large enough for the transforms to pay
@@ -195,13 +206,9 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   if (!vec || p.k[1] != 3 || p.k[2] != 3 || p.stride_dil[1] != (1 | 1 << 16) ||
       p.stride_dil[2] != (1 | 1 << 16))
     return false;
-  const bool fwd = mode == ConvMode::kFwd;
-  // The forward convolution's output: dy's size for the filter gradient.
   const uint64_t oh = mode == ConvMode::kBwdInput ? p.in[1] : p.out[1];
   const uint64_t ow = mode == ConvMode::kBwdInput ? p.in[2] : p.out[2];
-  // M (K for the filter gradient) = batch * output positions
-  const uint64_t batch = (mode == ConvMode::kBwdFilter ? p.K : p.M) / std::max<uint64_t>(oh * ow, 1);
-  const uint64_t tiles = batch * ((oh + 1) / 2) * ((ow + 1) / 2);
+  const uint64_t tiles = ConvWinogradTiles(mode, p);
   // Scratch: V and M (D) are 16 floats per tile and channel; at most 1 GiB of them.
   if (tiles == 0 || tiles > 65535ull * 64 || 64 * tiles * (p.in_c + p.out_c) > (1ull << 30) ||
       16ull * p.in_c * p.out_c >= (1ull << 31))
@@ -297,9 +304,7 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
   plan.winograd = ConvWinograd(mode, *p, plan.vec);
   if (plan.winograd && mode == ConvMode::kBwdFilter) {
     // 16 GEMMs [in_c, tiles] x [tiles, out_c]: K (the tiles) split to fill the device.
-    const uint64_t ci = p->in_c, co = p->out_c;
-    const uint64_t tiles = p->K / (uint64_t{p->out[1]} * p->out[2]) * ((p->out[1] + 1) / 2) *
-                           ((p->out[2] + 1) / 2);
+    const uint64_t ci = p->in_c, co = p->out_c, tiles = ConvWinogradTiles(mode, *p);
     plan.wgrad_tile = ci >= 128 && co >= 128 ? kTile128x128 : ci >= 128 ? kTile128x64 : kTile64x64;
     if (forced)
       for (int i = 0; i < static_cast<int>(std::size(kConvTiles)); ++i)
@@ -317,13 +322,6 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
       plan.winograd = false;
   }
   return plan;
-}
-
-// Whether `plan` runs as Winograd (`bias_grad`: a fused bias gradient is
-// wanted; every route computes it).
-inline bool ConvWinogradRoute(ConvMode mode, const ConvPlan& plan, bool bias_grad) {
-  (void)mode, (void)bias_grad;
-  return plan.winograd;
 }
 
 // The split-K sum: with fewer outputs than ~1000 per multiprocessor of an
@@ -351,24 +349,23 @@ inline ConvPush UnitConvPush(uint32_t in_c, uint32_t out_c) {
 
 // The float32 scratch buffers (bytes) that `plan` needs, in the order
 // ConvLaunches takes their addresses: the split sums [splits][M * N] (+
-// [splits][N] with a bias gradient); Winograd's U, V and M.
+// [splits][N] with a bias gradient); Winograd's U, V and M (the filter
+// gradient's: V, D, P and, with a bias gradient, D's column sums).
 inline std::vector<uint64_t> ConvScratch(ConvMode mode, const ConvPlan& plan, const ConvPush& p,
                                          bool bias_grad) {
-  if (ConvWinogradRoute(mode, plan, bias_grad) && mode == ConvMode::kBwdFilter) {
+  if (plan.winograd && mode == ConvMode::kBwdFilter) {
     // V [16][tiles][in_c], D [16][tiles][out_c], P [16][slices][in_c][out_c]
     // (+ the column sums of D [16][slices][out_c] for a bias gradient)
-    const uint64_t tiles = p.K / (uint64_t{p.out[1]} * p.out[2]) * ((p.out[1] + 1) / 2) *
-                           ((p.out[2] + 1) / 2);
+    const uint64_t tiles = ConvWinogradTiles(mode, p);
     std::vector<uint64_t> bytes = {64 * tiles * p.in_c, 64 * tiles * p.out_c,
                                    64ull * plan.wgrad_splits * p.in_c * p.out_c};
     if (bias_grad) bytes.push_back(64ull * plan.wgrad_splits * p.out_c);
     return bytes;
   }
-  if (ConvWinogradRoute(mode, plan, bias_grad)) {
+  if (plan.winograd) {
     const bool fwd = mode == ConvMode::kFwd;
     const uint64_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
-    const uint64_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
-    const uint64_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
+    const uint64_t tiles = ConvWinogradTiles(mode, p);
     return {64 * k * n, 64 * tiles * k, 64 * tiles * n};
   }
   if (plan.splits > 1)
@@ -388,14 +385,14 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
   };
   std::vector<ConvLaunch> launches;
   const std::string t = dtype;
-  if (ConvWinogradRoute(mode, plan, db != 0) && mode == ConvMode::kBwdFilter) {
+  if (plan.winograd && mode == ConvMode::kBwdFilter) {
     // The filter gradient, Winograd's transposed (conv.comp WINO_DY): V = B^T
     // x B, D = A dy A^T, P[xi][slice] = V[xi]^T x D[xi] over the slice's
     // tiles, dw = G^T (sum over slices of P) G. A bias gradient: D[5] of a
     // tile is the sum of its 2x2 dy, so db = the column sums of D[5] (the
     // GEMM's B), which the GEMM writes per slice and WINO_WGRAD_OUT adds up.
     const uint32_t ci = p.in_c, co = p.out_c;
-    const uint32_t tiles = p.K / (p.out[1] * p.out[2]) * ((p.out[1] + 1) / 2) * ((p.out[2] + 1) / 2);
+    const uint32_t tiles = static_cast<uint32_t>(ConvWinogradTiles(mode, p));
     const uint64_t v = scratch[0], d = scratch[1], part = scratch[2];
     ConvPush q = UnitConvPush(ci, co);
     q.M = tiles;
@@ -445,14 +442,14 @@ inline std::vector<ConvLaunch> ConvLaunches(ConvMode mode, const ConvPlan& plan,
     launches.push_back(l);
     return launches;
   }
-  if (ConvWinogradRoute(mode, plan, db != 0)) {
+  if (plan.winograd) {
     const bool fwd = mode == ConvMode::kFwd;
     // The forward convolution computed: input (x or dy) of k channels, n output channels.
     const uint32_t k = fwd ? p.in_c : p.out_c, n = fwd ? p.out_c : p.in_c;
     const uint32_t ih = fwd ? p.in[1] : p.out[1], iw = fwd ? p.in[2] : p.out[2];
     const uint32_t oh = fwd ? p.out[1] : p.in[1], ow = fwd ? p.out[2] : p.in[2];
     const int32_t ph = fwd ? p.pad[1] : 2 - p.pad[1], pw = fwd ? p.pad[2] : 2 - p.pad[2];
-    const uint32_t tiles = p.M / (oh * ow) * ((oh + 1) / 2) * ((ow + 1) / 2);
+    const uint32_t tiles = static_cast<uint32_t>(ConvWinogradTiles(mode, p));
     const uint64_t u = scratch[0], v = scratch[1], m = scratch[2];
     ConvPush q = UnitConvPush(k, n);
     ConvLaunch l;

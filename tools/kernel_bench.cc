@@ -1260,7 +1260,7 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
     }
     if (b.oom()) return *err = "out of device memory", false;
     char info[240];
-    const bool wino = tfmp::ConvWinogradRoute(cmode, plan, with_db);
+    const bool wino = plan.winograd;
     std::snprintf(info, sizeof(info),
                   ", \"kernel\": \"%s\", \"grid\": [%u, %u, %u], \"splits\": %u, \"winograd\": %s",
                   plan.kernel.c_str(), plan.gx, plan.gy, plan.gz,
