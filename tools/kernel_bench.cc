@@ -1769,6 +1769,27 @@ int CreateAllPipelines(Device* dev, int threads, int offset, int limit) {
   return failed ? 1 : 0;
 }
 
+// Case c run with environment variables set (an empty value: unset), all
+// unset after it, named <c.name>@<tag>: the runtime and kernel_bench read
+// them as they plan, allocate and fill (TFMP_CONV_*, TFMP_DEDICATED_MEMORY,
+// KB_DATA).
+Case WithEnv(const Case& c, const std::string& tag,
+             const std::vector<std::pair<std::string, std::string>>& env) {
+  Case d = c;
+  d.name += "@" + tag;
+  auto inner = c.run;
+  d.run = [inner, env](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    for (const auto& kv : env) {
+      if (kv.second.empty()) unsetenv(kv.first.c_str());
+      else setenv(kv.first.c_str(), kv.second.c_str(), 1);
+    }
+    const bool ok = inner(b, chk, ms, err);
+    for (const auto& kv : env) unsetenv(kv.first.c_str());
+    return ok;
+  };
+  return d;
+}
+
 // --conv-configs TILE:SPLITS:WINOGRAD,... (an experiment): each convolution
 // case once per config, with TFMP_CONV_TILE / _SPLITS / _WINOGRAD set to the
 // non-empty fields (kernels/conv_plan.h reads them), named "@config".
@@ -1787,40 +1808,13 @@ std::vector<Case> WithConvConfigs(const std::vector<Case>& cases, const std::vec
         f[i] = cfg.substr(at, colon - at);
         at = colon + 1;
       }
-      Case d = c;
-      d.name += "@" + cfg;
-      auto inner = c.run;
-      d.run = [inner, f](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
-        const char* names[3] = {"TFMP_CONV_TILE", "TFMP_CONV_SPLITS", "TFMP_CONV_WINOGRAD"};
-        for (int i = 0; i < 3; ++i) {
-          if (f[i].empty() || f[i] == "-") unsetenv(names[i]);
-          else setenv(names[i], f[i].c_str(), 1);
-        }
-        const bool ok = inner(b, chk, ms, err);
-        for (const char* n : names) unsetenv(n);
-        return ok;
-      };
-      out.push_back(d);
+      const char* names[3] = {"TFMP_CONV_TILE", "TFMP_CONV_SPLITS", "TFMP_CONV_WINOGRAD"};
+      std::vector<std::pair<std::string, std::string>> env;
+      for (int i = 0; i < 3; ++i) env.emplace_back(names[i], f[i] == "-" ? "" : f[i]);
+      out.push_back(WithEnv(c, cfg, env));
     }
   }
   return out;
-}
-
-// Case c run with environment variables set (and unset after it), named
-// <c.name>@<tag>: the runtime and kernel_bench read them as they allocate
-// and fill (TFMP_DEDICATED_MEMORY, KB_DATA).
-Case WithEnv(const Case& c, const std::string& tag,
-             const std::vector<std::pair<std::string, std::string>>& env) {
-  Case d = c;
-  d.name += "@" + tag;
-  auto inner = c.run;
-  d.run = [inner, env](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
-    for (const auto& kv : env) setenv(kv.first.c_str(), kv.second.c_str(), 1);
-    const bool ok = inner(b, chk, ms, err);
-    for (const auto& kv : env) unsetenv(kv.first.c_str());
-    return ok;
-  };
-  return d;
 }
 
 std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_configs) {
