@@ -1,5 +1,6 @@
 #include "grappler/graph.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -191,6 +192,38 @@ bool ConstFloats(const NodeDef& n, std::vector<float>* values, std::vector<int64
     }
     return true;
   }
+  return false;
+}
+
+namespace {
+// count elements of type V from t's tensor_content, or from `vals` (the
+// last value repeated, TF's short form); false on a size mismatch.
+template <typename V, typename Repeated>
+bool ReadInts(const tensorflow::TensorProto& t, int64_t count, const Repeated& vals,
+              std::vector<int64_t>* out) {
+  if (!t.tensor_content().empty()) {
+    if (t.tensor_content().size() != static_cast<size_t>(count) * sizeof(V)) return false;
+    for (int64_t i = 0; i < count; ++i) {
+      V v;
+      std::memcpy(&v, t.tensor_content().data() + sizeof(V) * i, sizeof(V));
+      out->push_back(v);
+    }
+  } else {
+    for (int64_t i = 0; i < count; ++i)
+      out->push_back(vals.size() == 0 ? 0 : vals.Get(std::min<int64_t>(i, vals.size() - 1)));
+  }
+  return true;
+}
+}  // namespace
+
+bool ConstInts(const NodeDef& n, std::vector<int64_t>* out) {
+  if (n.op() != "Const" || !n.attr().count("value")) return false;
+  const tensorflow::TensorProto& t = n.attr().at("value").tensor();
+  if (t.tensor_shape().dim_size() > 1) return false;
+  const int64_t count = t.tensor_shape().dim_size() == 0 ? 1 : t.tensor_shape().dim(0).size();
+  out->clear();
+  if (t.dtype() == tensorflow::DT_INT32) return ReadInts<int32_t>(t, count, t.int_val(), out);
+  if (t.dtype() == tensorflow::DT_INT64) return ReadInts<int64_t>(t, count, t.int64_val(), out);
   return false;
 }
 

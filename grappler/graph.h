@@ -79,6 +79,8 @@ int AttrType(const NodeDef& n, const std::string& name);  // tensorflow::DataTyp
 
 // The values of a float (or half) Const node, and its shape; false otherwise.
 bool ConstFloats(const NodeDef& n, std::vector<float>* values, std::vector<int64_t>* shape);
+// The values of an int32 / int64 Const of rank <= 1; false otherwise.
+bool ConstInts(const NodeDef& n, std::vector<int64_t>* out);
 // Whether `n` is a Const whose every element is within 1e-6 (relative) of v.
 bool IsScalarConst(const NodeDef& n, float v);
 

@@ -66,16 +66,26 @@ constexpr CoopTile kCoopTiles[] = {
 // fragment loads per product) win once they fill every SM; below that the
 // 128x128 tile's 2x workgroups win. TFMP_COOP_TILE=<suffix> forces one
 // (experiments; an unknown name: this choice). KHR: only the default exists.
+// The shared rule of PickCoopTile and PickCoop2Tile over a tile table whose
+// [0] is the default and [1] the wide tile: `forced` (an environment value
+// read once by the caller) names one, else the wide tile where its
+// workgroups fill every SM.
+template <size_t kN>
+const CoopTile& PickWideOrDefault(const CoopTile (&tiles)[kN], const char* forced, int64_t M,
+                                  int64_t N, int64_t batch, uint32_t compute_units) {
+  if (forced)
+    for (const CoopTile& t : tiles)
+      if (std::strcmp(t.name, forced) == 0) return t;
+  const CoopTile& wide = tiles[1];
+  const int64_t groups = (M + wide.bm - 1) / wide.bm * ((N + wide.bn - 1) / wide.bn) * batch;
+  return groups >= (compute_units ? int64_t{compute_units} : 256) ? wide : tiles[0];
+}
+
 inline const CoopTile& PickCoopTile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units,
                                     bool khr) {
   if (khr) return kCoopTiles[0];
   static const char* const env = std::getenv("TFMP_COOP_TILE");  // read once, not per GEMM
-  if (env)
-    for (const CoopTile& t : kCoopTiles)
-      if (std::strcmp(t.name, env) == 0) return t;
-  const CoopTile& wide = kCoopTiles[1];
-  const int64_t groups = (M + wide.bm - 1) / wide.bm * ((N + wide.bn - 1) / wide.bn) * batch;
-  return groups >= (compute_units ? int64_t{compute_units} : 256) ? wide : kCoopTiles[0];
+  return PickWideOrDefault(kCoopTiles, env, M, N, batch, compute_units);
 }
 
 // shaders/matmul_coopmat2.comp's tile configurations (variants.py
@@ -98,12 +108,7 @@ constexpr CoopTile kCoop2Tiles[] = {
 // choice).
 inline const CoopTile& PickCoop2Tile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units) {
   static const char* const env = std::getenv("TFMP_COOP2_TILE");  // read once, not per GEMM
-  if (env)
-    for (const CoopTile& t : kCoop2Tiles)
-      if (std::strcmp(t.name, env) == 0) return t;
-  const CoopTile& wide = kCoop2Tiles[1];
-  const int64_t groups = (M + wide.bm - 1) / wide.bm * ((N + wide.bn - 1) / wide.bn) * batch;
-  return groups >= (compute_units ? int64_t{compute_units} : 256) ? wide : kCoop2Tiles[0];
+  return PickWideOrDefault(kCoop2Tiles, env, M, N, batch, compute_units);
 }
 
 struct MatMulReducePush {  // shaders/matmul_reduce.comp

@@ -1140,6 +1140,7 @@ Case MmaPeakCase(bool workgroup) {
   c.params = "\"MT\": " + I(mt) + ", \"NT\": " + I(nt) + ", \"KT\": " + I(kt) + ", \"units\": " +
              I(units) + ", \"accumulators\": " + I(accs) + ", \"iters\": " + I(iters);
   c.flops = 2.0 * mt * nt * kt * units * accs * iters;
+  const std::string kernel = c.name;  // the variant's name (variants.py mma_peak_variants)
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(21);
     auto A = b.NewTensor(mt * kt, true, rng, 0, 0, false);
@@ -1159,7 +1160,6 @@ Case MmaPeakCase(bool workgroup) {
       uint64_t a, b, c;
       uint32_t iters;
     } p{A->addr, B->addr, C->addr, iters};
-    const std::string kernel = std::string("mma_peak_f16_") + (workgroup ? "workgroup" : "subgroup");
     auto record = [&] { b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), 2048, 1, 1); };
     record();
     std::vector<float> got = b.Download(*C);

@@ -21,7 +21,6 @@
 // is then [C, N], the MatMul's). The driver removes the BatchMatMulV2 only
 // when the Sum is its one reader.
 #include <algorithm>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,43 +33,6 @@
 namespace tfmp {
 namespace grappler {
 namespace {
-
-// The values of an int32 / int64 Const of rank <= 1; false otherwise.
-bool ConstInts(const NodeDef& n, std::vector<int64_t>* out) {
-  if (n.op() != "Const" || !n.attr().count("value")) return false;
-  const tensorflow::TensorProto& t = n.attr().at("value").tensor();
-  if (t.tensor_shape().dim_size() > 1) return false;
-  const int64_t count = t.tensor_shape().dim_size() == 0 ? 1 : t.tensor_shape().dim(0).size();
-  out->clear();
-  if (t.dtype() == tensorflow::DT_INT32) {
-    if (!t.tensor_content().empty()) {
-      if (t.tensor_content().size() != static_cast<size_t>(count) * 4) return false;
-      for (int64_t i = 0; i < count; ++i) {
-        int32_t v;
-        std::memcpy(&v, t.tensor_content().data() + 4 * i, 4);
-        out->push_back(v);
-      }
-    } else {
-      for (int64_t i = 0; i < count; ++i)
-        out->push_back(t.int_val_size() == 0 ? 0 : t.int_val(std::min<int64_t>(i, t.int_val_size() - 1)));
-    }
-  } else if (t.dtype() == tensorflow::DT_INT64) {
-    if (!t.tensor_content().empty()) {
-      if (t.tensor_content().size() != static_cast<size_t>(count) * 8) return false;
-      for (int64_t i = 0; i < count; ++i) {
-        int64_t v;
-        std::memcpy(&v, t.tensor_content().data() + 8 * i, 8);
-        out->push_back(v);
-      }
-    } else {
-      for (int64_t i = 0; i < count; ++i)
-        out->push_back(t.int64_val_size() == 0 ? 0 : t.int64_val(std::min<int64_t>(i, t.int64_val_size() - 1)));
-    }
-  } else {
-    return false;
-  }
-  return true;
-}
 
 bool IsGradForm(const NodeDef& n) { return AttrBool(n, "adj_x") && !AttrBool(n, "adj_y") && IsFloatOrHalf(n); }
 
