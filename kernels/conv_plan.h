@@ -197,11 +197,9 @@ inline uint64_t ConvWinogradTiles(ConvMode mode, const ConvPush& p) {
 }
 
 // The Winograd F(2x2, 3x3) route: 3x3, stride 1, dilation 1 convolutions
-// (vector variants). The forward and input-gradient convolutions take it
-// where their outputs are large enough for the transforms to pay
-// (TFMP_CONV_WINOGRAD=0 / 1 overrides); the filter gradient only with
-// TFMP_CONV_WINOGRAD=1 (not yet timed on a GPU). `p`: the convolution's
-// geometry.
+// (vector variants), all three modes, where the outputs are large enough
+// for the transforms to pay and both channel counts are 128+
+// (TFMP_CONV_WINOGRAD=0 / 1 overrides). `p`: the convolution's geometry.
 inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   if (!vec || p.k[1] != 3 || p.k[2] != 3 || p.stride_dil[1] != (1 | 1 << 16) ||
       p.stride_dil[2] != (1 | 1 << 16))
@@ -214,7 +212,6 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
       16ull * p.in_c * p.out_c >= (1ull << 31))
     return false;
   const char* w = ConvEnv("TFMP_CONV_WINOGRAD");
-  if (mode == ConvMode::kBwdFilter) return w && w[0] == '1';
   if (w) return w[0] != '0';
   // H200: 0.42 / 0.37 ms (28x28x128 / 14x14x256) where the direct GEMM took
   // 0.52 / 0.59; at 56x56x64 (64 channels: short GEMMs) 0.59 against 0.54.
@@ -222,6 +219,11 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   // most a third to the outputs (2.25x fewer multiplies still pay): 7x7x512
   // (64 outputs computed for 49) forward 0.353 ms against 0.584 direct,
   // input gradient 0.360 against 0.586 (cuDNN: 0.513 / 0.579).
+  // The filter gradient (H200, 2026-12-02 09:45, ms, Winograd / direct
+  // GEMM / cuDNN): 28x28x128 0.435 / 0.495 / 0.258, 14x14x256 0.359 /
+  // 0.499 / 0.204, 7x7x512 0.405 / 0.506 / 0.191; with 64 channels it
+  // loses: 56x56x64 0.664 / 0.555, the CNN's 16x16x64 at batch 128 0.149 /
+  // 0.112 (bench/h200_kernels.json, the <case>@::0 rows).
   const uint64_t padded = (oh + 1) / 2 * 2 * ((ow + 1) / 2 * 2);
   return oh * ow >= 49 && 3 * padded <= 4 * oh * ow && p.in_c >= 128 && p.out_c >= 128;
 }

@@ -75,12 +75,6 @@ inline uint32_t PlanRowsPass(int64_t rows, int64_t len, uint64_t x, size_t elem,
   p->n_out = static_cast<uint32_t>(rows);
   p->n_red = static_cast<uint32_t>(len);
   p->vec = len % 4 == 0 && Aligned4(x, elem) ? 1 : 0;
-  // float16: vec = 3, 16-byte words of eight halves, two in flight per step,
-  // where rows and the address allow (chunks are whole multiples of 1024).
-  // H200, rows f16 [16384, 4096], one process each: 0.0498 ms with
-  // half-vectors (8-byte loads, 128 lanes) -> 0.0456 (2696 -> 2944 GB/s,
-  // 0.66 -> 0.72 of the copy; PyTorch 0.0463); 64 lanes the same (0.0455).
-  const bool words = elem == 2 && len % 8 == 0 && x % 16 == 0;
   int64_t chunks = std::max<int64_t>(1, CeilDiv(len, kMaxChunk));
   if (rows < kTargetJobs && len > 2 * kMinChunk)
     chunks = std::max(chunks, std::min(CeilDiv(len, kMinChunk), CeilDiv(kTargetJobs, rows)));
@@ -92,12 +86,11 @@ inline uint32_t PlanRowsPass(int64_t rows, int64_t len, uint64_t x, size_t elem,
   p->chunks = static_cast<uint32_t>(chunks);
   p->chunk_len = static_cast<uint32_t>(chunk);
   // About kLoadsPerLane loads (vectors) per lane, at most 256 lanes.
-  const int64_t loads = CeilDiv(std::min(chunk, std::max<int64_t>(len, 1)), words ? 8 : p->vec ? 4 : 1);
-  const int64_t per_lane = !words && p->vec && elem == 2 ? 2 * kLoadsPerLane : kLoadsPerLane;
+  const int64_t loads = CeilDiv(std::min(chunk, std::max<int64_t>(len, 1)), p->vec ? 4 : 1);
+  const int64_t per_lane = p->vec && elem == 2 ? 2 * kLoadsPerLane : kLoadsPerLane;
   uint32_t lanes = 1;
   while (lanes < 256 && lanes * per_lane < loads) lanes *= 2;
   if (p->vec && TwoLoads(elem, true, lanes)) p->vec = 2;
-  if (words) p->vec = 3;
   p->lanes = lanes;
   return Groups(CeilDiv(rows * chunks, 256 / lanes));
 }

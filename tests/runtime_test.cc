@@ -585,7 +585,8 @@ int Profile(Device* dev) {
 
 // kernels/conv_plan.h's choices for ResNet-50's stride-1 convolutions at
 // batch 64 on a device of 132 multiprocessors (an H200) and on one that does
-// not say (0): the filter gradient's K split (by wave fill) and Winograd.
+// not say (0): the filter gradient's K split (by wave fill; its direct GEMM's)
+// and Winograd (forward and filter gradient alike).
 int ConvPlans() {
   struct Want {
     int64_t h, c_in, c_out, k;
@@ -614,6 +615,8 @@ int ConvPlans() {
       if (plan.splits != want)
         return Fail("bwd_filter " + tag + " on " + std::to_string(units) + " units: " +
                     std::to_string(plan.splits) + " K splits, want " + std::to_string(want));
+      if (plan.winograd != w.winograd)
+        return Fail("bwd_filter " + tag + ": Winograd " + std::to_string(plan.winograd));
     }
     tfmp::ConvPush g = p;
     g.M = static_cast<uint32_t>(64 * w.h * w.h);

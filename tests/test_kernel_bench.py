@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 KERNEL_BENCH = os.path.join(ROOT, "bazel-bin", "tools", "kernel_bench")
@@ -82,11 +84,11 @@ def test_list_names_the_full_size_cases():
     # the float16 bandwidth question: dedicated allocations and other data beside the defaults
     assert {"relu_f16_64M@dedicated", "relu_f16_64M@zero16", "add_f16_64M@bits16",
             "copy_shader_d2d_256MiB@half32", "relu_f32_64M@dedicated"} <= set(names)
-    # the filter gradient through Winograd (opt-in) beside the default, for the 3x3 stride-1 shapes
-    wino = [n for n in names if n.endswith("@::1")]
-    assert "conv2d_bwd_filter_f32_r50_64x7x7x512to512_3x3@::1" in wino
-    assert "conv2d_bwd_filter_bias_f32_cnn_128x16x16x64to64_3x3@::1" in wino
-    assert all(n.startswith("conv2d_bwd_filter") and "_1x1" not in n and "s2" not in n for n in wino)
+    # the 3x3 stride-1 filter gradients with 128+ channels (Winograd by default) beside the direct GEMM
+    direct = [n for n in names if n.endswith("@::0")]
+    assert "conv2d_bwd_filter_f32_r50_64x7x7x512to512_3x3@::0" in direct
+    assert all(n.startswith("conv2d_bwd_filter_f32_r50") and "x64to64" not in n and n.endswith("_3x3@::0")
+               for n in direct), direct
 
 
 def test_fp16_target_counts_the_path_the_matmul_op_takes(tmp_path):
@@ -199,6 +201,11 @@ def test_slow_processes_rerun(tmp_path):
     fake = tmp_path / "kernel_bench"
     fake.write_text(FAKE_BENCH % sys.executable)
     fake.chmod(0o755)
+    # and an nvidia-smi whose SM clock samples the run records per case
+    (tmp_path / "bin").mkdir()
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nwhile true; do echo 1980; sleep 0.05; done\n")
+    smi.chmod(0o755)
 
     def bench(slow, reruns):
         run_dir = tmp_path / ("s%d_r%d" % (slow, reruns))
@@ -207,7 +214,8 @@ def test_slow_processes_rerun(tmp_path):
         r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_kernels.py"), "--isolate",
                             "--bin", str(fake), "--no-torch", "--reruns", str(reruns), "--out", str(out)],
                            capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, FAKE_DIR=str(run_dir), FAKE_SLOW=str(slow)))
+                           env=dict(os.environ, FAKE_DIR=str(run_dir), FAKE_SLOW=str(slow),
+                                    PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"])))
         assert r.returncode == 0, r.stdout + r.stderr
         res = json.loads(out.read_text())
         return res, {c["name"]: c for c in res["cases"]}
@@ -215,6 +223,7 @@ def test_slow_processes_rerun(tmp_path):
     res, cases = bench(slow=1, reruns=1)  # slow once: the rerun's result stays
     assert cases["slow_case"]["control_copy_gbps"] == 1000.0 and cases["slow_case"]["controls_seen"] == [100.0, 1000.0]
     assert cases["slow_case"]["ms_median"] == 0.01 and not cases["slow_case"].get("slow_process")
+    assert cases["fast_case"]["sm_clock_mhz"][2] == 1980.0
     assert "reruns" not in cases["fast_case"]
     _, cases = bench(slow=5, reruns=2)  # slow every time: flagged, the first result kept
     assert cases["slow_case"]["slow_process"] and cases["slow_case"]["reruns"] == 2
@@ -228,12 +237,37 @@ def test_slow_processes_rerun(tmp_path):
     assert r.returncode == 0, r.stderr
     text = md.read_text()
     assert "still slow after that: `slow_case`" in text
-    assert "pass (slow process: control copy 100 GB/s, the run's median 550)" in text
+    assert "pass (slow process: control copy 100 GB/s, the run's median 550; SM clock max 1980 MHz)" in text
+    assert "the highest sample per case ranged 1980-1980 MHz" in text
 
 
-def test_dedicated_memory_experiment():
-    # TFMP_DEDICATED_MEMORY=1 (every device buffer its own dedicated allocation) computes the same.
-    env = dict(os.environ, TFMP_DEDICATED_MEMORY="1")
+def test_later_run_updates_some_cases(tmp_path):
+    # --update: a later run's cases replace the same-named ones (or join), each marked with its label.
+    base = json.load(open(os.path.join(ROOT, "bench", "h200_kernels.json")))
+    copy = dict(next(c for c in base["cases"] if c["name"] == "copy_d2d_256MiB"))
+    copy["ratios"] = dict(copy["ratios"], vs_copy_bw=0.123)
+    later = dict(base, date="later-date", cases=[copy, dict(copy, name="brand_new_case")])
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "later.json").write_text(json.dumps(later))
+    md = tmp_path / "B.md"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_benchmarks_md.py"), str(tmp_path / "base.json"),
+                        "--update", "10:00=%s" % (tmp_path / "later.json"), "--out", str(md),
+                        "--png", str(tmp_path / "p.png")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    rows = [line for line in text.splitlines() if "`copy_d2d_256MiB`" in line]
+    assert len(rows) == 1 and "`copy_d2d_256MiB` *(10:00)*" in rows[0] and "| 0.12 |" in rows[0], rows
+    assert "`brand_new_case` *(10:00)*" in text
+    assert "Cases marked *(10:00)*: from a later run of this harness on the same machine, later-date (2 cases" in text
+    row = next(line for line in text.splitlines() if "`copy_shader_d2d_256MiB`" in line)
+    assert "*(" not in row
+
+
+@pytest.mark.parametrize("switch", ["TFMP_DEDICATED_MEMORY", "TFMP_MAPPABLE_MEMORY"])
+def test_memory_experiments(switch):
+    # TFMP_DEDICATED_MEMORY=1 (every device buffer its own dedicated allocation) and
+    # TFMP_MAPPABLE_MEMORY=1 (tensors in host-mappable device-local memory) compute the same.
+    env = dict(os.environ, **{switch: "1"})
     r = subprocess.run([KERNEL_BENCH, "--quick", "--runs", "1", "--warmup", "0", "--filter",
                         "^(copy_shader|add_f32|relu_f16|reduce_sum_rows_f32|matmul_f32_64x128x128_b32$)"],
                        capture_output=True, text=True, timeout=300, env=env)

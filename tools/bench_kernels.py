@@ -29,6 +29,7 @@ import os
 import platform
 import re
 import statistics
+import shutil
 import subprocess
 import sys
 
@@ -54,8 +55,12 @@ def run_isolated(binary, args):
     header, cases, rc = None, [], 0
 
     def one(name):
-        return run_kernel_bench(binary, argparse.Namespace(
-            **dict(vars(args), filter="^%s$" % re.escape(name), isolate=False)))
+        with ClockSampler() as clocks:
+            h, c, r = run_kernel_bench(binary, argparse.Namespace(
+                **dict(vars(args), filter="^%s$" % re.escape(name), isolate=False)))
+        for case in c:
+            case.update(clocks.summary())
+        return h, c, r
 
     for name in names:
         h, c, r = one(name)
@@ -87,6 +92,34 @@ def run_isolated(binary, args):
             else:
                 cases[i]["controls_seen"], cases[i]["reruns"] = new["controls_seen"], new["reruns"]
     return header, cases, rc
+
+
+class ClockSampler:
+    """The GPU's SM clock (MHz) every 50 ms while a case's process runs, by
+    nvidia-smi where there is one: evidence for a slow process (clocks that
+    stay low) beside its control copy. summary(): {"sm_clock_mhz": [min,
+    median, max]} over the samples (the process's setup and checks too, so
+    the max is the one that speaks for the timed loop), or {}."""
+
+    def __enter__(self):
+        self.proc = None
+        if shutil.which("nvidia-smi"):
+            self.proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=clocks.sm", "--format=csv,noheader,nounits", "-lms", "50"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.samples = []
+        if self.proc:
+            self.proc.terminate()
+            out, _ = self.proc.communicate()
+            self.samples = sorted(float(v) for v in out.split() if v.replace(".", "", 1).isdigit())
+        return False
+
+    def summary(self):
+        v = self.samples
+        return {"sm_clock_mhz": [v[0], v[len(v) // 2], v[-1]]} if v else {}
 
 
 # A case's control copy below this share of the run's median marks its process slow.

@@ -31,6 +31,16 @@ if ! "$BIN" --list >/dev/null 2>"$OUT/bin_error.txt"; then
   g++ -O2 -std=c++17 -I. -I.bench/include tools/kernel_bench.cc tensorflow_metal_plugin/runtime/vulkan/*.cc \
     tensorflow_metal_plugin/stats.cc .bench/kernel_library.cc -o "$BIN" -ldl -lpthread 2>&1 | tail -20 | tee -a "$OUT/gpu.txt"
 fi
+# CUDA_HOLD=1 (an experiment, docs/benchmarks.md "Clocks"): another process
+# holds a CUDA context (PyTorch) for the whole run, idle, so that the driver
+# treats the GPU as in use by a compute application.
+if [ "${CUDA_HOLD:-0}" = 1 ]; then
+  "$PY" -c "import time, torch; torch.zeros(1, device='cuda'); torch.cuda.synchronize(); time.sleep(86400)" &
+  HOLD=$!
+  trap 'kill $HOLD 2>/dev/null' EXIT
+  sleep 8
+  echo "CUDA context held by process $HOLD" | tee -a "$OUT/gpu.txt"
+fi
 # BENCH_ARGS: more bench_kernels.py arguments (e.g. --filter matmul); BENCH_TIMEOUT:
 # seconds for them (480).
 timeout "${BENCH_TIMEOUT:-480}" "$PY" tools/bench_kernels.py --isolate --bin "$BIN" ${BENCH_ARGS:-} --out "$OUT/bench_results.json" 2>&1 | tee "$OUT/bench_log.txt"

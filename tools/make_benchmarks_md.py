@@ -244,6 +244,26 @@ def main_ratio(case):
     return r.get("vs_copy_bw") if r.get("vs_copy_bw") is not None else r.get("vs_ref")
 
 
+def merge_updates(res, updates):
+    """updates: [(label, results)] of later runs on the same machine, each
+    over a subset of the cases (those whose code changed): their cases
+    replace the same-named ones (or join the table), tagged with the run's
+    label; res["updates"] lists the runs for the header."""
+    index = {c["name"]: i for i, c in enumerate(res["cases"])}
+    res["updates"] = []
+    for label, later in updates:
+        res["updates"].append((label, later.get("date", "?"), len(later["cases"])))
+        res["all_checks_pass"] = res.get("all_checks_pass", True) and later.get("all_checks_pass", True)
+        for c in later["cases"]:
+            c = dict(c, run=label)
+            if c["name"] in index:
+                res["cases"][index[c["name"]]] = c
+            else:
+                index[c["name"]] = len(res["cases"])
+                res["cases"].append(c)
+    return res
+
+
 def render(res, training, png_name, previous=None):
     """previous: (label, results) of an earlier run on the same machine, shown
     beside this one's ratios (run-to-run variation in plain sight)."""
@@ -257,6 +277,10 @@ def render(res, training, png_name, previous=None):
              "do not edit by hand. How to run: [docs/benchmarks.md](docs/benchmarks.md).")
     L.append("")
     L.append("- Date: %s" % res.get("date", "?"))
+    for label, date, n in res.get("updates", []):
+        L.append("- Cases marked *(%s)*: from a later run of this harness on the same machine, "
+                 "%s (%d cases, for the code that changed since); the rest from the run above." % (
+                     label, date, n))
     L.append("- Device: **%s** (driver %s, %s; %s backend, %.1f GiB device-local)" % (
         dev["device"], dev["driver"], dev.get("vendor", "?"), dev.get("backend", "vulkan"),
         dev.get("memory_bytes", 0) / 2 ** 30))
@@ -289,6 +313,12 @@ def render(res, training, png_name, previous=None):
                  "of that was rerun in a fresh process (`bench_kernels.py --reruns`); %s." % (
                      res["control_copy_median_gbps"],
                      "still slow after that: " + ", ".join("`%s`" % n for n in slow) if slow else "none still slow"))
+    clocks = [c["sm_clock_mhz"] for c in cases if c.get("sm_clock_mhz")]
+    if clocks:
+        tops = sorted(v[2] for v in clocks)
+        L.append("- SM clock (nvidia-smi every 50 ms while each case's process ran; `sm_clock_mhz` "
+                 "[min, median, max] in the JSON): the highest sample per case ranged %.0f-%.0f MHz "
+                 "(median %.0f)." % (tops[0], tops[-1], tops[len(tops) // 2]))
     L.append("")
     L.append("## Targets")
     L.append("")
@@ -334,10 +364,11 @@ def render(res, training, png_name, previous=None):
         if check != "pass":
             check = "**%s** %s" % (check, c.get("check_detail", ""))
         if c.get("slow_process"):
-            check += " (slow process: control copy %.0f GB/s, the run's median %.0f)" % (
-                c["control_copy_gbps"], res.get("control_copy_median_gbps") or 0)
-        L.append("| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            num, c["name"], check, ours, rate(c), ref.get("name", "-"), refs, ref_rate(c),
+            check += " (slow process: control copy %.0f GB/s, the run's median %.0f%s)" % (
+                c["control_copy_gbps"], res.get("control_copy_median_gbps") or 0,
+                "; SM clock max %.0f MHz" % c["sm_clock_mhz"][2] if c.get("sm_clock_mhz") else "")
+        L.append("| %s | `%s`%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            num, c["name"], " *(%s)*" % c["run"] if c.get("run") else "", check, ours, rate(c), ref.get("name", "-"), refs, ref_rate(c),
             fmt_ratio(r, "vs_ref"), fmt_ratio(r, "vs_copy_bw"), target_of(c, targets)) +
             (" %s |" % prev_cell(c, prev_cases.get(c["name"])) if prev else ""))
     if training:
@@ -390,11 +421,20 @@ def main():
                     help="tools/bench_training.py --json output, labelled by machine (repeatable)")
     ap.add_argument("--previous", metavar="LABEL=JSON",
                     help="an earlier bench_kernels.py result on the same machine: its ratios beside these")
+    ap.add_argument("--update", action="append", default=[], metavar="LABEL=JSON",
+                    help="a later run over some of the cases (code changed since): its cases "
+                         "replace the same-named ones, marked with LABEL (repeatable, in order)")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--png", help="plot path (default: benchmarks_ratios.png beside --out)")
     args = ap.parse_args()
     with open(args.results) as f:
         res = json.load(f)
+    updates = []
+    for spec in args.update:
+        label, _, path = spec.rpartition("=")
+        with open(path) as f:
+            updates.append((label or os.path.basename(path), json.load(f)))
+    merge_updates(res, updates)
     training = []
     for spec in args.training:
         label, _, path = spec.rpartition("=")

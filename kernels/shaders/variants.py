@@ -301,8 +301,7 @@ def variants():
             for src, dst in sorted({(t, t), (t, acc), (acc, t)}):
                 rows.append(("reduce_%s_%s_to_%s" % (op, src, dst), "reduce.comp",
                              dict(_types(src, dst), ACC=DTYPES[acc][2], INIT=init[t],
-                                  **{"COMBINE(a,b)": combine},
-                                  **({"WORDS16": "1"} if src == "f16" else {}))))
+                                  **{"COMBINE(a,b)": combine})))
     for t in NUMBERS:
         for it, itype in INDEX_TYPES.items():
             rows.append(("argmax_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype)))
@@ -737,7 +736,7 @@ REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 
 # matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS,
 # UNROLL), each in the four layouts; kernels/matmul_config.h kCoop2Tiles
-# lists them with BM x BN (PickCoop2Tile: 128x256 BK 32 x8 where it fills
+# lists them with BM x BN (PickCoop2Tile: 128x256 BK 32 x16 where it fills
 # every SM, else ""); kernel_bench times each as coopmat2_f16<name>_*.
 # THREADS 256 matches the H200's flexible-dimension shape for 256
 # invocations (granularity 32x32x16; vk_device.cc checks it). UNROLL: BK
@@ -749,8 +748,11 @@ REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 # its own process, bench/h200_kernels.json), 4096^3 / 8192^3: x8 267 / 286,
 # x16 278 / 295, BK 64 x4 249 / 264, 256x128 242 / 255. Every tile compiles
 # to 255 registers (bench/h200_pipeline_stats.txt): one workgroup per SM.
-# x16 is 3-4% faster than x8 in two rounds; the default stays x8 until the
-# report has run x16 in every layout and edge case.
+# x16 is 3-4% faster than x8 in two rounds, and in the 09:45 run in every
+# layout (4096^3 nn / ta / tb / ta_tb / bias+Relu, TFLOP/s, x16 against x8:
+# 274 / 289 / 236 / 246 / 164 against 265 / 277 / 198-231 / 240 / 162;
+# 8192^3 293 / 279; batched 4x4096x4096x1024 227 / 220; edge cases pass):
+# the wide tile's default since.
 COOPMAT2_TILES = {
     "": (128, 128, 32, 256, 8),
     "_128x256_k32_u8": (128, 256, 32, 256, 8),

@@ -612,6 +612,8 @@ Status VkDevice_::Init() {
   for (uint32_t i = 0; i < mp.memoryTypeCount; ++i) {
     const auto f = mp.memoryTypes[i].propertyFlags;
     if (f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) {
+      if ((f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && mappable_device_type_ < 0)
+        mappable_device_type_ = static_cast<int>(i);
       int score = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) ? 1 : 2;
       if (info_.unified_memory) score = 2;
       if (score > best_dev_score) best_dev = static_cast<int>(i), best_dev_score = score;
@@ -668,6 +670,12 @@ bool VkDevice_::CreateBuffer(uint64_t bytes, uint32_t memory_type, bool map, All
   // each allocation so that a benchmark case can set it for its own buffers.
   const char* dedicated_env = std::getenv("TFMP_DEDICATED_MEMORY");
   if (!map && dedicated_env && std::strcmp(dedicated_env, "1") == 0) flags.pNext = &dedicated;
+  // TFMP_MAPPABLE_MEMORY=1 (an experiment, read the same way): tensors in the
+  // device-local memory the host can map, which a driver cannot compress.
+  const char* mappable_env = std::getenv("TFMP_MAPPABLE_MEMORY");
+  if (!map && memory_type == device_memory_type_ && mappable_device_type_ >= 0 && mappable_env &&
+      std::strcmp(mappable_env, "1") == 0 && (req.memoryTypeBits & (1u << mappable_device_type_)))
+    memory_type = static_cast<uint32_t>(mappable_device_type_);
   VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &flags};
   mai.allocationSize = req.size;
   mai.memoryTypeIndex = memory_type;

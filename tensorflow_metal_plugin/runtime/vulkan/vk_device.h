@@ -137,6 +137,9 @@ class VkDevice_ final : public Device {
   std::mutex queue_mu_;
   uint32_t device_memory_type_ = 0;
   uint32_t staging_memory_type_ = 0;
+  // A device-local type the host can map (the BAR window), or -1: tensors
+  // there only with TFMP_MAPPABLE_MEMORY=1 (an experiment, docs/benchmarks.md).
+  int mappable_device_type_ = -1;
   uint64_t heap_bytes_ = 0;
   uint64_t max_allocation_ = 0;
   float timestamp_period_ = 1.0f;
