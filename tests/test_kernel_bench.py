@@ -238,7 +238,7 @@ def test_slow_processes_rerun(tmp_path):
     text = md.read_text()
     assert "still slow after that: `slow_case`" in text
     assert "pass (slow process: control copy 100 GB/s, the run's median 550; SM clock max 1980 MHz)" in text
-    assert "the highest sample per case ranged 1980-1980 MHz" in text
+    assert "2 cases sampled): the highest sample per case ranged 1980-1980 MHz" in text
 
 
 def test_later_run_updates_some_cases(tmp_path):
@@ -251,7 +251,8 @@ def test_later_run_updates_some_cases(tmp_path):
     (tmp_path / "later.json").write_text(json.dumps(later))
     md = tmp_path / "B.md"
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_benchmarks_md.py"), str(tmp_path / "base.json"),
-                        "--update", "10:00=%s" % (tmp_path / "later.json"), "--out", str(md),
+                        "--update", "10:00=%s" % (tmp_path / "later.json"), "^(copy_d2d|brand_new)",
+                        "--update", "11:00=%s" % (tmp_path / "later.json"), "nothing matches", "--out", str(md),
                         "--png", str(tmp_path / "p.png")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     text = md.read_text()
@@ -259,6 +260,7 @@ def test_later_run_updates_some_cases(tmp_path):
     assert len(rows) == 1 and "`copy_d2d_256MiB` *(10:00)*" in rows[0] and "| 0.12 |" in rows[0], rows
     assert "`brand_new_case` *(10:00)*" in text
     assert "Cases marked *(10:00)*: from a later run of this harness on the same machine, later-date (2 cases" in text
+    assert "*(11:00)*: from a later run of this harness on the same machine, later-date (0 cases" in text
     row = next(line for line in text.splitlines() if "`copy_shader_d2d_256MiB`" in line)
     assert "*(" not in row
 

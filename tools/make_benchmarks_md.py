@@ -245,16 +245,18 @@ def main_ratio(case):
 
 
 def merge_updates(res, updates):
-    """updates: [(label, results)] of later runs on the same machine, each
-    over a subset of the cases (those whose code changed): their cases
-    replace the same-named ones (or join the table), tagged with the run's
-    label; res["updates"] lists the runs for the header."""
+    """updates: [(label, results, regex or None)] of later runs on the same
+    machine: their cases (those whose names the regex matches: the code that
+    changed since) replace the same-named ones (or join the table), tagged
+    with the run's label; res["updates"] lists the runs for the header."""
     index = {c["name"]: i for i, c in enumerate(res["cases"])}
     res["updates"] = []
-    for label, later in updates:
-        res["updates"].append((label, later.get("date", "?"), len(later["cases"])))
-        res["all_checks_pass"] = res.get("all_checks_pass", True) and later.get("all_checks_pass", True)
-        for c in later["cases"]:
+    for label, later, pattern in updates:
+        taken = [c for c in later["cases"] if pattern is None or re.search(pattern, c["name"])]
+        res["updates"].append((label, later.get("date", "?"), len(taken)))
+        res["all_checks_pass"] = res.get("all_checks_pass", True) and all(
+            c.get("check") == "pass" for c in taken)
+        for c in taken:
             c = dict(c, run=label)
             if c["name"] in index:
                 res["cases"][index[c["name"]]] = c
@@ -279,7 +281,7 @@ def render(res, training, png_name, previous=None):
     L.append("- Date: %s" % res.get("date", "?"))
     for label, date, n in res.get("updates", []):
         L.append("- Cases marked *(%s)*: from a later run of this harness on the same machine, "
-                 "%s (%d cases, for the code that changed since); the rest from the run above." % (
+                 "%s (%d cases: the code that changed since); the rest from the run above." % (
                      label, date, n))
     L.append("- Device: **%s** (driver %s, %s; %s backend, %.1f GiB device-local)" % (
         dev["device"], dev["driver"], dev.get("vendor", "?"), dev.get("backend", "vulkan"),
@@ -317,8 +319,8 @@ def render(res, training, png_name, previous=None):
     if clocks:
         tops = sorted(v[2] for v in clocks)
         L.append("- SM clock (nvidia-smi every 50 ms while each case's process ran; `sm_clock_mhz` "
-                 "[min, median, max] in the JSON): the highest sample per case ranged %.0f-%.0f MHz "
-                 "(median %.0f)." % (tops[0], tops[-1], tops[len(tops) // 2]))
+                 "[min, median, max] in the JSON; %d cases sampled): the highest sample per case "
+                 "ranged %.0f-%.0f MHz (median %.0f)." % (len(tops), tops[0], tops[-1], tops[len(tops) // 2]))
     L.append("")
     L.append("## Targets")
     L.append("")
@@ -421,9 +423,10 @@ def main():
                     help="tools/bench_training.py --json output, labelled by machine (repeatable)")
     ap.add_argument("--previous", metavar="LABEL=JSON",
                     help="an earlier bench_kernels.py result on the same machine: its ratios beside these")
-    ap.add_argument("--update", action="append", default=[], metavar="LABEL=JSON",
-                    help="a later run over some of the cases (code changed since): its cases "
-                         "replace the same-named ones, marked with LABEL (repeatable, in order)")
+    ap.add_argument("--update", action="append", default=[], nargs="+", metavar="LABEL=JSON [REGEX]",
+                    help="a later run over some of the cases (code changed since): its cases (those "
+                         "REGEX matches) replace the same-named ones, marked with LABEL (repeatable, "
+                         "in order)")
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--png", help="plot path (default: benchmarks_ratios.png beside --out)")
     args = ap.parse_args()
@@ -431,9 +434,9 @@ def main():
         res = json.load(f)
     updates = []
     for spec in args.update:
-        label, _, path = spec.rpartition("=")
+        label, _, path = spec[0].rpartition("=")
         with open(path) as f:
-            updates.append((label or os.path.basename(path), json.load(f)))
+            updates.append((label or os.path.basename(path), json.load(f), spec[1] if len(spec) > 1 else None))
     merge_updates(res, updates)
     training = []
     for spec in args.training:
