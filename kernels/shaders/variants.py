@@ -234,6 +234,12 @@ def _cast_expr(src, dst):
 # outputs are low-entropy; float16 row sums (reads only) fast. Structured
 # (compressible) data written to this driver's device memory runs at ~0.4 of
 # the copy, float32 too; PyTorch's (cudaMalloc'd) float16 kernels do not.
+# CORRECTION (2026-12-02 10:15, four passes of the same cases, one process
+# each; bench/h200_2026-12-02_1015): relu_f16 3835-3862 GB/s and add_f16
+# 4010-4014 in three passes, 1441 / 1671 in the fourth, where add_f32 and
+# float16 row sums were slow too; host-mappable memory and dedicated
+# allocations changed nothing. The slow numbers above were slow processes
+# (docs/benchmarks.md, "Slow processes"), not the data or the shader.
 def _pack16(dtype):
     return {"PACK16": "8"} if dtype == "f16" else {}
 
