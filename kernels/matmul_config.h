@@ -97,18 +97,27 @@ constexpr CoopTile kCoop2Tiles[] = {
     {"_128x256_k32_u8", 128, 256},
     {"_128x256_k64_u4", 128, 256},
     {"_256x128_k32_u8", 256, 128},
+    {"_128x128_t128_k32_u8", 128, 128},  // PickCoop2Tile's mid tile (128 invocations)
 };
+constexpr int kCoop2MidTile = 5;
 
-// The coopmat2 tile for an M x N (x batch) float16 GEMM, as PickCoopTile:
-// 128x256 where that fills every SM, else 128x128. H200 (driver 580):
-// 128x256 BK 32 x16 274 TFLOP/s at 4096^3, 293 at 8192^3 (x8: 265, 279)
-// [cuBLAS 760, 709]; 128x128 x8 33 at 1000^3 [coopmat_nv 22 at 1024^3, cuBLAS 250]; more
-// in variants.py COOPMAT2_TILES.
-// TFMP_COOP2_TILE=<suffix> forces one (experiments; an unknown name: this
-// choice).
+// The coopmat2 tile for an M x N (x batch) float16 GEMM: 128x256 (x16)
+// where its workgroups fill every SM; else 128x128 with 128 invocations
+// where those fill every SM; else 128x128 with 256. H200 (driver 580,
+// TFLOP/s, 2026-12-02 10:03, 10:31 and 10:36 runs; cuBLAS 761 at 4096^3, 709 at
+// 8192^3): 4096^3 274 (x8 265; the mid tile 257), 8192^3 293-297 (mid
+// 273); 2048^3 (128 wide tiles: fewer than the 132 SMs) mid 205 against 144
+// for 128x128 with 256 invocations; 1024^3 (64 tiles) 57 against the mid
+// tile's 50; more in variants.py COOPMAT2_TILES. Every tile compiles to 255
+// registers an invocation. TFMP_COOP2_TILE=<suffix> forces one
+// (experiments; an unknown name: this choice).
 inline const CoopTile& PickCoop2Tile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units) {
   static const char* const env = std::getenv("TFMP_COOP2_TILE");  // read once, not per GEMM
-  return PickWideOrDefault(kCoop2Tiles, env, M, N, batch, compute_units);
+  const CoopTile& t = PickWideOrDefault(kCoop2Tiles, env, M, N, batch, compute_units);
+  if (&t != &kCoop2Tiles[0] || (env && *env)) return t;
+  const CoopTile& mid = kCoop2Tiles[kCoop2MidTile];
+  const int64_t groups = (M + mid.bm - 1) / mid.bm * ((N + mid.bn - 1) / mid.bn) * batch;
+  return groups >= (compute_units ? int64_t{compute_units} : 256) ? mid : t;
 }
 
 struct MatMulReducePush {  // shaders/matmul_reduce.comp

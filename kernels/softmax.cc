@@ -5,50 +5,12 @@
 #include <algorithm>
 
 #include "kernels/kernel.h"
+#include "kernels/softmax_plan.h"
 
 namespace tfmp {
 namespace {
 
 uint32_t RowGroups(int64_t rows) { return static_cast<uint32_t>(std::min<int64_t>(rows, 65535)); }
-
-struct SoftmaxPush {
-  uint64_t x, y;
-  uint32_t rows, cols;
-  uint32_t lanes;  // invocations per row (a power of two, at most 256; 0: softmax_small)
-  uint32_t vec;    // 4-vector loads and stores
-};
-
-// Rows of at most this many elements take softmax_small_<dtype> (256 rows
-// per workgroup through shared memory, one invocation per row). H200,
-// [1048576, 10] float32: 0.0778 -> 0.0375 ms (1078 -> 2240 GB/s; PyTorch
-// 0.052 ms) against 4 lanes per row.
-constexpr int64_t kSmallCols = 16;
-
-// softmax.comp's geometry: 4-vectors where cols and both addresses allow,
-// about four loads per lane (or the small-row path: lanes = 0, 4-vectors
-// where both addresses allow); returns the workgroups.
-uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {
-  const uint64_t align = 4 * elem;
-  if (p->cols <= kSmallCols) {
-    p->vec = p->x % align == 0 && p->y % align == 0 ? 1 : 0;
-    p->lanes = 0;
-    return RowGroups((static_cast<int64_t>(p->rows) + 255) / 256);
-  }
-  p->vec = p->cols % 4 == 0 && p->x % align == 0 && p->y % align == 0 ? 1 : 0;
-  const int64_t loads = p->vec ? p->cols / 4 : p->cols;
-  uint32_t lanes = 1;
-  while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
-  p->lanes = lanes;
-  const int64_t per_group = 256 / lanes;
-  // Rows read twice (more than softmax.comp's CACHE = 8 loads per lane):
-  // vec = 2, eight loads in flight per lane. H200, [1024, 65536] float32:
-  // 0.2613 -> 0.2104 ms (2055 -> 2551 GB/s, 0.50 -> 0.62 of the copy;
-  // PyTorch 0.273). At most 1 / 2 / 4 workgroups per multiprocessor (rows
-  // in flight within the L2 cache for the second read): 0.238 / 0.216 /
-  // 0.212 ms, no better than all 1024 at once.
-  if (p->vec == 1 && loads > 8 * static_cast<int64_t>(lanes)) p->vec = 2;
-  return RowGroups((static_cast<int64_t>(p->rows) + per_group - 1) / per_group);
-}
 
 template <bool kLog>
 class SoftmaxOp : public OpKernel {

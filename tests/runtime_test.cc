@@ -15,6 +15,7 @@
 //   runtime_test convplan    kernels/conv_plan.h's K splits and Winograd choices for
 //                            ResNet-50's shapes on a 132-SM device, and the CNN cases'
 //                            variants (no dispatch)
+//   runtime_test tilepick    kernels/matmul_config.h's float16 GEMM tile choice (no dispatch)
 // Exits non-zero with a message on the first mismatch.
 #include <algorithm>
 #include <chrono>
@@ -677,12 +678,36 @@ int ConvPlans() {
   return 0;
 }
 
+// kernels/matmul_config.h's float16 GEMM tile choice on a 132-SM device (an
+// H200) and on one that does not say (0: 256 assumed): the wide tile where it
+// fills every SM, the 128-invocation 128x128 tile where that does, else the
+// 256-invocation 128x128 tile.
+int TilePicks() {
+  struct Want {
+    int64_t m, n, batch;
+    uint32_t units;
+    const char* tile;
+  };
+  const Want wants[] = {{4096, 4096, 1, 132, "_128x256_k32_u16"}, {2048, 2048, 1, 132, "_128x128_t128_k32_u8"},
+                        {1024, 1024, 1, 132, ""},                 {1024, 1024, 4, 132, "_128x128_t128_k32_u8"},
+                        {2048, 2048, 1, 0, "_128x128_t128_k32_u8"}, {1536, 1536, 1, 0, ""},
+                        {8192, 8192, 1, 0, "_128x256_k32_u16"}};
+  for (const Want& w : wants) {
+    const char* got = tfmp::PickCoop2Tile(w.m, w.n, w.batch, w.units).name;
+    if (std::string(got) != w.tile)
+      return Fail(std::to_string(w.m) + "x" + std::to_string(w.n) + "x" + std::to_string(w.batch) + " on " +
+                  std::to_string(w.units) + " units: tile \"" + got + "\", want \"" + w.tile + "\"");
+  }
+  std::printf("tile picks OK\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2)
     return Fail("usage: runtime_test copies|chain N|overhead N|timer|callback|coopmat|barriers|hazards N|"
-                "profile|convplan");
+                "profile|convplan|tilepick");
   std::string why;
   auto devices = tfmp::rt::EnumerateDevices(&why);
   if (devices.empty()) return Fail("no device: " + why);
@@ -703,5 +728,6 @@ int main(int argc, char** argv) {
                    argc > 4 ? static_cast<uint32_t>(std::atoi(argv[4])) : (1u << 16));
   if (cmd == "profile") return Profile(dev);
   if (cmd == "convplan") return ConvPlans();
+  if (cmd == "tilepick") return TilePicks();
   return Fail("unknown command " + cmd);
 }

@@ -91,6 +91,12 @@ def test_conv_planner_choices():
     assert r.returncode == 0 and "conv plans OK" in r.stdout, r.stdout + r.stderr
 
 
+def test_fp16_gemm_tile_picks():
+    # kernels/matmul_config.h PickCoop2Tile: wide, mid (128 invocations) or default 128x128 tile.
+    r = subprocess.run([RUNTIME_TEST, "tilepick"], capture_output=True, text=True)
+    assert r.returncode == 0 and "tile picks OK" in r.stdout, r.stdout + r.stderr
+
+
 def test_runtime_chain_of_10000_dependent_dispatches():
     r = subprocess.run([RUNTIME_TEST, "chain", "10000"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout

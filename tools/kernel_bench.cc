@@ -52,11 +52,12 @@
 // push-constant size mismatch, and any other drift shows as a failed check
 // (tests/test_kernel_bench.py runs --quick on lavapipe for that reason).
 // Keep each struct next to the kernel file it mirrors in mind:
-//   BinaryPush, UnaryPush  kernels/elementwise.cc   SoftmaxPush  kernels/softmax.cc
+//   BinaryPush, UnaryPush  kernels/elementwise.cc
 //   FusedPush              kernels/fused_elementwise.cc   (Adam) kernels/fused_update.cc
 // The reductions' push constants and passes come from kernels/reduce_plan.h,
-// the convolutions' from kernels/conv_plan.h, the GEMM's (push constants, tile
-// config, split-K) from kernels/matmul_config.h: the kernels include them too.
+// the softmax's from kernels/softmax_plan.h, the convolutions' from
+// kernels/conv_plan.h, the GEMM's (push constants, tile config, split-K) from
+// kernels/matmul_config.h: the kernels include them too.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -75,6 +76,7 @@
 #include "kernels/conv_plan.h"  // ConvPush and the launch of kernels/conv.cc
 #include "kernels/reduce_plan.h"
 #include "kernels/scatter_plan.h"
+#include "kernels/softmax_plan.h"
 #include "kernels/matmul_config.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
 #include "tensorflow_metal_plugin/runtime/kernel_library.h"
@@ -104,35 +106,6 @@ struct UnaryPush {  // kernels/elementwise.cc, shaders/unary.comp
   float alpha;
   uint32_t vec;
 };
-
-struct SoftmaxPush {  // kernels/softmax.cc, shaders/softmax.comp
-  uint64_t x, y;
-  uint32_t rows, cols;
-  uint32_t lanes, vec;
-};
-
-constexpr int64_t kSoftmaxSmallCols = 16;  // softmax.cc: softmax_small_<dtype> up to this
-bool g_softmax_old = false;  // KB_SOFTMAX_OLD=1: the geometry before the small-row path
-
-uint32_t SoftmaxGeometry(SoftmaxPush* p, size_t elem) {  // softmax.cc
-  const uint64_t align = 4 * elem;
-  if (p->cols <= kSoftmaxSmallCols && !g_softmax_old) {
-    p->vec = p->x % align == 0 && p->y % align == 0 ? 1 : 0;
-    p->lanes = 0;
-    return static_cast<uint32_t>(std::min<int64_t>((p->rows + 255) / 256, 65535));
-  }
-  p->vec = p->cols % 4 == 0 && p->x % align == 0 && p->y % align == 0 ? 1 : 0;
-  const int64_t loads = p->vec ? p->cols / 4 : p->cols;
-  uint32_t lanes = 1;
-  while (lanes < 256 && lanes * 4 < loads) lanes *= 2;
-  p->lanes = lanes;
-  const int64_t per_group = 256 / lanes;
-  // Long rows: vec = 2 (softmax.cc). KB_SMVEC2=0 (experiments): vec 1 as before.
-  const char* v2 = std::getenv("KB_SMVEC2");
-  if (p->vec == 1 && loads > 8 * static_cast<int64_t>(lanes) && !(v2 && std::atoi(v2) == 0)) p->vec = 2;
-  return static_cast<uint32_t>(std::min<int64_t>((p->rows + per_group - 1) / per_group, 65535));
-}
-
 
 // OpContext::GridFor's cap on workgroups (--grid-cap changes it, for experiments).
 int64_t g_grid_cap = 65535;
@@ -899,14 +872,14 @@ Case SoftmaxCase(int64_t rows, int64_t cols, bool log = false) {
     for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(rows * cols, false, rng, -4, 4));
     auto y = b.NewTensor(rows * cols, false, rng, 0, 0, false);
     if (b.oom()) return *err = "out of device memory", false;
-    SoftmaxPush p{};
+    tfmp::SoftmaxPush p{};
     p.rows = static_cast<uint32_t>(rows);
     p.cols = static_cast<uint32_t>(cols);
     uint32_t groups = 0;
     auto record = [&](int s) {
       p.x = X[s]->addr;
       p.y = y->addr;
-      groups = SoftmaxGeometry(&p, 4);
+      groups = tfmp::SoftmaxGeometry(&p, 4);
       const std::string kernel = op + (p.lanes == 0 ? "_small_f32" : "_f32");
       b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), groups);
     };
@@ -2050,6 +2023,11 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       // does the float16 and structured-data slowness follow the memory?
       if (c.name == "relu_f16_64M" || c.name == "add_f16_64M")
         extra.push_back(WithEnv(c, "mappable", {{"TFMP_MAPPABLE_MEMORY", "1"}}));
+      // Softmax rows sized for 4 loads a lane, the default's half (twice the
+      // lanes, half the rows per workgroup; kernels/softmax_plan.h).
+      if (c.name == "softmax_f32_4097x1001" || c.name == "softmax_f32_16384x4096" ||
+          c.name == "softmax_f32_65536x1000")
+        extra.push_back(WithEnv(c, "loads4", {{"TFMP_SOFTMAX_LOADS", "4"}}));
       if (c.name == "copy_shader_d2d_256MiB" || c.name == "relu_f32_64M")
         extra.push_back(WithEnv(c, "half32_mappable", {{"KB_DATA", "half32"}, {"TFMP_MAPPABLE_MEMORY", "1"}}));
     }
@@ -2093,7 +2071,6 @@ std::vector<std::string> SplitCommas(const std::string& list) {
 }
 
 int main(int argc, char** argv) {
-  g_softmax_old = std::getenv("KB_SOFTMAX_OLD") != nullptr;
   Options opt;
   bool runs_set = false, warm_set = false, pipelines = false;
   int threads = 0, offset = 0, limit = 0;

@@ -281,8 +281,8 @@ def render(res, training, png_name, previous=None):
     L.append("- Date: %s" % res.get("date", "?"))
     for label, date, n in res.get("updates", []):
         L.append("- Cases marked *(%s)*: from a later run of this harness on the same machine, "
-                 "%s (%d cases: the code that changed since); the rest from the run above." % (
-                     label, date, n))
+                 "%s (%d case%s: the code that changed since); the rest from the run above." % (
+                     label, date, n, "" if n == 1 else "s"))
     L.append("- Device: **%s** (driver %s, %s; %s backend, %.1f GiB device-local)" % (
         dev["device"], dev["driver"], dev.get("vendor", "?"), dev.get("backend", "vulkan"),
         dev.get("memory_bytes", 0) / 2 ** 30))

@@ -743,7 +743,8 @@ REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 # matmul_coopmat2.comp tile configurations: name -> (BM, BN, BK, THREADS,
 # UNROLL), each in the four layouts; kernels/matmul_config.h kCoop2Tiles
 # lists them with BM x BN (PickCoop2Tile: 128x256 BK 32 x16 where it fills
-# every SM, else ""); kernel_bench times each as coopmat2_f16<name>_*.
+# every SM, else _128x128_t128 where that does, else ""); kernel_bench times
+# each as coopmat2_f16<name>_*.
 # THREADS 256 matches the H200's flexible-dimension shape for 256
 # invocations (granularity 32x32x16; vk_device.cc checks it). UNROLL: BK
 # steps per loop iteration of the unclamped path.
@@ -758,13 +759,18 @@ REQUIRES.update({row[0]: "coopmat_khr" for row in coopmat_khr_variants()})
 # layout (4096^3 nn / ta / tb / ta_tb / bias+Relu, TFLOP/s, x16 against x8:
 # 274 / 289 / 236 / 246 / 164 against 265 / 277 / 198-231 / 240 / 162;
 # 8192^3 293 / 279; batched 4x4096x4096x1024 227 / 220; edge cases pass):
-# the wide tile's default since.
+# the wide tile's default since. _128x128_t128: 128 invocations (the
+# driver lists a 32x16x16 shape for them; still 255 registers): 2048^3 205
+# TFLOP/s against 144 for "" (256 invocations), 4096^3 257, 8192^3 273
+# (10:31 run; the default pick at 10:36: 203): PickCoop2Tile's tile where the wide one does not fill the
+# SMs but it does.
 COOPMAT2_TILES = {
     "": (128, 128, 32, 256, 8),
     "_128x256_k32_u8": (128, 256, 32, 256, 8),
     "_128x256_k32_u16": (128, 256, 32, 256, 16),
     "_128x256_k64_u4": (128, 256, 64, 256, 4),
     "_256x128_k32_u8": (256, 128, 32, 256, 8),
+    "_128x128_t128_k32_u8": (128, 128, 32, 128, 8),
 }
 
 
