@@ -122,6 +122,8 @@ class FusedElementwiseOp : public OpKernel {
   std::vector<float> consts_;
   uint32_t out_reg_ = 0;
   int max_input_ = -1;
+  // The shape and strides of a strided broadcast (the same every step).
+  ParamCache params_;
 };
 
 void FusedElementwiseOp::Compute(OpContext& ctx) {
@@ -228,10 +230,8 @@ void FusedElementwiseOp::Compute(OpContext& ctx) {
   }
   p.params = 0;
   if (spec[2] & 0xAAAAu) {  // some input is strided: the shape and strides go to the device
-    Tensor block = ctx.allocate_temp({static_cast<int64_t>(sizeof(FusedParams))}, TF_UINT8);
+    p.params = params_.Upload(ctx, &params, sizeof(FusedParams));
     if (!ctx.ok()) return;
-    ctx.stream()->CopyHostToDevice(block.address(), &params, sizeof(FusedParams));
-    p.params = block.address();
   }
   for (int i = 0; i < kMaxInputs; ++i) p.x[i] = in[std::min(i, num - 1)].address();
   p.z = z.address();

@@ -133,10 +133,8 @@ class FusedUpdateOp : public OpKernel {
         table.push_back(static_cast<uint32_t>(first));
       }
     p.chunks = static_cast<uint32_t>((table.size() - p.chunk_off) / 2);
-    Tensor t = ctx.allocate_temp({static_cast<int64_t>(table.size())}, TF_INT32);
+    p.table = table_cache_.Upload(ctx, table.data(), table.size() * 4);
     if (!ctx.ok()) return true;
-    ctx.stream()->CopyHostToDevice(t.address(), table.data(), table.size() * 4);
-    p.table = t.address();
     const uint32_t gx = std::min<uint32_t>(p.chunks, 65535), gy = (p.chunks + gx - 1) / gx;
     const size_t len = spec_prog_.size();  // the variant with the fewest slots that fit
     ctx.DispatchSpecialized(len <= 16 ? "fused_update_spec_p16" : len <= 32 ? "fused_update_spec_p32"
@@ -178,23 +176,26 @@ class FusedUpdateOp : public OpKernel {
     std::vector<std::unique_ptr<tensorflow::mutex_lock>> locks;
     for (auto* mu : mus) locks.push_back(std::make_unique<tensorflow::mutex_lock>(*mu));
 
-    // Copy-on-write of the variables stored to (each once).
-    std::set<Var*> prepared;
+    // Copy-on-write of the variables stored to (each once: sorted, no
+    // duplicates; one allocation, not a set node per variable).
+    std::vector<Var*> stored;
+    stored.reserve(static_cast<size_t>(entries_) * stored_.size());
     for (int e = 0; e < entries_; ++e)
-      for (int s : stored_) {
-        Var* v = vars[e * k_h + s].get();
-        tensorflow::Tensor* t = v->tensor();
-        if (!t->IsInitialized())
-          return ctx.Fail(TF_FAILED_PRECONDITION, "Attempting to use uninitialized variables");
-        if (!prepared.insert(v).second) continue;
-        if (v->copy_on_read_mode.load() || !t->RefCountIsOne()) {
-          tensorflow::Tensor fresh;
-          if (!cc->allocate_temp(t->dtype(), t->shape(), &fresh).ok())
-            return ctx.Fail(TF_RESOURCE_EXHAUSTED, "OOM copying a variable for " + std::string(kOp));
-          ctx.stream()->CopyDeviceToDevice(Address(fresh), Address(*t), t->TotalBytes());
-          *t = fresh;
-        }
+      for (int s : stored_) stored.push_back(vars[e * k_h + s].get());
+    std::sort(stored.begin(), stored.end());
+    stored.erase(std::unique(stored.begin(), stored.end()), stored.end());
+    for (Var* v : stored) {
+      tensorflow::Tensor* t = v->tensor();
+      if (!t->IsInitialized())
+        return ctx.Fail(TF_FAILED_PRECONDITION, "Attempting to use uninitialized variables");
+      if (v->copy_on_read_mode.load() || !t->RefCountIsOne()) {
+        tensorflow::Tensor fresh;
+        if (!cc->allocate_temp(t->dtype(), t->shape(), &fresh).ok())
+          return ctx.Fail(TF_RESOURCE_EXHAUSTED, "OOM copying a variable for " + std::string(kOp));
+        ctx.stream()->CopyDeviceToDevice(Address(fresh), Address(*t), t->TotalBytes());
+        *t = fresh;
       }
+    }
 
     const int entry_words = 2 + 3 * slots;
     std::vector<uint32_t> words(static_cast<size_t>(entries_) * entry_words);
@@ -249,10 +250,8 @@ class FusedUpdateOp : public OpKernel {
     p.const_off = static_cast<uint32_t>(words.size());
     for (int64_t x : consts_) words.push_back(static_cast<uint32_t>(x));
     p.total = static_cast<uint32_t>(total);
-    Tensor table = ctx.allocate_temp({static_cast<int64_t>(words.size())}, TF_INT32);
+    p.table = table_cache_.Upload(ctx, words.data(), words.size() * 4);
     if (!ctx.ok()) return;
-    ctx.stream()->CopyHostToDevice(table.address(), words.data(), words.size() * 4);
-    p.table = table.address();
     ctx.Dispatch("fused_update", p, OpContext::GridFor(total));
   }
 
@@ -262,6 +261,9 @@ class FusedUpdateOp : public OpKernel {
   std::set<int> stored_;
   std::vector<uint32_t> spec_prog_;
   bool spec_ok_ = false;
+  // The chunk table: the same every step while the variables, slots and
+  // gradients keep their addresses.
+  ParamCache table_cache_;
 };
 
 // _TfmpAllFinite: whether every element of every input is finite (float32 or

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow_metal_plugin/profile.h"
@@ -308,6 +309,42 @@ Tensor OpContext::allocate_temp(const Shape& shape, TF_DataType dtype) {
   DeclareWrite(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
   temps_.push_back(t);
   return Tensor(t, /*owned=*/false);
+}
+
+std::shared_ptr<TF_Tensor> OpContext::allocate_owned(int64_t bytes) {
+  TF_AllocatorAttributes attr;
+  attr.struct_size = TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE;
+  attr.on_host = 0;
+  const int64_t dims[1] = {bytes};
+  TF_Tensor* t = TF_AllocateTemp(ctx_, TF_UINT8, dims, 1, &attr, status_);
+  if (TF_GetCode(status_) != TF_OK) {
+    Fail(TF_GetCode(status_), TF_Message(status_));
+    if (t) TF_DeleteTensor(t);
+    return nullptr;
+  }
+  return std::shared_ptr<TF_Tensor>(t, TF_DeleteTensor);
+}
+
+uint64_t ParamCache::Upload(OpContext& ctx, const void* data, size_t bytes) {
+  std::shared_ptr<TF_Tensor> buffer;
+  {
+    // The copy is recorded under mu_: a concurrent Compute that finds the
+    // new buffer records its reads after the copy (same device, same stream).
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!buffer_ || bytes_.size() != bytes || std::memcmp(bytes_.data(), data, bytes) != 0) {
+      bytes_.clear();
+      buffer_ = ctx.allocate_owned(static_cast<int64_t>(bytes));
+      if (!buffer_) return 0;
+      ctx.stream()->CopyHostToDevice(reinterpret_cast<uint64_t>(TF_TensorData(buffer_.get())), data,
+                                     bytes);
+      bytes_.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + bytes);
+    }
+    buffer = buffer_;
+  }
+  const uint64_t address = reinterpret_cast<uint64_t>(TF_TensorData(buffer.get()));
+  ctx.DeclareRead(address, bytes);
+  ctx.hold(std::move(buffer));
+  return address;
 }
 
 void OpContext::set_output(int i, const Tensor& t) {

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -111,6 +113,11 @@ class OpContext {
   // at once, and that op may be recorded by another thread before this op's
   // dispatch that reads the temporary.
   Tensor allocate_temp(const Shape& shape, TF_DataType dtype);
+  // Device memory for `bytes` that the caller owns (ParamCache): the context
+  // does not free it and declares nothing for it.
+  std::shared_ptr<TF_Tensor> allocate_owned(int64_t bytes);
+  // Keeps `t` alive until Compute returns (a buffer a dispatch reads).
+  void hold(std::shared_ptr<TF_Tensor> t) { held_.push_back(std::move(t)); }
   void set_output(int i, const Tensor& t);
   TF_DataType expected_output_dtype(int i) const { return TF_ExpectedOutputDataType(ctx_, i); }
   int num_outputs() const { return TF_NumOutputs(ctx_); }
@@ -161,6 +168,27 @@ class OpContext {
   mutable bool opaque_ = false;
   std::vector<rt::MemRange> reads_, writes_;
   std::vector<TF_Tensor*> temps_;
+  std::vector<std::shared_ptr<TF_Tensor>> held_;
+};
+
+// A small read-only parameter block (a table of addresses, shapes, strides)
+// in device memory that a kernel keeps between calls: Upload returns the
+// address of a buffer holding `data`, recording a host-to-device copy only
+// when the bytes differ from the previous call's. A training step repeats
+// its tables (same shapes, and TF's allocator hands out the same addresses),
+// so the copy, its staging memory and the barrier after it go away. The
+// buffer is never written after its upload; one replaced by a new upload
+// stays allocated until every Compute that read it has returned (the
+// context holds it), as temporaries do. The dispatch that reads it is
+// declared to read it.
+class ParamCache {
+ public:
+  uint64_t Upload(OpContext& ctx, const void* data, size_t bytes);
+
+ private:
+  std::mutex mu_;
+  std::vector<uint8_t> bytes_;
+  std::shared_ptr<TF_Tensor> buffer_;
 };
 
 // Base of every op kernel.
