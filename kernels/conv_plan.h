@@ -223,7 +223,8 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   // GEMM / cuDNN): 28x28x128 0.435 / 0.495 / 0.258, 14x14x256 0.359 /
   // 0.499 / 0.204, 7x7x512 0.405 / 0.506 / 0.191; with 64 channels it
   // loses: 56x56x64 0.664 / 0.555, the CNN's 16x16x64 at batch 128 0.149 /
-  // 0.112 (bench/h200_kernels.json, the <case>@::0 rows).
+  // 0.112 (bench/h200_kernels_2026-12-02_0950.json, the <case>@::1 rows;
+  // the 10:03 run's @::0 rows agree).
   const uint64_t padded = (oh + 1) / 2 * 2 * ((ow + 1) / 2 * 2);
   return oh * ow >= 49 && 3 * padded <= 4 * oh * ow && p.in_c >= 128 && p.out_c >= 128;
 }

@@ -110,7 +110,7 @@ constexpr int kCoop2MidTile = 5;
 // for 128x128 with 256 invocations; 1024^3 (64 tiles) 57 against the mid
 // tile's 50; more in variants.py COOPMAT2_TILES. Every tile compiles to 255
 // registers an invocation. TFMP_COOP2_TILE=<suffix> forces one
-// (experiments; an unknown name: this choice).
+// (experiments; an unknown name: the wide-or-128x128 rule, no mid tile).
 inline const CoopTile& PickCoop2Tile(int64_t M, int64_t N, int64_t batch, uint32_t compute_units) {
   static const char* const env = std::getenv("TFMP_COOP2_TILE");  // read once, not per GEMM
   const CoopTile& t = PickWideOrDefault(kCoop2Tiles, env, M, N, batch, compute_units);
