@@ -295,33 +295,30 @@ Tensor OpContext::forward_or_allocate_output(int input_index, int i, const Shape
   return Tensor(t);
 }
 
-Tensor OpContext::allocate_temp(const Shape& shape, TF_DataType dtype) {
+TF_Tensor* OpContext::AllocateDeviceTemp(const int64_t* dims, int rank, TF_DataType dtype) {
   TF_AllocatorAttributes attr;
   attr.struct_size = TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE;
   attr.on_host = 0;
-  TF_Tensor* t = TF_AllocateTemp(ctx_, dtype, shape.data(), static_cast<int>(shape.size()), &attr,
-                                 status_);
+  TF_Tensor* t = TF_AllocateTemp(ctx_, dtype, dims, rank, &attr, status_);
   if (TF_GetCode(status_) != TF_OK) {
     Fail(TF_GetCode(status_), TF_Message(status_));
     if (t) TF_DeleteTensor(t);
-    return Tensor();
+    return nullptr;
   }
+  return t;
+}
+
+Tensor OpContext::allocate_temp(const Shape& shape, TF_DataType dtype) {
+  TF_Tensor* t = AllocateDeviceTemp(shape.data(), static_cast<int>(shape.size()), dtype);
+  if (!t) return Tensor();
   DeclareWrite(reinterpret_cast<uint64_t>(TF_TensorData(t)), TF_TensorByteSize(t));
   temps_.push_back(t);
   return Tensor(t, /*owned=*/false);
 }
 
 std::shared_ptr<TF_Tensor> OpContext::allocate_owned(int64_t bytes) {
-  TF_AllocatorAttributes attr;
-  attr.struct_size = TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE;
-  attr.on_host = 0;
-  const int64_t dims[1] = {bytes};
-  TF_Tensor* t = TF_AllocateTemp(ctx_, TF_UINT8, dims, 1, &attr, status_);
-  if (TF_GetCode(status_) != TF_OK) {
-    Fail(TF_GetCode(status_), TF_Message(status_));
-    if (t) TF_DeleteTensor(t);
-    return nullptr;
-  }
+  TF_Tensor* t = AllocateDeviceTemp(&bytes, 1, TF_UINT8);
+  if (!t) return nullptr;
   return std::shared_ptr<TF_Tensor>(t, TF_DeleteTensor);
 }
 

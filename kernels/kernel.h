@@ -169,6 +169,8 @@ class OpContext {
   std::vector<rt::MemRange> reads_, writes_;
   std::vector<TF_Tensor*> temps_;
   std::vector<std::shared_ptr<TF_Tensor>> held_;
+  // TF_AllocateTemp in device memory; on failure the op fails and nullptr.
+  TF_Tensor* AllocateDeviceTemp(const int64_t* dims, int rank, TF_DataType dtype);
 };
 
 // A small read-only parameter block (a table of addresses, shapes, strides)

@@ -416,6 +416,13 @@ def prev_cell(case, before):
     return "**%s**" % text if now and (then / now > 1.5 or now / then > 1.5) else text
 
 
+def labelled(spec):
+    """(label, results) from a LABEL=JSON argument (no label: the file's name)."""
+    label, _, path = spec.rpartition("=")
+    with open(path) as f:
+        return label or os.path.basename(path), json.load(f)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
@@ -432,17 +439,8 @@ def main():
     args = ap.parse_args()
     with open(args.results) as f:
         res = json.load(f)
-    updates = []
-    for spec in args.update:
-        label, _, path = spec[0].rpartition("=")
-        with open(path) as f:
-            updates.append((label or os.path.basename(path), json.load(f), spec[1] if len(spec) > 1 else None))
-    merge_updates(res, updates)
-    training = []
-    for spec in args.training:
-        label, _, path = spec.rpartition("=")
-        with open(path) as f:
-            training.append((label or os.path.basename(path), json.load(f)))
+    merge_updates(res, [labelled(spec[0]) + (spec[1] if len(spec) > 1 else None,) for spec in args.update])
+    training = [labelled(spec) for spec in args.training]
     png = args.png or os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks_ratios.png")
     labels, a, b = plot_series(res["cases"])
     try:
@@ -453,12 +451,7 @@ def main():
         how = "built-in writer"
     png_rel = os.path.relpath(png, os.path.dirname(os.path.abspath(args.out)))
     with open(args.out, "w") as f:
-        previous = None
-        if args.previous:
-            label, _, path = args.previous.rpartition("=")
-            with open(path) as p:
-                previous = (label or os.path.basename(path), json.load(p))
-        f.write(render(res, training, png_rel, previous))
+        f.write(render(res, training, png_rel, labelled(args.previous) if args.previous else None))
     print("wrote %s and %s (%s)" % (args.out, png, how))
 
 
