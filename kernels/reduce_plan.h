@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 namespace tfmp {
 
@@ -23,12 +24,15 @@ struct ReducePush {
   uint32_t divisor;
   uint32_t chunks, chunk_len;
   uint32_t mode;   // 0 generic, 1 rows, 2 columns
-  uint32_t lanes;  // rows: invocations per job
-  uint32_t vec;    // rows, columns: 4-vector loads (2: two in flight per step)
+  uint32_t lanes;  // rows: invocations per job; columns: invocations across a strip
+  uint32_t vec;    // rows, columns: 4-vector loads, this many (1, 2 or 4) in flight per step
   uint32_t outer, inner;  // columns
 };
 
 enum : uint32_t { kReduceGeneric = 0, kReduceRows = 1, kReduceColumns = 2 };
+
+// The columns a columns pass's strip spans.
+inline int64_t ColumnsWidth(const ReducePush& p) { return int64_t{p.lanes} * (p.vec ? 4 : 1); }
 
 namespace reduce_plan {
 
@@ -40,11 +44,12 @@ constexpr int64_t kMaxChunk = 65536;   // rows: and at most (short loops, lavapi
 constexpr int64_t kMinRowsPerInvocation = 4;
 constexpr int64_t kMaxRowsPerInvocation = 1024;  // and at most (accuracy, loop limits)
 // rows: about this many vector loads per lane (fewer lanes per row: more
-// rows per workgroup); float16 inputs twice as many (see TwoLoads).
+// rows per workgroup); float16 inputs twice as many (see LoadsInFlight).
 constexpr int64_t kLoadsPerLane = 4;
 
-// vec = 2 (two vector loads in flight per step) where it measured faster.
-// H200, one kernel_bench process per case, copy 4069 GB/s:
+// Vector loads in flight per step (ReducePush::vec: 1, 2 or 4) where they
+// measured faster. H200, one kernel_bench process per case, copy 4069 GB/s,
+// one against two:
 //   rows f32 [16384, 4096]     0.0811 -> 0.0749 ms (0.81 -> 0.88 of the copy)
 //   rows f32 [1048576, 64]     0.0870 -> 0.0765    (0.77 -> 0.88)
 //   all  f32 64M (two passes)  0.0811 -> 0.0794    (0.81 -> 0.83)
@@ -52,9 +57,22 @@ constexpr int64_t kLoadsPerLane = 4;
 //   rows f16 [16384, 4096]     0.0664 -> 0.1906 at 256 lanes (4 loads each),
 //                              0.0493 at 128 lanes (8 each): 0.50 -> 0.67
 // So: 4-byte elements in rows and columns passes; 2-byte elements in rows
-// passes with 8 loads per lane and at most 128 lanes; others as before.
-inline bool TwoLoads(size_t elem, bool rows, uint32_t lanes) {
-  return elem == 4 || (elem == 2 && rows && lanes <= 128);
+// passes with 8 loads per lane and at most 128 lanes; others one.
+// TFMP_REDUCE_LOADS=1|2|4 overrides (an experiment, read at each plan so
+// that a benchmark case can set it).
+inline uint32_t LoadsInFlight(size_t elem, bool rows, uint32_t lanes) {
+  const char* v = std::getenv("TFMP_REDUCE_LOADS");
+  const int n = v && *v ? std::atoi(v) : 0;
+  if (n == 1 || n == 2 || n == 4) return static_cast<uint32_t>(n);
+  return elem == 4 || (elem == 2 && rows && lanes <= 128) ? 2 : 1;
+}
+
+// Columns per strip of a columns pass (invocations across it: this over 4
+// with 4-vectors). TFMP_REDUCE_COLUMNS=64|128|256 overrides (an experiment).
+inline int64_t ColumnsPerStrip() {
+  const char* v = std::getenv("TFMP_REDUCE_COLUMNS");
+  const int n = v && *v ? std::atoi(v) : 0;
+  return n == 64 || n == 128 || n == 256 ? n : 64;
 }
 
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -74,7 +92,7 @@ inline uint32_t PlanRowsPass(int64_t rows, int64_t len, uint64_t x, size_t elem,
   p->mode = kReduceRows;
   p->n_out = static_cast<uint32_t>(rows);
   p->n_red = static_cast<uint32_t>(len);
-  p->vec = len % 4 == 0 && Aligned4(x, elem) ? 1 : 0;
+  p->vec = Aligned4(x, elem) ? 1 : 0;  // rows need not be: their heads and tails load as elements
   int64_t chunks = std::max<int64_t>(1, CeilDiv(len, kMaxChunk));
   if (rows < kTargetJobs && len > 2 * kMinChunk)
     chunks = std::max(chunks, std::min(CeilDiv(len, kMinChunk), CeilDiv(kTargetJobs, rows)));
@@ -90,7 +108,7 @@ inline uint32_t PlanRowsPass(int64_t rows, int64_t len, uint64_t x, size_t elem,
   const int64_t per_lane = p->vec && elem == 2 ? 2 * kLoadsPerLane : kLoadsPerLane;
   uint32_t lanes = 1;
   while (lanes < 256 && lanes * per_lane < loads) lanes *= 2;
-  if (p->vec && TwoLoads(elem, true, lanes)) p->vec = 2;
+  if (p->vec) p->vec = LoadsInFlight(elem, true, lanes);
   p->lanes = lanes;
   return Groups(CeilDiv(rows * chunks, 256 / lanes));
 }
@@ -108,9 +126,12 @@ inline uint32_t PlanColumnsPass(int64_t outer, int64_t len, int64_t inner, uint6
   p->n_out = static_cast<uint32_t>(outer * inner);
   p->n_red = static_cast<uint32_t>(len);
   p->vec = inner % 4 == 0 && Aligned4(x, elem) ? 1 : 0;
-  const int64_t cy = p->vec ? 16 : 4;  // invocations along the reduced dim
-  if (p->vec && TwoLoads(elem, false, 0)) p->vec = 2;
-  const int64_t jobs = outer * CeilDiv(inner, 64);
+  int64_t width = ColumnsPerStrip();
+  while (width > 64 && width / 2 >= inner) width /= 2;  // no strip mostly past the columns
+  p->lanes = static_cast<uint32_t>(p->vec ? width / 4 : std::min<int64_t>(width, 256));
+  const int64_t cy = 256 / p->lanes;  // invocations along the reduced dim
+  if (p->vec) p->vec = LoadsInFlight(elem, false, 0);
+  const int64_t jobs = outer * CeilDiv(inner, ColumnsWidth(*p));
   int64_t slabs = std::max<int64_t>(1, CeilDiv(len, cy * kMaxRowsPerInvocation));
   if (jobs < kTargetJobs)
     slabs = std::max(slabs, std::min(CeilDiv(kTargetJobs, jobs), CeilDiv(len, cy * min_rows)));

@@ -200,6 +200,28 @@ def test_reduction(op, shape, axes, keep_dims, dtype, rng):
             assert ((np.abs(ref - exact) <= tol) | (np.isnan(ref) & np.isnan(exact))).all()
 
 
+@pytest.mark.parametrize("loads,columns", [("1", "64"), ("4", "64"), ("2", "128"), ("4", "256")])
+@pytest.mark.parametrize("shape,axes", [((33, 5), [1]), ((3, 140001), [1]), ((64, 4096), [1]),
+                                        ((7, 1030), [1]), ((4096, 64), [0]), ((300, 1000), [0]),
+                                        ((70001, 3), [0]), ((2, 33, 260), [1]), ((20000, 32), [0])], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64"])
+def test_reduction_load_and_strip_choices(shape, axes, loads, columns, dtype, monkeypatch, rng):
+    # The plan's experiment switches (kernels/reduce_plan.h), read at each
+    # plan: every count of 4-vector loads in flight and every strip width.
+    monkeypatch.setenv("TFMP_REDUCE_LOADS", loads)
+    monkeypatch.setenv("TFMP_REDUCE_COLUMNS", columns)
+    x = tf.constant(random_array(shape, dtype, rng, -2, 2) if dtype != "int64"
+                    else rng.integers(-1000, 1000, size=shape))
+    fn = lambda t: tf.raw_ops.Sum(input=t, axis=tf.constant(axes, tf.int32))  # noqa: E731
+    out = on(GPU, fn, x).numpy().astype(np.float64)
+    xs = x.numpy().astype(np.float64)
+    exact, bound = np.sum(xs, axis=tuple(axes)), np.sum(np.abs(xs), axis=tuple(axes))
+    n_red = xs.size // exact.size
+    out_eps = {"float32": 2.0 ** -24, "float16": 2.0 ** -11, "int64": 0.0}[dtype]
+    tol = (2.0 ** -24 * (2 + np.log2(n_red)) * bound + out_eps * np.abs(exact)) if dtype != "int64" else 0
+    assert (np.abs(out - exact) <= tol).all()
+
+
 SMALL_REDUCTIONS = [((), []), ((7,), [0]), ((33, 5), [0]), ((33, 5), [1]), ((2, 3, 4, 5), [1, 3]),
                     ((1025, 3), [0]), ((3, 70001), [1]), ((0, 4), [0]), ((4, 0), [1]), ((5, 1, 7), [1]),
                     ((16, 1024), [1]), ((1024, 64), [0]), ((3, 40, 20), [1]), ((9, 33), [0]),

@@ -698,8 +698,8 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
                               : min_rows ? tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p, min_rows)
                                          : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
         // Speed experiments: KB_RLANES (rows: lanes per job), KB_RCHUNK (rows:
-        // elements per job, first pass), KB_CSLABS (columns: slabs, first pass),
-        // KB_RU2=0 / 1 (vec = 1 / 2: one / two vector loads in flight).
+        // elements per job, first pass), KB_CSLABS (columns: slabs, first pass);
+        // loads in flight and strip widths: TFMP_REDUCE_LOADS / _COLUMNS (reduce_plan.h).
         auto env = [](const char* k) { const char* v = std::getenv(k); return v ? std::atoll(v) : 0ll; };
         if (in == 1 && first && env("KB_RCHUNK") > 0 && l > env("KB_RCHUNK")) {
           pass.p.chunk_len = static_cast<uint32_t>(env("KB_RCHUNK"));
@@ -714,9 +714,8 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
           const int64_t slab = tfmp::reduce_plan::CeilDiv(l, env("KB_CSLABS"));
           pass.p.chunk_len = static_cast<uint32_t>(slab);
           pass.p.chunks = static_cast<uint32_t>(tfmp::reduce_plan::CeilDiv(l, slab));
-          pass.groups = tfmp::reduce_plan::Groups(o * tfmp::reduce_plan::CeilDiv(in, 64) * pass.p.chunks);
+          pass.groups = tfmp::reduce_plan::Groups(o * tfmp::reduce_plan::CeilDiv(in, tfmp::ColumnsWidth(pass.p)) * pass.p.chunks);
         }
-        if (std::getenv("KB_RU2") && pass.p.vec != 0) pass.p.vec = env("KB_RU2") ? 2 : 1;
         const bool last = pass.p.chunks == 1;
         pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
         passes.push_back(pass);
@@ -2028,6 +2027,14 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       if (c.name == "softmax_f32_4097x1001" || c.name == "softmax_f32_16384x4096" ||
           c.name == "softmax_f32_65536x1000")
         extra.push_back(WithEnv(c, "loads4", {{"TFMP_SOFTMAX_LOADS", "4"}}));
+      // The large reductions with four vector loads in flight, the column
+      // sums also with wider strips (kernels/reduce_plan.h).
+      if (c.op == "reduce_sum" && c.bytes >= 64e6) {
+        extra.push_back(WithEnv(c, "loads4", {{"TFMP_REDUCE_LOADS", "4"}}));
+        if (c.name.compare(0, 16, "reduce_sum_cols_") == 0)
+          for (const char* w : {"128", "256"})
+            extra.push_back(WithEnv(c, std::string("cols") + w, {{"TFMP_REDUCE_COLUMNS", w}}));
+      }
       if (c.name == "copy_shader_d2d_256MiB" || c.name == "relu_f32_64M")
         extra.push_back(WithEnv(c, "half32_mappable", {{"KB_DATA", "half32"}, {"TFMP_MAPPABLE_MEMORY", "1"}}));
     }

@@ -12,18 +12,21 @@
 // mode 1 (rows): x is [n_out, n_red], reduced along its rows. Job j = (row
 // j / chunks, chunk j % chunks of chunk_len elements); `lanes` invocations (a
 // power of two) share a job, 256 / lanes jobs per workgroup, each lane reading
-// every lanes-th element (vec = 1: every lanes-th 4-vector; vec = 2: the
-// same, two loads in flight per step) of the chunk; then a tree in shared
-// memory. y[j] is the job's result. (float16 rows as 16-byte words of eight
-// halves measured 3x slower on the H200 than half-vectors: 0.123-0.159 ms
-// against 0.049-0.050 for [16384, 4096], 2026-12-02 reports; removed.)
+// every lanes-th element of the chunk, or with vec != 0 (x's address a
+// multiple of 4 elements) every lanes-th 4-vector, `vec` (1, 2 or 4) loads in
+// flight per step, the chunk's unaligned head and tail (at most 3 elements
+// each) as elements; then a tree in shared memory. y[j] is the job's result.
+// (float16 rows as 16-byte words of eight halves measured 3x slower on the
+// H200 than half-vectors: 0.123-0.159 ms against 0.049-0.050 for [16384,
+// 4096], 2026-12-02 reports; removed.)
 //
 // mode 2 (columns): x is [outer, n_red, inner], reduced along the middle dim;
-// y is [outer, inner]. A job is a strip of 64 columns of one outer index and
-// a slab of `chunk_len` rows (`chunks` slabs): 16 x 16 invocations (vec = 1
-// or 2, four adjacent columns each; 2: two rows' loads in flight per step) or
-// 64 x 4 (vec = 0) read whole row segments (coalesced), each summing its rows; then a tree over the invocations of a
-// column. y[(slab * outer + o) * inner + column].
+// y is [outer, inner]. A job is a strip of `lanes` x (4 with vec != 0, else
+// 1) columns of one outer index and a slab of `chunk_len` rows (`chunks`
+// slabs): `lanes` x (256 / lanes) invocations (vec != 0: four adjacent
+// columns each, `vec` rows' loads in flight per step) read whole row
+// segments (coalesced), each summing its rows; then a tree over the
+// invocations of a column. y[(slab * outer + o) * inner + column].
 //
 // With chunks > 1 the host reduces the partial results again (a second
 // dispatch with the accumulator type as input), so no invocation loops long:
@@ -48,8 +51,8 @@ layout(push_constant) uniform Push {
   uint divisor;
   uint chunks, chunk_len;
   uint mode;     // 0 generic, 1 rows, 2 columns
-  uint lanes;    // mode 1: invocations per job
-  uint vec;      // modes 1 and 2: 4-vector loads
+  uint lanes;    // mode 1: invocations per job; mode 2: invocations across a strip
+  uint vec;      // modes 1 and 2: 4-vector loads (1, 2 or 4 in flight)
   uint outer, inner;  // mode 2
 } pc;
 
@@ -114,11 +117,26 @@ void rows() {
       const uint row = j / pc.chunks, c = j % pc.chunks;
       const uint begin = c * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
       const uint base = row * pc.n_red;
-      if (pc.vec != 0) {  // n_red, chunk_len and the address are multiples of 4 elements
+      if (pc.vec != 0) {  // the address is a multiple of 4 elements; a row may start anywhere
+        const uint b = base + begin, e = base + end;
+        const uint head = min(e - b, (4u - (b & 3u)) & 3u);  // elements before the first 4-vector
+        for (uint i = b + lane; i < b + head; i += lanes) s = COMBINE(s, ACC(pc.x.v[i]));
+        for (uint i = max(e & ~3u, b + head) + lane; i < e; i += lanes) s = COMBINE(s, ACC(pc.x.v[i]));
         ACC s1 = INIT, s2 = INIT, s3 = INIT;
-        uint q = ((base + begin) >> 2) + lane;
-        const uint qend = (base + end) >> 2;
-        if (pc.vec == 2)
+        uint q = ((b + head) >> 2) + lane;
+        const uint qend = e >> 2;
+        if (pc.vec == 4)
+          for (; q + 3 * lanes < qend; q += 4 * lanes) {  // four loads in flight
+            TFMP_VEC4(T) v[4];
+            [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = x4.v[q + k * lanes];
+            [[unroll]] for (uint k = 0; k < 4; ++k) {
+              s = COMBINE(s, ACC(v[k].x));
+              s1 = COMBINE(s1, ACC(v[k].y));
+              s2 = COMBINE(s2, ACC(v[k].z));
+              s3 = COMBINE(s3, ACC(v[k].w));
+            }
+          }
+        if (pc.vec >= 2)
           for (; q + lanes < qend; q += 2 * lanes) {  // two loads in flight
             TFMP_VEC4(T) v = x4.v[q], u = x4.v[q + lanes];
             s = COMBINE(COMBINE(s, ACC(v.x)), ACC(u.x));
@@ -161,14 +179,14 @@ void rows() {
 
 void columns() {
   const uint t = gl_LocalInvocationID.x;
-  const uint vw = pc.vec != 0 ? 4 : 1, cx = 64 / vw, cy = 256 / cx;
+  const uint vw = pc.vec != 0 ? 4 : 1, cx = pc.lanes, cy = 256 / cx, width = cx * vw;
   const uint lx = t % cx, ly = t / cx;
-  const uint strips = (pc.inner + 63) / 64;
+  const uint strips = (pc.inner + width - 1) / width;
   const uint jobs = pc.outer * strips * pc.chunks;
   TBuf4 x4 = TBuf4(pc.x);
   for (uint w = gl_WorkGroupID.x; w < jobs; w += gl_NumWorkGroups.x) {
     const uint strip = w % strips, o = (w / strips) % pc.outer, slab = w / (strips * pc.outer);
-    const uint col = strip * 64 + lx * vw;  // this invocation's first column
+    const uint col = strip * width + lx * vw;  // this invocation's first column
     const uint begin = slab * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
     ACC s0 = INIT, s1 = INIT, s2 = INIT, s3 = INIT;
     if (col < pc.inner) {
@@ -176,7 +194,18 @@ void columns() {
       const uint step = cy * pc.inner;
       if (pc.vec != 0) {  // inner and the address are multiples of 4 elements
         uint r = begin + ly;
-        if (pc.vec == 2)
+        if (pc.vec == 4)
+          for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {  // four rows' loads in flight
+            TFMP_VEC4(T) v[4];
+            [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = x4.v[(off + k * step) >> 2];
+            [[unroll]] for (uint k = 0; k < 4; ++k) {
+              s0 = COMBINE(s0, ACC(v[k].x));
+              s1 = COMBINE(s1, ACC(v[k].y));
+              s2 = COMBINE(s2, ACC(v[k].z));
+              s3 = COMBINE(s3, ACC(v[k].w));
+            }
+          }
+        if (pc.vec >= 2)
           for (; r + cy < end; r += 2 * cy, off += 2 * step) {  // two loads in flight
             TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
             s0 = COMBINE(COMBINE(s0, ACC(v.x)), ACC(u.x));
@@ -204,8 +233,8 @@ void columns() {
         s0 = COMBINE(COMBINE(s0, t1), COMBINE(t2, t3));
       }
     }
-    // partial[ly * 64 + column in the strip]
-    const uint p = ly * 64 + lx * vw;
+    // partial[ly * width + column in the strip]
+    const uint p = ly * width + lx * vw;
     partial[p] = s0;
     if (vw == 4) {
       partial[p + 1] = s1;
@@ -215,7 +244,7 @@ void columns() {
     barrier();
     for (uint h = cy >> 1; h > 0; h >>= 1) {
       if (ly < h)
-        for (uint k = 0; k < vw; ++k) partial[p + k] = COMBINE(partial[p + k], partial[p + k + h * 64]);
+        for (uint k = 0; k < vw; ++k) partial[p + k] = COMBINE(partial[p + k], partial[p + k + h * width]);
       barrier();
     }
     if (ly == 0) {
