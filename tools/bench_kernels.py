@@ -95,17 +95,19 @@ def run_isolated(binary, args):
 
 
 class ClockSampler:
-    """The GPU's SM clock (MHz) every 50 ms while a case's process runs, by
-    nvidia-smi where there is one: evidence for a slow process (clocks that
-    stay low) beside its control copy. summary(): {"sm_clock_mhz": [min,
-    median, max]} over the samples (the process's setup and checks too, so
-    the max is the one that speaks for the timed loop), or {}."""
+    """The GPU's SM and memory clocks (MHz) every 50 ms while a case's process
+    runs, by nvidia-smi where there is one: evidence for a slow process
+    (clocks that stay low) beside its control copy. summary():
+    {"sm_clock_mhz": [min, median, max], "mem_clock_mhz": [...]} over the
+    samples (the process's setup and checks too, so the max is the one that
+    speaks for the timed loop), or {}."""
 
     def __enter__(self):
         self.proc = None
         if shutil.which("nvidia-smi"):
             self.proc = subprocess.Popen(
-                ["nvidia-smi", "--query-gpu=clocks.sm", "--format=csv,noheader,nounits", "-lms", "50"],
+                ["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem", "--format=csv,noheader,nounits",
+                 "-lms", "50"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         return self
 
@@ -114,12 +116,21 @@ class ClockSampler:
         if self.proc:
             self.proc.terminate()
             out, _ = self.proc.communicate()
-            self.samples = sorted(float(v) for v in out.split() if v.replace(".", "", 1).isdigit())
+            for line in out.splitlines():
+                try:
+                    sm, mem = (float(v) for v in line.split(","))
+                except ValueError:
+                    continue
+                self.samples.append((sm, mem))
         return False
 
     def summary(self):
-        v = self.samples
-        return {"sm_clock_mhz": [v[0], v[len(v) // 2], v[-1]]} if v else {}
+        out = {}
+        for key, i in (("sm_clock_mhz", 0), ("mem_clock_mhz", 1)):
+            v = sorted(s[i] for s in self.samples)
+            if v:
+                out[key] = [v[0], v[len(v) // 2], v[-1]]
+        return out
 
 
 # A case's control copy below this share of the run's median marks its process slow.
@@ -148,6 +159,8 @@ def run_kernel_bench(binary, args):
         cmd += ["--runs", str(args.runs)]
     if args.warmup_ms:
         cmd += ["--warmup-ms", str(args.warmup_ms)]
+    if getattr(args, "sync_runs", False):
+        cmd += ["--sync-runs"]
     if args.grid_cap:
         cmd += ["--grid-cap", str(args.grid_cap)]
     if getattr(args, "conv_configs", None):
@@ -409,6 +422,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes (lavapipe)")
     ap.add_argument("--filter", help="regex over case names")
     ap.add_argument("--runs", type=int, help="timed runs per case (default: kernel_bench's, 30)")
+    ap.add_argument("--sync-runs", action="store_true",
+                    help="kernel_bench waits for each timed run before recording the next "
+                         "(the method before 2026-12-02; default: runs back to back)")
     ap.add_argument("--warmup-ms", type=int,
                     help="keep warming up each case this long before timing (kernel_bench "
                          "--warmup-ms; GPUs that idle their clocks between short bursts need it)")
@@ -421,7 +437,7 @@ def main():
                     help="each case in its own kernel_bench process (speed drifts within one)")
     ap.add_argument("--reruns", type=int, default=1,
                     help="with --isolate: how many times a case whose control copy ran below "
-                         "%d%% of the run's median runs again in a fresh process (default 1)" % (SLOW_CONTROL * 100))
+                         "%d%%%% of the run's median runs again in a fresh process (default 1)" % (SLOW_CONTROL * 100))
     args = ap.parse_args()
 
     binary = args.bin or find_binary()

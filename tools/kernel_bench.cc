@@ -13,7 +13,9 @@
 // (every element for elementwise ops, a random sample of output elements for
 // GEMMs and convolutions), then times it: `warmup` untimed runs, then `runs`
 // runs each bracketed by GPU timestamps (runtime Timer), with the L2 cache
-// flushed (a 256 MiB fill) before each. One JSON object per line on stdout:
+// flushed (a 256 MiB fill) before each, recorded back to back (the GPU does
+// not idle between runs; --sync-runs waits for each run before recording
+// the next, the method before 2026-12-02 14:00). One JSON object per line on stdout:
 // first the device, then one per case (median/min/max milliseconds, FLOP/s
 // or bytes/s, the check). Exit status 1 if any check failed. --perturb scales
 // every result by 1.01 before its check (every check must then fail: a test
@@ -219,6 +221,7 @@ struct Options {
   bool list = false;
   bool flush = true;
   bool perturb = false;  // scale every result by 1.01 before its check: tests the checks
+  bool sync_runs = false;  // wait for each timed run before recording the next
   std::vector<std::string> matmul_configs;  // --matmul-configs: GEMM cases per config
   std::vector<std::string> conv_configs;    // --conv-configs: convolution cases per config
 };
@@ -369,14 +372,25 @@ class Bench {
       }
       stream_->Synchronize();
     }
+    // The timed runs, each between its own timer's timestamps, recorded back
+    // to back so that the GPU never waits for the host between them (with
+    // --sync-runs the host reads each run's time before recording the next).
     std::vector<double> ms;
-    for (int i = 0; i < opt_.runs; ++i) {
-      if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
-      stream_->StartTimer(timer_.get());
-      record(i);
-      stream_->StopTimer(timer_.get());
-      ms.push_back(timer_->Nanoseconds() / 1e6);
+    while (static_cast<int>(run_timers_.size()) < (opt_.sync_runs ? 1 : opt_.runs)) {
+      Status s;
+      run_timers_.push_back(dev_->CreateTimer(&s));
+      if (!run_timers_.back()) return {};
     }
+    for (int i = 0; i < opt_.runs; ++i) {
+      Timer* t = run_timers_[opt_.sync_runs ? 0 : i].get();
+      if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
+      stream_->StartTimer(t);
+      record(i);
+      stream_->StopTimer(t);
+      if (opt_.sync_runs) ms.push_back(t->Nanoseconds() / 1e6);
+    }
+    if (!opt_.sync_runs)
+      for (int i = 0; i < opt_.runs; ++i) ms.push_back(run_timers_[i]->Nanoseconds() / 1e6);
     std::sort(ms.begin(), ms.end());
     return ms;
   }
@@ -388,6 +402,7 @@ class Bench {
   Options opt_;
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<Timer> timer_;
+  std::vector<std::unique_ptr<Timer>> run_timers_;  // Time()'s, one per run
   uint64_t flush_ = 0, flush_bytes_ = 0;
   bool oom_ = false;
 };
@@ -2058,7 +2073,7 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
 int Usage() {
   std::fprintf(stderr,
                "usage: kernel_bench [--quick] [--filter REGEX] [--runs N] [--warmup N] "
-               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS]\n"
+               "[--no-flush] [--perturb] [--list] [--grid-cap N] [--repeat N] [--warmup-ms MS] [--sync-runs]\n"
                "                    [--matmul-configs TILE[:SPLITS],...] [--conv-configs TILE:SPLITS:WINOGRAD,...]\n"
                "       kernel_bench --pipelines [--threads N] [--offset N] [--limit N]\n");
   return 2;
@@ -2118,6 +2133,8 @@ int main(int argc, char** argv) {
       if (!v) return Usage();
       opt.runs = std::max(1, std::atoi(v));
       runs_set = true;
+    } else if (a == "--sync-runs") {
+      opt.sync_runs = true;
     } else if (a == "--warmup-ms") {
       const char* v = next();
       if (!v) return Usage();
