@@ -1,8 +1,10 @@
 // Einsum (float32/float16) for one or two operands, decomposed into the
 // kernels of other families: a Sum (reduction.h) over the labels that only one
-// operand has, a transpose (data_movement.h) of each operand into
-// [batch, free, contracted] order unless a GEMM stride already reads it, one
-// batched GEMM (matmul.h), and a transpose into the output's label order.
+// operand has, then one batched GEMM (matmul.h) that reads the operands and
+// writes the output in place where each group of labels has one stride (the
+// batch at most two: RecordStridedGemm), else a transpose (data_movement.h) of
+// each operand into [batch, free, contracted] order unless a GEMM stride
+// already reads it, the GEMM, and a transpose into the output's label order.
 // Ellipses and a label repeated within one operand (diagonals) are not
 // supported: UNIMPLEMENTED.
 #include <algorithm>
@@ -13,6 +15,7 @@
 
 #include "kernels/data_movement.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_config.h"
 #include "kernels/reduction.h"
 
 namespace tfmp {
@@ -37,6 +40,33 @@ bool Identity(const std::vector<int>& perm) {
   for (size_t i = 0; i < perm.size(); ++i)
     if (perm[i] != static_cast<int>(i)) return false;
   return true;
+}
+
+// The element stride of each label of a row-major tensor.
+std::map<char, int64_t> Strides(const std::string& labels, const Shape& shape) {
+  std::map<char, int64_t> st;
+  int64_t s = 1;
+  for (int d = static_cast<int>(labels.size()) - 1; d >= 0; --d) {
+    st[labels[d]] = s;
+    s *= shape[d];
+  }
+  return st;
+}
+
+// The stride that steps through the labels `group` (in this order) as one
+// index, or -1 where no single stride does; labels of size 1 do not count
+// (an empty group: 0).
+int64_t GroupStride(const std::string& group, const std::map<char, int64_t>& stride,
+                    const std::map<char, int64_t>& size) {
+  int64_t inner = -1, next = 0;
+  for (int i = static_cast<int>(group.size()) - 1; i >= 0; --i) {
+    const char l = group[i];
+    if (size.at(l) == 1) continue;
+    if (inner < 0) inner = stride.at(l);
+    else if (stride.at(l) != next) return -1;
+    next = stride.at(l) * size.at(l);
+  }
+  return inner < 0 ? 0 : inner;
 }
 
 class EinsumOp : public OpKernel {
@@ -91,6 +121,51 @@ class EinsumOp : public OpKernel {
         return;
       }
     }
+  }
+
+  // The strided GEMM (matmul.h RecordStridedGemm) for C[batch, free_a,
+  // free_b] = A[batch, free_a, contracted] x B[batch, contracted, free_b]
+  // read from a and b and written into out in their own label orders;
+  // false (nothing recorded) where the strides do not allow it.
+  bool RecordInPlace(OpContext& ctx, const Operand& a, const Operand& b, const Tensor& out,
+                     const std::string& batch, const std::string& free_a,
+                     const std::string& free_b, const std::string& contracted,
+                     const std::map<char, int64_t>& size) {
+    Shape out_shape;
+    for (char c : output_) out_shape.push_back(size.at(c));
+    const std::map<char, int64_t> sa = Strides(a.labels, a.shape), sb = Strides(b.labels, b.shape),
+                                  sc = Strides(output_, out_shape);
+    auto prod = [&](const std::string& ls) {
+      int64_t n = 1;
+      for (char c : ls) n *= size.at(c);
+      return n;
+    };
+    GemmProblem p{};
+    p.M = prod(free_a), p.N = prod(free_b), p.K = prod(contracted);
+    p.a_m = GroupStride(free_a, sa, size), p.a_k = GroupStride(contracted, sa, size);
+    p.b_k = GroupStride(contracted, sb, size), p.b_n = GroupStride(free_b, sb, size);
+    p.c_m = GroupStride(free_a, sc, size);
+    if (p.a_m < 0 || p.a_k < 0 || p.b_k < 0 || p.b_n < 0 || p.c_m < 0) return false;
+    if (p.N > 1 && GroupStride(free_b, sc, size) != 1) return false;  // C's columns contiguous
+    if (p.M == 1) p.c_m = p.N;
+    // The batch as [hi, lo]: the longest hi that one stride steps through in
+    // all three (lo empty: one level), else the first split that works.
+    bool found = false;
+    for (int k = static_cast<int>(batch.size()); k >= 0 && !found; --k) {
+      const std::string hi = batch.substr(0, k), lo = batch.substr(k);
+      const int64_t ah = GroupStride(hi, sa, size), bh = GroupStride(hi, sb, size),
+                    ch = GroupStride(hi, sc, size), al = GroupStride(lo, sa, size),
+                    bl = GroupStride(lo, sb, size), cl = GroupStride(lo, sc, size);
+      if (ah < 0 || bh < 0 || ch < 0 || al < 0 || bl < 0 || cl < 0) continue;
+      found = true;
+      p.batch = prod(batch), p.batch2 = prod(lo);
+      p.a_batch = ah, p.b_batch = bh, p.c_batch = ch;
+      p.a_batch2 = al, p.b_batch2 = bl, p.c_batch2 = cl;
+    }
+    if (!found) return false;
+    p.a = a.address, p.b = b.address, p.c = out.address();
+    p.esize = static_cast<uint32_t>(DtypeSize(dtype_));
+    return RecordStridedGemm(ctx, dtype_, p);
   }
 
   void Compute(OpContext& ctx) override {
@@ -188,6 +263,19 @@ class EinsumOp : public OpKernel {
       return n;
     };
     const int64_t M = prod(free_a), N = prod(free_b), K = prod(contracted);
+    // Where the operands or the product would need a transpose, one GEMM that
+    // reads and writes them in place: each group of labels (rows, columns,
+    // contracted) one stride, the batch labels at most two (attention's
+    // "aecd,abcd->acbe" and "acbe,aecd->abcd": batch (a, c) of [a, e, c, d]),
+    // the output's columns contiguous.
+    auto in_place = [&](const Operand& o, const std::string& first, const std::string& second) {
+      return Identity(PermTo(o.labels, batch + first + second)) ||
+             Identity(PermTo(o.labels, batch + second + first));
+    };
+    if (!(in_place(a, free_a, contracted) && in_place(b, contracted, free_b) &&
+          batch + free_a + free_b == output_) &&
+        RecordInPlace(ctx, a, b, out, batch, free_a, free_b, contracted, size))
+      return;
     // Each operand as [batch, rows, cols] or [batch, cols, rows] (a transposed
     // GEMM operand), transposed on the device only if neither order is its own.
     auto arrange = [&](Operand& o, const std::string& first, const std::string& second,

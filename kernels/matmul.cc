@@ -312,6 +312,16 @@ void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_
   }
 }
 
+bool RecordStridedGemm(OpContext& ctx, TF_DataType dtype, const GemmProblem& p) {
+  if (p.batch > 65535 || p.batch % p.batch2 != 0) return false;
+  if (!ctx.ok() || p.M == 0 || p.N == 0 || p.batch == 0) return true;
+  const GemmPlan plan = PlanMatMul(ctx, p, false);
+  const MatMulPush q = GemmPush(p, plan, 0, 0, 0.2f);
+  ctx.Dispatch(std::string("matmul_") + plan.tile->name + "_" + DtypeToken(dtype), q, plan.gx, plan.gy,
+               static_cast<uint32_t>(p.batch));
+  return true;
+}
+
 void RegisterMatMulKernels() {
   RegisterMatMulBiasGradOp();
   for (TF_DataType t : {TF_FLOAT, TF_HALF}) {

@@ -6,6 +6,8 @@
 
 namespace tfmp {
 
+struct GemmProblem;  // matmul_config.h
+
 // Strides (in elements) of one GEMM operand set: A[m, k] = a[m * a_m + k * a_k],
 // B[k, n] = b[k * b_k + n * b_n]; C is row-major [M, N]. Batch entry z reads
 // a + z * a_batch, b + z * b_batch and writes c + z * c_batch.
@@ -31,6 +33,13 @@ struct GemmEpilogue {
 void RecordMatMul(OpContext& ctx, TF_DataType dtype, const GemmShape& g, uint64_t a, uint64_t b,
                   uint64_t c, int64_t batch, int64_t a_batch, int64_t b_batch, int64_t c_batch,
                   const GemmEpilogue& epilogue = GemmEpilogue());
+
+// Records a GEMM of GemmProblem's strided form (matmul_config.h: a batch of
+// two dims and/or C's rows p.c_m apart; addresses and esize filled in) on
+// matmul.comp, no epilogue, no split-K: Einsum reads its operands and writes
+// its product in place instead of transposing them. Returns false, having
+// recorded nothing, where it does not apply (a batch past 65535 entries).
+bool RecordStridedGemm(OpContext& ctx, TF_DataType dtype, const GemmProblem& p);
 
 // Records C = A x B over broadcast batch dims: a_batch and b_batch are the
 // operands' batch shapes padded with leading 1s to the rank of c_batch (each

@@ -24,11 +24,15 @@ struct MatMulPush {  // shaders/matmul.comp
   uint32_t flags;
   uint32_t splits;   // 1, or split-K: c receives float partial sums
   uint32_t k_split;  // k elements per split
-  uint32_t pad_;
+  // Two-level batches (GemmProblem::batch2): entry z at (z / batch2) *
+  // x_batch + (z % batch2) * x_batch2; C's rows c_m elements apart.
+  uint32_t batch2;
+  uint32_t a_batch2, b_batch2, c_batch2;
+  uint32_t c_m;
   uint64_t grad;  // "_bias_grad" variants: N column sums of B
   uint64_t bn;    // a folded BatchNorm's table (kernels/epilogue.h), or 0; no split-K with it
 };
-static_assert(sizeof(MatMulPush) == 112, "the push constants must match matmul.comp's");
+static_assert(sizeof(MatMulPush) == 128, "the push constants must match matmul.comp's");
 
 // shaders/matmul_coopmat.comp (float16 GEMMs on matrix units; kernels/matmul.cc
 // RecordCoopMatMul): matmul.comp's first fields, without its split-K tail.
@@ -155,15 +159,23 @@ inline constexpr GemmTile kGemmTiles[] = {
     {"128x128k16", 128, 128, 16},
 };
 
-// One GEMM problem: C[z] = A[z] x B[z] for z < batch, C row-major [M, N];
-// A[m, k] = a[m * a_m + k * a_k], B[k, n] = b[k * b_k + n * b_n] (elements);
-// batch entry z at element offsets z * a_batch, z * b_batch, z * c_batch.
+// One GEMM problem: C[z] = A[z] x B[z] for z < batch, C row-major [M, N]
+// with rows c_m elements apart (0: N); A[m, k] = a[m * a_m + k * a_k],
+// B[k, n] = b[k * b_k + n * b_n] (elements); batch entry z at element
+// offsets z * a_batch, z * b_batch, z * c_batch, or with batch2 > 1 (a batch
+// of two dims, [batch / batch2, batch2], that no single stride steps
+// through: Einsum's "aecd,abcd->acbe" reads batch (a, c) in place) at
+// (z / batch2) * x_batch + (z % batch2) * x_batch2. No split-K then.
 struct GemmProblem {
   int64_t M, N, K;
   int64_t a_m, a_k, b_k, b_n;
   uint64_t a, b, c;  // device addresses
   int64_t batch, a_batch, b_batch, c_batch;
   uint32_t esize;  // bytes per element of A, B and C
+  int64_t batch2 = 1, a_batch2 = 0, b_batch2 = 0, c_batch2 = 0;
+  int64_t c_m = 0;
+  int64_t ldc() const { return c_m ? c_m : N; }
+  bool strided() const { return batch2 > 1 || ldc() != N; }
 };
 
 // How to run a GEMM: tile config, split-K and the vec4 paths.
@@ -190,13 +202,15 @@ inline uint32_t GemmFlags(const GemmProblem& p, bool partial) {
   const uint64_t align = 4ull * p.esize;
   auto ok4 = [](int64_t v) { return v % 4 == 0; };
   uint32_t f = 0;
-  const bool a_al = p.a % align == 0 && ok4(p.a_batch), b_al = p.b % align == 0 && ok4(p.b_batch);
+  const bool a_al = p.a % align == 0 && ok4(p.a_batch) && ok4(p.a_batch2),
+             b_al = p.b % align == 0 && ok4(p.b_batch) && ok4(p.b_batch2);
   if (a_al && p.a_k == 1 && ok4(p.a_m) && ok4(p.K)) f |= kGemmAVecK;
   else if (a_al && p.a_m == 1 && ok4(p.a_k) && ok4(p.M)) f |= kGemmAVecO;
   if (b_al && p.b_n == 1 && ok4(p.b_k) && ok4(p.N)) f |= kGemmBVecO;
   else if (b_al && p.b_k == 1 && ok4(p.b_n) && ok4(p.K)) f |= kGemmBVecK;
   // Partial sums: float32 scratch (16-byte aligned, [batch * splits][M][N]).
-  if (ok4(p.N) && (partial || (p.c % align == 0 && ok4(p.c_batch)))) f |= kGemmCVec;
+  if (ok4(p.N) && (partial || (p.c % align == 0 && ok4(p.c_batch) && ok4(p.c_batch2) && ok4(p.ldc()))))
+    f |= kGemmCVec;
   return f;
 }
 
@@ -260,7 +274,7 @@ inline GemmPlan PlanGemm(const GemmProblem& p, uint32_t compute_units, const cha
     if (colon != std::string::npos) splits = std::max(1, std::atoi(spec.c_str() + colon + 1));
     else if (t) splits = 1;
   }
-  if (!can_split || p.K == 0) splits = 1;
+  if (!can_split || p.K == 0 || p.strided()) splits = 1;  // matmul_reduce.comp writes C contiguous
   splits = std::min<int64_t>({splits, kGemmMaxSplits, std::max<int64_t>(1, p.K / plan.tile->bk)});
   // The float32 partial sums must stay within 32-bit indexing.
   // (one more row of N: _TfmpMatMulBiasGrad's column sums).
@@ -298,6 +312,11 @@ inline MatMulPush GemmPush(const GemmProblem& p, const GemmPlan& plan, uint64_t 
   q.flags = plan.flags;
   q.splits = plan.splits;
   q.k_split = plan.k_split;
+  q.batch2 = static_cast<uint32_t>(p.batch2);
+  q.a_batch2 = static_cast<uint32_t>(p.a_batch2);
+  q.b_batch2 = static_cast<uint32_t>(p.b_batch2);
+  q.c_batch2 = static_cast<uint32_t>(p.c_batch2);
+  q.c_m = static_cast<uint32_t>(p.ldc());
   return q;
 }
 

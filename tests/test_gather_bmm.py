@@ -3,6 +3,7 @@ against TF's CPU kernels on fresh random inputs."""
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_metal_plugin as tfmp
 
 from conftest import CPU, GPU, on, random_array
 from test_elementwise import check
@@ -289,6 +290,17 @@ EINSUM_CASES = [
     ("abc,cd->abd", [(2, 0, 5), (5, 3)]),
     ("abc,cd->abd", [(2, 7, 0), (0, 3)]),           # empty contraction: zeros
     ("abc,cd->abd", [(1, 1, 1), (1, 1)]),
+    # attention with 4-vector friendly sizes, and its gradients (batch (a, c)
+    # of [a, e, c, d] read in place: a two-level batch, RecordStridedGemm)
+    ("aecd,abcd->acbe", [(3, 16, 4, 8), (3, 12, 4, 8)]),
+    ("acbe,aecd->abcd", [(3, 4, 12, 16), (3, 16, 4, 8)]),
+    ("acbe,abcd->aecd", [(2, 3, 6, 7), (2, 6, 3, 5)]),
+    ("abcd,aecd->acbe", [(2, 6, 3, 5), (2, 7, 3, 5)]),
+    ("acbe,aecd->abcd", [(2, 1, 6, 7), (2, 7, 1, 5)]),  # one head
+    ("abce,adce->abcd", [(2, 3, 4, 5), (2, 6, 4, 5)]),  # batch (a, c) then one free label each
+    ("abcde,aedc->abdc", [(2, 3, 4, 5, 6), (2, 6, 5, 4)]),  # batch a, d; a free label b
+    ("abcd,cbed->caeb", [(2, 3, 4, 5), (4, 3, 6, 5)]),  # batch (c, b): in place impossible
+    ("bxcy,xbyc->bcxy", [(2, 3, 4, 5), (3, 2, 5, 4)]),  # no contraction: outer products
 ]
 
 
@@ -305,6 +317,25 @@ def test_einsum(dtype, equation, shapes, rng):
         # reference is TF's CPU einsum in float32, rounded to float16.
         ref = tf.cast(on(CPU, fn, *[tf.cast(x, tf.float32) for x in xs]), tf.float16)
     close(on(GPU, fn, *xs), ref, dtype, k)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("aecd,abcd->acbe", [(2, 16, 4, 8), (2, 12, 4, 8)]),   # attention scores
+    ("acbe,aecd->abcd", [(2, 4, 12, 16), (2, 16, 4, 8)]),  # context
+    ("acbe,abcd->aecd", [(2, 4, 12, 16), (2, 12, 4, 8)]),  # their gradients
+    ("abcd,aecd->acbe", [(2, 12, 4, 8), (2, 16, 4, 8)]),
+], ids=str)
+def test_einsum_attention_is_one_gemm(equation, shapes, rng):
+    # Keras MultiHeadAttention's einsums read their [batch, seq, heads, dim]
+    # operands in place: one GEMM dispatch, no transposes (strided copies).
+    xs = [tf.constant(random_array(s, "float32", rng)) for s in shapes]
+    fn = lambda *t: tf.raw_ops.Einsum(inputs=list(t), equation=equation)  # noqa: E731
+    on(GPU, fn, *xs)  # pipelines created
+    with tfmp.profile() as p:
+        out = on(GPU, fn, *xs)
+    close(out, on(CPU, fn, *xs), "float32", 16)
+    kernels = [k["name"] for k in p.report["kernels"]]
+    assert len(kernels) == 1 and kernels[0].startswith("matmul_"), kernels
 
 
 def test_einsum_keras_multi_head_attention(rng):

@@ -201,10 +201,10 @@ def test_slow_processes_rerun(tmp_path):
     fake = tmp_path / "kernel_bench"
     fake.write_text(FAKE_BENCH % sys.executable)
     fake.chmod(0o755)
-    # and an nvidia-smi whose SM clock samples the run records per case
+    # and an nvidia-smi whose SM and memory clock samples the run records per case
     (tmp_path / "bin").mkdir()
     smi = tmp_path / "bin" / "nvidia-smi"
-    smi.write_text("#!/bin/sh\nwhile true; do echo 1980; sleep 0.05; done\n")
+    smi.write_text("#!/bin/sh\nwhile true; do echo 1980, 3201; sleep 0.05; done\n")
     smi.chmod(0o755)
 
     def bench(slow, reruns):
@@ -223,7 +223,7 @@ def test_slow_processes_rerun(tmp_path):
     res, cases = bench(slow=1, reruns=1)  # slow once: the rerun's result stays
     assert cases["slow_case"]["control_copy_gbps"] == 1000.0 and cases["slow_case"]["controls_seen"] == [100.0, 1000.0]
     assert cases["slow_case"]["ms_median"] == 0.01 and not cases["slow_case"].get("slow_process")
-    assert cases["fast_case"]["sm_clock_mhz"][2] == 1980.0
+    assert cases["fast_case"]["sm_clock_mhz"][2] == 1980.0 and cases["fast_case"]["mem_clock_mhz"][0] == 3201.0
     assert "reruns" not in cases["fast_case"]
     _, cases = bench(slow=5, reruns=2)  # slow every time: flagged, the first result kept
     assert cases["slow_case"]["slow_process"] and cases["slow_case"]["reruns"] == 2

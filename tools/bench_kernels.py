@@ -118,8 +118,8 @@ class ClockSampler:
             out, _ = self.proc.communicate()
             for line in out.splitlines():
                 try:
-                    sm, mem = (float(v) for v in line.split(","))
-                except ValueError:
+                    sm, mem = [float(v) for v in line.split(",")]
+                except ValueError:  # a line of something else (an error message)
                     continue
                 self.samples.append((sm, mem))
         return False

@@ -70,7 +70,9 @@ layout(push_constant) uniform Push {
   uint flags;
   uint splits;   // 1: no split-K
   uint k_split;  // k elements per split (a multiple of BK)
-  uint pad_;
+  uint batch2;   // > 1: entry z at (z / batch2) * x_batch + (z % batch2) * x_batch2
+  uint a_batch2, b_batch2, c_batch2;
+  uint c_m;      // element stride between C's rows (N unless strided)
   TBuf grad;     // BIAS_GRAD: N column sums of B
   uint64_t bn;  // a folded BatchNorm's table (epilogue.glsl), or 0
 } pc;
@@ -172,7 +174,7 @@ void store_out(vec4 v, uint m, uint n, uint cb, bool cvec, bool has_bias) {
     if (n + 2 < pc.N) v.z += float(pc.bias.v[n + 2]);
     if (n + 3 < pc.N) v.w += float(pc.bias.v[n + 3]);
   }
-  const uint o = cb + m * pc.N + n;
+  const uint o = cb + m * pc.c_m + n;
   if (pc.bn != 0ul) {  // a folded BatchNorm (residual at o)
     v.x = tf_batch_norm(v.x, n, o, pc.bn);
     if (n + 1 < pc.N) v.y = tf_batch_norm(v.y, n + 1, o + 1, pc.bn);
@@ -204,6 +206,11 @@ void store_partial(vec4 v, uint m, uint n, uint pb, bool cvec) {
   }
 }
 
+// The element offset of batch entry z of an operand with batch strides s, s2.
+uint batch_offset(uint z, uint s, uint s2) {
+  return pc.batch2 > 1u ? (z / pc.batch2) * s + (z % pc.batch2) * s2 : z * s;
+}
+
 void main() {
   const uint tid = gl_LocalInvocationIndex;
   // Block rows / columns in groups of 4 spaced WG_Y / WG_X vec4 apart.
@@ -214,7 +221,7 @@ void main() {
 #define B_VEC(g) ((g) * WG_X + tx)
   const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
   const uint zb = gl_WorkGroupID.z / pc.splits, split = gl_WorkGroupID.z % pc.splits;
-  const uint ab = zb * pc.a_batch, bb = zb * pc.b_batch;
+  const uint ab = batch_offset(zb, pc.a_batch, pc.a_batch2), bb = batch_offset(zb, pc.b_batch, pc.b_batch2);
   const bool a_vk = (pc.flags & F_A_VEC_K) != 0u, a_vo = (pc.flags & F_A_VEC_O) != 0u;
   const bool b_vk = (pc.flags & F_B_VEC_K) != 0u, b_vo = (pc.flags & F_B_VEC_O) != 0u;
   const uint kb = split * pc.k_split;
@@ -289,7 +296,7 @@ void main() {
     FOR_I(PART_ROW)
     return;
   }
-  const uint cb = zb * pc.c_batch;
+  const uint cb = batch_offset(zb, pc.c_batch, pc.c_batch2);
   const bool has_bias = uint64_t(pc.bias) != 0;
 #define OUT_CELL(i, g) store_out(acc[i][g], m0 + A_VEC((i) / 4) * 4 + (i) % 4, n0 + B_VEC(g) * 4, cb, cvec, has_bias);
 #define OUT_ROW(i) FOR_GB(OUT_CELL, i)
