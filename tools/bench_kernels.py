@@ -29,6 +29,7 @@ import os
 import platform
 import re
 import statistics
+import time
 import shutil
 import subprocess
 import sys
@@ -233,6 +234,26 @@ class TorchBench:
         return {"ms_median": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms),
                 "runs": len(ms)}
 
+    def time_with_gaps(self, fn, gap_us, runs=400):
+        """As kernel_bench's idle_gaps_* cases: `runs` runs queued one by one,
+        the host busy for gap_us after each, no flush; events around each."""
+        t = self.t
+        for i in range(self.warmup):
+            fn(i)
+        t.cuda.synchronize()
+        events = [(t.cuda.Event(enable_timing=True), t.cuda.Event(enable_timing=True)) for _ in range(runs)]
+        for i, (start, stop) in enumerate(events):
+            start.record()
+            fn(i)
+            stop.record()
+            until = time.perf_counter() + gap_us * 1e-6
+            while time.perf_counter() < until:
+                pass
+        t.cuda.synchronize()
+        ms = [start.elapsed_time(stop) for start, stop in events]
+        return {"ms_median": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms),
+                "runs": len(ms)}
+
     def case(self, c):
         """(reference name, timing dict) of case c's PyTorch equivalent, or None."""
         t = self.t
@@ -262,6 +283,11 @@ class TorchBench:
             x = two(lambda: self.rand(p["outer"], p["len"], p["inner"], dtype=dt))
             y = t.empty(p["outer"], p["inner"], device=self.dev, dtype=dt)
             return "PyTorch torch.sum", self.time(lambda i: t.sum(x[i % 2], dim=1, out=y))
+        if op == "reduce_sum" and "gap_us" in p:
+            x = self.rand(p["rows"], p["cols"], dtype=dt)
+            y = t.empty(p["rows"], device=self.dev, dtype=dt)
+            return "PyTorch torch.sum, same gaps", self.time_with_gaps(
+                lambda i: t.sum(x, dim=1, out=y), p["gap_us"])
         if op == "reduce_sum":
             x = two(lambda: self.rand(p["rows"], p["cols"], dtype=dt))
             y = t.empty(p["rows"] if p["axis"] == 1 else p["cols"], device=self.dev, dtype=dt)

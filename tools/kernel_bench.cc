@@ -395,6 +395,31 @@ class Bench {
     return ms;
   }
 
+  // Times `runs` runs of record(run) submitted one by one with the host
+  // busy for `gap_us` microseconds after each (no L2 flush): what a training
+  // step's small kernels see between TensorFlow's ops. Sorted milliseconds.
+  std::vector<double> TimeWithGaps(const std::function<void(int)>& record, int runs, double gap_us) {
+    for (int i = 0; i < opt_.warmup; ++i) record(i);
+    stream_->Synchronize();
+    while (static_cast<int>(run_timers_.size()) < runs) {
+      Status s;
+      run_timers_.push_back(dev_->CreateTimer(&s));
+      if (!run_timers_.back()) return {};
+    }
+    for (int i = 0; i < runs; ++i) {
+      stream_->StartTimer(run_timers_[i].get());
+      record(i);
+      stream_->StopTimer(run_timers_[i].get());
+      const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(static_cast<int64_t>(gap_us * 1e3));
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+    std::vector<double> ms;
+    for (int i = 0; i < runs; ++i) ms.push_back(run_timers_[i]->Nanoseconds() / 1e6);
+    std::sort(ms.begin(), ms.end());
+    return ms;
+  }
+
   Timer* timer() { return timer_.get(); }
 
  private:
@@ -1333,6 +1358,44 @@ Case ConvCase(const ConvShape& s, const std::string& mode) {
   return c;
 }
 
+// A small kernel with the host idle between runs (Bench::TimeWithGaps): the
+// row sums of [2048, 128] float32 (the Transformer's most frequent kernel:
+// 2048 tokens, width 128), one submission per run, `gap_us` of host time
+// after each, 400 runs. Named idle_gaps_<gap>us; a GPU that lowers its
+// clocks while it idles runs the same kernel slower with longer gaps.
+Case GapCase(int gap_us) {
+  Case c;
+  const int64_t rows = 2048, cols = 128;
+  c.name = "idle_gaps_" + I(gap_us) + "us";
+  c.op = "reduce_sum";
+  c.dtype = "f32";
+  c.params = "\"rows\": " + I(rows) + ", \"cols\": " + I(cols) + ", \"axis\": 1, \"gap_us\": " + I(gap_us);
+  c.bytes = 4.0 * (rows * cols + rows);
+  c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
+    Rng rng(5);
+    auto x = b.NewTensor(rows * cols, false, rng);
+    auto y = b.NewTensor(rows, false, rng, 0, 0, false);
+    if (b.oom()) return *err = "out of device memory", false;
+    ReducePush p{};
+    p.divisor = static_cast<uint32_t>(cols);
+    const uint32_t groups = tfmp::PlanRowsPass(rows, cols, x->addr, 4, &p);
+    if (p.chunks != 1) return *err = "expected one rows pass", false;
+    p.x = x->addr;
+    p.y = y->addr;
+    auto record = [&](int) { b.stream()->Dispatch("reduce_sum_f32_to_f32", &p, sizeof(p), groups); };
+    record(0);
+    std::vector<float> got = b.Download(*y);
+    for (int64_t r = 0; r < rows; ++r) {
+      Dot d;
+      for (int64_t k = 0; k < cols; ++k) d.Add(x->host[r * cols + k]);
+      chk->Add(got[r], d.sum, d.Tol(false), [&] { return std::string("row " + I(r)); });
+    }
+    *ms = b.TimeWithGaps(record, 400, gap_us);
+    return true;
+  };
+  return c;
+}
+
 // Host cost of recording one dispatch, and the GPU time per dispatch in a
 // batch, over `count` tiny dispatches (add_f32 on 256 floats):
 //   dispatch_overhead              x += 1, declaring nothing (a full barrier
@@ -1808,6 +1871,8 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
   std::vector<Case> cases;
   for (const char* mode : {"", "declared", "independent"})
     cases.push_back(OverheadCase(quick ? 500 : 10000, mode));
+  if (!quick)
+    for (int gap : {0, 20, 100, 1000}) cases.push_back(GapCase(gap));
   // KB_COPY_MB (experiments, helper f16): the copies' size in MiB.
   const int64_t copy_bytes = std::getenv("KB_COPY_MB") ? std::atoll(std::getenv("KB_COPY_MB")) << 20
                              : quick ? (4ll << 20) : (256ll << 20);
