@@ -2250,13 +2250,13 @@ int main(int argc, char** argv) {
   }
   std::printf("{\"device\": \"%s\", \"driver\": \"%s\", \"vendor\": \"%s\", \"backend\": \"%s\", "
               "\"software\": %s, \"memory_bytes\": %llu, \"quick\": %s, \"runs\": %d, "
-              "\"warmup\": %d, \"warmup_ms\": %d, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
+              "\"warmup\": %d, \"warmup_ms\": %d, \"sync_runs\": %s, \"l2_flush_bytes\": %llu, \"cooperative_matrix_f16\": %s, "
               "\"cooperative_matrix\": \"%s\"}\n",
               JsonEscape(info.name).c_str(), JsonEscape(info.driver).c_str(),
               JsonEscape(info.vendor).c_str(), info.backend.c_str(),
               info.software ? "true" : "false", static_cast<unsigned long long>(info.memory_bytes),
               opt.quick ? "true" : "false", opt.runs, opt.warmup, opt.warmup_ms,
-              opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
+              opt.sync_runs ? "true" : "false", opt.flush ? (opt.quick ? 8ull << 20 : 256ull << 20) : 0ull,
               info.coopmat_f16 ? "true" : "false", JsonEscape(info.coopmat).c_str());
   std::fflush(stdout);
   g_coopmat_khr = info.coopmat_khr;

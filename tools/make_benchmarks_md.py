@@ -297,10 +297,13 @@ def render(res, training, png_name, previous=None):
     L.append("- Method: each case's inputs are random (fixed seed, never zeros; two input sets "
              "alternate between runs); the result is checked against a float64 CPU reference "
              "before timing; then %d warm-up runs and %d timed runs, each bracketed by GPU "
-             "timestamps (torch.cuda.Event for the reference)%s. Times are medians "
+             "timestamps (torch.cuda.Event for the reference)%s, %s. Times are medians "
              "[min-max] in ms." % (dev.get("warmup", 0), dev.get("runs", 0),
                                    (", the L2 cache flushed by a %d MiB fill before each" % (dev["l2_flush_bytes"] >> 20))
-                                   if dev.get("l2_flush_bytes") else ""))
+                                   if dev.get("l2_flush_bytes") else "",
+                                   # kernel_bench before 2026-12-02 14:00 always waited (no key)
+                                   "recorded back to back" if dev.get("sync_runs") is False
+                                   else "the host waiting for each run before the next"))
     if res.get("copy_gbps_reference"):
         L.append("- Copy bandwidth reference (best device-to-device copy measured): %.1f GB/s "
                  "(bytes read + written)" % res["copy_gbps_reference"])

@@ -1,0 +1,24 @@
+#!/bin/bash
+# Regenerates the committed BENCHMARKS.md and benchmarks_ratios.png from the
+# H200 runs kept in bench/: the full 07:45 report, the earlier 04:15 run
+# beside it, and the later runs' cases for the code that changed since (each
+# row marked with its run; docs/benchmarks.md, "Running it on the GPU
+# machine", step 4), plus the training-step tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+"$PY" tools/make_benchmarks_md.py bench/h200_kernels.json \
+  --previous "04:15 run=bench/h200_kernels_2026-12-02_0415.json" \
+  --update "10:03=bench/h200_kernels_2026-12-02_1003.json" '^(coopmat2_f16|conv2d_bwd_filter)|@(mappable|half32_mappable|::0)$' \
+  --update "10:15=bench/h200_2026-12-02_1015/pass0a.json" '^reduce_sum_rows_f16_16384x4096$' \
+  --update "10:31=bench/h200_kernels_2026-12-02_1031.json" '^coopmat2_f16_128x128_t128' \
+  --update "10:36=bench/h200_kernels_2026-12-02_1036.json" '^((log_)?softmax_f32_[0-9x]+(@loads4)?|coopmat2_f16_(1000x1000x1000|1024x1024x1024|2048x2048x2048))$' \
+  --update "13:39=bench/h200_kernels_2026-12-02_1339.json" '^reduce_sum_(rows|cols|all)_f32_[0-9x]+M?(@(loads4|cols128|cols256))?$' \
+  --update "14:19 s1=bench/h200_2026-12-02_1419/s1.json" '^reduce_sum_rows_f16_16384x4096$' \
+  --update "14:19 a1=bench/h200_2026-12-02_1419/a1.json" '^(idle_gaps_[0-9]+us|reduce_sum_rows_f16_16384x4096@loads4)$' \
+  --training "H200 (2026-12-02 04:20)=bench/h200_training.json" \
+  --training "H200 (2026-12-02 01:57, before the conv/reduction/tx kernels)=bench/h200_training_2026-12-02_0157.json" \
+  --training "H100 (2026-11-25, before the 2026-12-01/02 kernels)=bench/h100_training.json" \
+  --training "lavapipe (2026-12-02)=bench/lavapipe_training.json" \
+  --out BENCHMARKS.md --png benchmarks_ratios.png
