@@ -42,6 +42,13 @@ bool Identity(const std::vector<int>& perm) {
   return true;
 }
 
+// The number of elements the labels span.
+int64_t Extent(const std::string& labels, const std::map<char, int64_t>& size) {
+  int64_t n = 1;
+  for (char c : labels) n *= size.at(c);
+  return n;
+}
+
 // The element stride of each label of a row-major tensor.
 std::map<char, int64_t> Strides(const std::string& labels, const Shape& shape) {
   std::map<char, int64_t> st;
@@ -135,13 +142,8 @@ class EinsumOp : public OpKernel {
     for (char c : output_) out_shape.push_back(size.at(c));
     const std::map<char, int64_t> sa = Strides(a.labels, a.shape), sb = Strides(b.labels, b.shape),
                                   sc = Strides(output_, out_shape);
-    auto prod = [&](const std::string& ls) {
-      int64_t n = 1;
-      for (char c : ls) n *= size.at(c);
-      return n;
-    };
     GemmProblem p{};
-    p.M = prod(free_a), p.N = prod(free_b), p.K = prod(contracted);
+    p.M = Extent(free_a, size), p.N = Extent(free_b, size), p.K = Extent(contracted, size);
     p.a_m = GroupStride(free_a, sa, size), p.a_k = GroupStride(contracted, sa, size);
     p.b_k = GroupStride(contracted, sb, size), p.b_n = GroupStride(free_b, sb, size);
     p.c_m = GroupStride(free_a, sc, size);
@@ -158,7 +160,7 @@ class EinsumOp : public OpKernel {
                     bl = GroupStride(lo, sb, size), cl = GroupStride(lo, sc, size);
       if (ah < 0 || bh < 0 || ch < 0 || al < 0 || bl < 0 || cl < 0) continue;
       found = true;
-      p.batch = prod(batch), p.batch2 = prod(lo);
+      p.batch = Extent(batch, size), p.batch2 = Extent(lo, size);
       p.a_batch = ah, p.b_batch = bh, p.c_batch = ch;
       p.a_batch2 = al, p.b_batch2 = bl, p.c_batch2 = cl;
     }
@@ -257,22 +259,17 @@ class EinsumOp : public OpKernel {
     }
     for (char c : a.labels)
       if (Has(b.labels, c) && !Has(output_, c)) contracted += c;
-    auto prod = [&](const std::string& ls) {
-      int64_t n = 1;
-      for (char c : ls) n *= size[c];
-      return n;
-    };
-    const int64_t M = prod(free_a), N = prod(free_b), K = prod(contracted);
+    const int64_t M = Extent(free_a, size), N = Extent(free_b, size), K = Extent(contracted, size);
     // Where the operands or the product would need a transpose, one GEMM that
     // reads and writes them in place: each group of labels (rows, columns,
     // contracted) one stride, the batch labels at most two (attention's
     // "aecd,abcd->acbe" and "acbe,aecd->abcd": batch (a, c) of [a, e, c, d]),
     // the output's columns contiguous.
-    auto in_place = [&](const Operand& o, const std::string& first, const std::string& second) {
+    auto readable = [&](const Operand& o, const std::string& first, const std::string& second) {
       return Identity(PermTo(o.labels, batch + first + second)) ||
              Identity(PermTo(o.labels, batch + second + first));
     };
-    if (!(in_place(a, free_a, contracted) && in_place(b, contracted, free_b) &&
+    if (!(readable(a, free_a, contracted) && readable(b, contracted, free_b) &&
           batch + free_a + free_b == output_) &&
         RecordInPlace(ctx, a, b, out, batch, free_a, free_b, contracted, size))
       return;
