@@ -204,12 +204,13 @@ std::string JsonEscape(const std::string& s) {
 struct Tensor {
   Device* dev = nullptr;
   uint64_t addr = 0;
+  uint64_t base = 0;  // the allocation (addr past it with KB_STAGGER_KB)
   int64_t n = 0;
   bool half = false;
   std::vector<float> host;
   uint64_t bytes() const { return static_cast<uint64_t>(n) * (half ? 2 : 4); }
   ~Tensor() {
-    if (addr) dev->Free(addr);
+    if (base) dev->Free(base);
   }
 };
 
@@ -277,9 +278,6 @@ class Bench {
     }
     flush_bytes_ = opt_.quick ? (8ull << 20) : (256ull << 20);
     if (opt_.flush) {
-      // KB_PREALLOC_MB (experiments, helper f16): a buffer of that many MiB
-      // allocated first and kept (moves where the case's buffers land).
-      if (const char* e = std::getenv("KB_PREALLOC_MB")) dev_->Allocate(std::atoll(e) << 20);
       flush_ = dev_->Allocate(flush_bytes_);
       if (!flush_) opt_.flush = false;
     }
@@ -296,11 +294,24 @@ class Bench {
     t->dev = dev_;
     t->n = n;
     t->half = half;
-    t->addr = dev_->Allocate(std::max<uint64_t>(t->bytes(), 4));
-    if (!t->addr) {
+    // KB_STAGGER_KB=N (an experiment, docs/benchmarks.md "Slow processes"):
+    // the k-th tensor starts (k % 8) * N KiB into its allocation, so that
+    // equal-sized buffers do not sit a power of two apart.
+    // KB_PREALLOC_MB (experiments): before the first tensor, a buffer of
+    // that many MiB allocated and kept (moves where the case's buffers land;
+    // read here, not at start-up, so that a WithEnv case can set it).
+    if (const char* e = std::getenv("KB_PREALLOC_MB"); e && !preallocated_) {
+      dev_->Allocate(std::strtoull(e, nullptr, 10) << 20);
+      preallocated_ = true;
+    }
+    const char* stagger = std::getenv("KB_STAGGER_KB");
+    const uint64_t offset = stagger ? (tensors_made_++ % 8) * (std::strtoull(stagger, nullptr, 10) << 10) : 0;
+    t->base = dev_->Allocate(std::max<uint64_t>(t->bytes(), 4) + offset);
+    if (!t->base) {
       oom_ = true;
       return t;
     }
+    t->addr = t->base + offset;
     if (!fill) return t;
     t->host.resize(n);
     // KB_DATA (experiments, helper f16): "bits16": float16 inputs of random
@@ -428,6 +439,8 @@ class Bench {
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<Timer> timer_;
   std::vector<std::unique_ptr<Timer>> run_timers_;  // Time()'s, one per run
+  uint64_t tensors_made_ = 0;  // KB_STAGGER_KB's count
+  bool preallocated_ = false;  // KB_PREALLOC_MB done
   uint64_t flush_ = 0, flush_bytes_ = 0;
   bool oom_ = false;
 };
@@ -2102,6 +2115,13 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       // does the float16 and structured-data slowness follow the memory?
       if (c.name == "relu_f16_64M" || c.name == "add_f16_64M")
         extra.push_back(WithEnv(c, "mappable", {{"TFMP_MAPPABLE_MEMORY", "1"}}));
+      // Where the buffers land (docs/benchmarks.md "Slow processes"): a
+      // buffer allocated first and kept, and staggered buffer starts.
+      if (c.name == "relu_f16_64M" || c.name == "add_f16_64M" || c.name == "reduce_sum_rows_f16_16384x4096") {
+        for (const char* mb : {"2", "6", "130"})
+          extra.push_back(WithEnv(c, std::string("pre") + mb, {{"KB_PREALLOC_MB", mb}}));
+        extra.push_back(WithEnv(c, "stagger68k", {{"KB_STAGGER_KB", "68"}}));
+      }
       // Softmax rows sized for 4 loads a lane, the default's half (twice the
       // lanes, half the rows per workgroup; kernels/softmax_plan.h).
       if (c.name == "softmax_f32_4097x1001" || c.name == "softmax_f32_16384x4096" ||
