@@ -202,6 +202,11 @@ def torch_or_none(disabled):
     return torch
 
 
+def summary(ms):
+    """The timing fields of a result from its run times (ms)."""
+    return {"ms_median": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms), "runs": len(ms)}
+
+
 class TorchBench:
     def __init__(self, torch, runs, warmup):
         self.t = torch
@@ -231,8 +236,7 @@ class TorchBench:
             stop.record()
             stop.synchronize()
             ms.append(start.elapsed_time(stop))
-        return {"ms_median": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms),
-                "runs": len(ms)}
+        return summary(ms)
 
     def time_with_gaps(self, fn, gap_us, runs=400):
         """As kernel_bench's idle_gaps_* cases: `runs` runs queued one by one,
@@ -250,9 +254,7 @@ class TorchBench:
             while time.perf_counter() < until:
                 pass
         t.cuda.synchronize()
-        ms = [start.elapsed_time(stop) for start, stop in events]
-        return {"ms_median": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms),
-                "runs": len(ms)}
+        return summary([start.elapsed_time(stop) for start, stop in events])
 
     def case(self, c):
         """(reference name, timing dict) of case c's PyTorch equivalent, or None."""

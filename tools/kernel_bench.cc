@@ -294,9 +294,6 @@ class Bench {
     t->dev = dev_;
     t->n = n;
     t->half = half;
-    // KB_STAGGER_KB=N (an experiment, docs/benchmarks.md "Slow processes"):
-    // the k-th tensor starts (k % 8) * N KiB into its allocation, so that
-    // equal-sized buffers do not sit a power of two apart.
     // KB_PREALLOC_MB (experiments): before the first tensor, a buffer of
     // that many MiB allocated and kept (moves where the case's buffers land;
     // read here, not at start-up, so that a WithEnv case can set it).
@@ -304,6 +301,9 @@ class Bench {
       dev_->Allocate(std::strtoull(e, nullptr, 10) << 20);
       preallocated_ = true;
     }
+    // KB_STAGGER_KB=N (an experiment, docs/benchmarks.md "Slow processes"):
+    // the k-th tensor starts (k % 8) * N KiB into its allocation, so that
+    // equal-sized buffers do not sit a power of two apart.
     const char* stagger = std::getenv("KB_STAGGER_KB");
     const uint64_t offset = stagger ? (tensors_made_++ % 8) * (std::strtoull(stagger, nullptr, 10) << 10) : 0;
     t->base = dev_->Allocate(std::max<uint64_t>(t->bytes(), 4) + offset);
@@ -386,12 +386,8 @@ class Bench {
     // The timed runs, each between its own timer's timestamps, recorded back
     // to back so that the GPU never waits for the host between them (with
     // --sync-runs the host reads each run's time before recording the next).
+    if (!RunTimers(opt_.sync_runs ? 1 : opt_.runs)) return {};
     std::vector<double> ms;
-    while (static_cast<int>(run_timers_.size()) < (opt_.sync_runs ? 1 : opt_.runs)) {
-      Status s;
-      run_timers_.push_back(dev_->CreateTimer(&s));
-      if (!run_timers_.back()) return {};
-    }
     for (int i = 0; i < opt_.runs; ++i) {
       Timer* t = run_timers_[opt_.sync_runs ? 0 : i].get();
       if (opt_.flush) stream_->Fill(flush_, 0x3f800000u + static_cast<uint32_t>(i), flush_bytes_);
@@ -400,8 +396,7 @@ class Bench {
       stream_->StopTimer(t);
       if (opt_.sync_runs) ms.push_back(t->Nanoseconds() / 1e6);
     }
-    if (!opt_.sync_runs)
-      for (int i = 0; i < opt_.runs; ++i) ms.push_back(run_timers_[i]->Nanoseconds() / 1e6);
+    if (!opt_.sync_runs) return ReadRunTimers(opt_.runs);
     std::sort(ms.begin(), ms.end());
     return ms;
   }
@@ -412,11 +407,7 @@ class Bench {
   std::vector<double> TimeWithGaps(const std::function<void(int)>& record, int runs, double gap_us) {
     for (int i = 0; i < opt_.warmup; ++i) record(i);
     stream_->Synchronize();
-    while (static_cast<int>(run_timers_.size()) < runs) {
-      Status s;
-      run_timers_.push_back(dev_->CreateTimer(&s));
-      if (!run_timers_.back()) return {};
-    }
+    if (!RunTimers(runs)) return {};
     for (int i = 0; i < runs; ++i) {
       stream_->StartTimer(run_timers_[i].get());
       record(i);
@@ -425,15 +416,32 @@ class Bench {
       while (std::chrono::steady_clock::now() < until) {
       }
     }
-    std::vector<double> ms;
-    for (int i = 0; i < runs; ++i) ms.push_back(run_timers_[i]->Nanoseconds() / 1e6);
-    std::sort(ms.begin(), ms.end());
-    return ms;
+    return ReadRunTimers(runs);
   }
 
   Timer* timer() { return timer_.get(); }
 
  private:
+  // At least n timers in run_timers_ (false if the device cannot make one).
+  bool RunTimers(int n) {
+    while (static_cast<int>(run_timers_.size()) < n) {
+      Status s;
+      run_timers_.push_back(dev_->CreateTimer(&s));
+      if (!run_timers_.back()) {
+        run_timers_.pop_back();
+        return false;
+      }
+    }
+    return true;
+  }
+  // The first n run timers' times (waiting for them), sorted, in ms.
+  std::vector<double> ReadRunTimers(int n) {
+    std::vector<double> ms;
+    for (int i = 0; i < n; ++i) ms.push_back(run_timers_[i]->Nanoseconds() / 1e6);
+    std::sort(ms.begin(), ms.end());
+    return ms;
+  }
+
   Device* dev_;
   Options opt_;
   std::unique_ptr<Stream> stream_;

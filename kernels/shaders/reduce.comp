@@ -74,6 +74,14 @@ TO finish(ACC s) {
 
 TO result(ACC s) { return pc.chunks > 1 ? TO(s) : finish(s); }
 
+// Combines a 4-vector's lanes into four interleaved accumulators.
+void add4(inout ACC a, inout ACC b, inout ACC c, inout ACC d, TFMP_VEC4(T) v) {
+  a = COMBINE(a, ACC(v.x));
+  b = COMBINE(b, ACC(v.y));
+  c = COMBINE(c, ACC(v.z));
+  d = COMBINE(d, ACC(v.w));
+}
+
 void generic() {
   if (pc.per_thread != 0) {
     FOR_EACH(o, pc.n_out) {
@@ -129,28 +137,15 @@ void rows() {
           for (; q + 3 * lanes < qend; q += 4 * lanes) {  // four loads in flight
             TFMP_VEC4(T) v[4];
             [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = x4.v[q + k * lanes];
-            [[unroll]] for (uint k = 0; k < 4; ++k) {
-              s = COMBINE(s, ACC(v[k].x));
-              s1 = COMBINE(s1, ACC(v[k].y));
-              s2 = COMBINE(s2, ACC(v[k].z));
-              s3 = COMBINE(s3, ACC(v[k].w));
-            }
+            [[unroll]] for (uint k = 0; k < 4; ++k) add4(s, s1, s2, s3, v[k]);
           }
         if (pc.vec >= 2)
           for (; q + lanes < qend; q += 2 * lanes) {  // two loads in flight
             TFMP_VEC4(T) v = x4.v[q], u = x4.v[q + lanes];
-            s = COMBINE(COMBINE(s, ACC(v.x)), ACC(u.x));
-            s1 = COMBINE(COMBINE(s1, ACC(v.y)), ACC(u.y));
-            s2 = COMBINE(COMBINE(s2, ACC(v.z)), ACC(u.z));
-            s3 = COMBINE(COMBINE(s3, ACC(v.w)), ACC(u.w));
+            add4(s, s1, s2, s3, v);
+            add4(s, s1, s2, s3, u);
           }
-        for (; q < qend; q += lanes) {
-          TFMP_VEC4(T) v = x4.v[q];
-          s = COMBINE(s, ACC(v.x));
-          s1 = COMBINE(s1, ACC(v.y));
-          s2 = COMBINE(s2, ACC(v.z));
-          s3 = COMBINE(s3, ACC(v.w));
-        }
+        for (; q < qend; q += lanes) add4(s, s1, s2, s3, x4.v[q]);
         s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
       } else {  // four independent loads per step (memory-level parallelism)
         ACC s1 = INIT, s2 = INIT, s3 = INIT;
@@ -198,28 +193,15 @@ void columns() {
           for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {  // four rows' loads in flight
             TFMP_VEC4(T) v[4];
             [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = x4.v[(off + k * step) >> 2];
-            [[unroll]] for (uint k = 0; k < 4; ++k) {
-              s0 = COMBINE(s0, ACC(v[k].x));
-              s1 = COMBINE(s1, ACC(v[k].y));
-              s2 = COMBINE(s2, ACC(v[k].z));
-              s3 = COMBINE(s3, ACC(v[k].w));
-            }
+            [[unroll]] for (uint k = 0; k < 4; ++k) add4(s0, s1, s2, s3, v[k]);
           }
         if (pc.vec >= 2)
           for (; r + cy < end; r += 2 * cy, off += 2 * step) {  // two loads in flight
             TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
-            s0 = COMBINE(COMBINE(s0, ACC(v.x)), ACC(u.x));
-            s1 = COMBINE(COMBINE(s1, ACC(v.y)), ACC(u.y));
-            s2 = COMBINE(COMBINE(s2, ACC(v.z)), ACC(u.z));
-            s3 = COMBINE(COMBINE(s3, ACC(v.w)), ACC(u.w));
+            add4(s0, s1, s2, s3, v);
+            add4(s0, s1, s2, s3, u);
           }
-        for (; r < end; r += cy, off += step) {
-          TFMP_VEC4(T) v = x4.v[off >> 2];
-          s0 = COMBINE(s0, ACC(v.x));
-          s1 = COMBINE(s1, ACC(v.y));
-          s2 = COMBINE(s2, ACC(v.z));
-          s3 = COMBINE(s3, ACC(v.w));
-        }
+        for (; r < end; r += cy, off += step) add4(s0, s1, s2, s3, x4.v[off >> 2]);
       } else {  // four independent loads per step (memory-level parallelism)
         ACC t1 = INIT, t2 = INIT, t3 = INIT;
         uint r = begin + ly;
