@@ -41,6 +41,8 @@ def test_quick_run_every_case_checked_and_timed(tmp_path):
             assert c["host_us_per_dispatch"] > 0 and c["gpu_us_per_dispatch"] > 0, c
         else:
             assert c["runs"] == 3 and 0 < c["ms_min"] <= c["ms_median"] <= c["ms_max"], c
+            # the controls timed in the case's process (HBM copy, L2 copy, GEMM)
+            assert c["control_copy_gbps"] > 0 and c["control_l2copy_gbps"] > 0 and c["control_gemm_tflops"] > 0, c
     # The memory-bound cases get a ratio against the measured copy bandwidth.
     assert res["copy_gbps_reference"] > 0
     assert all("vs_copy_bw" in c["ratios"] for c in cases if c["op"] in ("add", "softmax"))
@@ -201,10 +203,10 @@ def test_slow_processes_rerun(tmp_path):
     fake = tmp_path / "kernel_bench"
     fake.write_text(FAKE_BENCH % sys.executable)
     fake.chmod(0o755)
-    # and an nvidia-smi whose SM and memory clock samples the run records per case
+    # and an nvidia-smi whose SM clock, memory clock and utilization samples the run records per case
     (tmp_path / "bin").mkdir()
     smi = tmp_path / "bin" / "nvidia-smi"
-    smi.write_text("#!/bin/sh\nwhile true; do echo 1980, 3201; sleep 0.05; done\n")
+    smi.write_text("#!/bin/sh\nwhile true; do echo 1980, 3201, 7; sleep 0.05; done\n")
     smi.chmod(0o755)
 
     def bench(slow, reruns):
@@ -224,6 +226,7 @@ def test_slow_processes_rerun(tmp_path):
     assert cases["slow_case"]["control_copy_gbps"] == 1000.0 and cases["slow_case"]["controls_seen"] == [100.0, 1000.0]
     assert cases["slow_case"]["ms_median"] == 0.01 and not cases["slow_case"].get("slow_process")
     assert cases["fast_case"]["sm_clock_mhz"][2] == 1980.0 and cases["fast_case"]["mem_clock_mhz"][0] == 3201.0
+    assert cases["fast_case"]["gpu_util_pct"] == [7.0, 7.0, 7.0]
     assert "reruns" not in cases["fast_case"]
     _, cases = bench(slow=5, reruns=2)  # slow every time: flagged, the first result kept
     assert cases["slow_case"]["slow_process"] and cases["slow_case"]["reruns"] == 2

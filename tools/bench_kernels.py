@@ -96,18 +96,20 @@ def run_isolated(binary, args):
 
 
 class ClockSampler:
-    """The GPU's SM and memory clocks (MHz) every 50 ms while a case's process
-    runs, by nvidia-smi where there is one: evidence for a slow process
-    (clocks that stay low) beside its control copy. summary():
-    {"sm_clock_mhz": [min, median, max], "mem_clock_mhz": [...]} over the
-    samples (the process's setup and checks too, so the max is the one that
-    speaks for the timed loop), or {}."""
+    """The GPU's SM and memory clocks (MHz) and the driver's utilization (%)
+    every 50 ms while a case's process runs, by nvidia-smi where there is
+    one: evidence for a slow process (clocks that stay low) beside its
+    controls. summary(): {"sm_clock_mhz": [min, median, max],
+    "mem_clock_mhz": [...], "gpu_util_pct": [...]} over the samples (the
+    process's setup and checks too, so the max is the one that speaks for the
+    timed loop), or {}."""
+    KEYS = ("sm_clock_mhz", "mem_clock_mhz", "gpu_util_pct")
 
     def __enter__(self):
         self.proc = None
         if shutil.which("nvidia-smi"):
             self.proc = subprocess.Popen(
-                ["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem", "--format=csv,noheader,nounits",
+                ["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem,utilization.gpu", "--format=csv,noheader,nounits",
                  "-lms", "50"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         return self
@@ -119,15 +121,16 @@ class ClockSampler:
             out, _ = self.proc.communicate()
             for line in out.splitlines():
                 try:
-                    sm, mem = [float(v) for v in line.split(",")]
+                    values = tuple(float(v) for v in line.split(","))
                 except ValueError:  # a line of something else (an error message)
                     continue
-                self.samples.append((sm, mem))
+                if len(values) == len(self.KEYS):
+                    self.samples.append(values)
         return False
 
     def summary(self):
         out = {}
-        for key, i in (("sm_clock_mhz", 0), ("mem_clock_mhz", 1)):
+        for i, key in enumerate(self.KEYS):
             v = sorted(s[i] for s in self.samples)
             if v:
                 out[key] = [v[0], v[len(v) // 2], v[-1]]

@@ -11,14 +11,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/bench_out}
 mkdir -p "$OUT"
-if ls .gl/*.deb >/dev/null 2>&1; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-# Never let a CPU Vulkan device stand in for the GPU in these numbers.
-export TFMP_ALLOW_SOFTWARE_DEVICE=${TFMP_ALLOW_SOFTWARE_DEVICE:-0}
+. tools/device_env.sh
 PY=$(command -v python3)
 { date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu \
     --format=csv 2>&1; "$PY" -c "import torch; print('torch', torch.__version__, torch.version.cuda)" 2>&1; } \

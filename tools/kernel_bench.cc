@@ -546,21 +546,18 @@ Case CopyCase(int64_t bytes, bool shader) {
   return c;
 }
 
-// The control copy: the same float32 copy (copy_b32, 64 MiB each way; 4
-// MiB with --quick) timed in every case's process right after the case, 5
-// runs, median GB/s (read + written). On the H200 a process now and then
-// runs a case 2.7-3.5x slower from its first run to its last, where the
-// previous run had it at full speed; a control well below the run's others
-// says the process was slow, not the kernel (tools/bench_kernels.py reruns
-// such cases in a fresh process).
-double ControlCopyGbps(Bench& b) {
-  const int64_t n = (b.opt().quick ? 4ll << 20 : 64ll << 20) / 4;
-  Rng rng(3);
-  auto src = b.NewTensor(n, false, rng, 0, 0, false);
-  auto dst = b.NewTensor(n, false, rng, 0, 0, false);
-  if (b.oom() || !b.stream()->status().ok()) return 0;
-  UnaryPush p{src->addr, dst->addr, static_cast<uint32_t>(n), 0.0f, 1u};
-  auto record = [&] { b.stream()->Dispatch("copy_b32", &p, sizeof(p), VectorGrid(n, true)); };
+// The controls, timed in every case's process right after the case, 5 runs
+// each, medians. On the H200 a process now and then runs a case 2.4-3.6x
+// slower from its first run to its last, where the previous run had it at
+// full speed; a control well below the run's others says the process was
+// slow, not the kernel (tools/bench_kernels.py reruns such cases in a fresh
+// process). Three controls tell which part of the GPU is slow:
+//  control_copy_gbps    copy_b32, 64 MiB each way (4 MiB with --quick): HBM;
+//  control_l2copy_gbps  copy_b32, 4 MiB each way, which the L2 holds: the
+//                       L2 and the SMs' load/store path, not HBM;
+//  control_gemm_tflops  a float32 GEMM 2048^3 (512^3 with --quick) with its
+//                       operands in L2: bound by the SMs' clock.
+double MedianOf5(Bench& b, const std::function<void()>& record) {
   record();
   std::vector<double> ns;
   for (int i = 0; i < 5; ++i) {
@@ -570,7 +567,33 @@ double ControlCopyGbps(Bench& b) {
     ns.push_back(static_cast<double>(b.timer()->Nanoseconds()));
   }
   std::sort(ns.begin(), ns.end());
-  return ns[2] > 0 && b.stream()->status().ok() ? 8.0 * n / ns[2] : 0;
+  return b.stream()->status().ok() ? ns[2] : 0;
+}
+
+double ControlCopyGbps(Bench& b, int64_t bytes) {
+  const int64_t n = bytes / 4;
+  Rng rng(3);
+  auto src = b.NewTensor(n, false, rng, 0, 0, false);
+  auto dst = b.NewTensor(n, false, rng, 0, 0, false);
+  if (b.oom() || !b.stream()->status().ok()) return 0;
+  UnaryPush p{src->addr, dst->addr, static_cast<uint32_t>(n), 0.0f, 1u};
+  const double ns = MedianOf5(b, [&] { b.stream()->Dispatch("copy_b32", &p, sizeof(p), VectorGrid(n, true)); });
+  return ns > 0 ? 8.0 * n / ns : 0;
+}
+
+double ControlGemmTflops(Bench& b) {
+  const int64_t s = b.opt().quick ? 512 : 2048;
+  Rng rng(4);
+  auto A = b.NewTensor(s * s, false, rng), B = b.NewTensor(s * s, false, rng);
+  auto C = b.NewTensor(s * s, false, rng, 0, 0, false);
+  if (b.oom() || !b.stream()->status().ok()) return 0;
+  tfmp::GemmProblem prob{s, s, s, s, 1, s, 1, A->addr, B->addr, C->addr, 1, s * s, s * s, s * s, 4u};
+  // The default tile, one dispatch (no split-K).
+  const tfmp::GemmPlan plan = tfmp::PlanGemm(prob, b.device_info().compute_units, "", false);
+  tfmp::MatMulPush p = tfmp::GemmPush(prob, plan, 0, 0, 0.0f);
+  const std::string kernel = std::string("matmul_") + plan.tile->name + "_f32";
+  const double ns = MedianOf5(b, [&] { b.stream()->Dispatch(kernel.c_str(), &p, sizeof(p), plan.gx, plan.gy, 1); });
+  return ns > 0 ? 2e-3 * s * s * s / ns : 0;
 }
 
 // Where operand b of a binary case broadcasts: nowhere (flat, same shape),
@@ -2311,8 +2334,11 @@ int main(int argc, char** argv) {
     Status st = b.stream()->status();
     if (ok && !st.ok()) ok = false, err = st.message;
     if (ok && !ms.empty()) {
-      char buf[64];
-      std::snprintf(buf, sizeof(buf), ", \"control_copy_gbps\": %.1f", ControlCopyGbps(b));
+      char buf[160];
+      std::snprintf(buf, sizeof(buf),
+                    ", \"control_copy_gbps\": %.1f, \"control_l2copy_gbps\": %.1f, \"control_gemm_tflops\": %.4g",
+                    ControlCopyGbps(b, opt.quick ? 4ll << 20 : 64ll << 20), ControlCopyGbps(b, 4ll << 20),
+                    ControlGemmTflops(b));
       chk.extra += buf;
     }
     if (!ok && err.empty()) err = "failed";

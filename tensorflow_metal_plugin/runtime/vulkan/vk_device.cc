@@ -473,9 +473,15 @@ Status VkDevice_::Init() {
   std::vector<VkQueueFamilyProperties> qs(nq);
   vkGetPhysicalDeviceQueueFamilyProperties(physical_, &nq, qs.data());
   // Prefer a compute-only family (async compute on discrete GPUs), else any.
+  // TFMP_QUEUE_FAMILY=graphics takes the graphics family's queue instead
+  // (an experiment: NVIDIA's clock governor on the H200, docs/benchmarks.md
+  // "Slow processes").
+  const char* want = std::getenv("TFMP_QUEUE_FAMILY");
+  const bool graphics = want && std::strcmp(want, "graphics") == 0;
   int family = -1;
   for (uint32_t i = 0; i < nq; ++i)
-    if ((qs[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qs[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) &&
+    if ((qs[i].queueFlags & VK_QUEUE_COMPUTE_BIT) &&
+        static_cast<bool>(qs[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) == graphics &&
         qs[i].timestampValidBits > 0) {
       family = static_cast<int>(i);
       break;
