@@ -56,15 +56,20 @@ constexpr int64_t kLoadsPerLane = 4;
 //   cols f32 [16384, 4096]     0.0816 -> 0.0812;  [1048576, 64] 0.0878 -> 0.0862
 //   rows f16 [16384, 4096]     0.0664 -> 0.1906 at 256 lanes (4 loads each),
 //                              0.0493 at 128 lanes (8 each): 0.50 -> 0.67
-// So: 4-byte elements in rows and columns passes; 2-byte elements in rows
-// passes with 8 loads per lane and at most 128 lanes; others one.
+//   rows f16 [16384, 4096]     four in flight (TFMP_REDUCE_LOADS=4) 0.0468
+//                              ms against two 0.0503 (14:19, two processes
+//                              whose controls ran at full clock): 0.65 -> 0.69
+// So: two for 4-byte elements in rows and columns passes; four for 2-byte
+// elements in rows passes with 8 loads per lane and at most 128 lanes;
+// others one.
 // TFMP_REDUCE_LOADS=1|2|4 overrides (an experiment, read at each plan so
 // that a benchmark case can set it).
 inline uint32_t LoadsInFlight(size_t elem, bool rows, uint32_t lanes) {
   const char* v = std::getenv("TFMP_REDUCE_LOADS");
   const int n = v && *v ? std::atoi(v) : 0;
   if (n == 1 || n == 2 || n == 4) return static_cast<uint32_t>(n);
-  return elem == 4 || (elem == 2 && rows && lanes <= 128) ? 2 : 1;
+  if (elem == 2 && rows && lanes <= 128) return 4;
+  return elem == 4 ? 2 : 1;
 }
 
 // Columns per strip of a columns pass (invocations across it: this over 4

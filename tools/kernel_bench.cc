@@ -2158,10 +2158,12 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
       if (c.name == "softmax_f32_4097x1001" || c.name == "softmax_f32_16384x4096" ||
           c.name == "softmax_f32_65536x1000")
         extra.push_back(WithEnv(c, "loads4", {{"TFMP_SOFTMAX_LOADS", "4"}}));
-      // The large reductions with four vector loads in flight, the column
-      // sums also with wider strips (kernels/reduce_plan.h).
+      // The large reductions with four vector loads in flight (float16 rows:
+      // also two), the column sums also with wider strips (kernels/reduce_plan.h).
       if (c.op == "reduce_sum" && c.bytes >= 64e6) {
         extra.push_back(WithEnv(c, "loads4", {{"TFMP_REDUCE_LOADS", "4"}}));
+        if (c.dtype == "f16")  // four by default: the previous default beside it
+          extra.push_back(WithEnv(c, "loads2", {{"TFMP_REDUCE_LOADS", "2"}}));
         if (c.name.compare(0, 16, "reduce_sum_cols_") == 0)
           for (const char* w : {"128", "256"})
             extra.push_back(WithEnv(c, std::string("cols") + w, {{"TFMP_REDUCE_COLUMNS", w}}));
