@@ -107,6 +107,8 @@ void AddBatchNormFoldingPatterns(std::vector<Pattern>* out);
 void AddBatchMatMulPatterns(std::vector<Pattern>* out);
 // Sum over the batch of BatchMatMul(x, dy, adj_x) -> one MatMul (patterns/batch_matmul_grad_sum.cc).
 void AddBatchMatMulGradSumPatterns(std::vector<Pattern>* out);
+// Sum / Mean of a Mul or SquaredDifference -> _TfmpFusedReduction (patterns/reduce_prologue.cc).
+void AddReduceProloguePatterns(std::vector<Pattern>* out);
 // Elementwise chains -> _TfmpFusedElementwise (patterns/elementwise_chain.cc);
 // its one pattern ranks last (one node), after the conv/matmul epilogues.
 void AddElementwisePatterns(std::vector<Pattern>* out);

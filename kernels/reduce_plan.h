@@ -19,17 +19,23 @@ struct ReducePush {
   uint32_t kept_rank, red_rank;
   uint32_t kshape[kReduceMaxGroups], kstride[kReduceMaxGroups];
   uint32_t rshape[kReduceMaxGroups], rstride[kReduceMaxGroups];
-  uint32_t per_thread;
   uint32_t mean;
   uint32_t divisor;
   uint32_t chunks, chunk_len;
-  uint32_t mode;   // 0 generic, 1 rows, 2 columns
+  uint32_t mode;   // kReduceGeneric, kReduceRows, kReduceColumns, kReducePerOutput
   uint32_t lanes;  // rows: invocations per job; columns: invocations across a strip
   uint32_t vec;    // rows, columns: 4-vector loads, this many (1, 2 or 4) in flight per step
   uint32_t outer, inner;  // columns
+  // The prologue's second operand (reduce_sum_<pro>_* variants, see
+  // reduce.comp): b's element for x's flat index i is b[i] (b_len 0),
+  // b[i / b_len] (b_len > 0) or b[i % -b_len] (b_len < 0).
+  int32_t b_len;
+  uint64_t b;
 };
+static_assert(sizeof(ReducePush) == 128, "reduce.comp's push constants: Vulkan guarantees 128 bytes");
 
-enum : uint32_t { kReduceGeneric = 0, kReduceRows = 1, kReduceColumns = 2 };
+// kReducePerOutput: the generic layout with one invocation per output.
+enum : uint32_t { kReduceGeneric = 0, kReduceRows = 1, kReduceColumns = 2, kReducePerOutput = 3 };
 
 // The columns a columns pass's strip spans.
 inline int64_t ColumnsWidth(const ReducePush& p) { return int64_t{p.lanes} * (p.vec ? 4 : 1); }

@@ -1,11 +1,12 @@
-// Reductions over any set of axes: Sum, Mean, Prod, Max, Min, All, Any; and
-// ArgMax/ArgMin along one axis. Shaders: shaders/reduce.comp
+// Reductions over any set of axes: Sum, Mean, Prod, Max, Min, All, Any;
+// _TfmpFusedReduction (Sum / Mean of a product); and ArgMax/ArgMin along one axis. Shaders: shaders/reduce.comp
 // ("reduce_<op>_<in>_to_<out>"), shaders/argmax.comp ("argmax_<dtype>_<index>").
 #include "kernels/reduction.h"
 
 #include <algorithm>
 
 #include "kernels/reduce_plan.h"
+#include "tensorflow/c/ops.h"
 
 namespace tfmp {
 namespace {
@@ -18,8 +19,11 @@ constexpr uint32_t kChunk = 256 * 256;
 
 TF_DataType AccumulatorType(TF_DataType t) { return t == TF_HALF ? TF_FLOAT : t; }
 
-std::string ReduceKernel(const char* op, TF_DataType in, TF_DataType out) {
-  return std::string("reduce_") + op + "_" + DtypeToken(in) + "_to_" + DtypeToken(out);
+// reduce_<op>_[<prologue>_]<in>_to_<out>.
+std::string ReduceKernel(const char* op, TF_DataType in, TF_DataType out,
+                         const ReducePrologue* pro = nullptr) {
+  return std::string("reduce_") + op + "_" + (pro ? std::string(pro->op) + "_" : "") +
+         DtypeToken(in) + "_to_" + DtypeToken(out);
 }
 
 uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
@@ -87,6 +91,83 @@ class ReduceOp : public OpKernel {
  private:
   TF_DataType dtype_;
   bool keep_dims_;
+};
+
+// --- _TfmpFusedReduction: Sum / Mean of Mul / SquaredDifference ----------------------
+// The Grappler pass's fusion (grappler/patterns/reduce_prologue.cc) of a Sum
+// or Mean whose input is a Mul or SquaredDifference that nothing else reads:
+// one reduction reading both operands, no product tensor. x has the
+// product's shape; y is x's shape, x's shape with the last dim 1 (a per-row
+// value: LayerNorm's variance), or a vector along the last dim (a scale).
+
+constexpr char kFusedReductionOp[] = "_TfmpFusedReduction";
+
+void RegisterFusedReductionOp() {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kFusedReductionOp);
+  TF_OpDefinitionBuilderAddInput(b, "x: T");
+  TF_OpDefinitionBuilderAddInput(b, "y: T");
+  TF_OpDefinitionBuilderAddInput(b, "reduction_indices: Tidx");
+  TF_OpDefinitionBuilderAddOutput(b, "output: T");
+  TF_OpDefinitionBuilderAddAttr(b, "T: {half, float}");
+  TF_OpDefinitionBuilderAddAttr(b, "Tidx: {int32, int64} = DT_INT32");
+  TF_OpDefinitionBuilderAddAttr(b, "keep_dims: bool = false");
+  TF_OpDefinitionBuilderAddAttr(b, "reduction: {'Sum', 'Mean'}");
+  TF_OpDefinitionBuilderAddAttr(b, "prologue: {'Mul', 'SquaredDifference'}");
+  TF_Status* st = TF_NewStatus();
+  TF_RegisterOpDefinition(b, st);  // consumes b; fails harmlessly when registered before
+  TF_DeleteStatus(st);
+}
+
+// How y broadcasts to x's shape (ReducePrologue::b_len), or false.
+bool PrologueBroadcast(const Shape& x, const Shape& y, int32_t* b_len) {
+  if (y == x) return *b_len = 0, true;
+  if (x.empty()) return false;
+  const int64_t last = x.back();
+  Shape rows = x;
+  rows.back() = 1;
+  if (y == rows) return *b_len = static_cast<int32_t>(last), last > 0;
+  if (y.empty() || y.size() > x.size() || y.back() != last) return false;
+  for (size_t d = 0; d + 1 < y.size(); ++d)
+    if (y[d] != 1) return false;
+  return *b_len = -static_cast<int32_t>(last), last > 0;
+}
+
+class FusedReductionOp : public OpKernel {
+ public:
+  explicit FusedReductionOp(OpConstruction& c)
+      : dtype_(c.GetType("T")),
+        keep_dims_(c.GetBool("keep_dims")),
+        mean_(c.GetString("reduction") == "Mean"),
+        pro_(c.GetString("prologue") == "Mul" ? "mul" : "sqdiff") {}
+
+  void Compute(OpContext& ctx) override {
+    Tensor x = ctx.input(0), b = ctx.input(1), axes = ctx.input(2);
+    if (!ctx.ok()) return;
+    const Shape in = x.shape();
+    ReducePrologue pro{pro_, b.address(), 0};
+    if (!PrologueBroadcast(in, b.shape(), &pro.b_len)) {
+      ctx.Fail(TF_INVALID_ARGUMENT, std::string(kFusedReductionOp) + ": y of shape " +
+                                        ShapeString(b.shape()) + " does not broadcast to x's " +
+                                        ShapeString(in) + " as this fusion allows");
+      return;
+    }
+    std::vector<bool> reduced;
+    if (!AxesMask(ctx, axes, static_cast<int>(in.size()), &reduced)) return;
+    Shape out;
+    for (size_t d = 0; d < in.size(); ++d) {
+      if (!reduced[d]) out.push_back(in[d]);
+      else if (keep_dims_) out.push_back(1);
+    }
+    if (!ctx.CheckElements(x.num_elements())) return;
+    Tensor y = ctx.allocate_output(0, out, dtype_);
+    if (!ctx.ok() || NumElements(out) == 0) return;
+    RecordReduction(ctx, "sum", mean_, dtype_, x.address(), in, reduced, y.address(), &pro);
+  }
+
+ private:
+  TF_DataType dtype_;
+  bool keep_dims_, mean_;
+  const char* pro_;
 };
 
 // --- ArgMax, ArgMin ---------------------------------------------------------------
@@ -168,8 +249,10 @@ void RegisterReductions(std::index_sequence<I...>) {
 // len, inner]) passes of a reduction: the first from x, each further one from
 // the previous one's partial results (accumulator type), the last into y.
 // p carries mean and divisor.
+// The first pass applies `pro` (if any).
 void RecordPasses(OpContext& ctx, const char* op, TF_DataType dtype, uint64_t x, uint64_t y,
-                  const ReducePush& base, int64_t outer, int64_t len, int64_t inner) {
+                  const ReducePush& base, int64_t outer, int64_t len, int64_t inner,
+                  const ReducePrologue* pro) {
   const TF_DataType acc = AccumulatorType(dtype);
   TF_DataType in = dtype;
   std::vector<Tensor> temps;  // alive until every pass is recorded
@@ -178,17 +261,21 @@ void RecordPasses(OpContext& ctx, const char* op, TF_DataType dtype, uint64_t x,
     p.mean = base.mean;
     p.divisor = base.divisor;
     p.x = x;
-    const uint32_t groups = inner == 1 ? PlanRowsPass(outer, len, x, DtypeSize(in), &p)
-                                       : PlanColumnsPass(outer, len, inner, x, DtypeSize(in), &p);
+    // 4-vector loads where x (and a b of x's shape) are aligned.
+    const uint64_t aligned = pro && pro->b_len == 0 ? x | pro->b : x;
+    const uint32_t groups = inner == 1 ? PlanRowsPass(outer, len, aligned, DtypeSize(in), &p)
+                                       : PlanColumnsPass(outer, len, inner, aligned, DtypeSize(in), &p);
+    if (pro) p.b = pro->b, p.b_len = pro->b_len;
     if (p.chunks == 1) {
       p.y = y;
-      ctx.Dispatch(ReduceKernel(op, in, dtype), p, groups);
+      ctx.Dispatch(ReduceKernel(op, in, dtype, pro), p, groups);
       return;
     }
     temps.push_back(ctx.allocate_temp({outer * inner * p.chunks}, acc));
     if (!ctx.ok()) return;
     p.y = temps.back().address();
-    ctx.Dispatch(ReduceKernel(op, in, acc), p, groups);
+    ctx.Dispatch(ReduceKernel(op, in, acc, pro), p, groups);
+    pro = nullptr;
     // Rows: [outer, chunks]; columns: [chunks, outer * inner] = [1, chunks, outer * inner].
     x = p.y;
     in = acc;
@@ -205,7 +292,8 @@ void RecordPasses(OpContext& ctx, const char* op, TF_DataType dtype, uint64_t x,
 }  // namespace
 
 void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtype, uint64_t x,
-                     const Shape& in, const std::vector<bool>& reduced, uint64_t y) {
+                     const Shape& in, const std::vector<bool>& reduced, uint64_t y,
+                     const ReducePrologue* pro) {
   const int rank = static_cast<int>(in.size());
   const int64_t n_in = NumElements(in);
   int64_t n_out = 1;
@@ -256,29 +344,30 @@ void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtyp
   // or kept dims innermost ([kept?, reduced, kept]: columns).
   const size_t groups = shape.size();
   if (groups <= 1 || (groups == 2 && kind[1])) {
-    RecordPasses(ctx, op, dtype, x, y, p, n_out, p.n_red, 1);
+    RecordPasses(ctx, op, dtype, x, y, p, n_out, p.n_red, 1, pro);
     return;
   }
   if ((groups == 2 && kind[0]) || (groups == 3 && kind[1])) {
     const int64_t inner = shape.back(), outer = groups == 3 ? shape[0] : 1;
     if (ColumnsSuit(inner)) {
-      RecordPasses(ctx, op, dtype, x, y, p, outer, p.n_red, inner);
+      RecordPasses(ctx, op, dtype, x, y, p, outer, p.n_red, inner, pro);
       return;
     }
   }
   // Few reduced elements per output: one invocation each.
+  if (pro) p.b = pro->b, p.b_len = pro->b_len;
   if (p.n_red <= 64) {
-    p.per_thread = 1;
+    p.mode = kReducePerOutput;
     p.chunks = 1;
     p.chunk_len = p.n_red;
-    ctx.Dispatch(ReduceKernel(op, dtype, dtype), p, OpContext::GridFor(n_out));
+    ctx.Dispatch(ReduceKernel(op, dtype, dtype, pro), p, OpContext::GridFor(n_out));
     return;
   }
   // Otherwise workgroups of 256 over chunks of the reduced range.
   p.chunks = (p.n_red + kChunk - 1) / kChunk;
   if (p.chunks == 1) {
     p.chunk_len = p.n_red;
-    ctx.Dispatch(ReduceKernel(op, dtype, dtype), p, Groups(n_out));
+    ctx.Dispatch(ReduceKernel(op, dtype, dtype, pro), p, Groups(n_out));
     return;
   }
   const TF_DataType acc = AccumulatorType(dtype);
@@ -286,7 +375,7 @@ void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtyp
   if (!ctx.ok()) return;
   p.chunk_len = kChunk;
   p.y = partial.address();
-  ctx.Dispatch(ReduceKernel(op, dtype, acc), p, Groups(n_out * p.chunks));
+  ctx.Dispatch(ReduceKernel(op, dtype, acc, pro), p, Groups(n_out * p.chunks));
   // Second pass: partial is [n_out, chunks], at most kChunk chunks: one
   // chunk per output.
   ReducePush q{};
@@ -309,6 +398,11 @@ void RecordReduction(OpContext& ctx, const char* op, bool mean, TF_DataType dtyp
 
 void RegisterReductionKernels() {
   RegisterReductions<ReduceOp>(std::make_index_sequence<std::size(kReductions)>{});
+  RegisterFusedReductionOp();
+  for (TF_DataType t : {TF_FLOAT, TF_HALF})
+    for (TF_DataType idx : {TF_INT32, TF_INT64})
+      RegisterKernel<FusedReductionOp>(kFusedReductionOp, {{"T", t}, {"Tidx", idx}},
+                                       {"reduction_indices"});
   for (TF_DataType t : {TF_FLOAT, TF_HALF, TF_INT32, TF_INT64})
     for (TF_DataType idx : {TF_INT32, TF_INT64})
       for (TF_DataType out : {TF_INT32, TF_INT64}) {

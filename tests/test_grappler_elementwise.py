@@ -61,13 +61,16 @@ def on_off_cpu(fn, args):
     tfmp.set_fusion(elementwise=None, optimizer=None)
     assert chains(report_off) == []
     cpu, _, _ = run_traced(fn, args, device=CPU)
-    return on, off, cpu, d_on, d_off, chains(report)
+    # and how many sums of products became one reduction (reduce_prologue, also "elementwise")
+    reduced = sum(f["pattern"] == "reduce_prologue" for r in report["runs"] for f in r["fused"])
+    return on, off, cpu, d_on, d_off, chains(report), reduced
 
 
-def check_saving(fused, d_on, d_off):
+def check_saving(fused, d_on, d_off, reduced=0):
     """Each fused op saves its ops' dispatches but one (fused_ops lists an
-    AddN of N inputs N - 1 times: the adds the plugin's AddN dispatches)."""
-    saved = sum(len(f["fused_ops"]) - 1 for f in fused)
+    AddN of N inputs N - 1 times: the adds the plugin's AddN dispatches);
+    each sum of a product fused into one reduction saves one."""
+    saved = sum(len(f["fused_ops"]) - 1 for f in fused) + reduced
     assert d_off - d_on == saved, (d_off, d_on, fused)
 
 
@@ -100,7 +103,7 @@ def test_chain_fuses_equal_to_unfused_and_cpu(name, dtype, rng):
     args = [tf.constant(random_array(s, dtype, rng)) for s in shapes]
     if name == "adam_like":  # v >= 0
         args[3] = tf.abs(args[3])
-    on, off, cpu, d_on, d_off, fused = on_off_cpu(fn, args)
+    on, off, cpu, d_on, d_off, fused, reduced = on_off_cpu(fn, args)
     assert len(fused) == 1, fused
     if ops is not None:
         assert fused[0]["fused_ops"] == ops
@@ -113,7 +116,7 @@ def test_chain_fuses_equal_to_unfused_and_cpu(name, dtype, rng):
         assert d_off - d_on == len(fused[0]["fused_ops"]) - 2
         np.testing.assert_allclose(on.astype(np.float32), off.astype(np.float32), rtol=2e-3, atol=2e-3)
     else:
-        check_saving(fused, d_on, d_off)
+        check_saving(fused, d_on, d_off, reduced)
         np.testing.assert_array_equal(on, off)  # the standalone kernels' expressions, same roundings
     tol = dict(rtol=2e-6, atol=2e-6) if dtype == "float32" else dict(rtol=2e-3, atol=2e-3)
     np.testing.assert_allclose(on.astype(np.float32), cpu.astype(np.float32), **tol)
@@ -125,11 +128,14 @@ def test_layer_normalization(rng):
     layer.build(x.shape)
     layer.gamma.assign(random_array((32,), "float32", rng))
     layer.beta.assign(random_array((32,), "float32", rng))
-    on, off, cpu, d_on, d_off, fused = on_off_cpu(lambda t: layer(t), [x])
-    # Mean, SquaredDifference, Mean, then the rest (with TF's AddN) in one dispatch
+    on, off, cpu, d_on, d_off, fused, reduced = on_off_cpu(lambda t: layer(t), [x])
+    # Mean, the variance's Mean(SquaredDifference) as one _TfmpFusedReduction
+    # (patterns/reduce_prologue.cc, also family "elementwise"), then the rest
+    # (with TF's AddN) in one dispatch
     assert [f["fused_ops"] for f in fused] == [["Neg", "AddV2", "Rsqrt", "Mul", "Mul", "Mul", "AddN", "AddV2"]]
-    assert (d_on, d_off) == (4, 11)
-    check_saving(fused, d_on, d_off)
+    assert (d_on, d_off) == (3, 11)
+    assert reduced == 1
+    check_saving(fused, d_on, d_off, reduced)
     np.testing.assert_array_equal(on, off)
     np.testing.assert_allclose(on, cpu, rtol=1e-5, atol=1e-5)
 
@@ -142,7 +148,7 @@ def test_dense_gelu_inference_and_gradient(approximate, rng):
     dense = keras.layers.Dense(24, activation=lambda t: tf.nn.gelu(t, approximate=approximate))
     x = tf.constant(random_array((6, 16), "float32", rng))
     dense.build(x.shape)
-    on, off, cpu, d_on, d_off, fused = on_off_cpu(lambda t: dense(t), [x])
+    on, off, cpu, d_on, d_off, fused, reduced = on_off_cpu(lambda t: dense(t), [x])
     np.testing.assert_array_equal(on, off)
     np.testing.assert_allclose(on, cpu, rtol=1e-5, atol=1e-5)
 
@@ -152,9 +158,9 @@ def test_dense_gelu_inference_and_gradient(approximate, rng):
             y = tf.reduce_sum(dense(t) * dense(t))
         return [y] + tape.gradient(y, [t] + dense.trainable_variables)
 
-    on, off, cpu, d_on, d_off, fused = on_off_cpu(grads, [x])
+    on, off, cpu, d_on, d_off, fused, reduced = on_off_cpu(grads, [x])
     assert fused and d_on < d_off
-    check_saving(fused, d_on, d_off)
+    check_saving(fused, d_on, d_off, reduced)
     for a, b, c in zip(on, off, cpu):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, rtol=2e-4, atol=2e-4)
@@ -167,10 +173,10 @@ def test_intermediate_read_elsewhere_is_not_fused(rng):
         a = tf.abs(t) * 2.0        # read by the caller too
         return a, tf.exp(-a) + 1.0
 
-    on, off, cpu, d_on, d_off, fused = on_off_cpu(fn, [x])
+    on, off, cpu, d_on, d_off, fused, reduced = on_off_cpu(fn, [x])
     # Abs * 2 is a chain of its own (its output leaves); the Mul is not absorbed below.
     assert [f["fused_ops"] for f in fused] == [["Abs", "Mul"], ["Neg", "Exp", "AddV2"]]
-    check_saving(fused, d_on, d_off)
+    check_saving(fused, d_on, d_off, reduced)
     for a, b, c in zip(on, off, cpu):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, rtol=1e-6)

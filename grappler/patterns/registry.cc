@@ -16,6 +16,7 @@ const std::vector<Pattern>& AllPatterns() {
     AddBatchNormFoldingPatterns(v);
     AddBatchMatMulPatterns(v);
     AddBatchMatMulGradSumPatterns(v);
+    AddReduceProloguePatterns(v);
     AddElementwisePatterns(v);
     std::stable_sort(v->begin(), v->end(),
                      [](const Pattern& a, const Pattern& b) { return a.size() > b.size(); });

@@ -7,7 +7,8 @@
 // groups; the input offset of an element is sum(coord_d * stride_d). The
 // reduced range of every output is cut into `chunks` chunks of `chunk_len`
 // elements; workgroup w reduces chunk (w % chunks) of output (w / chunks)
-// with a tree and writes y[w]. per_thread = 1: one invocation per output.
+// with a tree and writes y[w]. mode 3: the same offsets, one invocation per
+// output.
 //
 // mode 1 (rows): x is [n_out, n_red], reduced along its rows. Job j = (row
 // j / chunks, chunk j % chunks of chunk_len elements); `lanes` invocations (a
@@ -28,6 +29,16 @@
 // segments (coalesced), each summing its rows; then a tree over the
 // invocations of a column. y[(slab * outer + o) * inner + column].
 //
+// PRO variants (reduce_sum_<pro>_<in>_to_<out>: the Grappler pass's
+// Sum/Mean of a Mul or SquaredDifference that nothing else reads,
+// kernels/reduction.cc FusedReduceOp) reduce pro(x, b) instead of x, where
+// b's element for x's flat index i is b[i] (b_len 0: b has x's shape),
+// b[i / b_len] (b_len > 0: x's rows, b [..., 1]) or b[i % -b_len] (b_len <
+// 0: b a vector along x's last dim). Each product is computed and rounded
+// to T as the standalone kernel (binary.comp) would write it, `precise` (no
+// fma with the sum), so the result is the unfused pair's, bit for bit, in
+// the same layouts. Only a first pass has the prologue.
+//
 // With chunks > 1 the host reduces the partial results again (a second
 // dispatch with the accumulator type as input), so no invocation loops long:
 // fast on GPUs, and inside lavapipe's limit on loop iterations. Sums are
@@ -46,14 +57,15 @@ layout(push_constant) uniform Push {
   uint kept_rank, red_rank;
   uint kshape[3], kstride[3];
   uint rshape[3], rstride[3];
-  uint per_thread;
   uint mean;     // divide the total by `divisor` (Mean; 0/0 is NaN, as on the CPU)
   uint divisor;
   uint chunks, chunk_len;
-  uint mode;     // 0 generic, 1 rows, 2 columns
+  uint mode;     // 0 generic, 1 rows, 2 columns, 3 generic with one invocation per output
   uint lanes;    // mode 1: invocations per job; mode 2: invocations across a strip
   uint vec;      // modes 1 and 2: 4-vector loads (1, 2 or 4 in flight)
   uint outer, inner;  // mode 2
+  int b_len;     // PRO variants: how b broadcasts (above)
+  TBuf b;        // PRO variants: the prologue's second operand
 } pc;
 
 shared ACC partial[1024];
@@ -74,6 +86,29 @@ TO finish(ACC s) {
 
 TO result(ACC s) { return pc.chunks > 1 ? TO(s) : finish(s); }
 
+// x's element i and 4-vector q, through the prologue in PRO variants.
+#ifdef PRO
+C pro(C a, C b) {
+  precise C r = PRO;
+  return r;
+}
+T b_at(uint i) {
+  return pc.b.v[pc.b_len > 0 ? i / uint(pc.b_len) : pc.b_len < 0 ? i % uint(-pc.b_len) : i];
+}
+ACC ld(uint i) { return ACC(T(pro(C(pc.x.v[i]), C(b_at(i))))); }
+TFMP_VEC4(T) ld4(uint q) {
+  const TFMP_VEC4(T) a = TBuf4(pc.x).v[q];
+  // b_len 0 with vec != 0: the host checked that b is aligned as x is.
+  const TFMP_VEC4(T) b = pc.b_len == 0 ? TBuf4(pc.b).v[q]
+                                       : TFMP_VEC4(T)(b_at(4 * q), b_at(4 * q + 1), b_at(4 * q + 2), b_at(4 * q + 3));
+  return TFMP_VEC4(T)(T(pro(C(a.x), C(b.x))), T(pro(C(a.y), C(b.y))), T(pro(C(a.z), C(b.z))),
+                      T(pro(C(a.w), C(b.w))));
+}
+#else
+ACC ld(uint i) { return ACC(pc.x.v[i]); }
+TFMP_VEC4(T) ld4(uint q) { return TBuf4(pc.x).v[q]; }
+#endif
+
 // Combines a 4-vector's lanes into four interleaved accumulators.
 void add4(inout ACC a, inout ACC b, inout ACC c, inout ACC d, TFMP_VEC4(T) v) {
   a = COMBINE(a, ACC(v.x));
@@ -83,12 +118,12 @@ void add4(inout ACC a, inout ACC b, inout ACC c, inout ACC d, TFMP_VEC4(T) v) {
 }
 
 void generic() {
-  if (pc.per_thread != 0) {
+  if (pc.mode == 3) {
     FOR_EACH(o, pc.n_out) {
       uint base = offset_of(o, pc.kept_rank, pc.kshape, pc.kstride);
       ACC s = INIT;
       for (uint r = 0; r < pc.n_red; ++r)
-        s = COMBINE(s, ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]));
+        s = COMBINE(s, ld(base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)));
       pc.y.v[o] = finish(s);
     }
     return;
@@ -101,7 +136,7 @@ void generic() {
     const uint begin = c * pc.chunk_len, end = min(begin + pc.chunk_len, pc.n_red);
     ACC s = INIT;
     for (uint r = begin + t; r < end; r += 256)
-      s = COMBINE(s, ACC(pc.x.v[base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)]));
+      s = COMBINE(s, ld(base + offset_of(r, pc.red_rank, pc.rshape, pc.rstride)));
     partial[t] = s;
     barrier();
     for (uint h = 128; h > 0; h >>= 1) {
@@ -117,7 +152,6 @@ void rows() {
   const uint t = gl_LocalInvocationID.x;
   const uint lanes = pc.lanes, lane = t & (lanes - 1), per_group = 256 / lanes;
   const uint jobs = pc.n_out * pc.chunks;
-  TBuf4 x4 = TBuf4(pc.x);
   for (uint j0 = gl_WorkGroupID.x * per_group; j0 < jobs; j0 += gl_NumWorkGroups.x * per_group) {
     const uint j = j0 + t / lanes;
     ACC s = INIT;
@@ -128,36 +162,36 @@ void rows() {
       if (pc.vec != 0) {  // the address is a multiple of 4 elements; a row may start anywhere
         const uint b = base + begin, e = base + end;
         const uint head = min(e - b, (4u - (b & 3u)) & 3u);  // elements before the first 4-vector
-        for (uint i = b + lane; i < b + head; i += lanes) s = COMBINE(s, ACC(pc.x.v[i]));
-        for (uint i = max(e & ~3u, b + head) + lane; i < e; i += lanes) s = COMBINE(s, ACC(pc.x.v[i]));
+        for (uint i = b + lane; i < b + head; i += lanes) s = COMBINE(s, ld(i));
+        for (uint i = max(e & ~3u, b + head) + lane; i < e; i += lanes) s = COMBINE(s, ld(i));
         ACC s1 = INIT, s2 = INIT, s3 = INIT;
         uint q = ((b + head) >> 2) + lane;
         const uint qend = e >> 2;
         if (pc.vec == 4)
           for (; q + 3 * lanes < qend; q += 4 * lanes) {  // four loads in flight
             TFMP_VEC4(T) v[4];
-            [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = x4.v[q + k * lanes];
+            [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = ld4(q + k * lanes);
             [[unroll]] for (uint k = 0; k < 4; ++k) add4(s, s1, s2, s3, v[k]);
           }
         if (pc.vec >= 2)
           for (; q + lanes < qend; q += 2 * lanes) {  // two loads in flight
-            TFMP_VEC4(T) v = x4.v[q], u = x4.v[q + lanes];
+            TFMP_VEC4(T) v = ld4(q), u = ld4(q + lanes);
             add4(s, s1, s2, s3, v);
             add4(s, s1, s2, s3, u);
           }
-        for (; q < qend; q += lanes) add4(s, s1, s2, s3, x4.v[q]);
+        for (; q < qend; q += lanes) add4(s, s1, s2, s3, ld4(q));
         s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
       } else {  // four independent loads per step (memory-level parallelism)
         ACC s1 = INIT, s2 = INIT, s3 = INIT;
         const uint stop = base + end;
         uint r = base + begin + lane;
         for (; r + 3 * lanes < stop; r += 4 * lanes) {
-          s = COMBINE(s, ACC(pc.x.v[r]));
-          s1 = COMBINE(s1, ACC(pc.x.v[r + lanes]));
-          s2 = COMBINE(s2, ACC(pc.x.v[r + 2 * lanes]));
-          s3 = COMBINE(s3, ACC(pc.x.v[r + 3 * lanes]));
+          s = COMBINE(s, ld(r));
+          s1 = COMBINE(s1, ld(r + lanes));
+          s2 = COMBINE(s2, ld(r + 2 * lanes));
+          s3 = COMBINE(s3, ld(r + 3 * lanes));
         }
-        for (; r < stop; r += lanes) s = COMBINE(s, ACC(pc.x.v[r]));
+        for (; r < stop; r += lanes) s = COMBINE(s, ld(r));
         s = COMBINE(COMBINE(s, s1), COMBINE(s2, s3));
       }
     }
@@ -178,7 +212,6 @@ void columns() {
   const uint lx = t % cx, ly = t / cx;
   const uint strips = (pc.inner + width - 1) / width;
   const uint jobs = pc.outer * strips * pc.chunks;
-  TBuf4 x4 = TBuf4(pc.x);
   for (uint w = gl_WorkGroupID.x; w < jobs; w += gl_NumWorkGroups.x) {
     const uint strip = w % strips, o = (w / strips) % pc.outer, slab = w / (strips * pc.outer);
     const uint col = strip * width + lx * vw;  // this invocation's first column
@@ -192,26 +225,26 @@ void columns() {
         if (pc.vec == 4)
           for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {  // four rows' loads in flight
             TFMP_VEC4(T) v[4];
-            [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = x4.v[(off + k * step) >> 2];
+            [[unroll]] for (uint k = 0; k < 4; ++k) v[k] = ld4((off + k * step) >> 2);
             [[unroll]] for (uint k = 0; k < 4; ++k) add4(s0, s1, s2, s3, v[k]);
           }
         if (pc.vec >= 2)
           for (; r + cy < end; r += 2 * cy, off += 2 * step) {  // two loads in flight
-            TFMP_VEC4(T) v = x4.v[off >> 2], u = x4.v[(off + step) >> 2];
+            TFMP_VEC4(T) v = ld4(off >> 2), u = ld4((off + step) >> 2);
             add4(s0, s1, s2, s3, v);
             add4(s0, s1, s2, s3, u);
           }
-        for (; r < end; r += cy, off += step) add4(s0, s1, s2, s3, x4.v[off >> 2]);
+        for (; r < end; r += cy, off += step) add4(s0, s1, s2, s3, ld4(off >> 2));
       } else {  // four independent loads per step (memory-level parallelism)
         ACC t1 = INIT, t2 = INIT, t3 = INIT;
         uint r = begin + ly;
         for (; r + 3 * cy < end; r += 4 * cy, off += 4 * step) {
-          s0 = COMBINE(s0, ACC(pc.x.v[off]));
-          t1 = COMBINE(t1, ACC(pc.x.v[off + step]));
-          t2 = COMBINE(t2, ACC(pc.x.v[off + 2 * step]));
-          t3 = COMBINE(t3, ACC(pc.x.v[off + 3 * step]));
+          s0 = COMBINE(s0, ld(off));
+          t1 = COMBINE(t1, ld(off + step));
+          t2 = COMBINE(t2, ld(off + 2 * step));
+          t3 = COMBINE(t3, ld(off + 3 * step));
         }
-        for (; r < end; r += cy, off += step) s0 = COMBINE(s0, ACC(pc.x.v[off]));
+        for (; r < end; r += cy, off += step) s0 = COMBINE(s0, ld(off));
         s0 = COMBINE(COMBINE(s0, t1), COMBINE(t2, t3));
       }
     }
@@ -241,5 +274,5 @@ void columns() {
 void main() {
   if (pc.mode == 1) rows();
   else if (pc.mode == 2) columns();
-  else generic();
+  else generic();  // modes 0 and 3
 }

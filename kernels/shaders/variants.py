@@ -308,6 +308,17 @@ def variants():
                 rows.append(("reduce_%s_%s_to_%s" % (op, src, dst), "reduce.comp",
                              dict(_types(src, dst), ACC=DTYPES[acc][2], INIT=init[t],
                                   **{"COMBINE(a,b)": combine})))
+    # reduce_sum_<pro>_<in>_to_<out>: a sum's first pass through an
+    # elementwise prologue (kernels/reduction.cc _TfmpFusedReduction), the
+    # product written exactly as the standalone binary kernel computes it.
+    combine, init, _ = REDUCTIONS["sum"]
+    for pro, op in (("mul", "mul"), ("sqdiff", "squared_difference")):
+        for t in ("f32", "f16"):
+            acc = "f32" if t == "f16" else t
+            for dst in sorted({t, acc}):
+                rows.append(("reduce_sum_%s_%s_to_%s" % (pro, t, dst), "reduce.comp",
+                             dict(_types(t, dst), ACC=DTYPES[acc][2], INIT=init[t], PRO=BINARY[op][0],
+                                  **{"COMBINE(a,b)": combine})))
     for t in NUMBERS:
         for it, itype in INDEX_TYPES.items():
             rows.append(("argmax_%s_%s" % (t, it), "argmax.comp", dict(_types(t), IT=itype)))
