@@ -35,7 +35,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MEMORY_BOUND = {"copy", "add", "mul", "relu", "bcast_add", "bcast_col_add", "reduce_sum",
+MEMORY_BOUND = {"copy", "add", "mul", "relu", "bcast_add", "bcast_col_add", "reduce_sum", "reduce_sum_mul",
                 "softmax", "log_softmax"}
 
 
@@ -297,6 +297,13 @@ class TorchBench:
             x = two(lambda: self.rand(p["rows"], p["cols"], dtype=dt))
             y = t.empty(p["rows"] if p["axis"] == 1 else p["cols"], device=self.dev, dtype=dt)
             return "PyTorch torch.sum", self.time(lambda i: t.sum(x[i % 2], dim=p["axis"], out=y))
+        if op == "reduce_sum_mul":  # PyTorch as its users write it: the product, then the sum
+            x = two(lambda: self.rand(p["rows"], p["cols"], dtype=dt))
+            w = two(lambda: self.rand(p["rows"], p["cols"], dtype=dt))
+            prod = t.empty(p["rows"], p["cols"], device=self.dev, dtype=dt)
+            y = t.empty(p["rows"] if p["axis"] == 1 else p["cols"], device=self.dev, dtype=dt)
+            return "PyTorch torch.mul + torch.sum", self.time(
+                lambda i: t.sum(t.mul(x[i % 2], w[i % 2], out=prod), dim=p["axis"], out=y))
         if op in ("softmax", "log_softmax"):
             x = two(lambda: self.rand(p["rows"], p["cols"], lo=-4, hi=4))
             f = t.softmax if op == "softmax" else t.log_softmax

@@ -735,19 +735,22 @@ Case UnaryCase(int64_t n, bool half) {
 // the passes kernels/reduction.cc records (kernels/reduce_plan.h): rows when
 // inner = 1 ("rows": x [rows, cols] over axis 1), columns otherwise ("cols":
 // x [rows, cols] over axis 0 when outer = 1; "mid" for [outer, len, inner]).
-Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, int64_t min_rows = 0) {
+// `mul` (float32): the sum of x * y (y of x's shape) through the first
+// pass's prologue, as _TfmpFusedReduction runs it ("reduce_sum_mul_...").
+Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, int64_t min_rows = 0,
+                bool mul = false) {
   Case c;
   const char* dt = half ? "f16" : "f32";
   const bool rows = inner == 1, cols = !rows && outer == 1;
-  c.op = "reduce_sum";
+  c.op = mul ? "reduce_sum_mul" : "reduce_sum";
   c.dtype = dt;
   if (rows) {
-    c.name = std::string("reduce_sum_") + (outer == 1 ? "all_" : "rows_") + dt + "_" +
+    c.name = std::string(mul ? "reduce_sum_mul_" : "reduce_sum_") + (outer == 1 ? "all_" : "rows_") + dt + "_" +
              (outer == 1 ? I(len >> 20) + "M" : I(outer) + "x" + I(len));
     c.params = "\"rows\": " + I(outer) + ", \"cols\": " + I(len) + ", \"axis\": 1";
   } else if (cols) {
-    c.name = std::string("reduce_sum_cols_") + dt + "_" + I(len) + "x" + I(inner) +
-             (min_rows ? "@min_rows" + I(min_rows) : "");
+    c.name = std::string(mul ? "reduce_sum_mul_cols_" : "reduce_sum_cols_") + dt + "_" + I(len) + "x" +
+             I(inner) + (min_rows ? "@min_rows" + I(min_rows) : "");
     c.params = "\"rows\": " + I(len) + ", \"cols\": " + I(inner) + ", \"axis\": 0";
   } else {
     c.name = std::string("reduce_sum_mid_") + dt + "_" + I(outer) + "x" + I(len) + "x" + I(inner);
@@ -755,12 +758,14 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
   }
   const int es = half ? 2 : 4;
   const int64_t n = outer * len * inner, n_out = outer * inner;
-  c.bytes = es * static_cast<double>(n + n_out);
+  c.bytes = es * static_cast<double>((mul ? 2 : 1) * n + n_out);
   c.run = [=](Bench& b, Check* chk, std::vector<double>* ms, std::string* err) {
     Rng rng(3);
-    const int sets = b.Sets(es * n);
-    std::vector<std::unique_ptr<Tensor>> X;
+    const int sets = b.Sets(es * n * (mul ? 2 : 1));
+    std::vector<std::unique_ptr<Tensor>> X, Y;
     for (int s = 0; s < sets; ++s) X.push_back(b.NewTensor(n, half, rng));
+    if (mul)
+      for (int s = 0; s < sets; ++s) Y.push_back(b.NewTensor(n, half, rng));
     auto y = b.NewTensor(n_out, half, rng, 0, 0, false);
     // The passes (reduction.cc RecordPasses), partial results in float32.
     struct Pass {
@@ -778,9 +783,10 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
         Pass pass{};
         pass.p.divisor = static_cast<uint32_t>(len);
         const size_t elem = first && half ? 2 : 4;
-        pass.groups = in == 1 ? tfmp::PlanRowsPass(o, l, x, elem, &pass.p)
-                              : min_rows ? tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p, min_rows)
-                                         : tfmp::PlanColumnsPass(o, l, in, x, elem, &pass.p);
+        const uint64_t aligned = first && mul ? x | Y[0]->addr : x;  // as reduction.cc plans
+        pass.groups = in == 1 ? tfmp::PlanRowsPass(o, l, aligned, elem, &pass.p)
+                              : min_rows ? tfmp::PlanColumnsPass(o, l, in, aligned, elem, &pass.p, min_rows)
+                                         : tfmp::PlanColumnsPass(o, l, in, aligned, elem, &pass.p);
         // Speed experiments: KB_RLANES (rows: lanes per job), KB_RCHUNK (rows:
         // elements per job, first pass), KB_CSLABS (columns: slabs, first pass);
         // loads in flight and strip widths: TFMP_REDUCE_LOADS / _COLUMNS (reduce_plan.h).
@@ -801,7 +807,8 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
           pass.groups = tfmp::reduce_plan::Groups(o * tfmp::reduce_plan::CeilDiv(in, tfmp::ColumnsWidth(pass.p)) * pass.p.chunks);
         }
         const bool last = pass.p.chunks == 1;
-        pass.kernel = std::string("reduce_sum_") + (first ? dt : "f32") + "_to_" + (last ? dt : "f32");
+        pass.kernel = std::string("reduce_sum_") + (first && mul ? "mul_" : "") + (first ? dt : "f32") +
+                      "_to_" + (last ? dt : "f32");
         passes.push_back(pass);
         if (last) break;
         temps.push_back(b.NewTensor(o * in * pass.p.chunks, false, rng, 0, 0, false));
@@ -823,6 +830,7 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
       for (size_t i = 0; i < passes.size(); ++i) {
         Pass& pass = passes[i];
         pass.p.x = i == 0 ? X[s]->addr : temps[i - 1]->addr;
+        if (i == 0 && mul) pass.p.b = Y[s]->addr;  // b_len 0: y of x's shape
         pass.p.y = i + 1 == passes.size() ? y->addr : temps[i]->addr;
         b.stream()->Dispatch(pass.kernel.c_str(), &pass.p, sizeof(pass.p), pass.groups);
       }
@@ -834,7 +842,11 @@ Case ReduceCase(int64_t outer, int64_t len, int64_t inner, bool half = false, in
     for (int64_t j = 0; j < n_out; j += step) {
       const int64_t o = j / inner, i = j % inner;
       Dot d;
-      for (int64_t r = 0; r < len; ++r) d.Add(X[0]->host[(o * len + r) * inner + i]);
+      for (int64_t r = 0; r < len; ++r) {
+        const int64_t k = (o * len + r) * inner + i;
+        // (float32 only: the product is the float product, as the kernel rounds it)
+        d.Add(mul ? static_cast<double>(X[0]->host[k] * Y[0]->host[k]) : X[0]->host[k]);
+      }
       chk->Add(got[j], d.sum, d.Tol(half), [&] { return std::string("output " + I(j)); });
     }
     *ms = b.Time([&](int i) { record(i % sets); });
@@ -1941,6 +1953,9 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
   cases.push_back(BinaryCase("add", n / 64, 64, Bcast::kRow));
   cases.push_back(ReduceCase(R, Cn, 1));      // rows
   cases.push_back(ReduceCase(1, R, Cn));      // columns
+  // sums of products (_TfmpFusedReduction): two inputs read, no product written
+  cases.push_back(ReduceCase(R, Cn, 1, false, 0, true));
+  cases.push_back(ReduceCase(1, R, Cn, false, 0, true));
   cases.push_back(ReduceCase(R, Cn, 1, true));
   cases.push_back(ReduceCase(1, n, 1));       // everything
   cases.push_back(ReduceCase(n / 64, 64, 1));  // short rows
