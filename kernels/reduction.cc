@@ -50,6 +50,25 @@ bool AxesMask(OpContext& ctx, const Tensor& axes, int rank, std::vector<bool>* m
 
 // --- Sum, Mean, Prod, Max, Min, All, Any ---------------------------------------
 
+// Output 0 = reduction `op` of x over `axes` (a host vector) in TF's shape
+// (keep_dims), through `pro` if given.
+void ReduceToOutput(OpContext& ctx, const Tensor& x, const Tensor& axes, bool keep_dims,
+                    TF_DataType dtype, const char* op, bool mean,
+                    const ReducePrologue* pro = nullptr) {
+  const Shape in = x.shape();
+  std::vector<bool> reduced;
+  if (!AxesMask(ctx, axes, static_cast<int>(in.size()), &reduced)) return;
+  Shape out;
+  for (size_t d = 0; d < in.size(); ++d) {
+    if (!reduced[d]) out.push_back(in[d]);
+    else if (keep_dims) out.push_back(1);
+  }
+  if (!ctx.CheckElements(x.num_elements())) return;
+  Tensor y = ctx.allocate_output(0, out, dtype);
+  if (!ctx.ok() || NumElements(out) == 0) return;
+  RecordReduction(ctx, op, mean, dtype, x.address(), in, reduced, y.address(), pro);
+}
+
 struct ReduceSpec {
   const char* op;
   const char* token;
@@ -73,19 +92,7 @@ class ReduceOp : public OpKernel {
   void Compute(OpContext& ctx) override {
     Tensor x = ctx.input(0), axes = ctx.input(1);
     if (!ctx.ok()) return;
-    const Shape in = x.shape();
-    std::vector<bool> reduced;
-    if (!AxesMask(ctx, axes, static_cast<int>(in.size()), &reduced)) return;
-    Shape out;
-    for (size_t d = 0; d < in.size(); ++d) {
-      if (!reduced[d]) out.push_back(in[d]);
-      else if (keep_dims_) out.push_back(1);
-    }
-    if (!ctx.CheckElements(x.num_elements())) return;
-    Tensor y = ctx.allocate_output(0, out, dtype_);
-    if (!ctx.ok() || NumElements(out) == 0) return;
-    RecordReduction(ctx, kReductions[I].token, kReductions[I].mean, dtype_, x.address(), in,
-                    reduced, y.address());
+    ReduceToOutput(ctx, x, axes, keep_dims_, dtype_, kReductions[I].token, kReductions[I].mean);
   }
 
  private:
@@ -151,17 +158,7 @@ class FusedReductionOp : public OpKernel {
                                         ShapeString(in) + " as this fusion allows");
       return;
     }
-    std::vector<bool> reduced;
-    if (!AxesMask(ctx, axes, static_cast<int>(in.size()), &reduced)) return;
-    Shape out;
-    for (size_t d = 0; d < in.size(); ++d) {
-      if (!reduced[d]) out.push_back(in[d]);
-      else if (keep_dims_) out.push_back(1);
-    }
-    if (!ctx.CheckElements(x.num_elements())) return;
-    Tensor y = ctx.allocate_output(0, out, dtype_);
-    if (!ctx.ok() || NumElements(out) == 0) return;
-    RecordReduction(ctx, "sum", mean_, dtype_, x.address(), in, reduced, y.address(), &pro);
+    ReduceToOutput(ctx, x, axes, keep_dims_, dtype_, "sum", mean_, &pro);
   }
 
  private:

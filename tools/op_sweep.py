@@ -795,6 +795,9 @@ REASONS = [
     (r"^_TfmpConv2DBackpropFilterBiasGrad$", None, "the plugin's Conv2DBackpropFilter + BiasAddGrad "
      "(Grappler pass, grappler/patterns/conv_bias_grad.cc); compared with TF's CPU "
      "Conv2DBackpropFilter and BiasAddGrad in tests/test_conv.py and tests/test_grappler.py"),
+    (r"^_TfmpFusedReduction$", None, "the plugin's Sum / Mean of a Mul or SquaredDifference (Grappler "
+     "pass, grappler/patterns/reduce_prologue.cc); compared bit for bit with the unfused pair and "
+     "with float64 in tests/test_grappler_reduce.py"),
 ]
 VARIABLE_NOTE = "variable op: run on a device variable and compared with a CPU variable " \
                 "(more in tests/test_variables.py)"
