@@ -17,6 +17,7 @@ PY=${PYTHON:-.venv/bin/python}
   --update "13:39=bench/h200_kernels_2026-12-02_1339.json" '^reduce_sum_(rows|cols|all)_f32_[0-9x]+M?(@(loads4|cols128|cols256))?$' \
   --update "14:19 s1=bench/h200_2026-12-02_1419/s1.json" '^reduce_sum_rows_f16_16384x4096$' \
   --update "14:19 a1=bench/h200_2026-12-02_1419/a1.json" '^(idle_gaps_[0-9]+us|reduce_sum_rows_f16_16384x4096@loads4)$' \
+  --update "17:35=bench/h200_2026-12-02_1710/reduce_sum_mul_1735.json" '^reduce_sum_mul_' \
   --training "H200 (2026-12-02 17:10, sums of products fused; SM clock at 345 MHz in 83% of samples, the host slower too)=bench/h200_2026-12-02_1710/training.json" \
   --training "H200 (2026-12-02 16:14; SM clock at 345-570 MHz for most steps)=bench/h200_2026-12-02_1600/training.json" \
   --training "H200 (2026-12-02 04:20)=bench/h200_training.json" \
