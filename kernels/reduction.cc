@@ -125,18 +125,19 @@ void RegisterFusedReductionOp() {
   TF_DeleteStatus(st);
 }
 
-// How y broadcasts to x's shape (ReducePrologue::b_len), or false.
+// How y broadcasts to x's shape (ReducePrologue::b_len), or false. (With
+// an empty last dim nothing is read: any b_len serves.)
 bool PrologueBroadcast(const Shape& x, const Shape& y, int32_t* b_len) {
   if (y == x) return *b_len = 0, true;
   if (x.empty()) return false;
   const int64_t last = x.back();
   Shape rows = x;
   rows.back() = 1;
-  if (y == rows) return *b_len = static_cast<int32_t>(last), last > 0;
+  if (y == rows) return *b_len = static_cast<int32_t>(last), true;
   if (y.empty() || y.size() > x.size() || y.back() != last) return false;
   for (size_t d = 0; d + 1 < y.size(); ++d)
     if (y[d] != 1) return false;
-  return *b_len = -static_cast<int32_t>(last), last > 0;
+  return *b_len = -static_cast<int32_t>(last), true;
 }
 
 class FusedReductionOp : public OpKernel {

@@ -40,6 +40,8 @@ CASES = [
     ((5, 7), (5, 7), [], False),                   # nothing reduced
     ((17, 1), (17, 1), [0], True),
     ((0, 4), (0, 1), [0], False),                  # empty: sums 0, means NaN
+    ((3, 0), (3, 1), [1], True),                   # empty rows
+    ((3, 0), (0,), [0], False),
 ]
 
 

@@ -31,7 +31,7 @@
 //
 // PRO variants (reduce_sum_<pro>_<in>_to_<out>: the Grappler pass's
 // Sum/Mean of a Mul or SquaredDifference that nothing else reads,
-// kernels/reduction.cc FusedReduceOp) reduce pro(x, b) instead of x, where
+// kernels/reduction.cc FusedReductionOp) reduce pro(x, b) instead of x, where
 // b's element for x's flat index i is b[i] (b_len 0: b has x's shape),
 // b[i / b_len] (b_len > 0: x's rows, b [..., 1]) or b[i % -b_len] (b_len <
 // 0: b a vector along x's last dim). Each product is computed and rounded
