@@ -220,11 +220,7 @@ void RegisterFusedOpDef() {
   TF_OpDefinitionBuilderAddAttr(b, "epsilon: float = 0.0001");
   TF_OpDefinitionBuilderAddAttr(b, "leakyrelu_alpha: float = 0.2");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &FusedShapeFn);
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);
-  if (TF_GetCode(s) != TF_OK)
-    std::fprintf(stderr, "tensorflow-metal-plugin: registering %s failed: %s\n", kFusedOp, TF_Message(s));
-  TF_DeleteStatus(s);
+  RegisterOpDefinition(kFusedOp, b);
 }
 
 }  // namespace

@@ -322,9 +322,7 @@ void RegisterConvBiasGradOp() {
   TF_OpDefinitionBuilderAddAttr(b, "explicit_paddings: list(int) = []");
   TF_OpDefinitionBuilderAddAttr(b, "data_format: {'NHWC', 'NCHW'} = 'NHWC'");
   TF_OpDefinitionBuilderAddAttr(b, "dilations: list(int) = [1, 1, 1, 1]");
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);  // consumes b; fails harmlessly when registered before
-  TF_DeleteStatus(s);
+  RegisterOpDefinition("_TfmpConv2DBackpropFilterBiasGrad", b);
 }
 
 }  // namespace

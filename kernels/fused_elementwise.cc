@@ -330,9 +330,7 @@ void RegisterFusedElementwiseOp() {
   TF_OpDefinitionBuilderAddAttr(b, "consts: list(float) = []");
   TF_OpDefinitionBuilderAddAttr(b, "fused_ops: list(string) = []");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, BroadcastShapeFn);
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);  // consumes b; fails harmlessly when registered before
-  TF_DeleteStatus(s);
+  RegisterOpDefinition("_TfmpFusedElementwise", b);
 }
 
 }  // namespace

@@ -338,9 +338,7 @@ void RegisterAllFiniteOpDef() {
   TF_OpDefinitionBuilderAddOutput(b, "all_finite: bool");
   TF_OpDefinitionBuilderAddAttr(b, "T: list({float, half}) >= 1");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, ScalarShapeFn);
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);
-  TF_DeleteStatus(s);
+  RegisterOpDefinition(kAllFiniteOp, b);
 }
 
 // LossScaleOptimizer's growth cond and the inner optimizer's iteration
@@ -416,9 +414,7 @@ void RegisterLossScaleOpDef() {
   TF_OpDefinitionBuilderAddAttr(b, "grow_at: int");
   TF_OpDefinitionBuilderAddAttr(b, "Ni: int >= 0");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, ScalarListShapeFn);
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);
-  TF_DeleteStatus(s);
+  RegisterOpDefinition(kLossScaleOp, b);
 }
 
 void RegisterOpDef() {
@@ -431,9 +427,7 @@ void RegisterOpDef() {
   TF_OpDefinitionBuilderAddAttr(b, "program: list(int)");
   TF_OpDefinitionBuilderAddAttr(b, "const_bits: list(int) = []");
   TF_OpDefinitionBuilderSetIsStateful(b, true);
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);
-  TF_DeleteStatus(s);
+  RegisterOpDefinition(kOp, b);
 }
 
 }  // namespace

@@ -399,4 +399,13 @@ void Register(const char* op, TF_KernelBuilder* builder,
 }
 
 }  // namespace internal
+
+void RegisterOpDefinition(const char* op, TF_OpDefinitionBuilder* b) {
+  TF_Status* s = TF_NewStatus();
+  TF_RegisterOpDefinition(b, s);
+  if (TF_GetCode(s) != TF_OK && TF_GetCode(s) != TF_ALREADY_EXISTS)
+    std::fprintf(stderr, "tensorflow-metal-plugin: registering %s failed: %s\n", op, TF_Message(s));
+  TF_DeleteStatus(s);
+}
+
 }  // namespace tfmp

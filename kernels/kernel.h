@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tensorflow/c/kernels.h"
+#include "tensorflow/c/ops.h"
 #include "tensorflow/c/tf_status.h"
 #include "tensorflow/c/tf_tensor.h"
 #include "tensorflow_metal_plugin/runtime/backend.h"
@@ -225,6 +226,11 @@ void RegisterKernel(const char* op,
       TF_NewKernelBuilder(op, "GPU", &internal::Create<K>, &internal::Compute, &internal::Delete);
   internal::Register(op, b, types, host_memory, priority);
 }
+
+// Registers the definition of one of the plugin's own ops (`b`, consumed;
+// `op` its name, for the message). One TF already has (a second load) is
+// left as it is; any other failure is printed.
+void RegisterOpDefinition(const char* op, TF_OpDefinitionBuilder* b);
 
 // Every family's registration function (kernels/<family>.cc).
 void RegisterElementwiseKernels();

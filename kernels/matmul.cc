@@ -222,9 +222,7 @@ void RegisterMatMulBiasGradOp() {
   TF_OpDefinitionBuilderAddOutput(b, "bias_grad: T");
   TF_OpDefinitionBuilderAddAttr(b, "T: {float, half}");
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, MatMulBiasGradShapeFn);
-  TF_Status* s = TF_NewStatus();
-  TF_RegisterOpDefinition(b, s);  // consumes b; fails harmlessly when registered before
-  TF_DeleteStatus(s);
+  RegisterOpDefinition("_TfmpMatMulBiasGrad", b);
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "kernels/reduce_plan.h"
-#include "tensorflow/c/ops.h"
 
 namespace tfmp {
 namespace {
@@ -120,9 +119,7 @@ void RegisterFusedReductionOp() {
   TF_OpDefinitionBuilderAddAttr(b, "keep_dims: bool = false");
   TF_OpDefinitionBuilderAddAttr(b, "reduction: {'Sum', 'Mean'}");
   TF_OpDefinitionBuilderAddAttr(b, "prologue: {'Mul', 'SquaredDifference'}");
-  TF_Status* st = TF_NewStatus();
-  TF_RegisterOpDefinition(b, st);  // consumes b; fails harmlessly when registered before
-  TF_DeleteStatus(st);
+  RegisterOpDefinition(kFusedReductionOp, b);
 }
 
 // How y broadcasts to x's shape (ReducePrologue::b_len), or false. (With
