@@ -28,7 +28,17 @@ struct State {
   Entry copies[kProfileCopyKinds];
   std::unordered_map<std::string, Entry> ops;
   uint64_t batch_ns = 0, batches = 0, commands = 0;
+  std::vector<ProfileBatchTimes> timeline;  // the first kMaxTimeline batches
 };
+
+// Batches kept for the timeline (~56 bytes each): a whole-process profile
+// (TFMP_PROFILE=1) of a long run keeps its first 1M.
+constexpr size_t kMaxTimeline = size_t{1} << 20;
+
+uint64_t Ns(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
 
 State& S() {
   static State* s = new State;
@@ -68,6 +78,64 @@ double WallMs(State& s) {
   return std::chrono::duration<double, std::milli>(end - s.start).count();
 }
 
+// profile.h "The timeline". All times in host nanoseconds since the start.
+struct Timeline {
+  bool valid = false;
+  double busy = 0, host = 0, unsubmitted = 0, launch = 0, after = 0, align = 0;
+  uint64_t gaps = 0;
+};
+
+Timeline ComputeTimeline(State& s) {
+  Timeline t;
+  if (s.timeline.empty()) return t;
+  const void* device = s.timeline[0].device;
+  for (const ProfileBatchTimes& b : s.timeline)
+    if (b.device != device) return t;  // clock domains differ
+  const double start = static_cast<double>(Ns(s.start));
+  const double stop = static_cast<double>(Ns(s.active ? std::chrono::steady_clock::now() : s.stop));
+  // GPU ticks relative to the earliest start, in ns.
+  uint64_t base = s.timeline[0].gpu_start;
+  for (const ProfileBatchTimes& b : s.timeline) base = std::min(base, b.gpu_start);
+  struct Span {
+    double begin, end, open, submit;
+  };
+  std::vector<Span> spans;
+  double lo = -1e300, hi = 1e300;  // host = gpu + offset, offset in [lo, hi]
+  for (const ProfileBatchTimes& b : s.timeline) {
+    const double gs = static_cast<double>(b.gpu_start - base) * b.tick_ns;
+    const double ge = static_cast<double>(b.gpu_end - base) * b.tick_ns;
+    lo = std::max(lo, static_cast<double>(b.submit_ns) - gs);
+    hi = std::min(hi, static_cast<double>(b.done_ns) - ge);
+    spans.push_back({gs, ge, static_cast<double>(b.open_ns), static_cast<double>(b.submit_ns)});
+  }
+  // The earliest the GPU could have started each batch: the tightest
+  // submission bound (launch latency ~ a few us on a discrete GPU).
+  const double offset = lo;
+  t.align = std::max(0.0, hi - lo);
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  double cursor = start;  // host time up to which the idle time is accounted
+  for (const Span& sp : spans) {
+    const double b = std::min(std::max(sp.begin + offset, start), stop);
+    const double e = std::min(std::max(sp.end + offset, start), stop);
+    if (b > cursor) {  // idle from cursor to b: what was the host doing?
+      const double open = std::min(std::max(sp.open, cursor), b);
+      const double submit = std::min(std::max(sp.submit, open), b);
+      t.host += open - cursor;
+      t.unsubmitted += submit - open;
+      t.launch += b - submit;
+      t.gaps++;
+      cursor = b;
+    }
+    if (e > cursor) {
+      t.busy += e - cursor;
+      cursor = e;
+    }
+  }
+  t.after = std::max(0.0, stop - cursor);
+  t.valid = true;
+  return t;
+}
+
 }  // namespace
 
 void StartProfile() {
@@ -81,6 +149,7 @@ void StartProfile() {
   s.ops.clear();
   for (Entry& e : s.copies) e = Entry();
   s.batch_ns = s.batches = s.commands = 0;
+  s.timeline.clear();
   s.start = std::chrono::steady_clock::now();
   s.active = true;
 }
@@ -117,14 +186,17 @@ void ProfileCopy(int kind, uint64_t bytes, uint64_t gpu_ns) {
   e.bytes += bytes;
 }
 
-void ProfileBatch(uint64_t gpu_ns, uint32_t commands) {
+void ProfileBatch(const ProfileBatchTimes& b) {
   State& s = S();
   if (!s.active) return;
   std::lock_guard<std::mutex> lock(s.mu);
-  s.batch_ns += gpu_ns;
+  s.batch_ns += static_cast<uint64_t>(static_cast<double>(b.gpu_end - b.gpu_start) * b.tick_ns);
   s.batches++;
-  s.commands += commands;
+  s.commands += b.commands;
+  if (s.timeline.size() < kMaxTimeline) s.timeline.push_back(b);
 }
+
+uint64_t ProfileHostNs() { return Ns(std::chrono::steady_clock::now()); }
 
 void ProfileOp(const std::string& op_type, uint64_t host_ns) {
   State& s = S();
@@ -179,7 +251,19 @@ std::string ProfileJson() {
     out += buf;
     first = false;
   }
-  out += "]}";
+  out += "], \"timeline\": ";
+  const Timeline t = ComputeTimeline(s);
+  if (t.valid) {
+    std::snprintf(buf, sizeof(buf),
+                  "{\"busy_ms\": %.4f, \"host_ms\": %.4f, \"unsubmitted_ms\": %.4f, "
+                  "\"launch_ms\": %.4f, \"after_ms\": %.4f, \"gaps\": %llu, \"align_us\": %.2f}",
+                  t.busy / 1e6, t.host / 1e6, t.unsubmitted / 1e6, t.launch / 1e6, t.after / 1e6,
+                  static_cast<unsigned long long>(t.gaps), t.align / 1e3);
+    out += buf;
+  } else {
+    out += "null";
+  }
+  out += "}";
   return out;
 }
 
@@ -196,6 +280,17 @@ std::string ProfileText(int top) {
                 static_cast<unsigned long long>(s.commands),
                 static_cast<unsigned long long>(s.batches));
   out += buf;
+  const Timeline t = ComputeTimeline(s);
+  if (t.valid) {
+    std::snprintf(buf, sizeof(buf),
+                  "GPU idle %.2f ms: %.2f waiting for the host to record work, %.2f recorded but "
+                  "not submitted, %.2f submitted but not started, %.2f after the last GPU work "
+                  "(%llu gaps; clocks aligned within %.0f us)\n",
+                  (t.host + t.unsubmitted + t.launch + t.after) / 1e6, t.host / 1e6,
+                  t.unsubmitted / 1e6, t.launch / 1e6, t.after / 1e6,
+                  static_cast<unsigned long long>(t.gaps), t.align / 1e3);
+    out += buf;
+  }
   std::unordered_map<std::string, Entry> kernels;
   for (const auto& kv : s.kernels) kernels[kv.first] = kv.second;
   std::vector<Row> rows = Sorted(kernels);

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -77,6 +78,29 @@ def test_wall_time_is_mostly_gpu_time_on_a_gpu_bound_step():
     assert copies["device_to_host"]["bytes"] >= 512 * 512 * 4
 
 
+def test_timeline_splits_gpu_idle_time_by_what_the_host_was_doing():
+    a = np.random.default_rng(3).random((256, 256), dtype=np.float32) / 256
+    with tf.device(GPU):
+        x = tf.constant(a)
+        f = tf.function(lambda x: tf.linalg.matmul(tf.linalg.matmul(x, x), x))
+        f(x).numpy()
+        with tfmp.profile() as p:
+            f(x).numpy()
+            time.sleep(0.05)  # the host is busy elsewhere: the GPU waits for work
+            f(x).numpy()
+            time.sleep(0.03)  # after the last GPU work
+    r = p.report
+    t = r["timeline"]
+    parts = ("busy_ms", "host_ms", "unsubmitted_ms", "launch_ms", "after_ms")
+    assert all(t[k] >= 0 for k in parts), t
+    assert sum(t[k] for k in parts) == pytest.approx(r["wall_ms"], rel=1e-3), (t, r["wall_ms"])
+    assert t["host_ms"] >= 48, t
+    assert t["after_ms"] >= 28, t
+    assert 0 < t["busy_ms"] <= r["gpu_ms"] * 1.01 + 0.01, (t, r["gpu_ms"])
+    assert t["gaps"] >= 2 and t["align_us"] >= 0, t
+    assert "GPU idle" in str(p) and "waiting for the host" in str(p)
+
+
 def test_profiling_keeps_results_and_stops_cleanly():
     rng = np.random.default_rng(2)
     a = rng.random((33, 65), dtype=np.float32)
@@ -94,6 +118,7 @@ def test_profiling_keeps_results_and_stops_cleanly():
     tfmp.start_profile()  # a new start clears
     cleared = tfmp.stop_profile()
     assert cleared["commands"] == 0 and cleared["kernels"] == []
+    assert cleared["timeline"] is None
 
 
 def test_cpu_ops_lists_what_tensorflow_ran_on_the_cpu():

@@ -209,8 +209,16 @@ def profile_report(top=None, text=False):
     "batches", "commands", "kernels": [{"name", "count", "gpu_ms", "mean_us"}]
     (largest first), "copies": [{"kind", "count", "bytes", "gpu_ms"}] (kinds
     host_to_device, device_to_host, device_to_device, fill), "ops": [{"op",
-    "count", "host_ms", "mean_us"}]} - or with text=True a table of the
-    `top` (default 20) largest kernels and ops."""
+    "count", "host_ms", "mean_us"}], "timeline": {"busy_ms", "host_ms",
+    "unsubmitted_ms", "launch_ms", "after_ms", "gaps", "align_us"}} - or
+    with text=True a table of the `top` (default 20) largest kernels and ops.
+
+    "timeline" says where the GPU sat idle during the wall time: waiting for
+    the host to record work (host_ms: TensorFlow's executor, Python, ops'
+    host code), holding recorded work not yet submitted (unsubmitted_ms),
+    submitted but not started (launch_ms), and after its last work until the
+    profile stopped (after_ms); busy_ms plus those four is wall_ms. It is
+    None when nothing was timed."""
     core = _need_core()
     if text:
         return core.tfmp_profile_text(20 if top is None else int(top)).decode()

@@ -196,6 +196,7 @@ bool VkStream::EnsureOpenLocked() {
       vkCmdResetQueryPool(cb, q, 0, kBatchQueries);
       vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, q, 0);
       open_->num_queries = 1;
+      open_->open_ns = ProfileHostNs();
     } else {
       open_->profiled = false;
     }
@@ -270,7 +271,7 @@ void VkStream::CommandDoneLocked(int32_t label, uint64_t bytes, bool flush_now) 
     FlushLocked();
 }
 
-void VkStream::ReadProfile(Batch* b) {
+void VkStream::ReadProfile(Batch* b, uint64_t done_ns) {
   if (!b->profiled || b->num_queries < 2) return;
   std::vector<uint64_t> ts(b->num_queries);
   if (vkGetQueryPoolResults(dev_->device(), b->queries, 0, b->num_queries,
@@ -290,7 +291,16 @@ void VkStream::ReadProfile(Batch* b) {
     else
       ProfileCopy(-1 - label, b->bytes[i - 1], t);
   }
-  ProfileBatch(ns(ts[0], ts[b->num_queries - 1]), b->num_queries - 1);
+  ProfileBatchTimes t;
+  t.device = dev_;
+  t.tick_ns = period;
+  t.gpu_start = ts[0] & mask;
+  t.gpu_end = t.gpu_start + (((ts[b->num_queries - 1] & mask) - t.gpu_start) & mask);
+  t.open_ns = b->open_ns;
+  t.submit_ns = b->submit_ns;
+  t.done_ns = done_ns;
+  t.commands = b->num_queries - 1;
+  ProfileBatch(t);
 }
 
 uint64_t VkStream::FlushLocked() {
@@ -323,6 +333,7 @@ uint64_t VkStream::FlushLocked() {
   si.signalSemaphoreCount = 1;
   si.pSignalSemaphores = &timeline_;
   uint64_t before = 0;
+  if (b.profiled) b.submit_ns = ProfileHostNs();
   VkResult r = dev_->Submit(si, &before);
   // Our own submission does not make later work need a barrier.
   if (before == submissions_seen_) submissions_seen_ = before + 1;
@@ -357,10 +368,11 @@ void VkStream::RetireLoop() {
     do {
       r = vkWaitSemaphores(dev_->device(), &wi, 1000000000ull);
     } while (r == VK_TIMEOUT);
+    const uint64_t done_ns = b->profiled ? ProfileHostNs() : 0;
     // Host steps run in stream order, outside the lock (a callback may use
     // the stream). They run even after a device error so nobody waits forever.
     for (auto& step : b->host_steps) step();
-    if (r == VK_SUCCESS) ReadProfile(b);
+    if (r == VK_SUCCESS) ReadProfile(b, done_ns);
     lock.lock();
     if (r != VK_SUCCESS)
       FailLocked(Error(kInternal, std::string("waiting for the device failed: ") + ResultName(r)));

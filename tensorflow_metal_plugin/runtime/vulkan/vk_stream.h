@@ -93,6 +93,7 @@ class VkStream final : public Stream {
     uint32_t num_queries = 0;
     std::vector<int32_t> labels;
     std::vector<uint64_t> bytes;
+    uint64_t open_ns = 0, submit_ns = 0;  // host clock (profile.h ProfileBatchTimes)
   };
 
   // All *Locked methods need mu_ held.
@@ -104,7 +105,8 @@ class VkStream final : public Stream {
   void BarrierLocked();
   // After a command was recorded: its profiling timestamp, the batch size.
   void CommandDoneLocked(int32_t label, uint64_t bytes, bool flush_now = false);
-  void ReadProfile(Batch* b);
+  // On the runtime thread, once the batch completed (seen at host time done_ns).
+  void ReadProfile(Batch* b, uint64_t done_ns);
   uint64_t FlushLocked();
   // Staging memory for n bytes inside the open batch.
   uint8_t* StageLocked(uint64_t n, VkBuffer* buffer, uint64_t* offset);
