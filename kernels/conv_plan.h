@@ -61,6 +61,7 @@ struct ConvPlan {
   bool vec = false;
   bool a1 = false;          // vector variants with x loaded element by element ("_v4a1_")
   bool winograd = false;    // F(2x2, 3x3): four dispatches (ConvLaunches)
+  bool phased = false;      // the input gradient per stride phase ("_v4p_", ConvPhased)
   // The filter gradient's Winograd GEMM (ConvWinograd): its tile (kConvTiles
   // index) and K slices (chunk: tiles per slice).
   int wgrad_tile = 0;
@@ -229,6 +230,26 @@ inline bool ConvWinograd(ConvMode mode, const ConvPush& p, bool vec) {
   return oh * ow >= 49 && 3 * padded <= 4 * oh * ow && p.in_c >= 128 && p.out_c >= 128;
 }
 
+// The input gradient of a strided convolution (vector variants, dilation 1)
+// as one GEMM per stride phase (conv.comp PHASED, workgroup z = the phase):
+// an input row i receives gradient only from the taps kh = (i + pad) % s +
+// t * s, so the strided gather's (s^2 - 1) / s^2 zero products (3/4 at
+// stride 2) are not multiplied. `m`, `k`: the largest phase's GEMM
+// (ceil(in / s) rows and columns, ceil(k / s) taps each way).
+// TFMP_CONV_PHASED=0 turns it off.
+inline bool ConvPhased(ConvMode mode, const ConvPush& p, bool vec, uint64_t* m, uint64_t* k) {
+  const uint32_t sh = p.stride_dil[1] & 0xffff, sw = p.stride_dil[2] & 0xffff;
+  if (mode != ConvMode::kBwdInput || !vec || (sh == 1 && sw == 1) || p.stride_dil[1] >> 16 != 1 ||
+      p.stride_dil[2] >> 16 != 1 || p.M == 0 || p.in[1] == 0 || p.in[2] == 0 || sh * sw > 1024)
+    return false;
+  if (const char* e = ConvEnv("TFMP_CONV_PHASED"))
+    if (e[0] == '0') return false;
+  const uint64_t batch = p.M / (static_cast<uint64_t>(p.in[1]) * p.in[2]);
+  *m = batch * ConvCeil(p.in[1], sh) * ConvCeil(p.in[2], sw);
+  *k = static_cast<uint64_t>(ConvCeil(p.k[1], sh)) * ConvCeil(p.k[2], sw) * p.out_c;
+  return ConvCeil(*m, 64) <= 65535;  // one row of M tiles per phase
+}
+
 // Fills p->k_chunk and returns the launch. p holds the geometry (M, K,
 // channels, sizes); `aligned`: the operands' addresses are multiples of 16.
 // `dtype` is "f32" or "f16"; `spatial` 2 or 3.
@@ -246,6 +267,8 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
   const char* a1_env = ConvEnv("TFMP_CONV_A1");
   plan.a1 = spatial == 2 && !nchw && aligned && mode != ConvMode::kBwdInput && p->in_c % 4 != 0 &&
             p->out_c % 4 == 0 && !(vec_env && vec_env[0] == '0') && !(a1_env && a1_env[0] == '0');
+  uint64_t gemm_m = p->M, gemm_k = p->K;  // the GEMM (of the largest phase when phased)
+  plan.phased = ConvPhased(mode, *p, plan.vec, &gemm_m, &gemm_k);
   int tile_index = kTile64x64;
   const char* forced = ConvEnv("TFMP_CONV_TILE");
   // The a1 and general variants come in 128x32 and 64x64 (TFMP_CONV_TILE
@@ -264,7 +287,7 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     tile_index = -1;
     for (int i = 0; i < static_cast<int>(std::size(kConvTiles)); ++i)
       if (forced && std::string(forced) == kConvTiles[i].name) tile_index = i;
-    if (tile_index < 0) tile_index = ConvAutoTile(mode, p->M, n, p->K);
+    if (tile_index < 0) tile_index = ConvAutoTile(mode, gemm_m, n, gemm_k);
   } else if (spatial == 2) {
     // The general variants: 64x64, or 128x32 for N <= 32 and M > 64 (H200,
     // 32x32x3->32 3x3 at batch 128: the input gradient (N = 3) 0.430 ms
@@ -273,7 +296,7 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     tile_index = narrow_or_64x64(n <= 32 && p->M > 64);
   }
   const ConvTile tile = kConvTiles[tile_index];
-  const uint64_t m_tiles = ConvCeil(p->M, tile.bm);
+  const uint64_t m_tiles = ConvCeil(gemm_m, tile.bm);
   plan.gx = ConvCeil(n, tile.bn);
   if (mode == ConvMode::kBwdFilter) {
     const uint64_t tiles = m_tiles * plan.gx;
@@ -288,6 +311,10 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
     plan.splits = static_cast<uint32_t>(splits);
     plan.gy = static_cast<uint32_t>(m_tiles);
     plan.gz = plan.splits;
+  } else if (plan.phased) {
+    p->k_chunk = p->K;
+    plan.gy = static_cast<uint32_t>(m_tiles);  // <= 65535 (ConvPhased)
+    plan.gz = (p->stride_dil[1] & 0xffff) * (p->stride_dil[2] & 0xffff);
   } else {
     p->k_chunk = p->K;
     plan.gy = static_cast<uint32_t>(std::min<uint64_t>(m_tiles, 65535));
@@ -300,7 +327,7 @@ inline ConvPlan PlanConv(ConvMode mode, int spatial, const char* dtype, bool ali
   plan.kernel = std::string(spatial == 3 ? "conv3d_" : "conv2d_") + kModes[static_cast<int>(mode)] +
                 "_" + dtype;
   if (plan.splits > 1) plan.kernel += "_to_f32";
-  if (plan.vec) plan.kernel += std::string("_v4_") + tile.name;
+  if (plan.vec) plan.kernel += std::string(plan.phased ? "_v4p_" : "_v4_") + tile.name;
   else if (plan.a1) plan.kernel += std::string("_v4a1_") + tile.name;
   else if (tile_index != kTile64x64) plan.kernel += std::string("_") + tile.name;
   plan.tile = tile.name;

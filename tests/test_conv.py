@@ -30,6 +30,12 @@ CASES = [
     ((2, 13, 13, 12), (3, 3, 8), (2, 2), "VALID", (1, 1)),
     ((1, 12, 10, 8), (3, 3, 4), (1, 1), "SAME", (2, 2)),
     ((2, 10, 9, 8), (3, 2, 4), (3, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], (1, 1)),
+    # Strides: the input gradient per stride phase (kernels/conv_plan.h
+    # ConvPhased): phases without taps (stride 4 > 3 taps), paddings of a
+    # stride or more, a size smaller than the stride.
+    ((2, 9, 10, 8), (3, 3, 4), (4, 4), "SAME", (1, 1)),
+    ((1, 7, 6, 4), (3, 3, 8), (2, 3), [[0, 0], [3, 1], [2, 0], [0, 0]], (1, 1)),
+    ((3, 1, 5, 4), (1, 3, 4), (2, 2), "SAME", (1, 1)),
     # in_c not a multiple of 4, out_c one (NHWC: x loaded element by element,
     # the rest vectorized; "_v4a1_"): an RGB input, dilations, strides, padding
     ((2, 9, 7, 3), (3, 3, 8), (1, 1), "SAME", (1, 1)),
@@ -131,7 +137,9 @@ PLANS = [{"TFMP_CONV_TILE": t, "TFMP_CONV_WINOGRAD": "0"}
     {"TFMP_CONV_SPLITS": "7", "TFMP_CONV_TILE": "128x128"},
     {"TFMP_CONV_WINOGRAD": "1"}, {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_TILE": "128x128"},
     # the filter gradient's Winograd GEMM with its K split and another tile
-    {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_SPLITS": "3", "TFMP_CONV_TILE": "64x64"}]
+    {"TFMP_CONV_WINOGRAD": "1", "TFMP_CONV_SPLITS": "3", "TFMP_CONV_TILE": "64x64"},
+    # strided input gradients without the stride phases
+    {"TFMP_CONV_PHASED": "0"}]
 PLAN_CASES = [((2, 17, 15, 8), (3, 3, 132), (1, 1), "SAME"),
               ((3, 9, 9, 132), (3, 3, 12), (2, 2), "VALID"),
               ((5, 12, 13, 4), (1, 1, 68), (1, 1), "VALID"),
@@ -141,7 +149,9 @@ PLAN_CASES = [((2, 17, 15, 8), (3, 3, 132), (1, 1), "SAME"),
               # tile), an RGB input, stride 2 to 64 channels
               ((3, 13, 11, 32), (3, 3, 32), (1, 1), "SAME"),
               ((2, 9, 11, 3), (3, 3, 32), (2, 2), "SAME"),
-              ((2, 11, 9, 32), (1, 1, 64), (2, 2), "SAME")]
+              ((2, 11, 9, 32), (1, 1, 64), (2, 2), "SAME"),
+              # stride 2 from 32 to 64 channels (the CNN's), 129 phase rows
+              ((2, 17, 31, 32), (3, 3, 64), (2, 2), "SAME")]
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: ",".join("%s=%s" % kv for kv in p.items()))
@@ -231,6 +241,26 @@ def test_filter_and_bias_gradient_fused(case, dtype, layout, rng, monkeypatch):
     k = max(1, dy.size // max(co, 1))
     close(dw.numpy(), ref_dw, dtype, k)
     close(db.numpy(), ref_db, dtype, k)
+
+
+@pytest.mark.parametrize("phased", ["1", "0"])
+def test_strided_input_gradient_runs_per_stride_phase(phased, rng, monkeypatch):
+    # The plans above cover correctness; this pins which kernel runs.
+    import tensorflow_metal_plugin as tfmp
+
+    if phased == "0":
+        monkeypatch.setenv("TFMP_CONV_PHASED", "0")
+    w = tf.constant(random_array((3, 3, 32, 64), "float32", rng, -1, 1))
+    dy = tf.constant(random_array((2, 8, 8, 64), "float32", rng, -1, 1))
+    fn = lambda f, g: tf.raw_ops.Conv2DBackpropInput(  # noqa: E731
+        input_sizes=[2, 16, 16, 32], filter=f, out_backprop=g, strides=[1, 2, 2, 1], padding="SAME")
+    on(GPU, fn, w, dy)  # pipelines created
+    with tfmp.profile() as p:
+        got = on(GPU, fn, w, dy).numpy()
+    names = [k["name"] for k in p.report["kernels"]]
+    assert any(("_v4p_" in n) == (phased == "1") and n.startswith("conv2d_bwd_input_f32_v4")
+               for n in names), names
+    close(got, on(CPU, fn, w, dy).numpy(), "float32", 9 * 64)
 
 
 def test_filter_and_bias_gradient_rejects_bad_input():

@@ -121,7 +121,6 @@ uint32_t VectorGrid(int64_t n, uint32_t vec) {
   return GridFor(vec == 2 ? (n + 7) / 8 : vec == 1 ? (n + 3) / 4 : n);
 }
 bool Aligned4(uint64_t addr, size_t elem) { return addr % (4 * elem) == 0; }
-uint32_t Groups(int64_t jobs) { return static_cast<uint32_t>(std::min<int64_t>(jobs, 65535)); }
 uint32_t Ceil(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 
 // --- host helpers ---------------------------------------------------------------
@@ -2126,6 +2125,8 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
               {"r50_64x14x14x256to256_3x3", 64, 14, 14, 256, 256, 3},
               {"r50_64x7x7x512to512_3x3", 64, 7, 7, 512, 512, 3},
               {"r50_64x56x56x64to256_1x1", 64, 56, 56, 64, 256, 1},
+              // ResNet-50 v1.5's stride 2 (stage 2's first 3x3)
+              {"r50_64x56x56x128to128_3x3s2", 64, 56, 56, 128, 128, 3, false, 2},
               // tools/bench_training.py's "cnn" at batch 128 (issue 5)
               {"cnn_128x32x32x3to32_3x3", 128, 32, 32, 3, 32, 3},
               {"cnn_128x32x32x32to32_3x3", 128, 32, 32, 32, 32, 3},
@@ -2183,6 +2184,10 @@ std::vector<Case> AllCases(bool quick, const std::vector<std::string>& matmul_co
           for (const char* w : {"128", "256"})
             extra.push_back(WithEnv(c, std::string("cols") + w, {{"TFMP_REDUCE_COLUMNS", w}}));
       }
+      // Strided input gradients without the stride phases (kernels/conv_plan.h
+      // ConvPhased): the strided gather, as before.
+      if (c.op == "conv2d_bwd_input" && c.name.find("s2") != std::string::npos)
+        extra.push_back(WithEnv(c, "unphased", {{"TFMP_CONV_PHASED", "0"}}));
       if (c.name == "copy_shader_d2d_256MiB" || c.name == "relu_f32_64M")
         extra.push_back(WithEnv(c, "half32_mappable", {{"KB_DATA", "half32"}, {"TFMP_MAPPABLE_MEMORY", "1"}}));
     }

@@ -26,6 +26,13 @@
 //   computed per element (per tile for FWD, once for BWD_FILTER).
 //   otherwise (3-D, channels first, odd channel counts): 4 scalar gathers
 //   through the general index functions below.
+//   VEC4 with PHASED (BWD_INPUT, stride > 1, dilation 1): one GEMM per
+//   stride phase (ph, pw) = ((i + p) % s), workgroup z: the input rows and
+//   columns of that phase receive gradient only from the taps kp = ph + t * s,
+//   so M = (n, q) with i = i0 + q * s and K = (t, co), without the
+//   (s^2 - 1) / s^2 of zero products that the strided gather multiplies.
+//   dy[n, o, co] with o = q + c - t (c = (i0 + p - ph) / s, an integer);
+//   a phase without taps (1x1 filters, stride 2) writes zeros.
 // Activations (x, y, dx, dy) are channels-last, or channels-first (NCHW /
 // NCDHW) when flags bit 8 is set; filters are always [k..., in_c, out_c].
 // FWD epilogue (_FusedConv2D): y = act(conv + bias[co] + side[y index]) with
@@ -461,6 +468,23 @@ layout(buffer_reference, std430, buffer_reference_align = 8) buffer T4Buf { T4 v
 uint tid;
 uint64_t a_addr, b_addr;  // the operands (BATCHED: of this workgroup's GEMM)
 uint k_cur;  // first K index of the tile being loaded
+uint gM;     // this workgroup's GEMM's M (PHASED: its phase's)
+#ifdef PHASED
+// This workgroup's stride phase: its first input row/column i0, rows and
+// columns q (i = i0 + q * s), taps along w, the first taps (ph, pw), and
+// the offset c of o = q + c - t.
+uint ph_ih0, ph_iw0, ph_qh, ph_qw, ph_tw, ph_h0, ph_w0;
+int ph_ch, ph_cw;
+#define TAPS_W ph_tw
+// dx's row (n, i0 + qh * s, iw0 + qw * s) of GEMM row m = (n, qh, qw).
+uint phase_row(uint m) {
+  const uint qw = m % ph_qw, t = m / ph_qw, qh = t % ph_qh, b = t / ph_qh;
+  return (b * pc.in_h + ph_ih0 + qh * (pc.stride_dil_h & 0xffffu)) * pc.in_w + ph_iw0 +
+         qw * (pc.stride_dil_w & 0xffffu);
+}
+#else
+#define TAPS_W pc.k_w
+#endif
 vec4 ra[A_LOADS], rb[B_LOADS];
 #ifdef VEC4
 #if defined(FWD) || defined(BWD_INPUT)
@@ -500,16 +524,21 @@ void init_state(uint m0, uint k_begin) {
   const uint k = k_begin + (tid % KQ) * 4;
   s_kp = k / CH;
   s_kc = k - s_kp * CH;
-  s_kh = s_kp / pc.k_w;
-  s_kw = s_kp - s_kh * pc.k_w;
+  s_kh = s_kp / TAPS_W;
+  s_kw = s_kp - s_kh * TAPS_W;
   [[unroll]] for (uint r = 0; r < A_LOADS; ++r) {
     const uint m = m0 + (tid + r * 256) / KQ;
-    r_ok[r] = m < pc.M;
+    r_ok[r] = m < gM;
 #ifdef FWD
     const uint ow = m % pc.out_w, t = m / pc.out_w, oh = t % pc.out_h, n = t / pc.out_h;
     r_base[r] = n * pc.in_h * pc.in_w;
     r_h[r] = int(oh * (pc.stride_dil_h & 0xffffu)) - pc.pad_h;
     r_w[r] = int(ow * (pc.stride_dil_w & 0xffffu)) - pc.pad_w;
+#elif defined(PHASED)
+    const uint qw = m % ph_qw, t = m / ph_qw, qh = t % ph_qh, n = t / ph_qh;
+    r_base[r] = n * pc.out_h * pc.out_w;
+    r_h[r] = int(qh) + ph_ch;
+    r_w[r] = int(qw) + ph_cw;
 #else
     const uint iw = m % pc.in_w, t = m / pc.in_w, ih = t % pc.in_h, n = t / pc.in_h;
     r_base[r] = n * pc.out_h * pc.out_w;
@@ -559,7 +588,7 @@ void advance() {
   while (s_kc >= CH) {
     s_kc -= CH;
     ++s_kp;
-    if (++s_kw == pc.k_w) {
+    if (++s_kw == TAPS_W) {
       s_kw = 0;
       ++s_kh;
     }
@@ -616,6 +645,10 @@ void load_tile(uint m0, uint n0, uint k_end) {
     const int ih = r_h[r] + int(s_kh * dh), iw = r_w[r] + int(s_kw * dw);
     if (ih < 0 || iw < 0 || ih >= int(pc.in_h) || iw >= int(pc.in_w)) continue;
     ra[r] = vec4(a4.v[((r_base[r] + uint(ih) * pc.in_w + uint(iw)) * pc.in_c + s_kc) >> 2]);
+#elif defined(PHASED)
+    const int oh = r_h[r] - int(s_kh), ow = r_w[r] - int(s_kw);
+    if (oh < 0 || ow < 0 || oh >= int(pc.out_h) || ow >= int(pc.out_w)) continue;
+    ra[r] = vec4(a4.v[((r_base[r] + uint(oh) * pc.out_w + uint(ow)) * pc.out_c + s_kc) >> 2]);
 #else
     int oh = r_h[r] - int(s_kh * dh), ow = r_w[r] - int(s_kw * dw);
     const int sh = int(pc.stride_dil_h & 0xffffu), sw = int(pc.stride_dil_w & 0xffffu);
@@ -638,11 +671,17 @@ void load_tile(uint m0, uint n0, uint k_end) {
     rb[r] = (kb < k_end && n < GEMM_N) ? vec4(b4.v[(kb * pc.out_c + n) >> 2]) : vec4(0.0);
   }
 #else
+#ifdef PHASED  // the phase's tap (ph + s_kh * s, pw + s_kw * s)
+  const uint kp = (ph_h0 + s_kh * (pc.stride_dil_h & 0xffffu)) * pc.k_w + ph_w0 +
+                  s_kw * (pc.stride_dil_w & 0xffffu);
+#else
+  const uint kp = s_kp;
+#endif
   [[unroll]] for (uint r = 0; r < B_LOADS; ++r) {  // w[kp, ci = n, co], along co
     B_SKIP(tid + r * 256);
     const uint n = n0 + (tid + r * 256) / KQ;
     rb[r] = (k_ok && n < GEMM_N)
-                ? vec4(b4.v[((s_kp * pc.in_c + n) * pc.out_c + s_kc) >> 2])
+                ? vec4(b4.v[((kp * pc.in_c + n) * pc.out_c + s_kc) >> 2])
                 : vec4(0.0);
   }
 #endif
@@ -728,6 +767,7 @@ void main() {
   a_addr = uint64_t(pc.a);
   b_addr = uint64_t(pc.b);
   const uint tx = tid % TX, ty = tid / TX;
+  gM = pc.M;
 #if defined(BWD_FILTER) && defined(BATCHED)
   // z = xi * slices + part: Winograd's filter-gradient GEMM xi (float
   // operands V[xi] = [K, in_c], D[xi] = [K, out_c]) over K slice `part`; C
@@ -745,6 +785,23 @@ void main() {
   const uint k_begin = 0, k_end = pc.K;
   a_addr += uint64_t(slice) * pc.M * pc.K * 4u;  // float operands
   b_addr += uint64_t(slice) * pc.K * GEMM_N * 4u;
+#elif defined(PHASED)  // z: the stride phase (ph, pw); y: its M tiles
+  const uint sh = pc.stride_dil_h & 0xffffu, sw = pc.stride_dil_w & 0xffffu;
+  const uint ph = gl_WorkGroupID.z / sw, pw = gl_WorkGroupID.z % sw;
+  ph_ih0 = uint(((int(ph) - pc.pad_h) % int(sh) + int(sh)) % int(sh));
+  ph_iw0 = uint(((int(pw) - pc.pad_w) % int(sw) + int(sw)) % int(sw));
+  ph_qh = ph_ih0 < pc.in_h ? (pc.in_h - ph_ih0 + sh - 1) / sh : 0;
+  ph_qw = ph_iw0 < pc.in_w ? (pc.in_w - ph_iw0 + sw - 1) / sw : 0;
+  const uint taps_h = ph < pc.k_h ? (pc.k_h - ph + sh - 1) / sh : 0;
+  ph_tw = pw < pc.k_w ? (pc.k_w - pw + sw - 1) / sw : 0;
+  ph_h0 = ph;
+  ph_w0 = pw;
+  ph_ch = (int(ph_ih0) + pc.pad_h - int(ph)) / int(sh);
+  ph_cw = (int(ph_iw0) + pc.pad_w - int(pw)) / int(sw);
+  gM = pc.M / (pc.in_h * pc.in_w) * ph_qh * ph_qw;
+  const uint slice = 0, m0 = gl_WorkGroupID.y * BM;
+  const uint k_begin = 0, k_end = taps_h * ph_tw * pc.out_c;
+  if (m0 >= gM) return;  // a phase with fewer rows (uniform: no barrier skipped)
 #else  // z extends y (more than 65535 M tiles); K is not split
   const uint slice = 0, m0 = (gl_WorkGroupID.z * gl_NumWorkGroups.y + gl_WorkGroupID.y) * BM;
   const uint k_begin = 0, k_end = pc.K;
@@ -797,13 +854,18 @@ void main() {
   [[unroll]] for (uint g = 0; g < TM / 4; ++g)
     [[unroll]] for (uint i = 0; i < 4; ++i) {
       const uint m = m0 + g * (4 * TY) + ty * 4 + i;
-      if (m >= pc.M) continue;
+      if (m >= gM) continue;
+#ifdef PHASED
+      const uint row = phase_row(m);
+#else
+      const uint row = slice * pc.M + m;
+#endif
       [[unroll]] for (uint h = 0; h < TN / 4; ++h)
         [[unroll]] for (uint j = 0; j < 4; ++j) {
           const uint n = n0 + h * (4 * TX) + tx * 4 + j;
           if (n >= GEMM_N) continue;
 #ifdef VEC4  // channels last: C is row-major [M, N] (per K slice)
-          const uint o = (slice * pc.M + m) * GEMM_N + n;
+          const uint o = row * GEMM_N + n;
 #else
           const uint o = out_index(m, n);
 #endif

@@ -373,6 +373,10 @@ def variants():
                              dict(_types(t), **{mode.upper(): "1"}, **cfg)))
             rows.append(("conv2d_bwd_filter_%s_to_f32_v4_%s" % (t, tile), "conv.comp",
                          dict(_types(t, "f32"), BWD_FILTER="1", **cfg)))
+            # The input gradient of a strided convolution, one GEMM per
+            # stride phase (kernels/conv_plan.h ConvPhased).
+            rows.append(("conv2d_bwd_input_%s_v4p_%s" % (t, tile), "conv.comp",
+                         dict(_types(t), BWD_INPUT="1", PHASED="1", **cfg)))
             if t == "f32":
                 rows.append(("conv2d_wgemm_f32_v4_%s" % tile, "conv.comp",
                              dict(_types(t), FWD="1", BATCHED="1", **cfg)))
