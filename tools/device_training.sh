@@ -8,7 +8,9 @@
 # dependencies for Python 3.12 (unpacked once into $TF_SITE, /root/site-packages);
 # ZSTD: the zstd binary (the machine has none: carry one). Writes to $OUT:
 # training.json, training_log.txt and, with PROFILE=1, training_profile.txt
-# (per-kernel GPU times of one step per model). TRAIN_ARGS: more
+# (per-kernel GPU times and the GPU-idle timeline of one step per model);
+# PROFILE_VARIANTS="TFMP_EARLY_SUBMIT=8 ..." also profiles with each of
+# those environment settings (training_profile_<setting>.txt). TRAIN_ARGS: more
 # bench_training.py arguments (default: --steps 20 --fit-repeats 3).
 set -u
 cd "$(dirname "$0")/.."
@@ -38,6 +40,11 @@ rc=${PIPESTATUS[0]}
 if [ "${PROFILE:-0}" = 1 ]; then
   timeout "${PROFILE_TIMEOUT:-120}" python3 tools/bench_training.py --steps 5 --no-cpu --fit-repeats 0 \
     --profile --models "${PROFILE_MODELS:-cnn,transformer}" > "$OUT/training_profile.txt" 2>&1
+  for v in ${PROFILE_VARIANTS:-}; do
+    env "$v" timeout "${PROFILE_TIMEOUT:-120}" python3 tools/bench_training.py --steps 5 --no-cpu \
+      --fit-repeats 0 --profile --models "${PROFILE_MODELS:-cnn,transformer}" \
+      > "$OUT/training_profile_$(echo "$v" | tr -c 'A-Za-z0-9_\n' '_').txt" 2>&1
+  done
 fi
 echo "device_training: exit status $rc; outputs in $OUT"
 exit "$rc"
