@@ -638,11 +638,12 @@ int ConvPlans() {
        "conv2d_bwd_filter_f32_to_f32_v4a1_128x32"},
       {32, 32, 32, 3, 1, "conv2d_fwd_f32_v4_128x32", "conv2d_bwd_input_f32_v4_128x32",
        "conv2d_bwd_filter_f32_to_f32_v4_128x32"},
-      {32, 32, 64, 3, 2, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4_128x32",
+      // stride 2: the input gradient per stride phase ("_v4p_", ConvPhased)
+      {32, 32, 64, 3, 2, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4p_128x32",
        "conv2d_bwd_filter_f32_to_f32_v4_128x64"},
       {16, 64, 64, 3, 1, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4_128x64",
        "conv2d_bwd_filter_f32_to_f32_v4_128x64"},
-      {32, 32, 64, 1, 2, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4_256x32",
+      {32, 32, 64, 1, 2, "conv2d_fwd_f32_v4_128x64", "conv2d_bwd_input_f32_v4p_256x32",
        "conv2d_bwd_filter_f32_to_f32_v4_64x64"}};
   for (const CnnWant& w : cnn) {
     const uint32_t o = (w.h + w.stride - 1) / w.stride;
