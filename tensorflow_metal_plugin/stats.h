@@ -25,7 +25,8 @@ namespace tfmp {
   X(pipeline_create_us, "microseconds spent creating pipelines")             \
   X(pipeline_cache_hits, "pipelines the driver found in the pipeline cache") \
   X(barriers_avoided, "commands recorded without the barrier a full-barrier scheme would add") \
-  X(undeclared_commands, "commands that declared no memory access (full barrier)")
+  X(undeclared_commands, "commands that declared no memory access (full barrier)") \
+  X(runtime_thread_submits, "command buffers the streams' runtime threads submitted (early submission)")
 
 struct Stats {
 #define TFMP_STATS_FIELD(name, doc) std::atomic<uint64_t> name{0};

@@ -8,9 +8,11 @@
 # dependencies for Python 3.12 (unpacked once into $TF_SITE, /root/site-packages);
 # ZSTD: the zstd binary (the machine has none: carry one). Writes to $OUT:
 # training.json, training_log.txt and, with PROFILE=1, training_profile.txt
-# (per-kernel GPU times and the GPU-idle timeline of one step per model);
-# PROFILE_VARIANTS="TFMP_EARLY_SUBMIT=8 ..." also profiles with each of
-# those environment settings (training_profile_<setting>.txt). TRAIN_ARGS: more
+# (per-kernel GPU times and the GPU-idle timeline of one step per model,
+# after PROFILE_ARGS' timed steps); PROFILE_VARIANTS="A=1 B=2,C=3 ..." also
+# runs it under each of those environment settings (comma: several at once;
+# training_profile_<setting>.txt), PROFILE_ROUNDS times in turn (the GPU's
+# clock changes by the second: alternate what is compared). TRAIN_ARGS: more
 # bench_training.py arguments (default: --steps 20 --fit-repeats 3).
 set -u
 cd "$(dirname "$0")/.."
@@ -38,12 +40,15 @@ timeout "${TRAIN_TIMEOUT:-420}" python3 tools/bench_training.py ${TRAIN_ARGS:---
   --json "$OUT/training.json" 2>&1 | tee -a "$OUT/training_log.txt"
 rc=${PIPESTATUS[0]}
 if [ "${PROFILE:-0}" = 1 ]; then
-  timeout "${PROFILE_TIMEOUT:-120}" python3 tools/bench_training.py --steps 5 --no-cpu --fit-repeats 0 \
-    --profile --models "${PROFILE_MODELS:-cnn,transformer}" > "$OUT/training_profile.txt" 2>&1
-  for v in ${PROFILE_VARIANTS:-}; do
-    env "$v" timeout "${PROFILE_TIMEOUT:-120}" python3 tools/bench_training.py --steps 5 --no-cpu \
-      --fit-repeats 0 --profile --models "${PROFILE_MODELS:-cnn,transformer}" \
-      > "$OUT/training_profile_$(echo "$v" | tr -c 'A-Za-z0-9_\n' '_').txt" 2>&1
+  for _ in $(seq "${PROFILE_ROUNDS:-1}"); do
+    for v in default ${PROFILE_VARIANTS:-}; do
+      if [ "$v" = default ]; then f=$OUT/training_profile.txt; settings=
+      else f=$OUT/training_profile_$(echo "$v" | tr -c 'A-Za-z0-9_\n' '_').txt; settings=${v//,/ }; fi
+      # shellcheck disable=SC2086
+      env $settings timeout "${PROFILE_TIMEOUT:-120}" python3 tools/bench_training.py \
+        ${PROFILE_ARGS:---steps 5 --fit-repeats 0} --no-cpu --profile \
+        --models "${PROFILE_MODELS:-cnn,transformer}" >> "$f" 2>&1
+    done
   done
 fi
 echo "device_training: exit status $rc; outputs in $OUT"

@@ -23,17 +23,35 @@ constexpr uint32_t kMaxBatchCommands = 256;
 // as soon as it holds this many commands instead of waiting for 256. A
 // training step records ~100-300 commands at 10-30 us of host time each
 // (TF's executor included); without this the GPU idles until the step's
-// result is read. 32 keeps the submit cost (~10 us) under ~15% of the
-// recording it overlaps. TFMP_EARLY_SUBMIT=N sets it, 0 turns it off.
+// result is read. The H100's profile timeline (2026-12-02 18:59,
+// bench/h100_2026-12-02_1857/): at 32 the GPU sat idle with work recorded
+// but not submitted for 1.35 ms of a CNN step's 5.5 and 1.74 of a
+// Transformer step's 9.9; at 8, 0.22 and 0.56 (steps 4.85 and 8.77 ms).
+// TFMP_EARLY_SUBMIT=N sets it, 0 turns it off.
+constexpr uint32_t kEarlySubmitDefault = 8;
 uint32_t EarlySubmitCommands() {
   static const uint32_t n = [] {
     const char* v = std::getenv("TFMP_EARLY_SUBMIT");
-    if (!v || !*v) return 32u;
+    if (!v || !*v) return kEarlySubmitDefault;
     char* end = nullptr;
     const unsigned long x = std::strtoul(v, &end, 10);
-    return *end == 0 ? static_cast<uint32_t>(std::min<unsigned long>(x, kMaxBatchCommands)) : 32u;
+    return *end == 0 ? static_cast<uint32_t>(std::min<unsigned long>(x, kMaxBatchCommands))
+                     : kEarlySubmitDefault;
   }();
   return n;
+}
+// Early submissions from the runtime thread: with nothing in flight, the
+// op's thread only wakes the runtime thread (idle in its wait) to submit
+// the batch; after retiring a batch, the runtime thread submits the open one
+// itself if it is due. So the submissions (~10 us each on NVIDIA) mostly
+// leave the thread TF's executor runs ops on. TFMP_IDLE_SUBMIT=0: the op's
+// thread submits them all.
+bool IdleSubmit() {
+  static const bool on = [] {
+    const char* v = std::getenv("TFMP_IDLE_SUBMIT");
+    return !(v && v[0] == '0');
+  }();
+  return on;
 }
 // Timestamps per profiled batch: one at its start and one per command.
 constexpr uint32_t kBatchQueries = kMaxBatchCommands + 8;
@@ -265,10 +283,16 @@ void VkStream::CommandDoneLocked(int32_t label, uint64_t bytes, bool flush_now) 
   }
   ++b.commands;
   const uint32_t early = EarlySubmitCommands();
-  if (b.commands >= kMaxBatchCommands || flush_now ||
-      (early && b.commands >= early && inflight_.size() < 2) ||
-      (b.profiled && b.num_queries >= kBatchQueries))
+  if (b.commands >= kMaxBatchCommands || flush_now || (b.profiled && b.num_queries >= kBatchQueries)) {
     FlushLocked();
+  } else if (early && b.commands >= early && inflight_.size() < 2) {
+    if (!inflight_.empty() || !IdleSubmit()) {
+      FlushLocked();
+    } else if (!idle_flush_) {  // the runtime thread waits for work: it submits this
+      idle_flush_ = true;
+      work_cv_.notify_one();
+    }
+  }
 }
 
 void VkStream::ReadProfile(Batch* b, uint64_t done_ns) {
@@ -340,6 +364,7 @@ uint64_t VkStream::FlushLocked() {
   if (r != VK_SUCCESS) FailLocked(Error(kInternal, std::string("vkQueueSubmit failed: ") + ResultName(r)));
   GlobalStats().command_buffers++;
   submitted_ = b.value;
+  idle_flush_ = false;
   inflight_.push_back(std::move(open_));
   stage_chunk_ = nullptr;
   stage_offset_ = 0;
@@ -355,8 +380,16 @@ uint64_t VkStream::Flush() {
 void VkStream::RetireLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stopping_ || !inflight_.empty(); });
-    if (inflight_.empty()) return;  // stopping, nothing left
+    work_cv_.wait(lock, [this] { return stopping_ || !inflight_.empty() || idle_flush_; });
+    if (inflight_.empty() && idle_flush_ && open_ && open_->commands > 0) {
+      FlushLocked();
+      GlobalStats().runtime_thread_submits++;
+    }
+    idle_flush_ = false;
+    if (inflight_.empty()) {
+      if (stopping_) return;  // nothing left
+      continue;
+    }
     Batch* b = inflight_.front().get();
     const uint64_t value = b->value;
     lock.unlock();
@@ -386,6 +419,12 @@ void VkStream::RetireLoop() {
     if (done->queries) free_query_pools_.push_back(done->queries);
     retired_ = value;
     retired_cv_.notify_all();
+    // The open batch is due (CommandDoneLocked's early submission).
+    const uint32_t early = EarlySubmitCommands();
+    if (IdleSubmit() && early && inflight_.size() < 2 && open_ && open_->commands >= early) {
+      FlushLocked();
+      GlobalStats().runtime_thread_submits++;
+    }
   }
 }
 

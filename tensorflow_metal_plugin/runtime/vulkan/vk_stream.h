@@ -1,8 +1,9 @@
 // Vulkan implementation of the runtime's Stream and Timer.
 //
 // A stream records into an open command buffer (a "batch") and submits it
-// when it holds enough commands, when the host needs a result, or when another
-// stream must wait for it. Each submission signals the stream's timeline
+// when it holds enough commands, when the host needs a result, when another
+// stream must wait for it (early submissions mostly from the runtime
+// thread, see vk_stream.cc). Each submission signals the stream's timeline
 // semaphore with the next value: that value is the stream "point" of all work
 // recorded before it. A runtime thread per stream waits for submissions to
 // complete, runs their host-side steps in order (device-to-host copies out of
@@ -135,6 +136,7 @@ class VkStream final : public Stream {
   uint64_t stage_offset_ = 0;
   Status error_;
   bool stopping_ = false;
+  bool idle_flush_ = false;  // nothing in flight: the runtime thread is to submit the open batch
   std::condition_variable work_cv_;     // retire thread: a batch was submitted
   std::condition_variable retired_cv_;  // waiters: retired_ advanced
   std::thread retirer_;
