@@ -245,15 +245,18 @@ def main_ratio(case):
 
 
 def merge_updates(res, updates):
-    """updates: [(label, results, regex or None)] of later runs on the same
-    machine: their cases (those whose names the regex matches: the code that
-    changed since) replace the same-named ones (or join the table), tagged
-    with the run's label; res["updates"] lists the runs for the header."""
+    """updates: [(label, results, regex or None)] of later runs (on the same
+    machine, or another GPU, which the header then names): their cases (those
+    whose names the regex matches: the code that changed since) replace the
+    same-named ones (or join the table), tagged with the run's label;
+    res["updates"] lists the runs for the header."""
     index = {c["name"]: i for i, c in enumerate(res["cases"])}
     res["updates"] = []
     for label, later, pattern in updates:
         taken = [c for c in later["cases"] if pattern is None or re.search(pattern, c["name"])]
-        res["updates"].append((label, later.get("date", "?"), len(taken)))
+        other = later.get("device", {}).get("device")
+        res["updates"].append((label, later.get("date", "?"), len(taken),
+                               other if other and other != res["device"]["device"] else None))
         res["all_checks_pass"] = res.get("all_checks_pass", True) and all(
             c.get("check") == "pass" for c in taken)
         for c in taken:
@@ -279,10 +282,12 @@ def render(res, training, png_name, previous=None):
              "do not edit by hand. How to run: [docs/benchmarks.md](docs/benchmarks.md).")
     L.append("")
     L.append("- Date: %s" % res.get("date", "?"))
-    for label, date, n in res.get("updates", []):
-        L.append("- Cases marked *(%s)*: from a later run of this harness on the same machine, "
+    for label, date, n, other in res.get("updates", []):
+        where = ("on another GPU, **%s** (its ratios against the reference timed there, in the "
+                 "same run)" % other) if other else "on the same machine"
+        L.append("- Cases marked *(%s)*: from a later run of this harness %s, "
                  "%s (%d case%s: the code that changed since); the rest from the run above." % (
-                     label, date, n, "" if n == 1 else "s"))
+                     label, where, date, n, "" if n == 1 else "s"))
     L.append("- Device: **%s** (driver %s, %s; %s backend, %.1f GiB device-local)" % (
         dev["device"], dev["driver"], dev.get("vendor", "?"), dev.get("backend", "vulkan"),
         dev.get("memory_bytes", 0) / 2 ** 30))
