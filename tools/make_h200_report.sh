@@ -3,7 +3,8 @@
 # H200 runs kept in bench/: the full 07:45 report, the earlier 04:15 run
 # beside it, and the later runs' cases for the code that changed since (each
 # row marked with its run; docs/benchmarks.md, "Running it on the GPU
-# machine", step 4), plus the training-step tables.
+# machine", step 4), the issue's target cases re-run on an H100 (19:25,
+# 19:28; rows marked H100), plus the training-step tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -19,6 +20,8 @@ PY=${PYTHON:-.venv/bin/python}
   --update "14:19 a1=bench/h200_2026-12-02_1419/a1.json" '^(idle_gaps_[0-9]+us|reduce_sum_rows_f16_16384x4096@loads4)$' \
   --update "17:35=bench/h200_2026-12-02_1710/reduce_sum_mul_1735.json" '^reduce_sum_mul_' \
   --update "H100 18:57=bench/h100_2026-12-02_1857/conv_phased.json" '^conv2d_bwd_input_f32_(cnn|r50)_.*s2' \
+  --update "H100 19:25=bench/h100_2026-12-02_1925/targets.json" \
+  --update "H100 19:28=bench/h100_2026-12-02_1925/f16.json" \
   --training "H100 (2026-12-02 19:20, strided input gradients per stride phase; SM clock at 1980 MHz in 21% of samples)=bench/h100_2026-12-02_1920/training.json" \
   --training "H200 (2026-12-02 17:10, sums of products fused; SM clock at 345 MHz in 83% of samples, the host slower too)=bench/h200_2026-12-02_1710/training.json" \
   --training "H200 (2026-12-02 16:14; SM clock at 345-570 MHz for most steps)=bench/h200_2026-12-02_1600/training.json" \
