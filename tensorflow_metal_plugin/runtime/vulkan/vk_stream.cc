@@ -23,10 +23,10 @@ constexpr uint32_t kMaxBatchCommands = 256;
 // as soon as it holds this many commands instead of waiting for 256. A
 // training step records ~100-300 commands at 10-30 us of host time each
 // (TF's executor included); without this the GPU idles until the step's
-// result is read. The H100's profile timeline (2026-12-02 18:59,
-// bench/h100_2026-12-02_1857/): at 32 the GPU sat idle with work recorded
-// but not submitted for 1.35 ms of a CNN step's 5.5 and 1.74 of a
-// Transformer step's 9.9; at 8, 0.22 and 0.56 (steps 4.85 and 8.77 ms).
+// result is read. 8 bounds what sits unsubmitted while the GPU idles; the
+// H100's profile timeline (one step per process) once showed 1.35 ms of a
+// CNN step idle that way at 32 (0.22 at 8), another run 0.2-0.5 ms under
+// either, with step times within noise (docs/runtime.md).
 // TFMP_EARLY_SUBMIT=N sets it, 0 turns it off.
 constexpr uint32_t kEarlySubmitDefault = 8;
 uint32_t EarlySubmitCommands() {
