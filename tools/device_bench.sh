@@ -22,7 +22,7 @@ if ! "$BIN" --list >/dev/null 2>"$OUT/bin_error.txt"; then
   echo "carried kernel_bench does not run ($(head -c 300 "$OUT/bin_error.txt")); building with g++" | tee -a "$OUT/gpu.txt"
   BIN=/tmp/kernel_bench
   g++ -O2 -std=c++17 -I. -I.bench/include tools/kernel_bench.cc tensorflow_metal_plugin/runtime/vulkan/*.cc \
-    tensorflow_metal_plugin/stats.cc .bench/kernel_library.cc -o "$BIN" -ldl -lpthread 2>&1 | tail -20 | tee -a "$OUT/gpu.txt"
+    tensorflow_metal_plugin/stats.cc tensorflow_metal_plugin/profile.cc .bench/kernel_library.cc -o "$BIN" -ldl -lpthread 2>&1 | tail -20 | tee -a "$OUT/gpu.txt"
 fi
 # CUDA_HOLD=1 (an experiment, docs/benchmarks.md "Clocks"): another process
 # holds a CUDA context (PyTorch) for the whole run, idle, so that the driver
