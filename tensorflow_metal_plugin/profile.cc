@@ -144,6 +144,7 @@ void StartProfile() {
   // batches after this point are opened (and timed) with profiling on.
   rt::SetProfiling(true);
   rt::SynchronizeOpenDevices();
+  rt::PrepareProfiling();
   std::lock_guard<std::mutex> lock(s.mu);
   s.kernels.clear();
   s.ops.clear();

@@ -1017,6 +1017,12 @@ Status VkDevice_::SynchronizeAll() {
   return first;
 }
 
+void VkDevice_::ReserveQueryPools() {
+  if (!timestamps()) return;
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  for (VkStream* s : streams_) s->ReserveQueryPools();
+}
+
 std::unique_ptr<Stream> VkDevice_::CreateStream(Status* status) {
   auto s = std::make_unique<VkStream>(this);
   *status = s->Init();
@@ -1058,6 +1064,17 @@ void AtExit() {
 
 void SetProfiling(bool on) { g_profiling.store(on, std::memory_order_release); }
 bool Profiling() { return g_profiling.load(std::memory_order_acquire); }
+
+void PrepareProfiling() {
+  vk::Instance& inst = vk::GetInstance();
+  std::vector<vk::VkDevice_*> devices;
+  {
+    std::lock_guard<std::mutex> lock(inst.open_mu);
+    for (auto& d : inst.opened)
+      if (d) devices.push_back(d.get());
+  }
+  for (vk::VkDevice_* d : devices) d->ReserveQueryPools();
+}
 
 Status SynchronizeOpenDevices() {
   vk::Instance& inst = vk::GetInstance();

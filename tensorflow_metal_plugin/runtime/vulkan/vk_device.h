@@ -117,6 +117,7 @@ class VkDevice_ final : public Device {
   void RegisterStream(VkStream* s);
   void UnregisterStream(VkStream* s);
   Status SynchronizeAll() override;
+  void ReserveQueryPools();  // backend.h PrepareProfiling
 
  private:
   bool CreateBuffer(uint64_t bytes, uint32_t memory_type, bool map, Allocation* out);

@@ -55,6 +55,9 @@ bool IdleSubmit() {
 }
 // Timestamps per profiled batch: one at its start and one per command.
 constexpr uint32_t kBatchQueries = kMaxBatchCommands + 8;
+// Query pools a stream keeps ready when profiling starts: the batches a
+// step has in flight or open at once (early submission: one per 8 commands).
+constexpr size_t kReservedQueryPools = 16;
 // Ranges tracked since the last barrier; past this a barrier is cheaper than
 // the overlap checks.
 constexpr size_t kMaxPendingRanges = 64;
@@ -89,6 +92,15 @@ void Append(const MemRange* rs, uint32_t n, std::vector<MemRange>* set) {
       }
     if (!covered) set->push_back(r);
   }
+}
+
+// A profiled batch's timestamp pool (VK_NULL_HANDLE if it cannot be made).
+VkQueryPool NewQueryPool(VkDevice device) {
+  VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+  qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  qci.queryCount = kBatchQueries;
+  VkQueryPool q = VK_NULL_HANDLE;
+  return vkCreateQueryPool(device, &qci, nullptr, &q) == VK_SUCCESS ? q : VK_NULL_HANDLE;
 }
 
 Status Error(int code, std::string message) {
@@ -204,10 +216,7 @@ bool VkStream::EnsureOpenLocked() {
       q = free_query_pools_.back();
       free_query_pools_.pop_back();
     } else {
-      VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-      qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-      qci.queryCount = kBatchQueries;
-      if (vkCreateQueryPool(dev_->device(), &qci, nullptr, &q) != VK_SUCCESS) q = VK_NULL_HANDLE;
+      q = NewQueryPool(dev_->device());
     }
     if (q) {
       open_->queries = q;
@@ -425,6 +434,15 @@ void VkStream::RetireLoop() {
       FlushLocked();
       GlobalStats().runtime_thread_submits++;
     }
+  }
+}
+
+void VkStream::ReserveQueryPools() {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (free_query_pools_.size() < kReservedQueryPools) {
+    VkQueryPool q = NewQueryPool(dev_->device());
+    if (!q) return;
+    free_query_pools_.push_back(q);
   }
 }
 

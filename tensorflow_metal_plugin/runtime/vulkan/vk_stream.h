@@ -76,6 +76,8 @@ class VkStream final : public Stream {
   void StartTimer(Timer* t) override;
   void StopTimer(Timer* t) override;
   Status status() override;
+  // Profiling's query pools for the next batches (backend.h PrepareProfiling).
+  void ReserveQueryPools();
 
  private:
   struct Batch {
