@@ -77,7 +77,8 @@ def stats():
     """Process-wide counters of the work the plugin did (see tensorflow_metal_plugin/stats.h):
     dispatches, command_buffers, host_waits, barriers, copies_* and bytes_* each way,
     allocations, pipelines_created, runtime_thread_submits (command buffers
-    submitted early by a stream's runtime thread rather than the op's)."""
+    submitted early by a stream's runtime thread rather than the op's, with
+    TFMP_IDLE_SUBMIT=1)."""
     _, core = _libs()
     if core is None:
         return {}

@@ -191,7 +191,7 @@ bool Profiling();
 // Gives every stream of the devices opened so far the GPU timestamp query
 // pools of its next batches, so that the first profiled batches do not pay
 // for creating them (on the H100 ~1 ms of one op's host time in the first
-// profiled step, with batches of 8 commands).
+// profiled step, with early submission at 8 commands).
 void PrepareProfiling();
 // Waits for all work on every device opened so far.
 Status SynchronizeOpenDevices();

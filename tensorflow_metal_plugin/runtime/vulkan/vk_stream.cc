@@ -23,12 +23,12 @@ constexpr uint32_t kMaxBatchCommands = 256;
 // as soon as it holds this many commands instead of waiting for 256. A
 // training step records ~100-300 commands at 10-30 us of host time each
 // (TF's executor included); without this the GPU idles until the step's
-// result is read. 8 bounds what sits unsubmitted while the GPU idles; the
-// H100's profile timeline (one step per process) once showed 1.35 ms of a
-// CNN step idle that way at 32 (0.22 at 8), another run 0.2-0.5 ms under
-// either, with step times within noise (docs/runtime.md).
-// TFMP_EARLY_SUBMIT=N sets it, 0 turns it off.
-constexpr uint32_t kEarlySubmitDefault = 8;
+// result is read. 32 keeps the submit cost (~10 us) under ~15% of the
+// recording it overlaps. 8 with IdleSubmit was tried on an H100 (profile
+// timeline, docs/runtime.md): no step got faster, and the Transformer's
+// steps waited longer for the host in two runs. TFMP_EARLY_SUBMIT=N sets
+// it, 0 turns it off.
+constexpr uint32_t kEarlySubmitDefault = 32;
 uint32_t EarlySubmitCommands() {
   static const uint32_t n = [] {
     const char* v = std::getenv("TFMP_EARLY_SUBMIT");
@@ -40,23 +40,25 @@ uint32_t EarlySubmitCommands() {
   }();
   return n;
 }
-// Early submissions from the runtime thread: with nothing in flight, the
-// op's thread only wakes the runtime thread (idle in its wait) to submit
-// the batch; after retiring a batch, the runtime thread submits the open one
-// itself if it is due. So the submissions (~10 us each on NVIDIA) mostly
-// leave the thread TF's executor runs ops on. TFMP_IDLE_SUBMIT=0: the op's
-// thread submits them all.
+// TFMP_IDLE_SUBMIT=1 (an experiment, off by default): early submissions
+// from the runtime thread. With nothing in flight the op's thread only
+// wakes the runtime thread (idle in its wait) to submit the batch; after
+// retiring a batch the runtime thread submits the open one itself if it is
+// due, so the submissions (~10 us each on NVIDIA) leave the thread TF's
+// executor runs ops on. Measured on an H100 with TFMP_EARLY_SUBMIT=8: no
+// faster steps; the runtime thread holds the stream's lock while it
+// submits.
 bool IdleSubmit() {
   static const bool on = [] {
     const char* v = std::getenv("TFMP_IDLE_SUBMIT");
-    return !(v && v[0] == '0');
+    return v && v[0] == '1';
   }();
   return on;
 }
 // Timestamps per profiled batch: one at its start and one per command.
 constexpr uint32_t kBatchQueries = kMaxBatchCommands + 8;
-// Query pools a stream keeps ready when profiling starts: the batches a
-// step has in flight or open at once (early submission: one per 8 commands).
+// Query pools a stream keeps ready when profiling starts: more than the
+// batches a training step has in flight or open at once.
 constexpr size_t kReservedQueryPools = 16;
 // Ranges tracked since the last barrier; past this a barrier is cheaper than
 // the overlap checks.
