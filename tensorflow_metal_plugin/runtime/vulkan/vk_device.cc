@@ -1045,14 +1045,18 @@ std::unique_ptr<Timer> VkDevice_::CreateTimer(Status* status) {
 namespace {
 std::atomic<bool> g_profiling{false};
 
-void AtExit() {
+// The devices opened so far (they stay open until the process exits).
+std::vector<vk::VkDevice_*> OpenedDevices() {
   vk::Instance& inst = vk::GetInstance();
   std::vector<vk::VkDevice_*> devices;
-  {
-    std::lock_guard<std::mutex> lock(inst.open_mu);
-    for (auto& d : inst.opened)
-      if (d) devices.push_back(d.get());
-  }
+  std::lock_guard<std::mutex> lock(inst.open_mu);
+  for (auto& d : inst.opened)
+    if (d) devices.push_back(d.get());
+  return devices;
+}
+
+void AtExit() {
+  const std::vector<vk::VkDevice_*> devices = OpenedDevices();
   for (vk::VkDevice_* d : devices) d->SaveIfChanged();
   if (ProfileActive() && std::getenv("TFMP_PROFILE")) {
     StopProfile();  // waits for the timed work still in flight
@@ -1066,24 +1070,12 @@ void SetProfiling(bool on) { g_profiling.store(on, std::memory_order_release); }
 bool Profiling() { return g_profiling.load(std::memory_order_acquire); }
 
 void PrepareProfiling() {
-  vk::Instance& inst = vk::GetInstance();
-  std::vector<vk::VkDevice_*> devices;
-  {
-    std::lock_guard<std::mutex> lock(inst.open_mu);
-    for (auto& d : inst.opened)
-      if (d) devices.push_back(d.get());
-  }
+  const std::vector<vk::VkDevice_*> devices = OpenedDevices();
   for (vk::VkDevice_* d : devices) d->ReserveQueryPools();
 }
 
 Status SynchronizeOpenDevices() {
-  vk::Instance& inst = vk::GetInstance();
-  std::vector<vk::VkDevice_*> devices;
-  {
-    std::lock_guard<std::mutex> lock(inst.open_mu);
-    for (auto& d : inst.opened)
-      if (d) devices.push_back(d.get());
-  }
+  const std::vector<vk::VkDevice_*> devices = OpenedDevices();
   Status first;
   for (vk::VkDevice_* d : devices) {
     Status s = d->SynchronizeAll();
