@@ -58,13 +58,20 @@ def test_a_training_step_shows_its_kernels_with_times():
     assert "GPU: kernel" in text and kernels[0]["name"] in text and "host: op" in text
 
 
-def test_wall_time_is_mostly_gpu_time_on_a_gpu_bound_step():
-    # A chain of large matmuls: the block's wall time is the GPU's.
-    a = np.random.default_rng(1).random((512, 512), dtype=np.float32) / 512
+def matmul_chain(n, seed):
+    """x ([n, n] on the GPU) and f(x) = x @ x @ x, traced and run once."""
+    a = np.random.default_rng(seed).random((n, n), dtype=np.float32) / n
     with tf.device(GPU):
         x = tf.constant(a)
         f = tf.function(lambda x: tf.linalg.matmul(tf.linalg.matmul(x, x), x))
         f(x).numpy()
+    return x, f
+
+
+def test_wall_time_is_mostly_gpu_time_on_a_gpu_bound_step():
+    # A chain of large matmuls: the block's wall time is the GPU's.
+    x, f = matmul_chain(512, 1)
+    with tf.device(GPU):
         with tfmp.profile() as p:
             for _ in range(4):
                 y = f(x)
@@ -79,11 +86,8 @@ def test_wall_time_is_mostly_gpu_time_on_a_gpu_bound_step():
 
 
 def test_timeline_splits_gpu_idle_time_by_what_the_host_was_doing():
-    a = np.random.default_rng(3).random((256, 256), dtype=np.float32) / 256
+    x, f = matmul_chain(256, 3)
     with tf.device(GPU):
-        x = tf.constant(a)
-        f = tf.function(lambda x: tf.linalg.matmul(tf.linalg.matmul(x, x), x))
-        f(x).numpy()
         with tfmp.profile() as p:
             f(x).numpy()
             time.sleep(0.05)  # the host is busy elsewhere: the GPU waits for work
